@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds prebake's native helpers into native/build/ with the system C compiler (no node-gyp: Node-API is a
+# stable C ABI, so one build serves every Node >= 18 and needs only the headers from node-api-headers).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+headers=../node_modules/node-api-headers/include
+[ -d "$headers" ] || { echo "native/build.sh: run npm ci first ($headers is missing)" >&2; exit 1; }
+mkdir -p build
+cflags=(-O2 -Wall -Wextra -Werror)
+gcc "${cflags[@]}" -o build/prebake-exec.tmp prebake-exec.c && mv build/prebake-exec.tmp build/prebake-exec
+gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/pipe.node.tmp pipe.c && mv build/pipe.node.tmp build/pipe.node
+gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/reseed.node.tmp reseed.c && mv build/reseed.node.tmp build/reseed.node

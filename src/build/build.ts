@@ -1,0 +1,111 @@
+// prebake build: run a function to readiness, run its warm-up invocations, let its before-checkpoint hooks
+// run, dump it with criu, and publish the image. On any failure the instance is ended and the half-made
+// build directory removed.
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Criu } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
+import { Instance } from '../instance/instance.ts';
+import { launchInstance } from '../launch/launch.ts';
+import { pipeInodes } from '../launch/pipes.ts';
+import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import { runtimeFor } from '../runtimes/index.ts';
+import { ensurePrepared } from '../runtimes/prepare.ts';
+import { directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
+
+export interface BuildOptions {
+  store: ImageStore;
+  criu: Criu;
+  /** Called with progress lines ("init done in 120 ms"). */
+  onProgress?: (message: string) => void;
+}
+
+export interface BuildResult extends StoredImage {
+  /** What the function printed during init and warm-up. */
+  logs: string;
+}
+
+export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Promise<BuildResult> {
+  const { store, criu } = options;
+  const progress = options.onProgress ?? (() => {});
+  const started = performance.now();
+  const runtime = runtimeFor(fn.runtime);
+  const [criuVersion, runtimeVersion] = await Promise.all([criu.version(), runtime.version().catch((error: unknown) => {
+    throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": the ${fn.runtime} runtime cannot run`, {
+      cause: error,
+      functionName: fn.name,
+      hint: 'run scripts/setup.sh, or install the runtime',
+    });
+  })]);
+
+  const release = await store.lock(fn.name);
+  let buildDir: string | undefined;
+  let instance: Instance | undefined;
+  try {
+    const [digest, fingerprint] = await Promise.all([sourceDigest(fn.dir), sourceFingerprint(fn.dir)]);
+    const preparedDir = await ensurePrepared(store, fn, digest);
+    buildDir = await store.createBuildDir(fn.name);
+    const imageDir = path.join(buildDir, 'images');
+    await mkdir(imageDir);
+
+    const launched = launchInstance(fn, runtime.command(fn, preparedDir));
+    const inodes = pipeInodes(launched.pipes);
+    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
+    const initMs = await instance.waitReady(fn.timeoutMs);
+    progress(`init done in ${initMs.toFixed(1)} ms`);
+
+    const warmupEvent = JSON.stringify(fn.warmup.event ?? {});
+    for (let i = 1; i <= fn.warmup.invocations; i++) {
+      try {
+        await instance.invoke(warmupEvent, { requestId: `warmup-${i}`, timeoutMs: fn.timeoutMs });
+      } catch (error) {
+        if (error instanceof PrebakeError && error.code !== 'PREBAKE_ERR_TIMEOUT') {
+          throw new PrebakeError('PREBAKE_ERR_WARMUP_FAILED', `function "${fn.name}": warm-up invocation ${i} failed: ${error.message}`, {
+            cause: error,
+            functionName: fn.name,
+            functionError: error.functionError,
+            hint: 'the warm-up event in function.json must be one the handler accepts',
+          });
+        }
+        throw error;
+      }
+    }
+    if (fn.warmup.invocations > 0) progress(`${fn.warmup.invocations} warm-up invocation(s) done`);
+
+    await instance.checkpoint(fn.timeoutMs);
+    const pid = await instance.initPid();
+    await criu.dump({ pid, imageDir, logFile: path.join(buildDir, 'dump.log'), label: `function "${fn.name}"` });
+    // criu dump ended the tree; reap unshare and collect the last of the logs.
+    await instance.end();
+    const logs = instance.logs.text();
+
+    const meta: ImageMeta = {
+      format: META_FORMAT,
+      buildId: `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
+      name: fn.name,
+      runtime: fn.runtime,
+      spec: fn,
+      sourceDigest: digest,
+      sourceFingerprint: fingerprint,
+      preparedDir,
+      builtAt: new Date().toISOString(),
+      buildMs: performance.now() - started,
+      initMs,
+      warmupInvocations: fn.warmup.invocations,
+      imageBytes: await directoryBytes(imageDir),
+      criuVersion,
+      runtimeVersion,
+      pipeInodes: inodes,
+    };
+    const stored = await store.publish(buildDir, meta);
+    buildDir = undefined;
+    progress(`image ${(meta.imageBytes / 1e6).toFixed(1)} MB published`);
+    return { ...stored, logs };
+  } finally {
+    await instance?.end();
+    if (buildDir) await rm(buildDir, { recursive: true, force: true });
+    await release();
+  }
+}

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { buildFunction } from '../../build/build.ts';
+import { loadFunction } from '../../manifest/load.ts';
+import { cliContext, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
+
+export function registerBuild(program: Command): void {
+  program
+    .command('build')
+    .description('run functions to readiness (plus warm-ups), checkpoint them with criu, store the images')
+    .argument('<dir...>', 'function directories (each with a function.json)')
+    .option('--logs', "print the function's output during init and warm-up to stderr")
+    .action(async (dirs: string[], options: { logs?: boolean }, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      for (const dir of dirs) {
+        const fn = await loadFunction(dir);
+        const built = await buildFunction(fn, { store, criu, onProgress: (line) => process.stderr.write(`${fn.name}: ${line}\n`) });
+        if (options.logs && built.logs) process.stderr.write(built.logs);
+        const { meta } = built;
+        process.stdout.write(
+          `built ${meta.name} (${meta.runtime}): image ${formatBytes(meta.imageBytes)}, init ${formatMs(meta.initMs)}, ` +
+            `${meta.warmupInvocations} warm-up(s), build ${formatMs(meta.buildMs)}\n`,
+        );
+      }
+    });
+}

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { runDoctor } from '../../doctor.ts';
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check criu, privileges, the kernel and the runtimes')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const checks = await runDoctor();
+      if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+      else {
+        for (const check of checks) {
+          const mark = check.ok ? 'ok  ' : check.optional ? 'warn' : 'FAIL';
+          process.stdout.write(`${mark}  ${check.name}: ${check.detail}\n`);
+        }
+      }
+      if (checks.some((c) => !c.ok && !c.optional)) process.exitCode = 1;
+    });
+}

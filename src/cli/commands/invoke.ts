@@ -1,0 +1,36 @@
+import { Option, type Command } from 'commander';
+import { isPrebakeError } from '../../errors.ts';
+import { invokeFunction } from '../../invoke/invoke.ts';
+import { cliContext, formatMs, type GlobalOptions } from '../context.ts';
+
+interface InvokeOptions {
+  data: string;
+  mode?: 'prebaked' | 'cold';
+  timing?: boolean;
+  logs?: boolean;
+}
+
+export function registerInvoke(program: Command): void {
+  program
+    .command('invoke')
+    .description("run a function once and print its result as JSON")
+    .argument('<function>', 'a built function name, or a function directory')
+    .option('-d, --data <json>', 'the event, as JSON', '{}')
+    .addOption(new Option('-m, --mode <mode>', 'how to start the instance (default: prebaked once built, else cold)').choices(['prebaked', 'cold']))
+    .option('--timing', 'print start and run times to stderr')
+    .option('--logs', "print the function's output to stderr")
+    .action(async (target: string, options: InvokeOptions, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      try {
+        const outcome = await invokeFunction({ target, event: options.data, mode: options.mode }, store, criu);
+        if (options.logs && outcome.logs) process.stderr.write(outcome.logs);
+        if (options.timing) {
+          process.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);
+        }
+        process.stdout.write(`${outcome.result}\n`);
+      } catch (error) {
+        if (options.logs && isPrebakeError(error) && error.logs) process.stderr.write(error.logs);
+        throw error;
+      }
+    });
+}

@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { PrebakeError } from '../../errors.ts';
+import { cliContext, type GlobalOptions } from '../context.ts';
+
+export function registerRm(program: Command): void {
+  program
+    .command('rm')
+    .description("remove functions' images")
+    .argument('<name...>', 'function names')
+    .action(async (names: string[], _options: unknown, command: Command) => {
+      const { store } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      for (const name of names) {
+        if (!(await store.get(name).catch(() => true))) {
+          throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
+            functionName: name,
+            hint: 'list built functions with `prebake ls`',
+          });
+        }
+        await store.remove(name);
+        process.stdout.write(`removed ${name}\n`);
+      }
+    });
+}

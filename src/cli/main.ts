@@ -1,0 +1,39 @@
+// The prebake command line: a thin surface over the core (build, invoke, the store, doctor).
+import { Command, CommanderError } from 'commander';
+import { toPrebakeError } from '../errors.ts';
+import { registerBuild } from './commands/build.ts';
+import { registerDoctor } from './commands/doctor.ts';
+import { registerInvoke } from './commands/invoke.ts';
+import { registerLs } from './commands/ls.ts';
+import { registerRm } from './commands/rm.ts';
+
+// A signal must still run the exit hook that ends this process's function instances.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[signal]));
+}
+
+const program = new Command('prebake')
+  .description('Prebake serverless functions with CRIU: restore a snapshot instead of a cold start')
+  .option('--home <dir>', 'state directory (default: $PREBAKE_HOME or /var/lib/prebake)')
+  .option('--verbose', 'print error details (stack, criu log) on failure')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerBuild(program);
+registerInvoke(program);
+registerLs(program);
+registerRm(program);
+registerDoctor(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (thrown) {
+  if (thrown instanceof CommanderError) process.exit(thrown.exitCode === 0 ? 0 : 2);
+  const error = toPrebakeError(thrown);
+  process.stderr.write(`prebake: ${error.message}${error.hint ? ` (${error.hint})` : ''} [${error.code}]\n`);
+  if (program.opts<{ verbose?: boolean }>().verbose) {
+    if (error.details) process.stderr.write(`${JSON.stringify(error.details, null, 2)}\n`);
+    process.stderr.write(`${error.stack ?? ''}\n`);
+  }
+  process.exit(error.exitCode);
+}

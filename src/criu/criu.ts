@@ -1,0 +1,139 @@
+// The one place that runs criu: a thin typed wrapper over its command line. Everything else in prebake asks
+// this module to dump or restore. A faster driver (criu's RPC over a SOCK_SEQPACKET socket) can replace the
+// CLI behind the same interface later.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PrebakeError } from '../errors.ts';
+import type { OwnerProcess } from '../instance/instance.ts';
+import { criuBinary } from '../paths.ts';
+
+export const MIN_CRIU_VERSION = [4, 1] as const;
+const LOG_TAIL_LINES = 15;
+
+export interface DumpOptions {
+  /** Host PID of the tree's root: the init of the instance's PID namespace. */
+  pid: number;
+  imageDir: string;
+  /** Where the log goes (a path); kept next to the image for diagnosis. */
+  logFile: string;
+  /** What is being dumped, for the error message ("function \"hello\""). */
+  label: string;
+}
+
+export interface InheritedPipe {
+  /** The fd number criu gets the fresh pipe end on. */
+  fd: number;
+  /** The inode of the pipe the image recorded. */
+  inode: number;
+}
+
+export interface RestoreOptions {
+  imageDir: string;
+  /** A directory of this restore's own, for its log and pidfile. */
+  workDir: string;
+  /** Pipes to plug in, each passed to criu as fd `fd` (see `extraFds`). */
+  inheritPipes: InheritedPipe[];
+  /** The fds criu gets as 3, 4, ... in order; `inheritPipes` refer to them. */
+  extraFds: number[];
+}
+
+/** A restore in the foreground: criu stays the parent of the restored tree and exits when it ends. */
+export interface RunningRestore {
+  process: OwnerProcess;
+  pidFile: string;
+  logFile: string;
+}
+
+export class Criu {
+  readonly binary: string;
+
+  constructor(binary: string = criuBinary()) {
+    this.binary = binary;
+  }
+
+  /** criu's version as "X.Y[.Z]"; throws PREBAKE_ERR_CRIU_MISSING when criu cannot run or is older than 4.1. */
+  async version(): Promise<string> {
+    const result = await execa(this.binary, ['--version'], { reject: false });
+    const match = /Version:\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(result.stdout ?? '');
+    if (result.failed || !match) {
+      throw new PrebakeError('PREBAKE_ERR_CRIU_MISSING', `cannot run criu (${this.binary})`, {
+        cause: result,
+        hint: 'run scripts/setup.sh, or set PREBAKE_CRIU to a criu >= 4.1',
+      });
+    }
+    const [major, minor] = [Number(match[1]), Number(match[2])];
+    const version = match.slice(1).filter(Boolean).join('.');
+    if (major < MIN_CRIU_VERSION[0] || (major === MIN_CRIU_VERSION[0] && minor < MIN_CRIU_VERSION[1])) {
+      throw new PrebakeError('PREBAKE_ERR_CRIU_MISSING', `criu ${version} at ${this.binary} is too old: prebake needs >= 4.1`, {
+        hint: "criu 3.x fails on current kernels' vDSO layout; run scripts/setup.sh",
+      });
+    }
+    return version;
+  }
+
+  /** `criu check`: whether the kernel has what criu needs. */
+  async check(): Promise<{ ok: boolean; output: string }> {
+    const result = await execa(this.binary, ['check'], { reject: false, all: true });
+    const output = (result.all ?? '').trim();
+    return { ok: result.exitCode === 0 && /Looks good/.test(output), output };
+  }
+
+  /** Dumps the tree rooted at `pid` into `imageDir`; the tree ends (no --leave-running). */
+  async dump(options: DumpOptions): Promise<void> {
+    const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
+      '--log-file', options.logFile, '-v2'];
+    const result = await execa(this.binary, args, { reject: false, all: true });
+    if (result.exitCode !== 0) {
+      throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed (exit code ${result.exitCode})`, {
+        cause: result,
+        hint: 'see the log tail; `prebake doctor` checks criu and the kernel',
+        details: {
+          command: [this.binary, ...args].join(' '),
+          exitCode: result.exitCode,
+          logTail: (await logTail(options.logFile)) || lastLines(result.all ?? ''),
+        },
+      });
+    }
+  }
+
+  /** Starts `criu restore` in the foreground (see RunningRestore). */
+  restore(options: RestoreOptions): RunningRestore {
+    const pidFile = path.join(options.workDir, 'pid');
+    const logFile = path.join(options.workDir, 'restore.log');
+    const args = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
+      '--log-file', logFile, '--pidfile', pidFile, '-v2'];
+    for (const pipe of options.inheritPipes) args.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
+    const process = execa(this.binary, args, {
+      reject: false,
+      // execa's types allow only fds 3..9 past stdio; any open fd works at run time.
+      stdio: ['ignore', 'pipe', 'pipe', ...(options.extraFds as 3[])],
+      // criu restores every process of the tree as its own descendant; nothing of it may outlive prebake.
+      cleanup: true,
+    });
+    return { process, pidFile, logFile };
+  }
+
+  /** A PREBAKE_ERR_RESTORE_FAILED that carries the log's last lines. */
+  async restoreError(restore: RunningRestore, reason: string, cause?: unknown): Promise<PrebakeError> {
+    const tail = await logTail(restore.logFile);
+    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `criu restore failed: ${reason}`, {
+      cause,
+      hint: 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`',
+      details: { command: restore.process.spawnargs.join(' '), logTail: tail },
+    });
+  }
+}
+
+/** The last lines of a criu log, minus the noise every log has. */
+export async function logTail(logFile: string): Promise<string> {
+  return lastLines(await readFile(logFile, 'utf8').catch(() => ''));
+}
+
+function lastLines(text: string, lines = LOG_TAIL_LINES): string {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.includes("Can't setup RLIMIT_NOFILE"))
+    .slice(-lines)
+    .join('\n');
+}

@@ -1,0 +1,79 @@
+// prebake doctor: what prebake depends on, checked one by one, each with what to do when it fails.
+import { access, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Criu } from './criu/criu.ts';
+import { NATIVE_BUILD_DIR, nodeBinary } from './paths.ts';
+import { RUNTIMES } from './manifest/schema.ts';
+import { runtimeFor } from './runtimes/index.ts';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** A failed check that prebake can live with (only one runtime missing, say). */
+  optional?: boolean;
+}
+
+// Capabilities criu needs as root: CAP_SYS_ADMIN (21), CAP_SYS_PTRACE (19), CAP_CHECKPOINT_RESTORE (40).
+const NEEDED_CAPS: [string, number][] = [['CAP_SYS_ADMIN', 21], ['CAP_SYS_PTRACE', 19], ['CAP_CHECKPOINT_RESTORE', 40]];
+
+async function capabilities(): Promise<bigint> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  return BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0'}`);
+}
+
+export async function runDoctor(criu = new Criu()): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = async (name: string, probe: () => Promise<string>, optional = false) => {
+    try {
+      checks.push({ name, ok: true, detail: await probe(), optional });
+    } catch (error) {
+      checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error), optional });
+    }
+  };
+
+  await add('criu', async () => `${await criu.version()} at ${criu.binary}`);
+  await add('criu check', async () => {
+    const result = await criu.check();
+    if (!result.ok) throw new Error(`criu check failed: ${result.output.split('\n').slice(-3).join(' | ')}`);
+    return 'Looks good.';
+  });
+  await add('privileges', async () => {
+    if (process.getuid?.() !== 0) throw new Error('prebake must run as root (criu needs it)');
+    const caps = await capabilities();
+    const missing = NEEDED_CAPS.filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n).map(([name]) => name);
+    if (missing.length) throw new Error(`missing ${missing.join(', ')}: run privileged`);
+    return `root with ${NEEDED_CAPS.map(([n]) => n).join(', ')}`;
+  });
+  await add('kernel', async () => {
+    const release = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
+    await access('/proc/sys/kernel/ns_last_pid').catch(() => {
+      throw new Error(`${release}: no /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE is off)`);
+    });
+    await access('/proc/self/ns/pid').catch(() => {
+      throw new Error(`${release}: no PID namespaces`);
+    });
+    return `${release}: checkpoint/restore and PID namespaces available`;
+  });
+  await add('native helpers', async () => {
+    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node']) {
+      await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
+        throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
+      });
+    }
+    return NATIVE_BUILD_DIR;
+  });
+  await add('criu kernel-probe cache', async () => {
+    const mounts = await readFile('/proc/self/mounts', 'utf8');
+    const run = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[1] === '/run');
+    if (run?.[2] !== 'tmpfs') throw new Error('/run is not a tmpfs: criu probes the kernel on every restore (about 20 ms)');
+    return '/run is a tmpfs: criu caches its kernel probe in /run/criu.kdat';
+  }, true);
+  for (const name of RUNTIMES) {
+    await add(`runtime ${name}`, async () => {
+      const version = await runtimeFor(name).version();
+      return name === 'node' ? `${version} at ${nodeBinary()}` : version;
+    }, true);
+  }
+  return checks;
+}

@@ -1,0 +1,103 @@
+// Every error prebake reports is declared here once: a stable code, what it means for the CLI (exit code) and
+// for HTTP (status). Users and tests match on `code`, never on the wording. Retired codes are never reused.
+// docs/ERRORS.md lists them.
+
+export const ERROR_CODES = {
+  PREBAKE_ERR_MANIFEST: { exit: 2, status: 400, summary: 'function.json is missing or invalid' },
+  PREBAKE_ERR_INVALID_INPUT: { exit: 2, status: 400, summary: 'a command argument or request is invalid' },
+  PREBAKE_ERR_INVALID_EVENT: { exit: 2, status: 400, summary: 'the event is not valid JSON' },
+  PREBAKE_ERR_PAYLOAD_TOO_LARGE: { exit: 2, status: 413, summary: 'the event is over the size limit' },
+  PREBAKE_ERR_UNKNOWN_FUNCTION: { exit: 3, status: 404, summary: 'no function by that name' },
+  PREBAKE_ERR_NOT_BUILT: { exit: 3, status: 409, summary: 'the function has no image yet' },
+  PREBAKE_ERR_IMAGE_STALE: { exit: 3, status: 409, summary: "the function's source changed since its image was built" },
+  PREBAKE_ERR_LOCKED: { exit: 4, status: 409, summary: 'another build or removal of the function is under way' },
+  PREBAKE_ERR_INIT_FAILED: { exit: 5, status: 422, summary: "the function's init threw or the runtime exited" },
+  PREBAKE_ERR_INIT_TIMEOUT: { exit: 5, status: 422, summary: "the function's init did not finish in time" },
+  PREBAKE_ERR_WARMUP_FAILED: { exit: 5, status: 422, summary: 'a warm-up invocation failed' },
+  PREBAKE_ERR_HOOK_FAILED: { exit: 5, status: 500, summary: 'a before-checkpoint or after-restore hook threw' },
+  PREBAKE_ERR_FUNCTION_ERROR: { exit: 6, status: 500, summary: 'the handler threw' },
+  PREBAKE_ERR_FUNCTION_EXITED: { exit: 6, status: 502, summary: 'the function process exited during an invocation' },
+  PREBAKE_ERR_TIMEOUT: { exit: 7, status: 504, summary: 'the invocation did not finish in time' },
+  PREBAKE_ERR_OVERLOADED: { exit: 8, status: 429, summary: 'too many invocations in flight' },
+  PREBAKE_ERR_CRIU_MISSING: { exit: 9, status: 500, summary: 'no usable criu (>= 4.1) was found' },
+  PREBAKE_ERR_DUMP_FAILED: { exit: 9, status: 422, summary: 'criu dump failed' },
+  PREBAKE_ERR_RESTORE_FAILED: { exit: 9, status: 502, summary: 'criu restore failed' },
+  PREBAKE_ERR_RUNTIME_MISSING: { exit: 9, status: 500, summary: "the function's runtime is not installed" },
+  PREBAKE_ERR_PROTOCOL: { exit: 9, status: 502, summary: 'the instance broke the wire protocol' },
+  PREBAKE_ERR_SHUTTING_DOWN: { exit: 10, status: 503, summary: 'the daemon is shutting down' },
+  PREBAKE_ERR_INTERNAL: { exit: 1, status: 500, summary: 'a bug in prebake' },
+} as const satisfies Record<string, { exit: number; status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** What a function reported when it threw: its error class name, message and stack. */
+export interface FunctionErrorInfo {
+  type: string;
+  message: string;
+  stack?: string;
+}
+
+export interface PrebakeErrorOptions {
+  /** What the user can do about it. */
+  hint?: string;
+  cause?: unknown;
+  /** The function the error is about. */
+  functionName?: string;
+  /** The function's own error, for errors that come from the function. */
+  functionError?: FunctionErrorInfo;
+  /** Extra facts for logs and API responses: a criu command, its exit code, the tail of its log. */
+  details?: Record<string, unknown>;
+}
+
+export class PrebakeError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly functionName?: string;
+  readonly functionError?: FunctionErrorInfo;
+  readonly details?: Record<string, unknown>;
+  /** What the function printed before the failure, where there was a function to print. */
+  logs?: string;
+
+  constructor(code: ErrorCode, message: string, options: PrebakeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PrebakeError';
+    this.code = code;
+    this.hint = options.hint;
+    this.functionName = options.functionName;
+    this.functionError = options.functionError;
+    this.details = options.details;
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  /** The error as the HTTP API and `--json` output show it. */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint && { hint: this.hint }),
+      ...(this.functionName && { function: this.functionName }),
+      ...(this.functionError && { functionError: this.functionError }),
+    };
+  }
+}
+
+/** Wraps anything thrown into a PrebakeError, keeping a PrebakeError as it is. */
+export function toPrebakeError(error: unknown): PrebakeError {
+  if (error instanceof PrebakeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PrebakeError('PREBAKE_ERR_INTERNAL', `unexpected error: ${message}`, {
+    cause: error,
+    hint: 'this is a bug in prebake; please report it with the command you ran',
+  });
+}
+
+export function isPrebakeError(error: unknown, code?: ErrorCode): error is PrebakeError {
+  return error instanceof PrebakeError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,232 @@
+// A running function instance, however it started (plain start, build, or restore): the controller's side
+// of the protocol in docs/PROTOCOL.md, its logs, and its end. Whoever creates an Instance calls end() on every
+// path; instances still alive when prebake exits are killed by the exit hook below.
+import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
+import type { InstancePipes } from '../launch/pipes.ts';
+import { ChannelError, ControlChannel } from './channel.ts';
+import type { Frame } from './frames.ts';
+import { LogCollector } from './logs.ts';
+
+export type StartKind = 'cold' | 'prebaked' | 'warm';
+
+const END_GRACE_MS = 5_000;
+const LOG_DRAIN_MS = 200;
+
+const live = new Set<Instance>();
+process.once('exit', () => {
+  for (const instance of live) instance.killNow();
+});
+
+/** How many instances this process has alive (tests and metrics read it). */
+export function liveInstanceCount(): number {
+  return live.size;
+}
+
+/** The process whose exit means the instance is gone; an execa subprocess. */
+export interface OwnerProcess extends PromiseLike<{ exitCode?: number; signal?: string }> {
+  readonly pid?: number;
+  readonly exitCode: number | null;
+  readonly spawnargs: string[];
+  kill(signal?: NodeJS.Signals): boolean;
+}
+
+export interface InstanceOptions {
+  functionName: string;
+  /** The process whose exit means the instance is gone (unshare, or criu restoring in the foreground). */
+  owner: OwnerProcess;
+  pipes: InstancePipes;
+  /** Host PID of the instance's PID-namespace init; killing it ends the whole instance. */
+  initPid: () => Promise<number>;
+}
+
+export interface InvokeOptions {
+  requestId: string;
+  timeoutMs: number;
+}
+
+export interface InvokeResult {
+  /** The handler's result as JSON text. */
+  body: Buffer;
+  runMs: number;
+}
+
+export class Instance {
+  readonly functionName: string;
+  readonly owner: InstanceOptions['owner'];
+  readonly logs: LogCollector;
+  private readonly channel: ControlChannel;
+  private readonly resolveInitPid: () => Promise<number>;
+  private knownInitPid: number | undefined;
+  private ending: Promise<void> | undefined;
+  /** Invocations served, warm-ups included. */
+  invocations = 0;
+
+  constructor(options: InstanceOptions) {
+    this.functionName = options.functionName;
+    this.owner = options.owner;
+    this.resolveInitPid = options.initPid;
+    this.channel = new ControlChannel(options.pipes.controlOut.read, options.pipes.controlIn.write);
+    this.logs = new LogCollector(options.pipes.stdout.read, options.pipes.stderr.read);
+    live.add(this);
+    // When the owner goes, the instance is gone: fail any wait at once rather than at its timeout.
+    void this.owner.then(() => this.channel.close());
+  }
+
+  get ended(): boolean {
+    return this.ending !== undefined;
+  }
+
+  async initPid(): Promise<number> {
+    this.knownInitPid ??= await this.resolveInitPid();
+    return this.knownInitPid;
+  }
+
+  /** Waits for the runtime to finish init; returns the init time the shim measured. */
+  async waitReady(timeoutMs: number): Promise<number> {
+    const frame = await this.expect('ready', timeoutMs, {
+      timeout: () => this.fail('PREBAKE_ERR_INIT_TIMEOUT', `init did not finish within ${timeoutMs} ms`, 'make init faster or raise timeoutMs in function.json'),
+      closed: (exit) => this.fail('PREBAKE_ERR_INIT_FAILED', `the runtime exited during init (${exit})`, 'see the function logs (--logs)'),
+      frame: (f) =>
+        f.header.type === 'init-error'
+          ? this.functionFail('PREBAKE_ERR_INIT_FAILED', 'init failed', f)
+          : undefined,
+    });
+    const initMs = Number(frame.header.initMs);
+    return Number.isFinite(initMs) ? initMs : 0;
+  }
+
+  /** Runs the handler once. The instance ends if the invocation times out. */
+  async invoke(event: Buffer | string, options: InvokeOptions): Promise<InvokeResult> {
+    const started = performance.now();
+    this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs }, event);
+    this.invocations++;
+    const frame = await this.expect('result', options.timeoutMs, {
+      timeout: async () => {
+        await this.end();
+        return this.fail('PREBAKE_ERR_TIMEOUT', `the invocation did not finish within ${options.timeoutMs} ms; the instance was ended`, 'raise timeoutMs in function.json, or look for a handler that never returns');
+      },
+      closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during the invocation (${exit})`, 'a handler must return (or throw) rather than exit the process'),
+    });
+    if (frame.header.id !== options.requestId) {
+      throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance answered request ${String(frame.header.id)} instead of ${options.requestId}`);
+    }
+    if (frame.header.ok !== true) throw this.functionFail('PREBAKE_ERR_FUNCTION_ERROR', 'the handler threw', frame);
+    return { body: frame.body, runMs: performance.now() - started };
+  }
+
+  /** Runs the before-checkpoint hooks; afterwards the instance sits idle, ready to be dumped. */
+  async checkpoint(timeoutMs: number): Promise<void> {
+    this.channel.send({ type: 'checkpoint' });
+    await this.expect('checkpoint-ready', timeoutMs, this.hookFailures('beforeCheckpoint', timeoutMs));
+  }
+
+  /** First words to a restored clone: reseed its randomness and run the after-restore hooks. */
+  async resume(seed: string, timeoutMs: number): Promise<void> {
+    this.channel.send({ type: 'resume', seed });
+    await this.expect('resumed', timeoutMs, this.hookFailures('afterRestore', timeoutMs));
+  }
+
+  /** Ends the instance and everything in its PID namespace; waits until its owner is reaped. Idempotent. */
+  end(): Promise<void> {
+    this.ending ??= this.terminate();
+    return this.ending;
+  }
+
+  /** Synchronous last resort at process exit. */
+  killNow(): void {
+    try {
+      if (this.knownInitPid) process.kill(this.knownInitPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    this.owner.kill('SIGKILL');
+  }
+
+  private async terminate(): Promise<void> {
+    try {
+      const pid = await this.initPid().catch(() => undefined);
+      if (pid !== undefined && this.owner.exitCode === null) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      } else {
+        this.owner.kill('SIGKILL');
+      }
+      const reaped = await Promise.race([this.owner.then(() => true), sleep(END_GRACE_MS).then(() => false)]);
+      if (!reaped) {
+        this.owner.kill('SIGKILL');
+        await this.owner;
+      }
+      await this.logs.drained(LOG_DRAIN_MS);
+    } finally {
+      this.channel.close();
+      this.logs.close();
+      live.delete(this);
+    }
+  }
+
+  private hookFailures(phase: string, timeoutMs: number): FrameExpectations {
+    return {
+      timeout: () => this.fail('PREBAKE_ERR_HOOK_FAILED', `the ${phase} hooks did not finish within ${timeoutMs} ms`),
+      closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during its ${phase} hooks (${exit})`),
+      frame: (f) => (f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `a ${phase} hook threw`, f) : undefined),
+    };
+  }
+
+  /** Waits for a frame of `type`; maps every other outcome to the error `on` gives. */
+  private async expect(type: string, timeoutMs: number, on: FrameExpectations): Promise<Frame> {
+    let frame: Frame;
+    try {
+      frame = await this.channel.next(timeoutMs);
+    } catch (error) {
+      if (!(error instanceof ChannelError)) throw error;
+      if (error.failure.kind === 'timeout') throw await on.timeout();
+      if (error.failure.kind === 'malformed') {
+        await this.end();
+        throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance sent a malformed frame: ${error.message}`);
+      }
+      throw on.closed(await this.describeExit());
+    }
+    if (frame.header.type === type) return frame;
+    const mapped = on.frame?.(frame);
+    if (mapped) throw mapped;
+    throw this.fail('PREBAKE_ERR_PROTOCOL', `expected a "${type}" frame, got "${String(frame.header.type)}"`);
+  }
+
+  private async describeExit(): Promise<string> {
+    const result = await Promise.race([this.owner, sleep(1_000).then(() => undefined)]);
+    if (!result) return 'no exit status';
+    if (result.signal) return `killed by ${result.signal}`;
+    return `exit code ${result.exitCode}`;
+  }
+
+  private fail(code: ErrorCode, message: string, hint?: string): PrebakeError {
+    return new PrebakeError(code, `function "${this.functionName}": ${message}`, { functionName: this.functionName, hint });
+  }
+
+  private functionFail(code: ErrorCode, what: string, frame: Frame): PrebakeError {
+    const reported = frame.header.error as Partial<FunctionErrorInfo> | undefined;
+    const functionError: FunctionErrorInfo = {
+      type: String(reported?.type ?? 'Error'),
+      message: String(reported?.message ?? ''),
+      ...(reported?.stack !== undefined && { stack: String(reported.stack) }),
+    };
+    return new PrebakeError(code, `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}`, {
+      functionName: this.functionName,
+      functionError,
+    });
+  }
+}
+
+interface FrameExpectations {
+  timeout: () => PrebakeError | Promise<PrebakeError>;
+  closed: (exit: string) => PrebakeError;
+  /** An error for an unexpected frame that means something (init-error, hook-error). */
+  frame?: (frame: Frame) => PrebakeError | undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,79 @@
+// One invocation from start to end, as the CLI runs it: start an instance (restore or plain start), send the
+// event, collect the result and the logs, end the instance. The daemon's manager reuses the same steps.
+import { randomUUID } from 'node:crypto';
+import type { Criu } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
+import type { StartKind } from '../instance/instance.ts';
+import { MAX_BODY_BYTES } from '../instance/frames.ts';
+import { startCold } from '../start/cold.ts';
+import { startPrebaked } from '../start/restore.ts';
+import type { StartedInstance } from '../start/started.ts';
+import type { ImageStore } from '../store/store.ts';
+import { resolveFunction, type ResolvedFunction } from './resolve.ts';
+
+export interface InvokeRequest {
+  /** A function name (from the store) or the path of a function directory. */
+  target: string;
+  /** The event as JSON text; checked before anything starts. */
+  event: string;
+  mode?: Exclude<StartKind, 'warm'>;
+  requestId?: string;
+}
+
+export interface InvokeOutcome {
+  requestId: string;
+  functionName: string;
+  /** The handler's result as JSON text. */
+  result: string;
+  start: StartKind;
+  startMs: number;
+  runMs: number;
+  logs: string;
+}
+
+/** Throws PREBAKE_ERR_INVALID_EVENT unless `text` is one JSON value of an acceptable size. */
+export function checkEvent(text: string, limitBytes = MAX_BODY_BYTES): void {
+  if (Buffer.byteLength(text) > limitBytes) {
+    throw new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`);
+  }
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_EVENT', `the event is not valid JSON: ${(error as Error).message}`, {
+      hint: `pass JSON, for example --data '{"name":"x"}'`,
+    });
+  }
+}
+
+/** Starts an instance of a resolved function the way `fn.mode` says. */
+export async function startInstance(fn: ResolvedFunction, store: ImageStore, criu: Criu): Promise<StartedInstance> {
+  if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu);
+  return startCold(fn.spec, fn.preparedDir);
+}
+
+export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu): Promise<InvokeOutcome> {
+  checkEvent(request.event);
+  const requestId = request.requestId ?? randomUUID();
+  const fn = await resolveFunction(request.target, store, request.mode);
+  const started = await startInstance(fn, store, criu);
+  const { instance } = started;
+  try {
+    const { body, runMs } = await instance.invoke(request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+    await instance.end();
+    return {
+      requestId,
+      functionName: fn.spec.name,
+      result: body.toString('utf8'),
+      start: started.kind,
+      startMs: started.startMs,
+      runMs,
+      logs: instance.logs.text(),
+    };
+  } catch (error) {
+    await instance.end();
+    if (error instanceof PrebakeError) error.logs = instance.logs.text();
+    throw error;
+  } finally {
+    await started.cleanup();
+  }
+}

@@ -1,0 +1,80 @@
+// Launching a function instance: the one place that decides which namespaces, session, fds, environment and
+// (later) user and filesystem view an instance gets. Both a build and a plain (cold) start come through here;
+// a restore recreates what this set up.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { OwnerProcess } from '../instance/instance.ts';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import { NATIVE_BUILD_DIR } from '../paths.ts';
+import type { RuntimeCommand } from '../runtimes/runtime.ts';
+import { closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
+
+const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
+
+// What an instance sees of the controller's environment: enough to run a runtime, nothing secret.
+const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'JAVA_HOME'];
+
+export interface LaunchedProcess {
+  /**
+   * The process prebake waits on: `unshare`, whose child is the instance's PID-namespace init. Killing the
+   * init ends every process in the namespace; `--kill-child` makes the init die with `unshare` too.
+   */
+  owner: OwnerProcess;
+  pipes: InstancePipes;
+  /** Host PID of the namespace init (the runtime), once it exists. */
+  initPid(): Promise<number>;
+}
+
+export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of PASSED_ENV) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return {
+    ...env,
+    ...fn.env,
+    ...runtimeEnv,
+    PREBAKE_FUNCTION_NAME: fn.name,
+    PREBAKE_MEMORY_MB: String(fn.memoryMb),
+    PREBAKE_TIMEOUT_MS: String(fn.timeoutMs),
+  };
+}
+
+/**
+ * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
+ * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
+ * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md).
+ */
+export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): LaunchedProcess {
+  const pipes = createInstancePipes();
+  const ends = instanceEnds(pipes);
+  let owner: LaunchedProcess['owner'];
+  try {
+    owner = execa('unshare', ['--pid', '--fork', '--kill-child', PREBAKE_EXEC, ...command.argv], {
+      reject: false,
+      cwd: fn.dir,
+      env: instanceEnvironment(fn, command.env),
+      extendEnv: false,
+      // execa's types allow only fds 0..9; any open fd works at run time.
+      stdio: ['ignore', ends.stdout as 1, ends.stderr as 2, ends.controlIn as 3, ends.controlOut as 4],
+      cleanup: true,
+    });
+  } finally {
+    // The child has its copies (or failed to start); ours would keep the pipes from reporting end of file.
+    closeInstanceEnds(pipes);
+  }
+  const ownerPid = owner.pid;
+  return {
+    owner,
+    pipes,
+    async initPid() {
+      if (ownerPid === undefined) throw new Error('unshare did not start');
+      const children = await readFile(`/proc/${ownerPid}/task/${ownerPid}/children`, 'utf8');
+      const pid = Number(children.trim().split(/\s+/)[0]);
+      if (!Number.isInteger(pid) || pid <= 0) throw new Error(`unshare (${ownerPid}) has no child`);
+      return pid;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { closeSync, fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PrebakeError } from '../errors.ts';
+import { NATIVE_BUILD_DIR } from '../paths.ts';
+
+interface PipeAddon {
+  pipe(): [number, number];
+}
+
+let addon: PipeAddon | undefined;
+function loadAddon(): PipeAddon {
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)(path.join(NATIVE_BUILD_DIR, 'pipe.node')) as PipeAddon;
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_INTERNAL', 'the native helpers are not built', {
+        cause: error,
+        hint: 'run scripts/setup.sh (or bash native/build.sh)',
+      });
+    }
+  }
+  return addon;
+}
+
+export interface Pipe {
+  read: number;
+  write: number;
+}
+
+/** The four pipes between the controller and one instance (docs/PROTOCOL.md). */
+export interface InstancePipes {
+  controlIn: Pipe;
+  controlOut: Pipe;
+  stdout: Pipe;
+  stderr: Pipe;
+}
+
+/** Pipe inodes as recorded in an image: restore plugs a fresh pipe in for each. */
+export type PipeInodes = Record<keyof InstancePipes, number>;
+
+export const PIPE_NAMES = ['controlIn', 'controlOut', 'stdout', 'stderr'] as const satisfies readonly (keyof InstancePipes)[];
+
+export function createPipe(): Pipe {
+  const [read, write] = loadAddon().pipe();
+  return { read, write };
+}
+
+export function createInstancePipes(): InstancePipes {
+  const made: Pipe[] = [];
+  try {
+    for (let i = 0; i < PIPE_NAMES.length; i++) made.push(createPipe());
+  } catch (error) {
+    for (const pipe of made) closePipe(pipe);
+    throw error;
+  }
+  const [controlIn, controlOut, stdout, stderr] = made as [Pipe, Pipe, Pipe, Pipe];
+  return { controlIn, controlOut, stdout, stderr };
+}
+
+/** The ends the instance holds, in the order of its fds 3, 4, 1, 2 (as criu's fds 3..6 at restore). */
+export function instanceEnds(pipes: InstancePipes): Record<keyof InstancePipes, number> {
+  return {
+    controlIn: pipes.controlIn.read,
+    controlOut: pipes.controlOut.write,
+    stdout: pipes.stdout.write,
+    stderr: pipes.stderr.write,
+  };
+}
+
+/** Closes the controller's copies of the instance's ends, once a child holds them. */
+export function closeInstanceEnds(pipes: InstancePipes): void {
+  for (const fd of Object.values(instanceEnds(pipes))) closeQuietly(fd);
+}
+
+export function pipeInodes(pipes: InstancePipes): PipeInodes {
+  return {
+    controlIn: fstatSync(pipes.controlIn.write).ino,
+    controlOut: fstatSync(pipes.controlOut.read).ino,
+    stdout: fstatSync(pipes.stdout.read).ino,
+    stderr: fstatSync(pipes.stderr.read).ino,
+  };
+}
+
+export function closePipe(pipe: Pipe): void {
+  closeQuietly(pipe.read);
+  closeQuietly(pipe.write);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

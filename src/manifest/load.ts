@@ -1,0 +1,74 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { PrebakeError } from '../errors.ts';
+import { runtimeFor } from '../runtimes/index.ts';
+import {
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT_MS,
+  FUNCTION_NAME_PATTERN,
+  ManifestSchema,
+  type FunctionSpec,
+  type Manifest,
+} from './schema.ts';
+
+export const MANIFEST_FILE = 'function.json';
+const checkManifest = TypeCompiler.Compile(ManifestSchema);
+
+/** Reads and validates `<dir>/function.json`. Every problem names the file and the field. */
+export async function loadFunction(dir: string): Promise<FunctionSpec> {
+  const absDir = path.resolve(dir);
+  const file = path.join(absDir, MANIFEST_FILE);
+  const fail = (message: string, cause?: unknown): PrebakeError =>
+    new PrebakeError('PREBAKE_ERR_MANIFEST', `${file}: ${message}`, {
+      cause,
+      hint: 'see "Function format" in the README',
+    });
+
+  const dirStat = await stat(absDir).catch(() => undefined);
+  if (!dirStat?.isDirectory()) {
+    throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${absDir} is not a directory`, {
+      hint: 'give the path of a function directory that holds a function.json',
+    });
+  }
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw fail('cannot read it (a function directory needs a function.json)', error);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw fail(`not valid JSON: ${(error as Error).message}`, error);
+  }
+  return specFromManifest(raw, absDir, fail);
+}
+
+function specFromManifest(raw: unknown, dir: string, fail: (message: string) => PrebakeError): FunctionSpec {
+  const firstError = checkManifest.Errors(raw).First();
+  if (firstError) {
+    const field = firstError.path === '' ? 'the manifest' : `field "${firstError.path.slice(1).replaceAll('/', '.')}"`;
+    throw fail(`${field}: ${firstError.message}`);
+  }
+  const manifest = raw as Manifest;
+  const name = manifest.name ?? path.basename(dir);
+  if (!new RegExp(FUNCTION_NAME_PATTERN).test(name)) {
+    throw fail(
+      `the function name "${name}" (from the directory's name) is not valid: use lower-case letters, digits, ".", "_" and "-"; or set "name"`,
+    );
+  }
+  const handlerProblem = runtimeFor(manifest.runtime).checkHandler(manifest.handler);
+  if (handlerProblem) throw fail(`field "handler": ${handlerProblem}`);
+  return {
+    name,
+    dir,
+    runtime: manifest.runtime,
+    handler: manifest.handler,
+    warmup: { invocations: manifest.warmup?.invocations ?? 0, event: manifest.warmup?.event ?? {} },
+    timeoutMs: manifest.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    memoryMb: manifest.memoryMb ?? DEFAULT_MEMORY_MB,
+    env: manifest.env ?? {},
+  };
+}

@@ -1,0 +1,46 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const RUNTIMES = ['node', 'python', 'java'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+// A function's name doubles as a directory name in the image store and a URL segment.
+export const FUNCTION_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
+
+export const ManifestSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ pattern: FUNCTION_NAME_PATTERN })),
+    runtime: Type.Union(RUNTIMES.map((r) => Type.Literal(r))),
+    handler: Type.String({ minLength: 1, maxLength: 256 }),
+    warmup: Type.Optional(
+      Type.Object(
+        {
+          invocations: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
+          event: Type.Optional(Type.Unknown()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 * 60 * 1000 })),
+    memoryMb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+export type Manifest = Static<typeof ManifestSchema>;
+
+/** A function as prebake uses it: the manifest with its defaults filled in, and where it lives. */
+export interface FunctionSpec {
+  name: string;
+  /** Absolute path of the function's directory. */
+  dir: string;
+  runtime: RuntimeName;
+  handler: string;
+  warmup: { invocations: number; event: unknown };
+  timeoutMs: number;
+  memoryMb: number;
+  env: Record<string, string>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MEMORY_MB = 256;

@@ -1,0 +1,26 @@
+import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
+
+/** The command line that starts a function instance (program first). */
+export interface RuntimeCommand {
+  argv: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * What prebake needs to know about one language. Each runtime's shim lives next to its adapter in
+ * src/runtimes/<language>/ and speaks the protocol in docs/PROTOCOL.md.
+ */
+export interface RuntimeAdapter {
+  readonly name: RuntimeName;
+  /** Why `handler` is not a valid handler for this runtime, or undefined when it is. */
+  checkHandler(handler: string): string | undefined;
+  /**
+   * Makes the function runnable (for example compiles Java sources) into `workDir`, a directory owned by
+   * the image store that outlives the build, since restored instances may still read files from it.
+   */
+  prepare?(fn: FunctionSpec, workDir: string): Promise<void>;
+  /** The runtime's command line; `workDir` is the one `prepare` filled. */
+  command(fn: FunctionSpec, workDir: string): RuntimeCommand;
+  /** The runtime's version, for `prebake doctor` and the image's metadata; throws when it is not installed. */
+  version(): Promise<string>;
+}

@@ -1,0 +1,21 @@
+// A plain start: spawn the runtime and run the function's init, no snapshot. Kept for comparison and as the
+// fallback when a restore fails.
+import { Instance } from '../instance/instance.ts';
+import { launchInstance } from '../launch/launch.ts';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import { runtimeFor } from '../runtimes/index.ts';
+import type { StartedInstance } from './started.ts';
+
+/** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
+export async function startCold(fn: FunctionSpec, preparedDir: string): Promise<StartedInstance> {
+  const started = performance.now();
+  const launched = launchInstance(fn, runtimeFor(fn.runtime).command(fn, preparedDir));
+  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
+  try {
+    await instance.waitReady(fn.timeoutMs);
+  } catch (error) {
+    await instance.end();
+    throw error;
+  }
+  return { instance, kind: 'cold', startMs: performance.now() - started, cleanup: async () => {} };
+}

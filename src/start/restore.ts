@@ -1,0 +1,59 @@
+// A prebaked start: `criu restore` a fresh clone of the function's image, with fresh pipes plugged in where
+// the image recorded the build's, then let the clone reseed its randomness and run its after-restore hooks.
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import type { Criu } from '../criu/criu.ts';
+import { isPrebakeError } from '../errors.ts';
+import { Instance } from '../instance/instance.ts';
+import { closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
+import type { StartedInstance } from './started.ts';
+
+// criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
+const FIRST_INHERITED_FD = 3;
+
+export async function startPrebaked(image: StoredImage, store: ImageStore, criu: Criu): Promise<StartedInstance> {
+  const started = performance.now();
+  const { meta } = image;
+  const runDir = await store.createRunDir();
+  const cleanup = () => rm(runDir, { recursive: true, force: true });
+  let instance: Instance | undefined;
+  try {
+    const pipes = createInstancePipes();
+    const ends = instanceEnds(pipes);
+    let restore: ReturnType<Criu['restore']>;
+    try {
+      restore = criu.restore({
+        imageDir: image.imageDir,
+        workDir: runDir,
+        extraFds: PIPE_NAMES.map((name) => ends[name]),
+        inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
+      });
+    } finally {
+      closeInstanceEnds(pipes);
+    }
+    const running = restore;
+    instance = new Instance({
+      functionName: meta.name,
+      owner: running.process,
+      pipes,
+      initPid: async () => Number((await readFile(running.pidFile, 'utf8')).trim()),
+    });
+    try {
+      await instance.resume(randomBytes(32).toString('hex'), meta.spec.timeoutMs);
+    } catch (error) {
+      // criu writes the pidfile only once the tree is restored: without it, the restore itself failed.
+      const restored = await readFile(running.pidFile).then(() => true, () => false);
+      if (isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_EXITED') && !restored) {
+        await instance.end();
+        throw await criu.restoreError(running, `function "${meta.name}": ${error.message}`, error);
+      }
+      throw error;
+    }
+    return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
+  } catch (error) {
+    await instance?.end();
+    await cleanup();
+    throw error;
+  }
+}

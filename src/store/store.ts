@@ -1,0 +1,208 @@
+// The image store: everything prebake keeps under its home directory.
+//
+//   <home>/functions/<name>/current            symlink to builds/<build id>, swapped atomically on publish
+//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log
+//   <home>/functions/<name>.lock               proper-lockfile's lock: one build or removal at a time
+//   <home>/prepared/<name>-<digest>/           what a runtime prepared (e.g. compiled classes); outlives builds
+//   <home>/tmp/                                builds in progress (same filesystem, so publish is a rename)
+//   <home>/run/                                per-instance work dirs of restores (criu's log and pidfile)
+//
+// Temp and run dirs carry the PID of the process that made them, so a later process can sweep what a crashed
+// one left behind without touching the work of one that still runs.
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { PrebakeError } from '../errors.ts';
+import type { PipeInodes } from '../launch/pipes.ts';
+import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
+
+export const META_FORMAT = 1;
+
+/** What a build records: everything a restore and `prebake ls` need. */
+export interface ImageMeta {
+  format: typeof META_FORMAT;
+  buildId: string;
+  name: string;
+  runtime: RuntimeName;
+  spec: FunctionSpec;
+  sourceDigest: string;
+  sourceFingerprint: string;
+  /** Directory the runtime prepared for this source (see RuntimeAdapter.prepare). */
+  preparedDir: string;
+  builtAt: string;
+  buildMs: number;
+  initMs: number;
+  warmupInvocations: number;
+  imageBytes: number;
+  criuVersion: string;
+  runtimeVersion: string;
+  pipeInodes: PipeInodes;
+}
+
+export interface StoredImage {
+  meta: ImageMeta;
+  buildDir: string;
+  imageDir: string;
+}
+
+const LOCK_RETRY = { retries: 300, minTimeout: 100, maxTimeout: 1_000, factor: 1.5 };
+
+export class ImageStore {
+  readonly home: string;
+
+  constructor(home: string) {
+    this.home = home;
+  }
+
+  private get functionsDir(): string {
+    return path.join(this.home, 'functions');
+  }
+
+  private functionDir(name: string): string {
+    return path.join(this.functionsDir, name);
+  }
+
+  async init(): Promise<void> {
+    for (const dir of ['functions', 'prepared', 'tmp', 'run']) await mkdir(path.join(this.home, dir), { recursive: true });
+  }
+
+  /** Holds the function's lock until the returned release is called. Waits for another holder, up to minutes. */
+  async lock(name: string, options: { wait?: boolean } = {}): Promise<() => Promise<void>> {
+    await this.init();
+    try {
+      return await lockfile.lock(this.functionDir(name), {
+        realpath: false,
+        lockfilePath: `${this.functionDir(name)}.lock`,
+        stale: 30_000,
+        retries: options.wait === false ? 0 : LOCK_RETRY,
+      });
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_LOCKED', `function "${name}" is locked by another build or removal`, {
+        cause: error,
+        functionName: name,
+        hint: 'wait for it to finish; a lock left by a crashed process goes stale after 30 s',
+      });
+    }
+  }
+
+  /** A fresh directory for a build in progress; the caller removes it on failure or publishes it. */
+  async createBuildDir(name: string): Promise<string> {
+    await this.init();
+    return mkdtemp(path.join(this.home, 'tmp', `build-${name}-${process.pid}-`));
+  }
+
+  /** A fresh work dir for one restore; the caller removes it when the instance ends. */
+  async createRunDir(): Promise<string> {
+    await this.init();
+    return mkdtemp(path.join(this.home, 'run', `restore-${process.pid}-`));
+  }
+
+  preparedDir(name: string, digest: string): string {
+    return path.join(this.home, 'prepared', `${name}-${digest.replace(/^sha256:/, '').slice(0, 16)}`);
+  }
+
+  /**
+   * Moves a finished build into place and points `current` at it, atomically: a concurrent reader sees the
+   * old build or the new one, never half of either. Older builds are removed. Call with the lock held.
+   */
+  async publish(buildDir: string, meta: ImageMeta): Promise<StoredImage> {
+    const fnDir = this.functionDir(meta.name);
+    const buildsDir = path.join(fnDir, 'builds');
+    await mkdir(buildsDir, { recursive: true });
+    await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    const finalDir = path.join(buildsDir, meta.buildId);
+    await rename(buildDir, finalDir);
+    const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
+    await symlink(path.join('builds', meta.buildId), nextLink);
+    await rename(nextLink, path.join(fnDir, 'current'));
+    for (const old of await readdir(buildsDir)) {
+      if (old !== meta.buildId) await rm(path.join(buildsDir, old), { recursive: true, force: true });
+    }
+    return { meta, buildDir: finalDir, imageDir: path.join(finalDir, 'images') };
+  }
+
+  /** The function's current image, or undefined when it has none. */
+  async get(name: string): Promise<StoredImage | undefined> {
+    const current = path.join(this.functionDir(name), 'current');
+    let target: string;
+    try {
+      target = await readlink(current);
+    } catch {
+      return undefined;
+    }
+    const buildDir = path.resolve(this.functionDir(name), target);
+    let meta: ImageMeta;
+    try {
+      meta = JSON.parse(await readFile(path.join(buildDir, 'meta.json'), 'utf8')) as ImageMeta;
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${name}": its image metadata is unreadable`, {
+        cause: error,
+        functionName: name,
+        hint: `rebuild it: prebake build ${name}`,
+      });
+    }
+    return { meta, buildDir, imageDir: path.join(buildDir, 'images') };
+  }
+
+  async list(): Promise<ImageMeta[]> {
+    const names = await readdir(this.functionsDir).catch(() => [] as string[]);
+    const metas: ImageMeta[] = [];
+    for (const name of names.filter((n) => !n.endsWith('.lock')).sort()) {
+      const stored = await this.get(name).catch(() => undefined);
+      if (stored) metas.push(stored.meta);
+    }
+    return metas;
+  }
+
+  /** Removes a function's images and prepared files. Returns false when there was nothing to remove. */
+  async remove(name: string): Promise<boolean> {
+    const fnDir = this.functionDir(name);
+    const existed = await stat(fnDir).then(() => true, () => false);
+    const release = await this.lock(name);
+    try {
+      await rm(fnDir, { recursive: true, force: true });
+      const prepared = await readdir(path.join(this.home, 'prepared')).catch(() => [] as string[]);
+      for (const dir of prepared.filter((d) => d.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(d.slice(name.length + 1)))) {
+        await rm(path.join(this.home, 'prepared', dir), { recursive: true, force: true });
+      }
+    } finally {
+      await release();
+    }
+    return existed;
+  }
+
+  /** Removes temp and run dirs whose creating process is gone (a crash, a kill -9). */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (const area of ['tmp', 'run']) {
+      const dir = path.join(this.home, area);
+      for (const entry of await readdir(dir).catch(() => [] as string[])) {
+        const pid = Number(/-(\d+)-[^-]+$/.exec(entry)?.[1]);
+        if (Number.isInteger(pid) && !processAlive(pid)) {
+          await rm(path.join(dir, entry), { recursive: true, force: true });
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Total bytes of the files under `dir`. */
+export async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(path.join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
