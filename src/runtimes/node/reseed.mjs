@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
+const originalRandomUUID = crypto.randomUUID;
 let openssl;
 function opensslReseeder() {
   openssl ??= require(path.join(import.meta.dirname, '..', '..', '..', 'native', 'build', 'reseed.node'));
@@ -43,7 +44,8 @@ export function reseedRandomness(seedHex) {
   // From here OpenSSL's output is the clone's own: everything below draws from it.
   Math.random = makeMathRandom();
   drainRandomIntCache();
-  const freshUUID = () => crypto.randomUUID({ disableEntropyCache: true });
+  // Node hands out UUIDs from a cache of random bytes filled before the snapshot: bypass it.
+  const freshUUID = () => originalRandomUUID({ disableEntropyCache: true });
   crypto.randomUUID = freshUUID;
   if (globalThis.crypto?.randomUUID) {
     Object.defineProperty(globalThis.crypto, 'randomUUID', { value: freshUUID, configurable: true, writable: true });

@@ -1,0 +1,77 @@
+// The prebake command as a user runs it.
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+let faultyDir: string;
+const prebake = (...args: string[]) =>
+  execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  faultyDir = await sandbox.addFunction('faulty-node');
+});
+
+afterAll(async () => {
+  expect(await settled(() => sandbox.processes())).toEqual([]);
+  await sandbox.cleanup();
+});
+
+describe('prebake CLI', () => {
+  it('builds, lists, invokes and removes a function', async () => {
+    const build = await prebake('build', faultyDir);
+    expect(build.exitCode, build.stderr).toBe(0);
+    expect(build.stdout).toMatch(/^built faulty-node \(node\): image [\d.]+ MB/);
+
+    const ls = await prebake('ls');
+    expect(ls.stdout).toMatch(/faulty-node\s+node\s+[\d.]+ MB/);
+
+    const invoke = await prebake('invoke', 'faulty-node', '--data', '{"name":"cli"}', '--timing');
+    expect(invoke.exitCode, invoke.stderr).toBe(0);
+    expect(JSON.parse(invoke.stdout)).toMatchObject({ echo: { name: 'cli' }, invocations: 3 });
+    expect(invoke.stderr).toMatch(/start: prebaked in [\d.]+ m?s; handler: [\d.]+ m?s/);
+
+    const cold = await prebake('invoke', 'faulty-node', '--mode', 'cold', '--timing');
+    expect(JSON.parse(cold.stdout)).toMatchObject({ invocations: 1 });
+    expect(cold.stderr).toMatch(/start: cold in/);
+
+    const rm = await prebake('rm', 'faulty-node');
+    expect(rm.exitCode).toBe(0);
+    expect((await prebake('ls')).stdout).toMatch(/no functions built/);
+  });
+
+  it('prints one line naming the function when the handler throws, with logs on request', async () => {
+    const result = await prebake('invoke', faultyDir, '--mode', 'cold', '--logs', '--data', '{"throw":"bad order","log":"about to fail"}');
+    expect(result.exitCode).toBe(6);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toContain('about to fail');
+    expect(lines.at(-1)).toMatch(/^prebake: function "faulty-node": the handler threw: RangeError: bad order .*\[PREBAKE_ERR_FUNCTION_ERROR\]$/);
+  });
+
+  it('refuses data that is not JSON and unknown functions, with distinct exit codes', async () => {
+    const badJson = await prebake('invoke', faultyDir, '--data', 'nope');
+    expect(badJson.exitCode).toBe(2);
+    expect(badJson.stderr).toMatch(/PREBAKE_ERR_INVALID_EVENT/);
+    const unknown = await prebake('invoke', 'never-built');
+    expect(unknown.exitCode).toBe(3);
+    expect(unknown.stderr).toMatch(/"never-built"/);
+    const badMode = await prebake('invoke', 'never-built', '--mode', 'sideways');
+    expect(badMode.exitCode).toBe(2);
+  });
+
+  it('reports a broken manifest naming the field', async () => {
+    const result = await prebake('build', path.join(ROOT, 'test', 'fixtures'));
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/function\.json/);
+  });
+
+  it('runs doctor', async () => {
+    const result = await prebake('doctor');
+    expect(result.stdout).toMatch(/^ok\s+criu: 4\.\d/m);
+    expect(result.stdout).toMatch(/^ok\s+criu check: Looks good/m);
+    expect(result.exitCode).toBe(0);
+  });
+});

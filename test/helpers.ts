@@ -1,0 +1,82 @@
+import { cp, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Criu } from '../src/criu/criu.ts';
+import { ImageStore } from '../src/store/store.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'functions');
+export const BUNDLED = path.join(ROOT, 'functions');
+
+/**
+ * A private world for one test file: a prebake home and private copies of the functions it uses, all under
+ * one temp dir whose path also names every process started for it (so leftovers can be found by it).
+ */
+export interface Sandbox {
+  root: string;
+  home: string;
+  store: ImageStore;
+  criu: Criu;
+  /** Copies a fixture (test/fixtures/functions) or bundled function into the sandbox; returns its path. */
+  addFunction(name: string, from?: 'fixture' | 'bundled'): Promise<string>;
+  /** Processes whose command line mentions the sandbox (instances, unshare, criu). */
+  processes(): Promise<string[]>;
+  /** Build and restore work dirs left under the home. */
+  tempDirs(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeSandbox(): Promise<Sandbox> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'prebake-test-'));
+  const home = path.join(root, 'home');
+  const store = new ImageStore(home);
+  await store.init();
+  return {
+    root,
+    home,
+    store,
+    criu: new Criu(),
+    async addFunction(name, from = 'fixture') {
+      const target = path.join(root, 'functions', name);
+      await cp(path.join(from === 'fixture' ? FIXTURES : BUNDLED, name), target, { recursive: true });
+      return target;
+    },
+    processes: () => processesMentioning(root),
+    async tempDirs() {
+      const found: string[] = [];
+      for (const area of ['tmp', 'run']) {
+        for (const entry of await readdir(path.join(home, area)).catch(() => [])) found.push(path.join(area, entry));
+      }
+      return found;
+    },
+    async cleanup() {
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    // A zombie has an empty cmdline; it is gone as far as resources go.
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ').trim()}`);
+  }
+  return found;
+}
+
+/** Waits until `check` returns an empty list (processes take a moment to be reaped), or returns what is left. */
+export async function settled(check: () => Promise<string[]>, timeoutMs = 3_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await check();
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The PID namespace of a process, to tell instances (own namespace) apart. */
+export async function pidNamespace(pid: number): Promise<string> {
+  return readlink(`/proc/${pid}/ns/pid`);
+}

@@ -1,0 +1,98 @@
+// Every way a function can fail gets a clear, typed error and leaves nothing behind.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { isPrebakeError } from '../../src/errors.ts';
+import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  const dir = await sandbox.addFunction('faulty-node');
+  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+});
+
+afterEach(async () => {
+  expect(await settled(() => sandbox.processes())).toEqual([]);
+  expect(await sandbox.tempDirs()).toEqual([]);
+});
+
+afterAll(async () => {
+  await sandbox.cleanup();
+});
+
+async function failure(promise: Promise<unknown>) {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPrebakeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+const invoke = (event: string, mode?: 'cold' | 'prebaked', target = 'faulty-node') =>
+  invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu);
+
+describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
+  it("reports a handler's error with its type and message", async () => {
+    const error = await failure(invoke('{"throw":"no such order"}', mode));
+    expect(error.code).toBe('PREBAKE_ERR_FUNCTION_ERROR');
+    expect(error.functionError).toMatchObject({ type: 'RangeError', message: 'no such order' });
+    expect(error.message).toContain('faulty-node');
+    expect(error.message).toContain('RangeError: no such order');
+  });
+
+  it('reports a handler that exits the process', async () => {
+    const error = await failure(invoke('{"exit":3}', mode));
+    expect(error.code).toBe('PREBAKE_ERR_FUNCTION_EXITED');
+    expect(error.message).toContain('faulty-node');
+  });
+
+  it('cuts off a handler that never returns at timeoutMs', async () => {
+    const started = Date.now();
+    const error = await failure(invoke('{"hang":true}', mode));
+    expect(error.code).toBe('PREBAKE_ERR_TIMEOUT');
+    expect(error.message).toContain('3000 ms');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+  });
+});
+
+describe('bad input', () => {
+  it('refuses an event that is not JSON before starting anything', async () => {
+    const error = await failure(invoke('{"unterminated'));
+    expect(error.code).toBe('PREBAKE_ERR_INVALID_EVENT');
+  });
+
+  it('names an unknown function', async () => {
+    const error = await failure(invoke('{}', undefined, 'no-such-function'));
+    expect(error.code).toBe('PREBAKE_ERR_UNKNOWN_FUNCTION');
+    expect(error.message).toContain('no-such-function');
+  });
+});
+
+describe('a failing build', () => {
+  it("carries the function's message when init throws", async () => {
+    const dir = await sandbox.addFunction('init-throws-node');
+    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    expect(error.code).toBe('PREBAKE_ERR_INIT_FAILED');
+    expect(error.functionError?.message).toBe('cannot connect to the database at init');
+    expect(error.message).toContain('init-throws-node');
+    expect(await sandbox.store.get('init-throws-node')).toBeUndefined();
+  });
+
+  it('cuts off an init that never finishes at timeoutMs', async () => {
+    const dir = await sandbox.addFunction('init-hangs-node');
+    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
+    expect(error.message).toContain('1500 ms');
+    expect(await sandbox.store.get('init-hangs-node')).toBeUndefined();
+  });
+
+  it('cuts off a plain start whose init never finishes', async () => {
+    const error = await failure(invoke('{}', 'cold', `${sandbox.root}/functions/init-hangs-node`));
+    expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
+  });
+});

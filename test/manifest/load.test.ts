@@ -1,0 +1,94 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { sourceDigest, sourceFingerprint } from '../../src/manifest/digest.ts';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'prebake-manifest-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function fnDir(name: string, manifest: unknown | string): Promise<string> {
+  const dir = path.join(root, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'function.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
+  return dir;
+}
+
+async function manifestError(dir: string): Promise<string> {
+  try {
+    await loadFunction(dir);
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('PREBAKE_ERR_MANIFEST');
+    return (error as Error).message;
+  }
+  throw new Error('expected the manifest to be refused');
+}
+
+describe('loadFunction', () => {
+  it('fills in the defaults and takes the name from the directory', async () => {
+    const spec = await loadFunction(await fnDir('plain-fn', { runtime: 'node', handler: 'index.handler' }));
+    expect(spec).toMatchObject({
+      name: 'plain-fn',
+      runtime: 'node',
+      handler: 'index.handler',
+      warmup: { invocations: 0, event: {} },
+      timeoutMs: 30_000,
+      memoryMb: 256,
+      env: {},
+    });
+    expect(path.isAbsolute(spec.dir)).toBe(true);
+  });
+
+  it('keeps what the manifest says', async () => {
+    const spec = await loadFunction(
+      await fnDir('full', {
+        name: 'custom-name',
+        runtime: 'node',
+        handler: 'lib/app.main',
+        warmup: { invocations: 3, event: { a: 1 } },
+        timeoutMs: 1234,
+        memoryMb: 512,
+        env: { STAGE: 'test' },
+      }),
+    );
+    expect(spec).toMatchObject({ name: 'custom-name', handler: 'lib/app.main', warmup: { invocations: 3, event: { a: 1 } }, timeoutMs: 1234, memoryMb: 512, env: { STAGE: 'test' } });
+  });
+
+  it('names the field that is wrong', async () => {
+    expect(await manifestError(await fnDir('bad-runtime', { runtime: 'ruby', handler: 'x.y' }))).toMatch(/field "runtime"/);
+    expect(await manifestError(await fnDir('bad-timeout', { runtime: 'node', handler: 'x.y', timeoutMs: -5 }))).toMatch(/field "timeoutMs"/);
+    expect(await manifestError(await fnDir('bad-warmup', { runtime: 'node', handler: 'x.y', warmup: { invocations: 'two' } }))).toMatch(/field "warmup\.invocations"/);
+    expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
+    expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
+    expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);
+    expect(await manifestError(await fnDir('Bad Name', { runtime: 'node', handler: 'x.y' }))).toMatch(/name/);
+  });
+
+  it('says when function.json is not JSON or missing', async () => {
+    expect(await manifestError(await fnDir('not-json', '{ "runtime": '))).toMatch(/not valid JSON/);
+    const empty = path.join(root, 'empty');
+    await mkdir(empty);
+    expect(await manifestError(empty)).toMatch(/function\.json/);
+    expect(await manifestError(path.join(root, 'does-not-exist'))).toMatch(/not a directory/);
+  });
+});
+
+describe('source digest', () => {
+  it('changes with content, not with a touch', async () => {
+    const dir = await fnDir('digest', { runtime: 'node', handler: 'index.handler' });
+    await writeFile(path.join(dir, 'index.js'), 'exports.handler = () => 1;');
+    const before = await sourceDigest(dir);
+    const fingerprint = await sourceFingerprint(dir);
+    await writeFile(path.join(dir, 'index.js'), 'exports.handler = () => 1;');
+    expect(await sourceDigest(dir)).toBe(before);
+    await writeFile(path.join(dir, 'index.js'), 'exports.handler = () => 2;');
+    expect(await sourceDigest(dir)).not.toBe(before);
+    expect(await sourceFingerprint(dir)).not.toBe(fingerprint);
+  });
+});
