@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../instance/instance.ts';
 import { criuBinary } from '../paths.ts';
+import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
 const LOG_TAIL_LINES = 15;
@@ -47,6 +48,7 @@ export interface RunningRestore {
 
 export class Criu {
   readonly binary: string;
+  private kdat: Promise<KdatState> | undefined;
 
   constructor(binary: string = criuBinary()) {
     this.binary = binary;
@@ -72,6 +74,12 @@ export class Criu {
     return version;
   }
 
+  /** Once per process: give criu a kernel-probe cache (see kdat.ts). */
+  prepare(): Promise<KdatState> {
+    this.kdat ??= ensureKdatCache(this.binary);
+    return this.kdat;
+  }
+
   /** `criu check`: whether the kernel has what criu needs. */
   async check(): Promise<{ ok: boolean; output: string }> {
     const result = await execa(this.binary, ['check'], { reject: false, all: true });
@@ -81,6 +89,7 @@ export class Criu {
 
   /** Dumps the tree rooted at `pid` into `imageDir`; the tree ends (no --leave-running). */
   async dump(options: DumpOptions): Promise<void> {
+    await this.prepare();
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
       '--log-file', options.logFile, '-v2'];
     const result = await execa(this.binary, args, { reject: false, all: true });
@@ -98,7 +107,8 @@ export class Criu {
   }
 
   /** Starts `criu restore` in the foreground (see RunningRestore). */
-  restore(options: RestoreOptions): RunningRestore {
+  async restore(options: RestoreOptions): Promise<RunningRestore> {
+    await this.prepare();
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
     const args = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,

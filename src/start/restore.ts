@@ -21,9 +21,9 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
   try {
     const pipes = createInstancePipes();
     const ends = instanceEnds(pipes);
-    let restore: ReturnType<Criu['restore']>;
+    let restore: Awaited<ReturnType<Criu['restore']>>;
     try {
-      restore = criu.restore({
+      restore = await criu.restore({
         imageDir: image.imageDir,
         workDir: runDir,
         extraFds: PIPE_NAMES.map((name) => ends[name]),
