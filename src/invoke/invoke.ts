@@ -17,6 +17,8 @@ export interface InvokeRequest {
   /** The event as JSON text; checked before anything starts. */
   event: string;
   mode?: Exclude<StartKind, 'warm'>;
+  /** The largest event accepted (default DEFAULT_EVENT_LIMIT_BYTES). */
+  eventLimitBytes?: number;
   requestId?: string;
 }
 
@@ -31,10 +33,16 @@ export interface InvokeOutcome {
   logs: string;
 }
 
+/** The largest event accepted by default: Lambda's limit for a synchronous invocation. */
+export const DEFAULT_EVENT_LIMIT_BYTES = 6 * 1024 * 1024;
+
 /** Throws PREBAKE_ERR_INVALID_EVENT unless `text` is one JSON value of an acceptable size. */
-export function checkEvent(text: string, limitBytes = MAX_BODY_BYTES): void {
+export function checkEvent(text: string, limitBytes = DEFAULT_EVENT_LIMIT_BYTES): void {
+  if (limitBytes > MAX_BODY_BYTES) throw new RangeError(`an event limit over ${MAX_BODY_BYTES} bytes cannot be framed`);
   if (Buffer.byteLength(text) > limitBytes) {
-    throw new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`);
+    throw new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`, {
+      hint: 'pass large data by reference (a path or URL in the event), as with Lambda',
+    });
   }
   try {
     JSON.parse(text);
@@ -52,7 +60,7 @@ export async function startInstance(fn: ResolvedFunction, store: ImageStore, cri
 }
 
 export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu): Promise<InvokeOutcome> {
-  checkEvent(request.event);
+  checkEvent(request.event, request.eventLimitBytes);
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
   const started = await startInstance(fn, store, criu);

@@ -75,3 +75,24 @@ describe('prebake CLI', () => {
     expect(result.exitCode).toBe(0);
   });
 });
+
+describe('events from files', () => {
+  it('reads @FILE and refuses one over the 6 MB limit before starting anything', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const small = path.join(sandbox.root, 'small.json');
+    await writeFile(small, '{"name":"from a file"}');
+    const ok = await prebake('invoke', faultyDir, '--mode', 'cold', '--data', `@${small}`);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).echo).toEqual({ name: 'from a file' });
+
+    const huge = path.join(sandbox.root, 'huge.json');
+    await writeFile(huge, JSON.stringify({ blob: 'x'.repeat(7 * 1024 * 1024) }));
+    const tooBig = await prebake('invoke', faultyDir, '--mode', 'cold', '--data', `@${huge}`);
+    expect(tooBig.exitCode).toBe(2);
+    expect(tooBig.stderr).toMatch(/PREBAKE_ERR_PAYLOAD_TOO_LARGE/);
+
+    const missing = await prebake('invoke', faultyDir, '--data', '@/nonexistent/event.json');
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/\/nonexistent\/event\.json/);
+  });
+});
