@@ -171,7 +171,7 @@ export class Instance {
     return {
       timeout: () => this.fail('PREBAKE_ERR_HOOK_FAILED', `the ${phase} hooks did not finish within ${timeoutMs} ms`),
       closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during its ${phase} hooks (${exit})`),
-      frame: (f) => (f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `a ${phase} hook threw`, f) : undefined),
+      frame: (f) => (f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `its ${phase} hook threw`, f) : undefined),
     };
   }
 
