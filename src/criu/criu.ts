@@ -114,14 +114,14 @@ export class Criu {
     const args = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
       '--log-file', logFile, '--pidfile', pidFile, '-v2'];
     for (const pipe of options.inheritPipes) args.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
-    const process = execa(this.binary, args, {
+    const child = execa(this.binary, args, {
       reject: false,
       // execa's types allow only fds 3..9 past stdio; any open fd works at run time.
       stdio: ['ignore', 'pipe', 'pipe', ...(options.extraFds as 3[])],
       // criu restores every process of the tree as its own descendant; nothing of it may outlive prebake.
       cleanup: true,
     });
-    return { process, pidFile, logFile };
+    return { process: child, pidFile, logFile };
   }
 
   /** A PREBAKE_ERR_RESTORE_FAILED that carries the log's last lines. */
