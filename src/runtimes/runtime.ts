@@ -19,6 +19,11 @@ export interface RuntimeAdapter {
    * the image store that outlives the build, since restored instances may still read files from it.
    */
   prepare?(fn: FunctionSpec, workDir: string): Promise<void>;
+  /**
+   * What, besides the function's source, a prepared directory depends on (the shim's own sources, say):
+   * a change makes prebake prepare again rather than reuse an old directory.
+   */
+  prepareKey?(): Promise<string>;
   /** The runtime's command line; `workDir` is the one `prepare` filled. */
   command(fn: FunctionSpec, workDir: string): RuntimeCommand;
   /** The runtime's version, for `prebake doctor` and the image's metadata; throws when it is not installed. */

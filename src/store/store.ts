@@ -98,8 +98,9 @@ export class ImageStore {
     return mkdtemp(path.join(this.home, 'run', `restore-${process.pid}-`));
   }
 
-  preparedDir(name: string, digest: string): string {
-    return path.join(this.home, 'prepared', `${name}-${digest.replace(/^sha256:/, '').slice(0, 16)}`);
+  /** `key`: a hex digest of what the prepared files depend on. */
+  preparedDir(name: string, key: string): string {
+    return path.join(this.home, 'prepared', `${name}-${key.replace(/^sha256:/, '').slice(0, 16)}`);
   }
 
   /**

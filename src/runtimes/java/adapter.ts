@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PrebakeError } from '../../errors.ts';
+import type { FunctionSpec } from '../../manifest/schema.ts';
+import type { RuntimeAdapter } from '../runtime.ts';
+
+const SHIM_SOURCES = path.join(import.meta.dirname, 'prebake');
+const SHIM_MAIN_CLASS = 'prebake.Shim';
+const IDENTIFIER = '[A-Za-z_$][A-Za-z0-9_$]*';
+const HANDLER_PATTERN = new RegExp(`^${IDENTIFIER}(\\.${IDENTIFIER})*::${IDENTIFIER}$`);
+const JAVAC_OUTPUT_LINES = 20;
+
+// What prepare() leaves in the work directory. Nothing in it names the work directory itself: it is prepared
+// under a temporary name and renamed into place (src/runtimes/prepare.ts).
+const shimClassesDir = (workDir: string): string => path.join(workDir, 'shim-classes');
+const functionClassesDir = (workDir: string): string => path.join(workDir, 'classes');
+const jarsFile = (workDir: string): string => path.join(workDir, 'jars.json');
+
+export function javaBinary(): string {
+  return process.env.PREBAKE_JAVA ?? 'java';
+}
+
+export function javacBinary(): string {
+  return process.env.PREBAKE_JAVAC ?? 'javac';
+}
+
+/** The JVM flags of every instance. Exported for tests and `prebake doctor`. */
+export function jvmFlags(memoryMb: number): string[] {
+  return [
+    // hsperfdata is a file (/tmp/hsperfdata_<user>/<pid>) that the JVM maps shared and deletes when it
+    // exits: a restore would need that file back, and every clone would share the one mapping.
+    '-XX:-UsePerfData',
+    // Class data sharing stays on (the JDK's default): its archive is a read-only file mapping, which criu
+    // restores like any other, and it makes plain starts about 15 ms faster.
+    // An attach request (jcmd, jstack) would make the JVM open a listening unix socket that CRIU cannot dump.
+    '-XX:+DisableAttachMechanism',
+    // One GC thread instead of a pool: fewer threads to dump and restore.
+    '-XX:+UseSerialGC',
+    `-Xmx${Math.max(16, Math.floor(memoryMb * 0.75))}m`,
+    // The reseeding in a restored clone (prebake/Reseed.java) sets private fields of the JDK's generators.
+    '--add-opens=java.base/java.lang=ALL-UNNAMED',
+    '--add-opens=java.base/java.util=ALL-UNNAMED',
+    '--add-opens=java.base/java.util.concurrent=ALL-UNNAMED',
+  ];
+}
+
+export const javaRuntime: RuntimeAdapter = {
+  name: 'java',
+  checkHandler(handler) {
+    return HANDLER_PATTERN.test(handler)
+      ? undefined
+      : 'expected "<class>::<method>", for example "Hello::handleRequest" (a class in a package: "com.example.Hello::handle")';
+  },
+  async prepare(fn, workDir) {
+    await mkdir(workDir, { recursive: true });
+    await compileShim(fn, workDir);
+    const { sources, jars } = await listFunctionFiles(fn.dir);
+    const classesDir = functionClassesDir(workDir);
+    // From scratch: a class whose source was deleted must not linger in the image.
+    await rm(classesDir, { recursive: true, force: true });
+    await mkdir(classesDir, { recursive: true });
+    if (sources.length > 0) {
+      await javac(fn, workDir, 'function', [
+        '-encoding', 'UTF-8',
+        '-d', classesDir,
+        '-cp', [shimClassesDir(workDir), ...jars].join(path.delimiter),
+        ...sources,
+      ]);
+    }
+    await writeFile(jarsFile(workDir), JSON.stringify(jars));
+  },
+  prepareKey: shimSourcesDigest,
+  command(fn, workDir) {
+    let jars: string[];
+    try {
+      jars = JSON.parse(readFileSync(jarsFile(workDir), 'utf8')) as string[];
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_INTERNAL', `${fn.name}: the java runtime was not prepared in ${workDir}`, {
+        cause: error,
+        functionName: fn.name,
+        hint: 'this is a bug in prebake: prepare() must run before command()',
+      });
+    }
+    // The function's directory is on the classpath too: for its resources and any .class files it ships.
+    const classpath = [shimClassesDir(workDir), functionClassesDir(workDir), fn.dir, ...jars].join(path.delimiter);
+    return {
+      argv: [javaBinary(), ...jvmFlags(fn.memoryMb), '-cp', classpath, SHIM_MAIN_CLASS, fn.dir, fn.handler],
+      env: {},
+    };
+  },
+  async version() {
+    const java = await execa(javaBinary(), ['-version'], { reject: false });
+    const javac = await execa(javacBinary(), ['-version'], { reject: false });
+    const javaVersion = /version "([^"]+)"/.exec(java.stderr)?.[1];
+    const javacVersion = /javac (\S+)/.exec(`${javac.stdout}\n${javac.stderr}`)?.[1];
+    if (java.exitCode !== 0 || !javaVersion || javac.exitCode !== 0 || !javacVersion) {
+      const missing = java.exitCode !== 0 || !javaVersion ? javaBinary() : javacBinary();
+      throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `cannot run ${missing} -version`, {
+        details: { java: java.stderr, javac: `${javac.stdout}${javac.stderr}` },
+        hint: 'install a JDK 17 or later (apt-get install openjdk-17-jdk-headless), or set PREBAKE_JAVA and PREBAKE_JAVAC',
+      });
+    }
+    return `java ${javaVersion} (javac ${javacVersion})`;
+  },
+};
+
+async function shimSources(): Promise<string[]> {
+  const names = (await readdir(SHIM_SOURCES)).filter((name) => name.endsWith('.java')).sort();
+  return names.map((name) => path.join(SHIM_SOURCES, name));
+}
+
+// A digest of the shim's sources: prepared directories are keyed by it (and the stamp below checks it).
+async function shimSourcesDigest(): Promise<string> {
+  const digest = createHash('sha256');
+  for (const source of await shimSources()) digest.update(source).update(await readFile(source));
+  return digest.digest('hex');
+}
+
+// The shim's classes, compiled once per work directory (again when its sources change).
+async function compileShim(fn: FunctionSpec, workDir: string): Promise<void> {
+  const sources = await shimSources();
+  const stamp = await shimSourcesDigest();
+  const outDir = shimClassesDir(workDir);
+  const stampFile = path.join(outDir, '.sources-sha256');
+  if ((await readFile(stampFile, 'utf8').catch(() => '')) === stamp) return;
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  await javac(fn, workDir, "prebake's shim", ['-encoding', 'UTF-8', '-d', outDir, ...sources]);
+  await writeFile(stampFile, stamp);
+}
+
+async function javac(fn: FunctionSpec, workDir: string, what: string, args: string[]): Promise<void> {
+  // An argument file: a function may have more sources than a command line holds.
+  const argFile = path.join(workDir, 'javac.args');
+  await writeFile(argFile, args.map(quoteArgument).join('\n'));
+  const result = await execa(javacBinary(), [`@${argFile}`], { reject: false, all: true });
+  await rm(argFile, { force: true });
+  if (result.exitCode === 0) return;
+  if ((result as { code?: string }).code === 'ENOENT') {
+    throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `${fn.name}: cannot run ${javacBinary()}`, {
+      functionName: fn.name,
+      hint: 'install a JDK 17 or later (apt-get install openjdk-17-jdk-headless), or set PREBAKE_JAVAC',
+    });
+  }
+  const output = (result.all ?? '').split('\n').slice(0, JAVAC_OUTPUT_LINES).join('\n').trim();
+  const subject = what === 'function' ? '' : ` on ${what}`;
+  throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `${fn.name}: javac failed${subject}: ${output}`, {
+    functionName: fn.name,
+    details: { command: `${javacBinary()} @${argFile}`, exitCode: result.exitCode },
+    hint: `fix the compile errors: prebake compiles every .java file under ${fn.dir} with javac`,
+  });
+}
+
+// javac argument files: quote each argument, escaping backslashes and quotes.
+function quoteArgument(argument: string): string {
+  return `"${argument.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+async function listFunctionFiles(dir: string): Promise<{ sources: string[]; jars: string[] }> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const sources: string[] = [];
+  const jars: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    if (entry.name.endsWith('.java')) sources.push(file);
+    else if (entry.name.endsWith('.jar')) jars.push(file);
+  }
+  return { sources: sources.sort(), jars: jars.sort() };
+}

@@ -1,0 +1,155 @@
+// Runs a runtime shim directly (no CRIU) with the channels of docs/PROTOCOL.md, all real kernel pipes, and
+// speaks the protocol with it through the project's own codec. Shared by the shim tests of every runtime.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { encodeFrame, FrameDecoder, type Frame } from '../../src/instance/frames.ts';
+import type { FunctionSpec } from '../../src/manifest/schema.ts';
+import type { RuntimeCommand } from '../../src/runtimes/runtime.ts';
+
+const require = createRequire(import.meta.url);
+const { pipe } = require(path.join(import.meta.dirname, '../../native/build/pipe.node')) as {
+  pipe(): [number, number];
+};
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class ShimProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<Exit>;
+  stdout = '';
+  stderr = '';
+  private controlIn: number | undefined;
+  private readonly readers: net.Socket[];
+  private readonly frames: Frame[] = [];
+  private readonly waiting: Array<(frame: Frame | undefined) => void> = [];
+  private controlClosed = false;
+  /** Set when the shim wrote something to fd 4 that is not a frame. */
+  protocolError: Error | undefined;
+
+  constructor(command: RuntimeCommand, fn: FunctionSpec, extraEnv: Record<string, string> = {}) {
+    const [stdoutRead, stdoutWrite] = pipe();
+    const [stderrRead, stderrWrite] = pipe();
+    const [controlInRead, controlInWrite] = pipe();
+    const [controlOutRead, controlOutWrite] = pipe();
+    const [program, ...args] = command.argv;
+    try {
+      this.child = spawn(program!, args, {
+        stdio: ['ignore', stdoutWrite, stderrWrite, controlInRead, controlOutWrite],
+        env: {
+          ...process.env,
+          ...command.env,
+          PREBAKE_FUNCTION_NAME: fn.name,
+          PREBAKE_MEMORY_MB: String(fn.memoryMb),
+          PREBAKE_TIMEOUT_MS: String(fn.timeoutMs),
+          ...extraEnv,
+        },
+      });
+    } catch (error) {
+      for (const fd of [stdoutRead, stderrRead, controlInWrite, controlOutRead]) closeSync(fd);
+      throw error;
+    } finally {
+      // The child has its copies now; ours would keep the pipes from ever reaching end of file.
+      for (const fd of [stdoutWrite, stderrWrite, controlInRead, controlOutWrite]) closeSync(fd);
+    }
+    this.controlIn = controlInWrite;
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => resolve({ code, signal }));
+      this.child.on('error', () => resolve({ code: null, signal: null }));
+    });
+
+    const stdout = new net.Socket({ fd: stdoutRead, readable: true, writable: false });
+    const stderr = new net.Socket({ fd: stderrRead, readable: true, writable: false });
+    const control = new net.Socket({ fd: controlOutRead, readable: true, writable: false });
+    this.readers = [stdout, stderr, control];
+    stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString('utf8')));
+    stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
+    const decoder = new FrameDecoder();
+    control.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (error) {
+        // Bytes on fd 4 that are not frames: the test must fail, not the process.
+        this.protocolError = error as Error;
+        control.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        const waiter = this.waiting.shift();
+        if (waiter) waiter(frame);
+        else this.frames.push(frame);
+      }
+    });
+    control.on('close', () => {
+      this.controlClosed = true;
+      for (const waiter of this.waiting.splice(0)) waiter(undefined);
+    });
+  }
+
+  send(header: Record<string, unknown>, body: string = ''): void {
+    if (this.controlIn === undefined) throw new Error('the control channel is closed');
+    const frame = encodeFrame(header, body);
+    let written = 0;
+    while (written < frame.length) written += writeSync(this.controlIn, frame, written);
+  }
+
+  /** The next frame from the shim; rejects if the shim closes fd 4 first or nothing comes in time. */
+  async next(timeoutMs = 15_000): Promise<Frame> {
+    const queued = this.frames.shift();
+    if (queued) return queued;
+    if (this.controlClosed) throw this.closedError();
+    let timer: NodeJS.Timeout | undefined;
+    const frame = await new Promise<Frame | undefined>((resolve, reject) => {
+      this.waiting.push(resolve);
+      timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs);
+    }).finally(() => clearTimeout(timer));
+    if (!frame) throw this.closedError();
+    return frame;
+  }
+
+  private closedError(): Error {
+    if (this.protocolError) return new Error(`the shim broke the framing: ${this.protocolError.message}`);
+    return new Error(`the shim closed its control channel; stderr:\n${this.stderr}`);
+  }
+
+  /** Sends an invoke and returns the result frame. */
+  async invoke(event: unknown, id = `req-${Math.random().toString(36).slice(2)}`, deadline = Date.now() + 30_000): Promise<Frame> {
+    this.send({ type: 'invoke', id, deadline }, JSON.stringify(event));
+    return this.next();
+  }
+
+  /** Waits until `stream` has received `text`: logs travel on other pipes than the frames, so they may lag. */
+  async waitForOutput(stream: 'stdout' | 'stderr', text: string, timeoutMs = 5_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this[stream].includes(text)) {
+      if (Date.now() > until) throw new Error(`"${text}" did not appear on ${stream}; it has:\n${this[stream]}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** End of file on fd 3: the protocol's way to say "exit now". */
+  closeControl(): void {
+    if (this.controlIn === undefined) return;
+    closeSync(this.controlIn);
+    this.controlIn = undefined;
+  }
+
+  /** Ends the process (if it still runs) and releases every descriptor. Safe to call twice. */
+  async stop(): Promise<Exit> {
+    this.closeControl();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    const exit = await this.exited;
+    for (const reader of this.readers) reader.destroy();
+    return exit;
+  }
+}
+
+export function bodyJson(frame: Frame): unknown {
+  return JSON.parse(frame.body.toString('utf8'));
+}
