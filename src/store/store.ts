@@ -105,7 +105,9 @@ export class ImageStore {
 
   /**
    * Moves a finished build into place and points `current` at it, atomically: a concurrent reader sees the
-   * old build or the new one, never half of either. Older builds are removed. Call with the lock held.
+   * old build or the new one, never half of either. The build it replaces stays until the next publish, so
+   * that a restore which read the old `current` a moment ago can finish; older ones are removed. Call with
+   * the lock held.
    */
   async publish(buildDir: string, meta: ImageMeta): Promise<StoredImage> {
     const fnDir = this.functionDir(meta.name);
@@ -117,9 +119,9 @@ export class ImageStore {
     const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
     await symlink(path.join('builds', meta.buildId), nextLink);
     await rename(nextLink, path.join(fnDir, 'current'));
-    for (const old of await readdir(buildsDir)) {
-      if (old !== meta.buildId) await rm(path.join(buildsDir, old), { recursive: true, force: true });
-    }
+    // Build ids start with their time, so the sort is their age.
+    const older = (await readdir(buildsDir)).filter((id) => id !== meta.buildId).sort();
+    for (const old of older.slice(0, -1)) await rm(path.join(buildsDir, old), { recursive: true, force: true });
     return { meta, buildDir: finalDir, imageDir: path.join(finalDir, 'images') };
   }
 

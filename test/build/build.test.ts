@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('build', () => {
-  it('serialises two builds of one function and keeps only the newest image', async () => {
+  it('serialises two builds of one function and keeps the newest image and the one it replaced', async () => {
     const spec = await loadFunction(dir);
     const [first, second] = await Promise.all([
       buildFunction(spec, { store: sandbox.store, criu: sandbox.criu }),
@@ -30,10 +30,14 @@ describe('build', () => {
     ]);
     expect(first.meta.buildId).not.toBe(second.meta.buildId);
     const builds = await readdir(path.join(sandbox.home, 'functions', 'hello-node', 'builds'));
-    expect(builds).toHaveLength(1);
+    expect(builds.sort()).toEqual([first.meta.buildId, second.meta.buildId].sort());
     const current = await sandbox.store.get('hello-node');
     expect([first.meta.buildId, second.meta.buildId]).toContain(current?.meta.buildId);
-    expect(builds[0]).toBe(current?.meta.buildId);
+    const third = await buildFunction(spec, { store: sandbox.store, criu: sandbox.criu });
+    const after = await readdir(path.join(sandbox.home, 'functions', 'hello-node', 'builds'));
+    expect(after).toHaveLength(2);
+    expect(after).toContain(third.meta.buildId);
+    expect((await sandbox.store.get('hello-node'))?.meta.buildId).toBe(third.meta.buildId);
     const outcome = await invokeFunction({ target: 'hello-node', event: '{"name":"twice"}' }, sandbox.store, sandbox.criu);
     expect(JSON.parse(outcome.result).message).toBe('Hello, twice!');
   });
