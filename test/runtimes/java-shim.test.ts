@@ -105,6 +105,57 @@ describe('the java shim', SLOW, () => {
     expect(result.body.toString('utf8')).toBe(event);
   });
 
+  it('answers ok:false with InvalidResultException for a result that is not one JSON value', async () => {
+    // `plain` returns its event, and the shim passes events through unchecked: each body below comes back.
+    const shim = await startReady('java-shim', 'fixture.ShimFixture::plain');
+    const answer = async (text: string) => {
+      shim.send({ type: 'invoke', id: 'check', deadline: Date.now() + 10_000 }, text);
+      return shim.next();
+    };
+    const valid = [
+      ' {"a": [1, -0, 2.5e-3, 1E+2, true, false, null, "\\u00e9\\n\\"", {}, []], "": {"b": "ü"}} ',
+      '"text"',
+      '0',
+      '[[[]]]',
+      '['.repeat(100_000) + ']'.repeat(100_000), // deep nesting: no stack overflow
+    ];
+    for (const text of valid) {
+      const result = await answer(text);
+      expect(result.header.ok, text.slice(0, 40)).toBe(true);
+      expect(result.body.toString('utf8')).toBe(text);
+    }
+    const invalid: Array<[string, string]> = [
+      ['hello', 'expected a value at offset 0'],
+      ['{"a":1', 'unexpected end at offset 6'],
+      ['[1,]', 'expected a value at offset 3'],
+      ['{"a":1} x', 'text after the value at offset 8'],
+      ["{'a':1}", 'expected a string key at offset 1'],
+      ['{"a" 1}', "expected ':' at offset 5"],
+      ['[1 2]', "expected ',' or ']' at offset 3"],
+      ['01', 'text after the value at offset 1'],
+      ['1.', 'expected a digit at offset 2'],
+      ['-', 'expected a digit at offset 1'],
+      ['NaN', 'expected a value at offset 0'],
+      ['"tab\there"', 'unescaped control character in a string at offset 4'],
+      ['"\\x"', 'bad escape at offset 2'],
+      ['"\\u12g4"', 'bad \\u escape at offset 5'],
+      ['"open', 'unexpected end at offset 5'],
+      [' ', 'unexpected end at offset 1'],
+    ];
+    for (const [text, problem] of invalid) {
+      const result = await answer(text);
+      expect(result.header, text).toMatchObject({ type: 'result', id: 'check', ok: false });
+      expect(result.body.length).toBe(0);
+      const error = result.header.error as ErrorInfo;
+      expect(error.type).toBe('prebake.InvalidResultException');
+      expect(error.message, text).toBe(`the result is not JSON (${problem}): it is ${JSON.stringify(text)} (a handler returns JSON text: a string result needs its quotes)`);
+    }
+    // A long one shows its first 80 characters only.
+    const long = await answer('x'.repeat(79) + 'yz'.repeat(5_000));
+    expect((long.header.error as ErrorInfo).message).toContain(`it begins "${'x'.repeat(79)}y..." (a handler`);
+    expect(shim.protocolError).toBeUndefined();
+  });
+
   it('moves events and results of several megabytes whole', async () => {
     const shim = await startReady('java-shim', 'fixture.ShimFixture::plain');
     const event = JSON.stringify({ big: 'x'.repeat(3 * 1024 * 1024) + 'ü' });
@@ -294,7 +345,7 @@ describe('the java adapter', SLOW, () => {
   it('starts the JVM with the flags CRIU needs and a heap from memoryMb', () => {
     const flags = jvmFlags(256);
     expect(flags).toContain('-XX:-UsePerfData');
-    expect(flags).toContain('-Xshare:off');
+    expect(flags).toContain('-XX:+DisableAttachMechanism');
     expect(flags).toContain('-Xmx192m');
   });
 

@@ -100,14 +100,32 @@ async function invoke(handler, header, body) {
     send({ type: 'result', id, ok: false, error: describeError(error) });
     return;
   }
+  let result;
+  try {
+    result = encodeResult(value);
+  } catch (error) {
+    send({ type: 'result', id, ok: false, error: describeError(error) });
+    return;
+  }
+  send({ type: 'result', id, ok: true }, result);
+}
+
+// The result as one JSON text the protocol can carry, or an error saying why it cannot be.
+function encodeResult(value) {
   let text;
   try {
     text = JSON.stringify(value === undefined ? null : value);
   } catch (error) {
-    send({ type: 'result', id, ok: false, error: describeError(new TypeError(`the result is not JSON-serialisable: ${error.message}`)) });
-    return;
+    throw new TypeError(`the result is not JSON-serialisable: ${error.message}`);
   }
-  send({ type: 'result', id, ok: true }, Buffer.from(text, 'utf8'));
+  // JSON.stringify gives undefined (no text at all) for a function or a symbol.
+  if (text === undefined) throw new TypeError(`the result is not JSON-serialisable: it is a ${typeof value}`);
+  // A frame of over MAX_BODY_BYTES would be refused by the controller as a broken frame.
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_BODY_BYTES) {
+    throw new RangeError(`the result is ${bytes} bytes of JSON, over the limit of ${MAX_BODY_BYTES}`);
+  }
+  return Buffer.from(text, 'utf8');
 }
 
 async function runHooks(phase) {

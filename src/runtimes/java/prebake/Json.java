@@ -1,12 +1,14 @@
 package prebake;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * Just enough JSON for the shim, which has no JSON library: reads the controller's flat headers (string,
- * number, boolean and null values, docs/PROTOCOL.md) and quotes the strings of the headers it writes.
- * Events and results are never parsed: they pass through as text.
+ * number, boolean and null values, docs/PROTOCOL.md), quotes the strings of the headers it writes, and checks
+ * that a handler's result is one JSON value (RFC 8259). Events and results are never parsed into objects:
+ * they pass through as text.
  */
 final class Json {
   private static final String HEX = "0123456789abcdef";
@@ -24,6 +26,14 @@ final class Json {
     parser.skipSpace();
     if (parser.pos != text.length()) throw parser.error("text after the object");
     return object;
+  }
+
+  /**
+   * Null when `text` is exactly one JSON value (whitespace around it allowed), else what is wrong and where.
+   * Iterative, so that deep nesting cannot overflow the stack.
+   */
+  static String invalidity(String text) {
+    return new Validator(text).check();
   }
 
   static String quote(String value) {
@@ -154,5 +164,158 @@ final class Json {
 
   private IllegalArgumentException error(String what) {
     return new IllegalArgumentException("bad control frame header at offset " + pos + ": " + what);
+  }
+  /** A validating scanner: one pass over the text, with the open arrays and objects on an explicit stack. */
+  private static final class Validator {
+    private final String text;
+    private int pos;
+    // The open containers, innermost last: '[' or '{'.
+    private char[] open = new char[16];
+    private int depth;
+
+    Validator(String text) {
+      this.text = text;
+    }
+
+    String check() {
+      try {
+        space();
+        for (;;) {
+          // At the start of a value.
+          char c = peek();
+          if (c == '[' || c == '{') {
+            pos++;
+            push(c);
+            space();
+            if (peek() == (c == '[' ? ']' : '}')) {
+              pos++;
+              depth--;
+            } else {
+              if (c == '{') key();
+              continue;
+            }
+          } else {
+            scalar(c);
+          }
+          // After a value: close containers until one continues with a comma, or the text ends.
+          for (;;) {
+            space();
+            if (depth == 0) {
+              if (pos != text.length()) throw new Invalid("text after the value");
+              return null;
+            }
+            char closer = open[depth - 1] == '[' ? ']' : '}';
+            char next = peek();
+            pos++;
+            if (next == ',') {
+              space();
+              if (closer == '}') key();
+              break;
+            }
+            if (next != closer) {
+              pos--;
+              throw new Invalid("expected ',' or '" + closer + "'");
+            }
+            depth--;
+          }
+        }
+      } catch (Invalid e) {
+        return e.getMessage() + " at offset " + pos;
+      }
+    }
+
+    private void push(char c) {
+      if (depth == open.length) open = Arrays.copyOf(open, depth * 2);
+      open[depth++] = c;
+    }
+
+    // An object member's key and colon; leaves pos at its value.
+    private void key() {
+      if (peek() != '"') throw new Invalid("expected a string key");
+      string();
+      space();
+      if (peek() != ':') throw new Invalid("expected ':'");
+      pos++;
+      space();
+    }
+
+    private void scalar(char c) {
+      if (c == '"') string();
+      else if (c == '-' || (c >= '0' && c <= '9')) number();
+      else if (!(word("true") || word("false") || word("null"))) throw new Invalid("expected a value");
+    }
+
+    private boolean word(String word) {
+      if (!text.startsWith(word, pos)) return false;
+      pos += word.length();
+      return true;
+    }
+
+    private void string() {
+      pos++; // the opening quote
+      for (;;) {
+        char c = peek();
+        pos++;
+        if (c == '"') return;
+        if (c < 0x20) {
+          pos--;
+          throw new Invalid("unescaped control character in a string");
+        }
+        if (c != '\\') continue;
+        char escape = peek();
+        pos++;
+        if (escape == 'u') {
+          for (int i = 0; i < 4; i++, pos++) {
+            char h = peek();
+            if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) throw new Invalid("bad \\u escape");
+          }
+        } else if ("\"\\/bfnrt".indexOf(escape) < 0) {
+          pos--;
+          throw new Invalid("bad escape");
+        }
+      }
+    }
+
+    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    private void number() {
+      if (text.charAt(pos) == '-') pos++;
+      if (pos < text.length() && text.charAt(pos) == '0') pos++;
+      else digits();
+      if (pos < text.length() && text.charAt(pos) == '.') {
+        pos++;
+        digits();
+      }
+      if (pos < text.length() && (text.charAt(pos) == 'e' || text.charAt(pos) == 'E')) {
+        pos++;
+        if (pos < text.length() && (text.charAt(pos) == '+' || text.charAt(pos) == '-')) pos++;
+        digits();
+      }
+    }
+
+    private void digits() {
+      int start = pos;
+      while (pos < text.length() && text.charAt(pos) >= '0' && text.charAt(pos) <= '9') pos++;
+      if (pos == start) throw new Invalid("expected a digit");
+    }
+
+    private void space() {
+      while (pos < text.length()) {
+        char c = text.charAt(pos);
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+        pos++;
+      }
+    }
+
+    private char peek() {
+      if (pos >= text.length()) throw new Invalid("unexpected end");
+      return text.charAt(pos);
+    }
+  }
+
+  /** Thrown inside the Validator only; its message says what is wrong. */
+  private static final class Invalid extends RuntimeException {
+    Invalid(String what) {
+      super(what, null, false, false); // no stack trace: it never leaves the Validator
+    }
   }
 }

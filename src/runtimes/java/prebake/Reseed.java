@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>{@code ThreadLocalRandom}: the seed (and secondary seed) of every live thread, and the static seeder
  *       that threads started later draw their seeds from.
  *   <li>{@code new Random()} and {@code new SplittableRandom()} made after the restore: their static seed
- *       sources ({@code Random.seedUniquifier}, {@code SplittableRandom.defaultGen}); without this they
+ *       sources ({@code Random.seedUniquifier}, {@code SplittableRandom.defaultGen}). Without this, every
+ *       clone's first {@code new SplittableRandom()} would be the same generator, and {@code new Random()}
  *       would differ between clones only by System.nanoTime().
  *   <li>{@code Collections.shuffle(list)}: its static Random, when it exists.
  *   <li>{@code UUID.randomUUID()}: its static SecureRandom, setSeed(bytes) (which adds to the seed).

@@ -31,7 +31,8 @@ import java.util.Map;
  * prebake.Context context)} of a class with a no-argument constructor; the shim makes one instance at start
  * (with the class's static initializers, that is the function's init) and calls the method once per
  * invocation, on its main thread. The event and the result are JSON text, passed through unparsed; a null
- * result is sent as {@code null}, and an empty event arrives as {@code "null"}.
+ * result is sent as {@code null}, and an empty event arrives as {@code "null"}. A result that is not one JSON
+ * value fails the invocation with an {@link InvalidResultException}.
  *
  * <p>The control channel is opened as /proc/self/fd/3 and /proc/self/fd/4: Java has no public way to wrap an
  * inherited descriptor number in a stream, and opening the /proc link of a pipe opens the same pipe.
@@ -120,7 +121,10 @@ public final class Shim {
     try {
       String event = frame.body.length == 0 ? "null" : new String(frame.body, StandardCharsets.UTF_8);
       String returned = (String) handler.invokeExact(event, new Context(id, functionName, memoryMb, deadline));
-      result = (returned == null ? "null" : returned).getBytes(StandardCharsets.UTF_8);
+      if (returned == null) returned = "null";
+      String problem = Json.invalidity(returned);
+      if (problem != null) throw new InvalidResultException(returned, problem);
+      result = returned.getBytes(StandardCharsets.UTF_8);
       if (result.length > MAX_BODY_BYTES) {
         throw new IllegalStateException("the result is " + result.length + " bytes, over the limit of " + MAX_BODY_BYTES);
       }
