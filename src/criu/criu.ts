@@ -94,14 +94,11 @@ export class Criu {
       '--log-file', options.logFile, '-v2'];
     const result = await execa(this.binary, args, { reject: false, all: true });
     if (result.exitCode !== 0) {
-      throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed (exit code ${result.exitCode})`, {
+      const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
+      throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
         cause: result,
-        hint: 'see the log tail; `prebake doctor` checks criu and the kernel',
-        details: {
-          command: [this.binary, ...args].join(' '),
-          exitCode: result.exitCode,
-          logTail: (await logTail(options.logFile)) || lastLines(result.all ?? ''),
-        },
+        hint: dumpHint(tail),
+        details: { command: [this.binary, ...args].join(' '), exitCode: result.exitCode, logTail: tail },
       });
     }
   }
@@ -133,6 +130,20 @@ export class Criu {
       details: { command: restore.process.spawnargs.join(' '), logTail: tail },
     });
   }
+}
+
+/** The first error criu reports: the cause; later ones tend to be its consequences. */
+function firstError(log: string): string | undefined {
+  return /^Error \([^)]*\): (.*)$/m.exec(log)?.[1]?.trim();
+}
+
+// What a user can do about the dump failures a function can cause.
+function dumpHint(log: string): string {
+  if (/sockets?[:.]|inet|tcp|unix/i.test(log)) {
+    return 'the function holds a socket at the snapshot: close connections and servers in a beforeCheckpoint hook and reopen them in afterRestore';
+  }
+  if (/io_uring/.test(log)) return 'the function uses io_uring, which criu cannot dump';
+  return 'run with --verbose for the end of criu\'s log; `prebake doctor` checks criu and the kernel';
 }
 
 /** The last lines of a criu log, minus the noise every log has. */

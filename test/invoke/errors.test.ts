@@ -91,6 +91,24 @@ describe('a failing build', () => {
     expect(await sandbox.store.get('init-hangs-node')).toBeUndefined();
   });
 
+  it('says to close sockets before the snapshot when criu cannot dump one', async () => {
+    const dir = await sandbox.addFunction('socket-node');
+    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    expect(error.code).toBe('PREBAKE_ERR_DUMP_FAILED');
+    expect(error.message).toContain('socket-node');
+    expect(error.hint).toMatch(/beforeCheckpoint/);
+    expect(await sandbox.store.get('socket-node')).toBeUndefined();
+  });
+
+  it('builds a function that closes its socket before the snapshot and reopens it after', async () => {
+    const dir = await sandbox.addFunction('socket-node');
+    const spec = await loadFunction(dir);
+    await buildFunction({ ...spec, env: { CLOSE_BEFORE_CHECKPOINT: '1' } }, { store: sandbox.store, criu: sandbox.criu });
+    const result = JSON.parse((await invoke('{}', 'prebaked', 'socket-node')).result);
+    expect(result.listening).toBe(true);
+    expect(result.port).toBeGreaterThan(0);
+  });
+
   it('cuts off a plain start whose init never finishes', async () => {
     const error = await failure(invoke('{}', 'cold', `${sandbox.root}/functions/init-hangs-node`));
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
