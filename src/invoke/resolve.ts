@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { PrebakeError } from '../errors.ts';
 import type { StartKind } from '../instance/instance.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
@@ -16,8 +15,10 @@ export interface ResolvedFunction {
   image?: StoredImage;
 }
 
+// A target is a directory only when it says so ("./hello", "functions/hello", "/abs/hello"): a bare word is
+// always a name, whatever the working directory happens to hold.
 function looksLikePath(target: string): boolean {
-  return target.includes('/') || target.startsWith('.');
+  return target.includes('/') || target === '.' || target === '..';
 }
 
 /**
@@ -29,7 +30,7 @@ export async function resolveFunction(
   store: ImageStore,
   askedMode?: Exclude<StartKind, 'warm'>,
 ): Promise<ResolvedFunction> {
-  const isDir = looksLikePath(target) || (await stat(target).then((s) => s.isDirectory(), () => false));
+  const isDir = looksLikePath(target);
   let spec: FunctionSpec;
   let image: StoredImage | undefined;
   if (isDir) {
