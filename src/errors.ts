@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   PREBAKE_ERR_INVALID_INPUT: { exit: 2, status: 400, summary: 'a command argument or request is invalid' },
   PREBAKE_ERR_INVALID_EVENT: { exit: 2, status: 400, summary: 'the event is not valid JSON' },
   PREBAKE_ERR_PAYLOAD_TOO_LARGE: { exit: 2, status: 413, summary: 'the event is over the size limit' },
+  PREBAKE_ERR_UNSUPPORTED_MEDIA_TYPE: { exit: 2, status: 415, summary: 'the request body has a content type the route does not take' },
+  PREBAKE_ERR_NOT_FOUND: { exit: 3, status: 404, summary: 'no such route, or no such record (for example logs of a request)' },
   PREBAKE_ERR_UNKNOWN_FUNCTION: { exit: 3, status: 404, summary: 'no function by that name' },
   PREBAKE_ERR_NOT_BUILT: { exit: 3, status: 409, summary: 'the function has no image yet' },
   PREBAKE_ERR_IMAGE_STALE: { exit: 3, status: 409, summary: "the function's source changed since its image was built" },

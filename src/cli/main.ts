@@ -6,11 +6,10 @@ import { registerDoctor } from './commands/doctor.ts';
 import { registerInvoke } from './commands/invoke.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerRm } from './commands/rm.ts';
+import { registerServe } from './commands/serve.ts';
+import { exitOnSignals } from './signals.ts';
 
-// A signal must still run the exit hook that ends this process's function instances.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[signal]));
-}
+exitOnSignals();
 
 const program = new Command('prebake')
   .description('Prebake serverless functions with CRIU: restore a snapshot instead of a cold start')
@@ -24,6 +23,7 @@ registerInvoke(program);
 registerLs(program);
 registerRm(program);
 registerDoctor(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -70,5 +70,7 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     timeoutMs: manifest.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     memoryMb: manifest.memoryMb ?? DEFAULT_MEMORY_MB,
     env: manifest.env ?? {},
+    ...(manifest.startMode && { startMode: manifest.startMode }),
+    ...(manifest.warm && { warm: manifest.warm }),
   };
 }

@@ -3,6 +3,21 @@ import { Type, type Static } from '@sinclair/typebox';
 export const RUNTIMES = ['node', 'python', 'java'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
+/** How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, or plain. */
+export const START_MODES = ['prebaked', 'warm', 'cold'] as const;
+export type StartMode = (typeof START_MODES)[number];
+export const StartModeSchema = Type.Union(START_MODES.map((m) => Type.Literal(m)));
+
+/** Warm-pool settings: the most instances kept for reuse, and how long one may sit idle before it ends. */
+export const WarmSettingsSchema = Type.Object(
+  {
+    max: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    idleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 60 * 60 * 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type WarmSettings = Static<typeof WarmSettingsSchema>;
+
 // A function's name doubles as a directory name in the image store and a URL segment.
 export const FUNCTION_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
 
@@ -23,6 +38,10 @@ export const ManifestSchema = Type.Object(
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 * 60 * 1000 })),
     memoryMb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
+    /** Daemon only: the default start mode for this function; the daemon's config can override it. */
+    startMode: Type.Optional(StartModeSchema),
+    /** Daemon only: warm-pool settings for this function. */
+    warm: Type.Optional(WarmSettingsSchema),
   },
   { additionalProperties: false },
 );
@@ -40,6 +59,9 @@ export interface FunctionSpec {
   timeoutMs: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** From the manifest when set there; the daemon's config fills in the rest. */
+  startMode?: StartMode;
+  warm?: WarmSettings;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

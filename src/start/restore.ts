@@ -37,7 +37,16 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       functionName: meta.name,
       owner: running.process,
       pipes,
-      initPid: async () => Number((await readFile(running.pidFile, 'utf8')).trim()),
+      initPid: async () => {
+        const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
+        if (pid) return pid;
+        // No pidfile yet: the tree's root is still criu's child, mid-restore. Killing only criu would orphan it.
+        const criuPid = running.process.pid;
+        const children = await readFile(`/proc/${criuPid}/task/${criuPid}/children`, 'utf8');
+        const child = Number(children.trim().split(/\s+/)[0]);
+        if (!Number.isInteger(child) || child <= 0) throw new Error(`criu (${criuPid}) has no child yet`);
+        return child;
+      },
     });
     try {
       await instance.resume(randomBytes(32).toString('hex'), meta.spec.timeoutMs);

@@ -1,0 +1,107 @@
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { PrebakeError } from '../../errors.ts';
+import { resolveDaemonConfig, type DaemonConfigInput } from '../../manager/config.ts';
+import { START_MODES } from '../../manifest/schema.ts';
+import { buildServer } from '../../server/server.ts';
+import { closeGracefully } from '../../server/shutdown.ts';
+import { cliContext, type GlobalOptions } from '../context.ts';
+import { takeOverSignals } from '../signals.ts';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  config?: string;
+  startMode?: DaemonConfigInput['startMode'];
+  maxConcurrent?: number;
+  maxQueued?: number;
+  queueTimeout?: number;
+  fallback: boolean;
+  bodyLimit?: number;
+  shutdownTimeout?: number;
+  logLevel: string;
+}
+
+// Past the shutdown timeout, instances are ended; this much more and the daemon exits regardless.
+const SHUTDOWN_GRACE_MS = 15_000;
+
+function integer(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a whole number');
+  return parsed;
+}
+
+async function readConfigFile(file: string): Promise<DaemonConfigInput> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DaemonConfigInput;
+  } catch (error) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the config file ${file}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'see "Configuration" in docs/DAEMON.md',
+    });
+  }
+}
+
+/** The config file, then the flags given on the command line over it. */
+async function daemonConfig(options: ServeOptions, command: Command): Promise<DaemonConfigInput> {
+  const config: DaemonConfigInput = options.config ? await readConfigFile(options.config) : {};
+  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+  if (options.startMode) config.startMode = options.startMode;
+  if (options.maxConcurrent !== undefined) config.maxConcurrent = options.maxConcurrent;
+  if (options.maxQueued !== undefined) config.maxQueued = options.maxQueued;
+  if (options.queueTimeout !== undefined) config.queueTimeoutMs = options.queueTimeout;
+  if (given('fallback')) config.fallback = options.fallback;
+  if (options.bodyLimit !== undefined) config.bodyLimitBytes = options.bodyLimit;
+  if (options.shutdownTimeout !== undefined) config.shutdownTimeoutMs = options.shutdownTimeout;
+  return config;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the daemon: an HTTP API that registers, builds and invokes functions (docs/DAEMON.md)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', integer, 8080)
+    .option('--config <file>', 'the daemon config, JSON (docs/DAEMON.md); flags override it')
+    .addOption(new Option('--start-mode <mode>', 'default start mode of functions').choices(START_MODES))
+    .option('--max-concurrent <n>', 'invocations running at once', integer)
+    .option('--max-queued <n>', 'invocations waiting for a slot; past that, 429', integer)
+    .option('--queue-timeout <ms>', 'longest wait for a slot; then 429', integer)
+    .option('--no-fallback', 'answer 502 when a restore fails, instead of starting plainly')
+    .option('--body-limit <bytes>', 'largest event an invocation takes', integer)
+    .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', integer)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (options: ServeOptions, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const config = resolveDaemonConfig(await daemonConfig(options, command));
+      const app = await buildServer({ store, criu, config, logger: { level: options.logLevel } });
+
+      takeOverSignals(['SIGINT', 'SIGTERM']);
+      let stopping = false;
+      const stop = async (signal: NodeJS.Signals) => {
+        if (stopping) {
+          app.log.warn({ signal }, 'second signal: exiting now, ending every instance');
+          process.exit(1);
+        }
+        stopping = true;
+        app.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing invocations in flight');
+        setTimeout(() => {
+          app.log.error('shutdown did not complete; exiting');
+          process.exit(1);
+        }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
+        try {
+          const { forced } = await closeGracefully(app, config.shutdownTimeoutMs);
+          app.log.info({ forced }, 'stopped; every instance has ended');
+          process.exit(0);
+        } catch (error) {
+          app.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        }
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+
+      const url = await app.listen({ host: options.host, port: options.port });
+      app.log.info({ url, home: store.home }, `prebake daemon listening on ${url}`);
+    });
+}

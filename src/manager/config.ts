@@ -1,0 +1,127 @@
+// The daemon's configuration: validated once at the boundary (a config file, CLI flags), defaults filled in,
+// then frozen. Per-function settings resolve as: the daemon's `functions.<name>`, else function.json, else the
+// daemon's defaults.
+import os from 'node:os';
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { PrebakeError } from '../errors.ts';
+import { MAX_BODY_BYTES } from '../instance/frames.ts';
+import { FUNCTION_NAME_PATTERN, StartModeSchema, WarmSettingsSchema, type FunctionSpec, type StartMode } from '../manifest/schema.ts';
+
+export const FunctionOverridesSchema = Type.Object(
+  { startMode: Type.Optional(StartModeSchema), warm: Type.Optional(WarmSettingsSchema) },
+  { additionalProperties: false },
+);
+
+export const DaemonConfigSchema = Type.Object(
+  {
+    /** Default start mode of functions that set none. */
+    startMode: Type.Optional(StartModeSchema),
+    warm: Type.Optional(WarmSettingsSchema),
+    /** Invocations running at once, over all functions. */
+    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    /** Invocations waiting for a slot; past that, 429. */
+    maxQueued: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+    /** The longest an invocation waits for a slot; then 429. */
+    queueTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 * 60 * 1000 })),
+    /** Start plainly when a restore fails (else 502). */
+    fallback: Type.Optional(Type.Boolean()),
+    /** Largest event an invocation takes (bytes). */
+    bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_BODY_BYTES })),
+    /** How long a shutdown waits for invocations in flight before it ends their instances. */
+    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 * 60 * 1000 })),
+    logs: Type.Optional(
+      Type.Object(
+        {
+          /** Invocations whose function logs are kept, per function. */
+          perFunction: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+          /** Bytes kept of one invocation's function logs (the tail). */
+          maxBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    functions: Type.Optional(Type.Record(Type.String({ pattern: FUNCTION_NAME_PATTERN }), FunctionOverridesSchema)),
+  },
+  { additionalProperties: false },
+);
+
+export type DaemonConfigInput = Static<typeof DaemonConfigSchema>;
+
+export interface WarmPolicy {
+  max: number;
+  idleMs: number;
+}
+
+export interface DaemonConfig {
+  startMode: StartMode;
+  warm: WarmPolicy;
+  maxConcurrent: number;
+  maxQueued: number;
+  queueTimeoutMs: number;
+  fallback: boolean;
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  logs: { perFunction: number; maxBytes: number };
+  functions: Record<string, Static<typeof FunctionOverridesSchema>>;
+}
+
+export const DEFAULTS = {
+  startMode: 'prebaked',
+  warm: { max: 4, idleMs: 60_000 },
+  // Restores are mostly kernel work; a few per core keep both busy without thrashing.
+  maxConcurrent: Math.max(4, 4 * os.availableParallelism()),
+  maxQueued: 100,
+  queueTimeoutMs: 30_000,
+  fallback: true,
+  // Lambda's limit for a synchronous invocation's payload.
+  bodyLimitBytes: 6 * 1024 * 1024,
+  shutdownTimeoutMs: 30_000,
+  logs: { perFunction: 100, maxBytes: 64 * 1024 },
+} as const satisfies Omit<DaemonConfig, 'functions'>;
+
+const checkConfig = TypeCompiler.Compile(DaemonConfigSchema);
+
+/** Validates `input` (from a config file and flags), fills in defaults and freezes the result. */
+export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon config'): DaemonConfig {
+  const problem = checkConfig.Errors(input).First();
+  if (problem) {
+    const field = problem.path === '' ? 'the config' : `field "${problem.path.slice(1).replaceAll('/', '.')}"`;
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${field}: ${problem.message}`, {
+      hint: 'see "Configuration" in docs/DAEMON.md',
+    });
+  }
+  const config = input as DaemonConfigInput;
+  return Object.freeze({
+    startMode: config.startMode ?? DEFAULTS.startMode,
+    warm: { max: config.warm?.max ?? DEFAULTS.warm.max, idleMs: config.warm?.idleMs ?? DEFAULTS.warm.idleMs },
+    maxConcurrent: config.maxConcurrent ?? DEFAULTS.maxConcurrent,
+    maxQueued: config.maxQueued ?? DEFAULTS.maxQueued,
+    queueTimeoutMs: config.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs,
+    fallback: config.fallback ?? DEFAULTS.fallback,
+    bodyLimitBytes: config.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
+    shutdownTimeoutMs: config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    logs: {
+      perFunction: config.logs?.perFunction ?? DEFAULTS.logs.perFunction,
+      maxBytes: config.logs?.maxBytes ?? DEFAULTS.logs.maxBytes,
+    },
+    functions: config.functions ?? {},
+  });
+}
+
+export interface FunctionSettings {
+  startMode: StartMode;
+  warm: WarmPolicy;
+}
+
+/** A function's start mode and warm-pool policy: daemon override, else function.json, else daemon default. */
+export function functionSettings(config: DaemonConfig, spec: FunctionSpec): FunctionSettings {
+  const override = config.functions[spec.name];
+  return {
+    startMode: override?.startMode ?? spec.startMode ?? config.startMode,
+    warm: {
+      max: override?.warm?.max ?? spec.warm?.max ?? config.warm.max,
+      idleMs: override?.warm?.idleMs ?? spec.warm?.idleMs ?? config.warm.idleMs,
+    },
+  };
+}

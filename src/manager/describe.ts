@@ -1,0 +1,83 @@
+// How the daemon describes a function (GET /functions/:name): its image, its settings, its warm pool and what it
+// has served since the daemon started. The schema doubles as the HTTP response schema.
+import { Type, type Static } from '@sinclair/typebox';
+import { RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
+import type { ImageMeta } from '../store/store.ts';
+import type { FunctionSettings } from './config.ts';
+
+const Count = Type.Integer({ minimum: 0 });
+
+export const CountersSchema = Type.Object({
+  invocations: Count,
+  /** Invocations that did not return a result (any error). */
+  errors: Count,
+  prebaked: Count,
+  warm: Count,
+  cold: Count,
+  restoreFailures: Count,
+  fallbacks: Count,
+});
+export type Counters = Static<typeof CountersSchema>;
+
+export const FunctionDescriptionSchema = Type.Object({
+  name: Type.String(),
+  runtime: Type.Union(RUNTIMES.map((r) => Type.Literal(r))),
+  handler: Type.String(),
+  dir: Type.String({ description: "the function's source directory" }),
+  timeoutMs: Type.Integer(),
+  memoryMb: Type.Integer(),
+  buildId: Type.String(),
+  builtAt: Type.String({ format: 'date-time' }),
+  buildMs: Type.Number(),
+  initMs: Type.Number(),
+  imageBytes: Type.Integer(),
+  sourceDigest: Type.String(),
+  criuVersion: Type.String(),
+  runtimeVersion: Type.String(),
+  startMode: StartModeSchema,
+  warm: Type.Object({ max: Count, idleMs: Count, idle: Count, busy: Count }),
+  /** The source changed since the build: prebaked and warm invocations are refused until a rebuild. */
+  stale: Type.Boolean(),
+  /** A restore of this build failed: invocations start plainly until a rebuild. */
+  needsRebuild: Type.Boolean(),
+  counters: CountersSchema,
+});
+export type FunctionDescription = Static<typeof FunctionDescriptionSchema>;
+
+export function emptyCounters(): Counters {
+  return { invocations: 0, errors: 0, prebaked: 0, warm: 0, cold: 0, restoreFailures: 0, fallbacks: 0 };
+}
+
+export interface DescribeInput {
+  meta: ImageMeta;
+  settings: FunctionSettings;
+  pool: { idle: number; busy: number };
+  stale: boolean;
+  needsRebuild: boolean;
+  counters: Counters;
+}
+
+export function describeFunction(input: DescribeInput): FunctionDescription {
+  const { meta, settings } = input;
+  return {
+    name: meta.name,
+    runtime: meta.runtime,
+    handler: meta.spec.handler,
+    dir: meta.spec.dir,
+    timeoutMs: meta.spec.timeoutMs,
+    memoryMb: meta.spec.memoryMb,
+    buildId: meta.buildId,
+    builtAt: meta.builtAt,
+    buildMs: meta.buildMs,
+    initMs: meta.initMs,
+    imageBytes: meta.imageBytes,
+    sourceDigest: meta.sourceDigest,
+    criuVersion: meta.criuVersion,
+    runtimeVersion: meta.runtimeVersion,
+    startMode: settings.startMode,
+    warm: { ...settings.warm, ...input.pool },
+    stale: input.stale,
+    needsRebuild: input.needsRebuild,
+    counters: { ...input.counters },
+  };
+}

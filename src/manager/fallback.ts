@@ -1,0 +1,82 @@
+// A fresh instance for one invocation: a restore of the function's image, falling back to a plain start when
+// the restore fails (a corrupt or incompatible image, a criu error). A failed image is marked for rebuild, and
+// later invocations of that build go straight to a plain start instead of failing the same restore again.
+import type { Criu } from '../criu/criu.ts';
+import { isPrebakeError, PrebakeError } from '../errors.ts';
+import { startInstance } from '../invoke/invoke.ts';
+import type { ResolvedFunction } from '../invoke/resolve.ts';
+import type { StartedInstance } from '../start/started.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
+import type { ManagerLogger, ManagerObserver } from './observer.ts';
+
+/** Builds whose restore failed, by function: the mark holds until the function has another build. */
+export class RebuildMarks {
+  private readonly failedBuild = new Map<string, string>();
+
+  mark(image: StoredImage): void {
+    this.failedBuild.set(image.meta.name, image.meta.buildId);
+  }
+
+  needsRebuild(image: StoredImage | undefined): boolean {
+    return image !== undefined && this.failedBuild.get(image.meta.name) === image.meta.buildId;
+  }
+
+  clear(name: string): void {
+    this.failedBuild.delete(name);
+  }
+}
+
+export interface FreshStartContext {
+  store: ImageStore;
+  criu: Criu;
+  fallback: boolean;
+  marks: RebuildMarks;
+  observer: ManagerObserver;
+  log: ManagerLogger;
+}
+
+/** Whether a prebaked start's failure says the image or criu is at fault (rather than the function's code). */
+function isRestoreFailure(error: unknown): error is PrebakeError {
+  if (!isPrebakeError(error)) return false;
+  // The function's own after-restore hook threw: a rebuild would not help, and hiding it behind plain starts
+  // would hide the bug.
+  if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return false;
+  return error.code !== 'PREBAKE_ERR_SHUTTING_DOWN';
+}
+
+/** Starts `fn` as resolved: restored when it is prebaked, plainly when cold or when its image failed before. */
+export async function startFresh(fn: ResolvedFunction, context: FreshStartContext): Promise<StartedInstance> {
+  const { store, criu, marks, observer } = context;
+  const name = fn.spec.name;
+  const cold = () => startInstance({ ...fn, mode: 'cold' }, store, criu);
+  if (fn.mode === 'cold' || !fn.image) return cold();
+  if (context.fallback && marks.needsRebuild(fn.image)) return cold();
+
+  const attempted = performance.now();
+  try {
+    const started = await startInstance(fn, store, criu);
+    observer.restore?.({ functionName: name, ok: true });
+    return started;
+  } catch (error) {
+    if (!isRestoreFailure(error)) throw error;
+    observer.restore?.({ functionName: name, ok: false });
+    marks.mark(fn.image);
+    const failure =
+      error.code === 'PREBAKE_ERR_RESTORE_FAILED'
+        ? error
+        : new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${name}": the restored instance failed to resume: ${error.message}`, {
+            cause: error,
+            functionName: name,
+            hint: 'the image may be corrupt or from another kernel or criu: rebuild it (POST /functions/:name/build)',
+          });
+    context.log.warn(
+      { fn: name, buildId: fn.image.meta.buildId, err: { code: failure.code, message: failure.message, details: failure.details }, fallback: context.fallback },
+      context.fallback ? 'restore failed; falling back to a plain start; the image is marked for rebuild' : 'restore failed',
+    );
+    if (!context.fallback) throw failure;
+    observer.fallback?.({ functionName: name });
+    const started = await cold();
+    // The caller waited for the failed restore too.
+    return { ...started, startMs: performance.now() - attempted };
+  }
+}

@@ -1,0 +1,129 @@
+// Lending instances to invocations: a one-shot fresh instance (prebaked or cold), or one from the function's
+// warm pool. Knows every instance lent right now, so that a removal or a forced shutdown can end them.
+import type { StartKind } from '../instance/instance.ts';
+import type { ResolvedFunction } from '../invoke/resolve.ts';
+import type { StartedInstance } from '../start/started.ts';
+import type { WarmPolicy } from './config.ts';
+import { startFresh, type FreshStartContext } from './fallback.ts';
+import { WarmPool } from './warm-pool.ts';
+
+/** An instance lent to one invocation; `release` gives it back and resolves with its logs of the invocation. */
+export interface Lease {
+  started: StartedInstance;
+  kind: StartKind;
+  startMs: number;
+  /** healthy: the instance may serve again (the handler returned or threw). */
+  release(healthy: boolean): Promise<string>;
+}
+
+export interface PoolStats {
+  name: string;
+  idle: number;
+  busy: number;
+}
+
+export class InstanceLeases {
+  private readonly pools = new Map<string, WarmPool>();
+  private readonly lent = new Set<{ name: string; started: StartedInstance }>();
+  /** Runs an instance's end in the background; the manager waits for them at shutdown. */
+  private readonly track: (ending: Promise<unknown>) => void;
+
+  constructor(track: (ending: Promise<unknown>) => void) {
+    this.track = track;
+  }
+
+  get poolStats(): PoolStats[] {
+    return [...this.pools].map(([name, pool]) => ({ name, idle: pool.idleCount, busy: pool.busyCount }));
+  }
+
+  pool(name: string): PoolStats | undefined {
+    return this.poolStats.find((pool) => pool.name === name);
+  }
+
+  /** A fresh instance that ends after this one invocation. */
+  async fresh(fn: ResolvedFunction, context: FreshStartContext): Promise<Lease> {
+    const started = await startFresh(fn, context);
+    const entry = this.lend(fn.spec.name, started);
+    return {
+      started,
+      kind: started.kind,
+      startMs: started.startMs,
+      release: async () => {
+        this.lent.delete(entry);
+        await endStarted(started);
+        return started.instance.logs.text();
+      },
+    };
+  }
+
+  /** An idle instance from the function's pool; else a new one for the pool; else (pool full) a one-shot one. */
+  async warm(fn: ResolvedFunction, policy: WarmPolicy, context: FreshStartContext): Promise<Lease> {
+    const pool = this.poolFor(fn, policy);
+    const asked = performance.now();
+    let started = pool.take();
+    let kind: StartKind = 'warm';
+    if (!started) {
+      if (!pool.reserve()) return this.fresh(fn, context);
+      try {
+        started = await startFresh(fn, context);
+      } catch (error) {
+        pool.cancel();
+        throw error;
+      }
+      kind = started.kind;
+    }
+    const instance = started;
+    const entry = this.lend(fn.spec.name, instance);
+    // What the instance printed while idle belongs to no invocation.
+    if (kind === 'warm') instance.instance.logs.take();
+    return {
+      started: instance,
+      kind,
+      startMs: kind === 'warm' ? performance.now() - asked : instance.startMs,
+      release: async (healthy) => {
+        this.lent.delete(entry);
+        pool.put(instance, healthy);
+        if (!healthy) await instance.instance.end();
+        return instance.instance.logs.take();
+      },
+    };
+  }
+
+  /** Ends the function's warm instances (busy ones as they come back). */
+  retire(name: string): void {
+    this.pools.get(name)?.close();
+    this.pools.delete(name);
+  }
+
+  /** Ends the instances lent to invocations of `name` (every function's when undefined): those invocations fail. */
+  endLent(name?: string): void {
+    for (const entry of this.lent) if (name === undefined || entry.name === name) this.track(entry.started.instance.end());
+  }
+
+  retireAll(): void {
+    for (const name of [...this.pools.keys()]) this.retire(name);
+  }
+
+  private lend(name: string, started: StartedInstance): { name: string; started: StartedInstance } {
+    const entry = { name, started };
+    this.lent.add(entry);
+    return entry;
+  }
+
+  // One pool per build: a new build (by the daemon or the CLI) retires the old build's pool.
+  private poolFor(fn: ResolvedFunction, policy: WarmPolicy): WarmPool {
+    const name = fn.spec.name;
+    const buildId = fn.image?.meta.buildId ?? 'none';
+    const existing = this.pools.get(name);
+    if (existing?.buildId === buildId) return existing;
+    existing?.close();
+    const pool = new WarmPool(buildId, policy, (started) => this.track(endStarted(started)));
+    this.pools.set(name, pool);
+    return pool;
+  }
+}
+
+async function endStarted(started: StartedInstance): Promise<void> {
+  await started.instance.end();
+  await started.cleanup();
+}

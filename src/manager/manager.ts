@@ -1,0 +1,286 @@
+// The daemon's instance manager: for each invocation it decides how the instance starts (a fresh restore, a warm
+// instance from the pool, or a plain start), within the concurrency limit, with fallback when a restore fails;
+// it registers, rebuilds and removes functions, and ends every instance at shutdown. All through the core:
+// nothing here talks to criu itself.
+import { buildFunction } from '../build/build.ts';
+import type { Criu } from '../criu/criu.ts';
+import { isPrebakeError, PrebakeError } from '../errors.ts';
+import type { StartKind } from '../instance/instance.ts';
+import { loadFunction } from '../manifest/load.ts';
+import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
+import type { ImageStore } from '../store/store.ts';
+import { functionSettings, type DaemonConfig } from './config.ts';
+import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
+import { RebuildMarks, type FreshStartContext } from './fallback.ts';
+import { InvocationLogs } from './invocation-logs.ts';
+import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
+import { killLeftoverInstances } from './leftovers.ts';
+import { ConcurrencyLimiter, type Release } from './limiter.ts';
+import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
+import { resolveByName, unknownFunction } from './resolve-by-name.ts';
+
+export interface ManagerOptions {
+  store: ImageStore;
+  criu: Criu;
+  config: DaemonConfig;
+  log?: ManagerLogger;
+  observer?: ManagerObserver;
+}
+
+export interface InvokeRequest {
+  name: string;
+  /** The event as JSON text, checked by the caller; passed to the function verbatim. */
+  event: string;
+  requestId: string;
+  /** Overrides the function's start mode for this invocation. */
+  mode?: StartMode;
+  /** A logger that already carries the request id. */
+  log?: ManagerLogger;
+}
+
+export interface InvocationResult {
+  requestId: string;
+  functionName: string;
+  /** The handler's result as JSON text. */
+  result: string;
+  start: StartKind;
+  startMs: number;
+  runMs: number;
+}
+
+export function outcomeOf(error: unknown): string {
+  return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
+}
+
+export class InstanceManager {
+  readonly config: DaemonConfig;
+  readonly invocationLogs: InvocationLogs;
+  private readonly store: ImageStore;
+  private readonly criu: Criu;
+  private readonly log: ManagerLogger;
+  private readonly observer: ManagerObserver;
+  private readonly limiter: ConcurrencyLimiter;
+  private readonly marks = new RebuildMarks();
+  private readonly counters = new Map<string, Counters>();
+  /** Instance ends and slot releases under way: a shutdown waits for all of them. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly leases = new InstanceLeases((ending) => this.track(ending));
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ManagerOptions) {
+    this.store = options.store;
+    this.criu = options.criu;
+    this.config = options.config;
+    this.log = options.log ?? silentLogger;
+    this.observer = options.observer ?? {};
+    this.limiter = new ConcurrencyLimiter({
+      limit: this.config.maxConcurrent,
+      maxQueued: this.config.maxQueued,
+      queueTimeoutMs: this.config.queueTimeoutMs,
+    });
+    this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
+  }
+
+  /** Sweeps what a previous run on this home left behind: its instances, then its work dirs. */
+  async start(): Promise<void> {
+    await this.store.init();
+    const metas = await this.store.list();
+    const killed = await killLeftoverInstances([this.store.home, ...metas.map((meta) => meta.spec.dir)]);
+    const removedDirs = await this.store.sweep();
+    if (killed > 0 || removedDirs > 0) this.log.warn({ killed, removedDirs }, 'swept instances and work dirs left by a previous run');
+  }
+
+  get stats(): { running: number; queued: number; pools: PoolStats[] } {
+    return {
+      running: this.limiter.running,
+      queued: this.limiter.queued,
+      pools: this.leases.poolStats,
+    };
+  }
+
+  // -- functions ---------------------------------------------------------------------------------------------
+
+  /** Registers the function in `dir` by building it (again, if it exists). */
+  async register(dir: string): Promise<FunctionDescription> {
+    const spec = await loadFunction(dir);
+    await this.build(spec);
+    return this.describe(spec.name);
+  }
+
+  async rebuild(name: string): Promise<FunctionDescription> {
+    const image = await this.store.get(name);
+    if (!image) throw unknownFunction(name);
+    const spec = await loadFunction(image.meta.spec.dir);
+    if (spec.name !== name) {
+      throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${spec.dir}/function.json now names the function "${spec.name}", not "${name}"`, {
+        functionName: name,
+        hint: `register it under its new name (POST /functions), then remove "${name}" (DELETE /functions/${name})`,
+      });
+    }
+    await this.build(spec);
+    return this.describe(name);
+  }
+
+  /** Removes the function's image and registration; its instances end, in-flight invocations included. */
+  async remove(name: string): Promise<void> {
+    this.assertOpen();
+    if (!(await this.store.get(name).catch(() => true))) throw unknownFunction(name);
+    this.leases.retire(name);
+    this.leases.endLent(name);
+    await this.store.remove(name);
+    this.counters.delete(name);
+    this.marks.clear(name);
+    this.invocationLogs.forget(name);
+  }
+
+  /** Throws PREBAKE_ERR_UNKNOWN_FUNCTION unless `name` is registered. */
+  async assertRegistered(name: string): Promise<void> {
+    if (!(await this.store.get(name))) throw unknownFunction(name);
+  }
+
+  async describe(name: string): Promise<FunctionDescription> {
+    const image = await this.store.get(name);
+    if (!image) throw unknownFunction(name);
+    const stale = await resolveByName(name, this.store, 'prebaked').then(
+      () => false,
+      (error: unknown) => (isPrebakeError(error, 'PREBAKE_ERR_IMAGE_STALE') ? true : Promise.reject(error)),
+    );
+    const pool = this.leases.pool(name);
+    return describeFunction({
+      meta: image.meta,
+      settings: functionSettings(this.config, image.meta.spec),
+      pool: { idle: pool?.idle ?? 0, busy: pool?.busy ?? 0 },
+      stale,
+      needsRebuild: this.marks.needsRebuild(image),
+      counters: this.countersOf(name),
+    });
+  }
+
+  async list(): Promise<FunctionDescription[]> {
+    const metas = await this.store.list();
+    return Promise.all(metas.map((meta) => this.describe(meta.name)));
+  }
+
+  private async build(spec: FunctionSpec): Promise<void> {
+    this.assertOpen();
+    const log = this.log.child({ fn: spec.name });
+    const started = performance.now();
+    try {
+      await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
+    } catch (error) {
+      this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
+      throw error;
+    }
+    this.observer.build?.({ functionName: spec.name, ok: true, ms: performance.now() - started });
+    this.marks.clear(spec.name);
+    // Warm instances of the old build end; the next warm invocation restores the new one.
+    this.leases.retire(spec.name);
+  }
+
+  // -- invocations -------------------------------------------------------------------------------------------
+
+  async invoke(request: InvokeRequest): Promise<InvocationResult> {
+    const { name, requestId } = request;
+    const log = (request.log ?? this.log).child({ fn: name });
+    const report: InvocationEvent = { functionName: name, outcome: 'ok' };
+    let known = false;
+    let release: Release | undefined;
+    let lease: Lease | undefined;
+    let healthy = false;
+    try {
+      this.assertOpen();
+      const image = await this.store.get(name);
+      if (!image) throw unknownFunction(name);
+      known = true;
+      release = await this.limiter.acquire();
+      const settings = functionSettings(this.config, image.meta.spec);
+      const mode = request.mode ?? settings.startMode;
+      const fn = await resolveByName(name, this.store, mode === 'cold' ? 'cold' : 'prebaked');
+      const context = this.freshContext(log);
+      lease = mode === 'warm' ? await this.leases.warm(fn, settings.warm, context) : await this.leases.fresh(fn, context);
+      // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
+      this.assertOpen();
+      report.start = lease.kind;
+      report.startMs = lease.startMs;
+      const ran = await lease.started.instance.invoke(request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+      healthy = true;
+      report.runMs = ran.runMs;
+      return { requestId, functionName: name, result: ran.body.toString('utf8'), start: lease.kind, startMs: lease.startMs, runMs: ran.runMs };
+    } catch (error) {
+      report.outcome = outcomeOf(error);
+      // A handler that threw leaves its instance as good as before; anything else may not have.
+      healthy = isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_ERROR');
+      throw error;
+    } finally {
+      const logs = lease ? lease.release(healthy) : Promise.resolve('');
+      // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
+      if (release) this.track(logs.finally(release));
+      if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome: report.outcome }, logs);
+      if (known) this.record(report);
+    }
+  }
+
+  private freshContext(log: ManagerLogger): FreshStartContext {
+    return {
+      store: this.store,
+      criu: this.criu,
+      fallback: this.config.fallback,
+      marks: this.marks,
+      log,
+      observer: {
+        restore: (event) => {
+          if (!event.ok) this.countersOf(event.functionName).restoreFailures++;
+          this.observer.restore?.(event);
+        },
+        fallback: (event) => {
+          this.countersOf(event.functionName).fallbacks++;
+          this.observer.fallback?.(event);
+        },
+      },
+    };
+  }
+
+  private record(report: InvocationEvent): void {
+    const counters = this.countersOf(report.functionName);
+    counters.invocations++;
+    if (report.outcome !== 'ok') counters.errors++;
+    if (report.start) counters[report.start]++;
+    this.observer.invocation?.(report);
+  }
+
+  private countersOf(name: string): Counters {
+    let counters = this.counters.get(name);
+    if (!counters) this.counters.set(name, (counters = emptyCounters()));
+    return counters;
+  }
+
+  // -- shutdown ----------------------------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closing) {
+      throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance of the daemon' });
+    }
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const tracked: Promise<unknown> = promise
+      .catch((error: unknown) => this.log.error({ err: error }, 'ending an instance failed'))
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  /**
+   * Ends everything now: refuses queued invocations, ends warm instances and the instances of invocations still
+   * running (they fail), and waits until every instance has ended. Call it once in-flight work had its chance
+   * (see closeGracefully). Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      this.limiter.refuseQueued(new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down'));
+      this.leases.retireAll();
+      this.leases.endLent();
+      while (this.pending.size > 0) await Promise.all([...this.pending]);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,59 @@
+// POST /functions/:name/invoke: the request body is the event, the response body the handler's result, both
+// JSON text passed through verbatim.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isPrebakeError, PrebakeError } from '../../errors.ts';
+import { checkEvent } from '../../invoke/invoke.ts';
+import type { InstanceManager } from '../../manager/manager.ts';
+import { StartModeSchema } from '../../manifest/schema.ts';
+import { errorResponses, FunctionNameParams } from '../schemas.ts';
+
+export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
+  const bodyLimit = manager.config.bodyLimitBytes;
+  // Any content type (curl -d sends form encoding): the body is taken as JSON text and checked once, below.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, body));
+
+  app.post('/functions/:name/invoke', {
+    bodyLimit,
+    schema: {
+      summary: 'invoke a function: the body is the event; the response body is the result',
+      params: FunctionNameParams,
+      querystring: Type.Object({ mode: Type.Optional(StartModeSchema) }, { additionalProperties: false }),
+      body: Type.Unknown({ description: 'the event: any JSON text; an empty body is {}' }),
+      response: {
+        200: Type.Unknown({ description: "the handler's result, as it returned it" }),
+        ...errorResponses(400, 404, 409, 413, 429, 500, 502, 503, 504),
+      },
+    },
+    handler: async (request, reply) => {
+      const text = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : '{}';
+      try {
+        checkEvent(text, bodyLimit);
+      } catch (error) {
+        if (!isPrebakeError(error, 'PREBAKE_ERR_INVALID_EVENT')) throw error;
+        throw new PrebakeError(error.code, error.message, { hint: `send the event as JSON, for example curl -d '{"name":"x"}'` });
+      }
+      const outcome = await manager.invoke({
+        name: request.params.name,
+        event: text,
+        requestId: request.id,
+        mode: request.query.mode,
+        log: request.log,
+      });
+      request.log.info(
+        { fn: outcome.functionName, start: outcome.start, startMs: round(outcome.startMs), runMs: round(outcome.runMs) },
+        'invocation done',
+      );
+      return reply
+        .header('x-prebake-start', outcome.start)
+        .header('x-prebake-start-ms', round(outcome.startMs).toString())
+        .header('x-prebake-run-ms', round(outcome.runMs).toString())
+        .type('application/json; charset=utf-8')
+        .send(outcome.result);
+    },
+  });
+};
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, functionSettings, resolveDaemonConfig } from '../../src/manager/config.ts';
+import { InvocationLogs } from '../../src/manager/invocation-logs.ts';
+import type { FunctionSpec } from '../../src/manifest/schema.ts';
+
+const spec = (extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
+  name: 'fn',
+  dir: '/fn',
+  runtime: 'node',
+  handler: 'index.handler',
+  warmup: { invocations: 0, event: {} },
+  timeoutMs: 1000,
+  memoryMb: 128,
+  env: {},
+  ...extra,
+});
+
+describe('the daemon config', () => {
+  it('fills in defaults and freezes the result', () => {
+    const config = resolveDaemonConfig({});
+    expect(config).toMatchObject({ startMode: 'prebaked', fallback: true, bodyLimitBytes: 6 * 1024 * 1024, maxQueued: DEFAULTS.maxQueued });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names the field that is wrong', () => {
+    expect(() => resolveDaemonConfig({ warm: { max: -1 } })).toThrow(/field "warm\.max"/);
+    expect(() => resolveDaemonConfig({ nonsense: 1 })).toThrow(/PREBAKE|config/);
+  });
+
+  it("resolves a function's settings: daemon override, then function.json, then daemon default", () => {
+    const config = resolveDaemonConfig({ startMode: 'prebaked', warm: { max: 4, idleMs: 1000 }, functions: { fn: { warm: { max: 9 } } } });
+    expect(functionSettings(config, spec())).toEqual({ startMode: 'prebaked', warm: { max: 9, idleMs: 1000 } });
+    expect(functionSettings(config, spec({ startMode: 'warm', warm: { max: 2, idleMs: 5 } }))).toEqual({
+      startMode: 'warm',
+      warm: { max: 9, idleMs: 5 },
+    });
+  });
+});
+
+describe('InvocationLogs', () => {
+  it('keeps the last invocations per function and the tail of long logs', async () => {
+    const logs = new InvocationLogs(2, 8);
+    for (const id of ['a', 'b', 'c']) logs.add('fn', { requestId: id, at: '', outcome: 'ok' }, Promise.resolve(`${id} says\nline two`));
+    expect(await logs.get('fn', 'a')).toBeUndefined();
+    expect((await logs.recent('fn', 5)).map((e) => e.requestId)).toEqual(['c', 'b']);
+    expect((await logs.get('fn', 'c'))?.logs).toMatch(/dropped.*\nline two$/);
+  });
+});

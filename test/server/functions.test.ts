@@ -1,0 +1,122 @@
+// Registering, describing, rebuilding and removing functions; the CLI changing the same home meanwhile.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { liveInstanceCount } from '../../src/instance/instance.ts';
+import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { apiError, startServer, type TestServer } from './harness.ts';
+
+let sandbox: Sandbox;
+let server: TestServer;
+let helloDir: string;
+
+interface Description {
+  name: string;
+  runtime: string;
+  imageBytes: number;
+  builtAt: string;
+  buildId: string;
+  sourceDigest: string;
+  startMode: string;
+  stale: boolean;
+  needsRebuild: boolean;
+  warm: { max: number; idleMs: number; idle: number; busy: number };
+  counters: Record<string, number>;
+}
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  server = await startServer(sandbox);
+  helloDir = await sandbox.addFunction('hello-node', 'bundled');
+});
+
+afterEach(async () => {
+  expect(await settled(() => sandbox.processes())).toEqual([]);
+});
+
+afterAll(async () => {
+  await server?.close();
+  expect(await settled(() => sandbox.processes())).toEqual([]);
+  await sandbox.cleanup();
+});
+
+const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
+
+describe('the function registry', () => {
+  it('registers a function by building it and describes it', async () => {
+    const response = await server.post('/functions', { path: helloDir });
+    expect(response.status).toBe(201);
+    const described = (await response.json()) as Description;
+    expect(described).toMatchObject({ name: 'hello-node', runtime: 'node', startMode: 'prebaked', stale: false, needsRebuild: false });
+    expect(described.imageBytes).toBeGreaterThan(1_000_000);
+    expect(described.sourceDigest).toMatch(/^sha256:/);
+    expect(Date.parse(described.builtAt)).not.toBeNaN();
+    expect(described.warm).toEqual({ max: 4, idleMs: 60_000, idle: 0, busy: 0 });
+
+    expect((await server.invoke('hello-node', { name: 'x' })).status).toBe(200);
+    const again = (await (await server.get('/functions/hello-node')).json()) as Description;
+    expect(again.counters).toMatchObject({ invocations: 1, errors: 0, prebaked: 1 });
+
+    const list = (await (await server.get('/functions')).json()) as { functions: Description[] };
+    expect(list.functions.map((f) => f.name)).toEqual(['hello-node']);
+  });
+
+  it('rebuilds on POST /functions/:name/build (even with an empty JSON body)', async () => {
+    const before = (await (await server.get('/functions/hello-node')).json()) as Description;
+    const response = await fetch(`${server.url}/functions/hello-node/build`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    expect(response.status).toBe(200);
+    const after = (await response.json()) as Description;
+    expect(after.buildId).not.toBe(before.buildId);
+    expect((await server.post('/functions/no-such-function/build')).status).toBe(404);
+  });
+
+  it('takes the start mode and warm settings from function.json, under the daemon config', async () => {
+    const manifestFile = path.join(helloDir, 'function.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(manifestFile, JSON.stringify({ ...manifest, startMode: 'warm', warm: { max: 1, idleMs: 0 } }));
+    expect((await server.post('/functions/hello-node/build')).status).toBe(200);
+    const described = (await (await server.get('/functions/hello-node')).json()) as Description;
+    expect(described.startMode).toBe('warm');
+    expect(described.warm).toMatchObject({ max: 1, idleMs: 0 });
+
+    const overridden = await startServer(sandbox, { functions: { 'hello-node': { startMode: 'cold' } } });
+    try {
+      expect((await overridden.invoke('hello-node', {})).headers.get('x-prebake-start')).toBe('cold');
+    } finally {
+      await overridden.close();
+    }
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    expect((await server.post('/functions/hello-node/build')).status).toBe(200);
+  });
+
+  it('keeps serving while the CLI rebuilds the function on the same home', async () => {
+    const warmFirst = await server.invoke('hello-node', {}, '?mode=warm');
+    expect(warmFirst.status).toBe(200);
+    const built = await prebake('build', helloDir);
+    expect(built.exitCode).toBe(0);
+    // The warm instance belonged to the old build: the new build is restored instead.
+    const next = await server.invoke('hello-node', {}, '?mode=warm');
+    expect(next.status).toBe(200);
+    expect(next.headers.get('x-prebake-start')).toBe('prebaked');
+    await server.del('/functions/hello-node');
+    expect((await server.post('/functions', { path: helloDir })).status).toBe(201);
+  });
+
+  it('removes a function with DELETE: its image, its registration and its instances', async () => {
+    expect((await server.invoke('hello-node', {}, '?mode=warm')).status).toBe(200);
+    expect(liveInstanceCount()).toBe(1);
+    const response = await server.del('/functions/hello-node');
+    expect(response.status).toBe(204);
+    expect(await settled(async () => (liveInstanceCount() > 0 ? ['alive'] : []))).toEqual([]);
+    expect(await sandbox.store.get('hello-node')).toBeUndefined();
+    expect((await server.get('/functions/hello-node')).status).toBe(404);
+    expect((await apiError(await server.del('/functions/hello-node'))).code).toBe('PREBAKE_ERR_UNKNOWN_FUNCTION');
+  });
+
+  it('sees a function removed by the CLI as gone', async () => {
+    expect((await server.post('/functions', { path: helloDir })).status).toBe(201);
+    expect((await prebake('rm', 'hello-node')).exitCode).toBe(0);
+    expect((await server.invoke('hello-node', {})).status).toBe(404);
+  });
+});

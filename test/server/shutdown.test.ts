@@ -1,0 +1,116 @@
+// `prebake serve` as a real process: SIGTERM drains invocations in flight and leaves nothing running; a daemon
+// killed outright leaves instances that the next one sweeps when it starts.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../../src/server/server.ts';
+import { closeGracefully } from '../../src/server/shutdown.ts';
+import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { startServer } from './harness.ts';
+
+let sandbox: Sandbox;
+let functionDir: string;
+const daemons: ResultPromise[] = [];
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  functionDir = await sandbox.addFunction('faulty-node');
+});
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) daemon.kill('SIGKILL');
+  expect(await settled(() => sandbox.processes(), 5_000)).toEqual([]);
+});
+
+afterAll(async () => {
+  await sandbox.cleanup();
+});
+
+/** Starts `prebake serve` on a free port; resolves with the daemon and its URL (from its log). */
+async function startDaemon(): Promise<{ daemon: ResultPromise; url: string }> {
+  const daemon = execa(path.join(ROOT, 'bin', 'prebake'), ['serve', '--home', sandbox.home, '--port', '0'], { reject: false });
+  daemons.push(daemon);
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    daemon.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const found = /"url":"(http:\/\/[^"]+)"/.exec(buffered);
+      if (found) resolve(found[1]!);
+    });
+    void daemon.then((result) => reject(new Error(`the daemon exited: ${result.stderr}\n${result.stdout}`)));
+  });
+  return { daemon, url };
+}
+
+const invoke = (url: string, event: unknown, query = '') =>
+  fetch(`${url}/functions/faulty-node/invoke${query}`, { method: 'POST', body: JSON.stringify(event) });
+
+describe('prebake serve', () => {
+  it('on SIGTERM finishes the invocations in flight, then exits 0 leaving no function process', async () => {
+    const { daemon, url } = await startDaemon();
+    const registered = await fetch(`${url}/functions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: functionDir }),
+    });
+    expect(registered.status).toBe(201);
+
+    const inFlight = Array.from({ length: 3 }, () => invoke(url, { sleepMs: 1_500 }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    daemon.kill('SIGTERM');
+    const responses = await Promise.all(inFlight);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    for (const response of responses) expect(((await response.json()) as { sleptMs: number }).sleptMs).toBeGreaterThanOrEqual(1_500);
+
+    const late = await invoke(url, {}).then((r) => r.status, () => 'refused');
+    expect([503, 'refused']).toContain(late);
+    const exit = await daemon;
+    expect(exit.exitCode).toBe(0);
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+    expect(await sandbox.tempDirs()).toEqual([]);
+  });
+
+  it('sweeps the instances of a daemon that was killed outright when the next one starts', async () => {
+    // An instance notices its controller's death only when it next reads its control pipe: one that spins in
+    // a handler lives on, orphaned.
+    const spinDir = path.join(sandbox.root, 'functions', 'spin-node');
+    await mkdir(spinDir, { recursive: true });
+    await writeFile(path.join(spinDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000 }));
+    await writeFile(path.join(spinDir, 'index.js'), 'exports.handler = (e) => { const end = Date.now() + e.spinMs; while (Date.now() < end); return {}; };\n');
+    const { daemon, url } = await startDaemon();
+    const registered = await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: spinDir }) });
+    expect(registered.status).toBe(201);
+    const spinning = fetch(`${url}/functions/spin-node/invoke`, { method: 'POST', body: '{"spinMs":30000}' }).catch(() => 'daemon gone');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    daemon.kill('SIGKILL');
+    await daemon;
+    expect(await spinning).toBe('daemon gone');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await sandbox.processes()).not.toEqual([]);
+
+    const next = await buildServer({ store: sandbox.store, criu: sandbox.criu });
+    try {
+      expect(await settled(() => sandbox.processes())).toEqual([]);
+      expect(await sandbox.tempDirs()).toEqual([]);
+    } finally {
+      await next.close();
+    }
+  });
+});
+
+describe('closeGracefully', () => {
+  it('ends the instances of invocations that outlast the shutdown timeout', async () => {
+    const server = await startServer(sandbox);
+    const hanging = server.invoke('faulty-node', { hang: true });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = Date.now();
+    const { forced } = await closeGracefully(server.app, 300);
+    expect(forced).toBe(true);
+    // Well before the function's own 3 s timeout.
+    expect(Date.now() - started).toBeLessThan(2_500);
+    const response = await hanging;
+    expect(response.status).toBe(502);
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  });
+});
