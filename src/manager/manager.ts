@@ -5,7 +5,7 @@
 import { buildFunction } from '../build/build.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import type { StartKind } from '../instance/instance.ts';
+import type { InvokeOutcome } from '../invoke/invoke.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -38,15 +38,8 @@ export interface InvokeRequest {
   log?: ManagerLogger;
 }
 
-export interface InvocationResult {
-  requestId: string;
-  functionName: string;
-  /** The handler's result as JSON text. */
-  result: string;
-  start: StartKind;
-  startMs: number;
-  runMs: number;
-}
+/** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
+export type InvocationResult = Omit<InvokeOutcome, 'logs'>;
 
 export function outcomeOf(error: unknown): string {
   return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
