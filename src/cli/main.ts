@@ -1,6 +1,7 @@
 // The prebake command line: a thin surface over the core (build, invoke, the store, doctor).
 import { Command, CommanderError } from 'commander';
 import { toPrebakeError } from '../errors.ts';
+import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerInvoke } from './commands/invoke.ts';
@@ -24,6 +25,7 @@ registerLs(program);
 registerRm(program);
 registerDoctor(program);
 registerServe(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

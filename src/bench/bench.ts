@@ -1,0 +1,131 @@
+// prebake bench: for each function, every mode run N times, interleaved run by run (see run.ts), after
+// unrecorded warm-up runs. Functions are benched one after another.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Criu } from '../criu/criu.ts';
+import { startInstance } from '../invoke/invoke.ts';
+import type { ImageStore } from '../store/store.ts';
+import { freshInstanceArm, warmInstanceArm, type Arm } from './arms.ts';
+import { describeMachine, type MachineInfo } from './machine.ts';
+import type { BenchMode } from './modes.ts';
+import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
+import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
+import { runInterleaved, type RunLoopOptions } from './run.ts';
+import type { ArmResult } from './summary.ts';
+
+export interface BenchOptions {
+  /** Function directories or names of built functions. */
+  targets: string[];
+  modes: readonly BenchMode[];
+  runs: number;
+  warmups: number;
+  /** The event of every invocation (JSON text); default: each function's warm-up event from function.json. */
+  event?: string;
+  store: ImageStore;
+  criu: Criu;
+  /** Things a user should know (a build, a skipped mode), one line each. */
+  onNotice?: (line: string) => void;
+  /** Before a function's runs: how many measurements they take. */
+  onFunction?: (functionName: string, measurements: number) => void;
+  onMeasured?: RunLoopOptions['onMeasured'];
+}
+
+/** A snapshot of a function: a CRIU image, or a Node startup snapshot blob. */
+export interface ImageInfo {
+  functionName: string;
+  kind: 'criu' | 'node-snapshot';
+  bytes: number;
+  buildMs: number;
+  /** Warm-up invocations run before the snapshot. */
+  warmups: number;
+}
+
+export interface BenchRun {
+  startedAt: string;
+  finishedAt: string;
+  runs: number;
+  warmups: number;
+  modes: string[];
+  machine: MachineInfo;
+  /** The machine's 1, 5 and 15 minute load averages when the bench started and ended: how busy it was. */
+  load: { start: number[]; end: number[] };
+  arms: ArmResult[];
+  images: ImageInfo[];
+  skipped: { functionName: string; mode: string; reason: string }[];
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchRun> {
+  const { store, criu } = options;
+  const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg();
+  const arms: ArmResult[] = [];
+  const images: ImageInfo[] = [];
+  const skipped: BenchRun['skipped'] = [];
+  await store.init();
+  const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
+  try {
+    for (const target of options.targets) {
+      const fn = await prepareBenchFunction(target, { store, criu, needImage: options.modes.includes('prebaked'), onNotice: options.onNotice });
+      const meta = fn.prebaked?.image?.meta;
+      if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
+      const functionArms: Arm[] = [];
+      for (const mode of options.modes) {
+        const problem = mode === 'node-snapshot' ? nodeSnapshotUnsupported(fn.spec) : undefined;
+        if (problem) {
+          skipped.push({ functionName: fn.spec.name, mode, reason: problem });
+          options.onNotice?.(`${fn.spec.name}: skipping node-snapshot: ${problem}`);
+          continue;
+        }
+        functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
+      }
+      options.onFunction?.(fn.spec.name, functionArms.length * (options.runs + options.warmups));
+      const results = await runInterleaved(functionArms, { runs: options.runs, warmups: options.warmups, onMeasured: options.onMeasured });
+      for (const { arm, samples } of results) arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    runs: options.runs,
+    warmups: options.warmups,
+    modes: [...options.modes],
+    machine: await describeMachine(criu),
+    load: { start: loadAtStart, end: os.loadavg() },
+    arms,
+    images,
+    skipped,
+  };
+}
+
+async function makeArm(
+  fn: BenchFunction,
+  mode: BenchMode,
+  context: BenchOptions & { scratch: string; images: ImageInfo[] },
+): Promise<Arm> {
+  const { store, criu } = context;
+  const armOptions = {
+    functionName: fn.spec.name,
+    mode,
+    event: context.event ?? JSON.stringify(fn.spec.warmup.event ?? {}),
+    timeoutMs: fn.spec.timeoutMs,
+  };
+  switch (mode) {
+    case 'cold':
+      return freshInstanceArm(armOptions, () => startInstance(fn.plain, store, criu));
+    case 'prebaked': {
+      const prebaked = fn.prebaked!;
+      return freshInstanceArm(armOptions, () => startInstance(prebaked, store, criu));
+    }
+    case 'warm':
+      return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu));
+    case 'node-snapshot': {
+      // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
+      const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
+      context.images.push({ functionName: fn.spec.name, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: snapshot.warmups });
+      return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot));
+    }
+  }
+}

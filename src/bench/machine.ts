@@ -1,0 +1,65 @@
+// What a bench ran on: numbers from a 2-core shared VM and from a 64-core bare-metal server are different
+// facts, and a results file must say which it holds.
+import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import { execa } from 'execa';
+import type { Criu } from '../criu/criu.ts';
+import { RUNTIMES } from '../manifest/schema.ts';
+import { nodeBinary } from '../paths.ts';
+import { runtimeFor } from '../runtimes/index.ts';
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memoryMb: number;
+  kernel: string;
+  distro: string;
+  virtualization: string;
+  /** The Node that runs prebake, and the one function instances run. */
+  node: string;
+  instanceNode: string;
+  criu: string;
+  /**
+   * criu's kernel-probe cache (/run/criu.kdat): "tmpfs" (criu manages it), "present", or "absent". Without it
+   * every restore probes the kernel again (about 20 ms here).
+   */
+  criuKdatCache: string;
+  /** Installed runtimes by name: a version, or "not available: <why>". */
+  runtimes: Record<string, string>;
+}
+
+async function firstMatch(file: string, pattern: RegExp): Promise<string | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return pattern.exec(text)?.[1]?.trim();
+}
+
+async function tryRun(command: string, args: string[]): Promise<string | undefined> {
+  const result = await execa(command, args, { reject: false, timeout: 5_000 });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+export async function describeMachine(criu: Criu): Promise<MachineInfo> {
+  const runtimes: Record<string, string> = {};
+  for (const name of RUNTIMES) {
+    try {
+      runtimes[name] = await runtimeFor(name).version();
+    } catch (error) {
+      runtimes[name] = `not available: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  const runFs = mounts.split('\n').map((line) => line.split(' ')).find((fields) => fields[1] === '/run')?.[2];
+  return {
+    cpuModel: (await firstMatch('/proc/cpuinfo', /^model name\s*:\s*(.+)$/m)) ?? os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryMb: Math.round(os.totalmem() / 1e6),
+    kernel: `${os.type()} ${os.release()}`,
+    distro: (await firstMatch('/etc/os-release', /^PRETTY_NAME="?([^"\n]+)"?$/m)) ?? 'unknown',
+    virtualization: (await tryRun('systemd-detect-virt', [])) ?? 'unknown',
+    node: process.version,
+    instanceNode: (await tryRun(nodeBinary(), ['--version'])) ?? 'unknown',
+    criu: await criu.version().catch((error: unknown) => `not available: ${String(error)}`),
+    criuKdatCache: runFs === 'tmpfs' ? 'tmpfs' : (await stat('/run/criu.kdat').then(() => 'present', () => 'absent')),
+    runtimes,
+  };
+}

@@ -1,0 +1,121 @@
+// Node's own startup snapshot as a baseline for CRIU: `node --build-snapshot` runs the function's init (and
+// warm-ups) and writes the V8 heap to a blob; an instance then starts as `node --snapshot-blob <blob> shim.mjs`,
+// a plain process launch that deserialises the heap instead of running the init. See entry.cjs for how the
+// function gets into the snapshot, and docs/BENCHMARKS.md for what this can and cannot do.
+import { readFileSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PrebakeError } from '../../errors.ts';
+import { Instance } from '../../instance/instance.ts';
+import { instanceEnvironment, launchInstance } from '../../launch/launch.ts';
+import type { FunctionSpec } from '../../manifest/schema.ts';
+import { runtimeFor } from '../../runtimes/index.ts';
+import type { RuntimeCommand } from '../../runtimes/runtime.ts';
+import type { StartedInstance } from '../../start/started.ts';
+
+const ENTRY = path.join(import.meta.dirname, 'entry.cjs');
+const OUTPUT_LINES = 15;
+
+export interface NodeSnapshot {
+  functionName: string;
+  blobPath: string;
+  bytes: number;
+  buildMs: number;
+  warmups: number;
+}
+
+/** The handler's module file, found the way the Node shim finds it. */
+function handlerModule(spec: FunctionSpec): { file: string; exportName: string } | undefined {
+  const dot = spec.handler.lastIndexOf('.');
+  const base = path.resolve(spec.dir, spec.handler.slice(0, dot));
+  for (const ext of ['.js', '.mjs', '.cjs', '']) {
+    const file = base + ext;
+    if (statSyncIsFile(file)) return { file, exportName: spec.handler.slice(dot + 1) };
+  }
+  return undefined;
+}
+
+function statSyncIsFile(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isFile() === true;
+}
+
+function isEsm(file: string): boolean {
+  if (file.endsWith('.mjs')) return true;
+  if (file.endsWith('.cjs')) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { type?: string };
+      return pkg.type === 'module';
+    } catch {
+      if (path.dirname(dir) === dir) return false;
+    }
+  }
+}
+
+/** Why `spec` cannot be started from a Node startup snapshot, or undefined when it can. */
+export function nodeSnapshotUnsupported(spec: FunctionSpec): string | undefined {
+  if (spec.runtime !== 'node') return `a ${spec.runtime} function (node-snapshot is for Node functions)`;
+  const module = handlerModule(spec);
+  if (!module) return `its handler module ${spec.handler} is not found`;
+  if (isEsm(module.file)) return 'its handler is an ES module: a Node startup snapshot can hold CommonJS code only';
+  return undefined;
+}
+
+/** The Node shim's command line, with the snapshot blob put in front of the shim. */
+function commandWithBlob(spec: FunctionSpec, preparedDir: string, blobArgs: string[], tail?: string[]): RuntimeCommand {
+  const command = runtimeFor('node').command(spec, preparedDir);
+  const shimIndex = command.argv.findIndex((arg) => arg.endsWith('shim.mjs'));
+  if (shimIndex < 1) throw new PrebakeError('PREBAKE_ERR_INTERNAL', 'the Node command line has no shim.mjs');
+  const flags = command.argv.slice(1, shimIndex);
+  return { argv: [command.argv[0]!, ...flags, ...blobArgs, ...(tail ?? command.argv.slice(shimIndex))], env: command.env };
+}
+
+/** Builds `<workDir>/<name>.blob`, with `warmups` invocations of the function's warm-up event before it. */
+export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string, workDir: string, warmups: number): Promise<NodeSnapshot> {
+  const problem = nodeSnapshotUnsupported(spec);
+  if (problem) throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `function "${spec.name}": no Node startup snapshot for ${problem}`);
+  const module = handlerModule(spec)!;
+  const blobPath = path.join(workDir, `${spec.name}-w${warmups}.blob`);
+  const started = performance.now();
+  const command = commandWithBlob(spec, preparedDir, ['--snapshot-blob', blobPath, '--build-snapshot', ENTRY], []);
+  const result = await execa(command.argv[0]!, command.argv.slice(1), {
+    cwd: spec.dir,
+    env: instanceEnvironment(spec, {
+      ...command.env,
+      PREBAKE_SNAPSHOT_MODULE: module.file,
+      PREBAKE_SNAPSHOT_EXPORT: module.exportName,
+      PREBAKE_SNAPSHOT_WARMUPS: String(warmups),
+      PREBAKE_SNAPSHOT_WARMUP_EVENT: JSON.stringify(spec.warmup.event ?? {}),
+    }),
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: spec.timeoutMs * (1 + warmups) + 30_000,
+  });
+  const buildMs = performance.now() - started;
+  const bytes = await stat(blobPath).then((s) => s.size, () => 0);
+  if (result.exitCode !== 0 || bytes === 0) {
+    const output = (result.all ?? '').split('\n').slice(-OUTPUT_LINES).join('\n').trim();
+    throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `function "${spec.name}": node --build-snapshot failed: ${output}`, {
+      functionName: spec.name,
+      details: { command: result.command, exitCode: result.exitCode },
+      hint: 'a Node startup snapshot cannot hold every module (see docs/BENCHMARKS.md); leave node-snapshot out of --modes',
+    });
+  }
+  return { functionName: spec.name, blobPath, bytes, buildMs, warmups };
+}
+
+/** A plain start of the Node shim that deserialises the function's heap from `snapshot` instead of loading it. */
+export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot): Promise<StartedInstance> {
+  const started = performance.now();
+  const launched = launchInstance(spec, commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]));
+  const instance = new Instance({ functionName: spec.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
+  try {
+    await instance.waitReady(spec.timeoutMs);
+  } catch (error) {
+    await instance.end();
+    throw error;
+  }
+  return { instance, kind: 'cold', startMs: performance.now() - started, cleanup: async () => {} };
+}

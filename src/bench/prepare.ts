@@ -1,0 +1,57 @@
+// What a bench needs of each function before its runs: an image built from the current source (built here
+// when missing or stale, said on stderr), and the function resolved for a plain start and for a restore.
+import { stat } from 'node:fs/promises';
+import { buildFunction } from '../build/build.ts';
+import type { Criu } from '../criu/criu.ts';
+import { isPrebakeError } from '../errors.ts';
+import { resolveFunction, type ResolvedFunction } from '../invoke/resolve.ts';
+import { loadFunction } from '../manifest/load.ts';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import type { ImageStore } from '../store/store.ts';
+
+export interface BenchFunction {
+  spec: FunctionSpec;
+  /** For plain starts (cold, warm, node-snapshot). */
+  plain: ResolvedFunction;
+  /** For restores; present when an image was wanted. */
+  prebaked?: ResolvedFunction;
+  /** True when this bench built the image. */
+  builtNow: boolean;
+}
+
+async function isDirectory(target: string): Promise<boolean> {
+  if (target.includes('/') || target.startsWith('.')) return true;
+  return stat(target).then((s) => s.isDirectory(), () => false);
+}
+
+/**
+ * Resolves `target` (a function directory or the name of a built function). With `needImage`, builds the
+ * function first when it has no image or its source changed since (a named function is rebuilt from the
+ * directory its image was built from).
+ */
+export async function prepareBenchFunction(
+  target: string,
+  context: { store: ImageStore; criu: Criu; needImage: boolean; onNotice?: (line: string) => void },
+): Promise<BenchFunction> {
+  const { store, criu } = context;
+  let builtNow = false;
+  let prebaked: ResolvedFunction | undefined;
+  if (context.needImage) {
+    try {
+      prebaked = await resolveFunction(target, store, 'prebaked');
+    } catch (error) {
+      if (!isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') && !isPrebakeError(error, 'PREBAKE_ERR_IMAGE_STALE')) throw error;
+      const dir = (await isDirectory(target)) ? target : (await store.get(target))?.meta.spec.dir;
+      if (!dir) throw error;
+      const spec = await loadFunction(dir);
+      const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
+      context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
+      const built = await buildFunction(spec, { store, criu });
+      context.onNotice?.(`${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`);
+      builtNow = true;
+      prebaked = await resolveFunction(target, store, 'prebaked');
+    }
+  }
+  const plain = await resolveFunction(target, store, 'cold');
+  return { spec: plain.spec, plain, prebaked, builtNow };
+}

@@ -1,0 +1,85 @@
+// The text report: one table per function, then the speed-ups over the cold start.
+import type { BenchRun } from './bench.ts';
+import type { Summary } from './stats.ts';
+import { speedups, summarizeArm, type ArmSummary } from './summary.ts';
+
+function ms(value: number | undefined): string {
+  if (value === undefined) return '-';
+  return value >= 1000 ? value.toFixed(0) : value >= 100 ? value.toFixed(1) : value.toFixed(2);
+}
+
+function ratio(value: number | undefined): string {
+  return value === undefined ? '-' : `${value.toFixed(2)}x`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Lays out rows in columns: the first left-aligned, the rest right-aligned. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows
+    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd())
+    .join('\n');
+}
+
+function timeColumns(summary: Summary | undefined, isWarmStart: boolean): string[] {
+  if (isWarmStart) return ['0', '0', '0', '0', '0'];
+  return [ms(summary?.p50), ms(summary?.p95), ms(summary?.p99), ms(summary?.min), ms(summary?.max)];
+}
+
+function functionTable(summaries: ArmSummary[]): string {
+  const rows = [[
+    'mode', 'start p50', 'p95', 'p99', 'min', 'max', '|', 'e2e p50', 'p95', 'p99', 'min', 'max', '|', 'RSS MB', 'PSS MB', 'ok/runs',
+  ]];
+  for (const s of summaries) {
+    rows.push([
+      s.mode,
+      ...timeColumns(s.startup, s.mode === 'warm'),
+      '|',
+      ...timeColumns(s.e2e, false),
+      '|',
+      s.rss ? s.rss.p50.toFixed(1) : '-',
+      s.pss ? s.pss.p50.toFixed(1) : '-',
+      `${s.runs - s.failures}/${s.runs}`,
+    ]);
+  }
+  return formatTable(rows);
+}
+
+/** The whole report as text (ends with a newline). */
+export function formatReport(run: BenchRun): string {
+  const summaries = run.arms.map(summarizeArm);
+  const ratios = speedups(summaries);
+  const out: string[] = [];
+  const names = [...new Set(summaries.map((s) => s.functionName))];
+  for (const name of names) {
+    const mine = summaries.filter((s) => s.functionName === name);
+    const images = run.images.filter((i) => i.functionName === name);
+    const imageText = images.map((i) => `${i.kind} ${megabytes(i.bytes)} built in ${ms(i.buildMs)} ms`).join(', ');
+    out.push(`${name} (${mine[0]!.runtime}): ${run.runs} runs per mode, times in ms${imageText ? `; ${imageText}` : ''}`);
+    out.push(functionTable(mine));
+    for (const r of ratios.filter((x) => x.functionName === name)) {
+      const start = r.startupP50 === undefined ? '' : `start ${ratio(r.startupP50)} (p50), ${ratio(r.startupP95)} (p95); `;
+      out.push(`  ${r.mode} vs ${r.baseline}: ${start}e2e ${ratio(r.e2eP50)} (p50), ${ratio(r.e2eP95)} (p95)`);
+    }
+    for (const s of mine.filter((x) => x.failures > 0)) {
+      const firstError = run.arms.find((a) => a.functionName === name && a.mode === s.mode)?.samples.find((x) => !x.ok)?.error;
+      out.push(`  ${s.mode}: ${s.failures} of ${s.runs} runs failed; first: ${firstError ?? 'unknown'}`);
+    }
+    out.push('');
+  }
+  for (const skip of run.skipped) out.push(`skipped ${skip.functionName} ${skip.mode}: ${skip.reason}`);
+  const m = run.machine;
+  out.push(
+    `machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memoryMb / 1e3).toFixed(1)} GB, ${m.kernel}, ${m.distro}, ${m.virtualization}; ` +
+      `criu ${m.criu}; load average (1 min) ${run.load.start[0]?.toFixed(2)} at start, ${run.load.end[0]?.toFixed(2)} at end`,
+  );
+  out.push(
+    'start: request until the instance can run the handler (spawn + init, restore + resume; 0 when warm). ' +
+      'e2e: request until the result (= time to first response). Percentiles: linear interpolation. ' +
+      'Speed-up: cold time / mode time.',
+  );
+  return `${out.join('\n')}\n`;
+}

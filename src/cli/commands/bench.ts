@@ -1,0 +1,85 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { runBench } from '../../bench/bench.ts';
+import { benchChart } from '../../bench/chart.ts';
+import { benchJson } from '../../bench/json.ts';
+import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
+import { createProgress } from '../../bench/progress.ts';
+import { formatReport } from '../../bench/report.ts';
+import { PrebakeError } from '../../errors.ts';
+import { checkEvent } from '../../invoke/invoke.ts';
+import { cliContext, type GlobalOptions } from '../context.ts';
+
+interface BenchCommandOptions {
+  runs: string;
+  warmups: string;
+  modes: string;
+  data?: string;
+  json?: string;
+  chart?: string;
+}
+
+function count(text: string, what: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > 100_000) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `--${what} must be a whole number from ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+async function writeOutput(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, content);
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('measure start-up and end-to-end latency, cold against prebaked (and warm), and print a table per function')
+    .argument('<function...>', 'function directories (built first when their image is missing or stale) or names of built functions')
+    .option('-n, --runs <n>', 'recorded invocations per function and mode', '20')
+    .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', '1')
+    .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions)`, DEFAULT_MODES.join(','))
+    .option('-d, --data <json>', "the event of every invocation (default: each function's warm-up event)")
+    .option('--json <file>', 'write every run and the summary as JSON')
+    .option('--chart <file.svg>', 'draw the distributions as an SVG chart')
+    .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {
+      const runs = count(options.runs, 'runs', 1);
+      const warmups = count(options.warmups, 'warmups', 0);
+      const modes = parseModes(options.modes);
+      if (options.data !== undefined) checkEvent(options.data);
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const progress = createProgress(process.stderr);
+      let run;
+      try {
+        run = await runBench({
+          targets,
+          modes,
+          runs,
+          warmups,
+          event: options.data,
+          store,
+          criu,
+          onNotice: (line) => {
+            progress.finish();
+            process.stderr.write(`${line}\n`);
+          },
+          onFunction: (name, measurements) => progress.functionStarted(name, measurements),
+          onMeasured: (event) => progress.measured(event),
+        });
+      } finally {
+        progress.finish();
+      }
+      process.stdout.write(formatReport(run));
+      if (options.json) {
+        await writeOutput(options.json, `${JSON.stringify(benchJson(run), null, 2)}\n`);
+        process.stderr.write(`wrote ${options.json}\n`);
+      }
+      if (options.chart) {
+        await writeOutput(options.chart, benchChart(run));
+        process.stderr.write(`wrote ${options.chart}\n`);
+      }
+      if (run.arms.some((arm) => arm.samples.every((s) => !s.ok))) process.exitCode = 1;
+    });
+}

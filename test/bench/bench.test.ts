@@ -1,0 +1,110 @@
+// A short real bench through the CLI: real criu, a real runtime, two runs. Its JSON is checked for shape and
+// sanity, never for speed.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, makeSandbox, settled, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+let helloDir: string;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  helloDir = await sandbox.addFunction('hello-node', 'bundled');
+});
+
+afterAll(async () => {
+  expect(await settled(() => sandbox.processes())).toEqual([]);
+  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.cleanup();
+});
+
+const prebake = (...args: string[]) =>
+  execa(process.execPath, [path.join(ROOT, 'src', 'cli', 'main.ts'), '--home', sandbox.home, ...args], { reject: false });
+
+interface Stats {
+  p50: number;
+  p95: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+
+interface BenchDocument {
+  machine: Record<string, unknown>;
+  config: { runs: number; modes: string[] };
+  results: {
+    function: string;
+    mode: string;
+    runs: number;
+    failures: number;
+    startup_ms: Stats;
+    e2e_ms: Stats;
+    rss_mb: Stats;
+    samples: { run: number; ok: boolean; startup_ms: number; e2e_ms: number; first_response_ms: number; rss_mb: number; pss_mb: number }[];
+  }[];
+  speedups: { function: string; mode: string; startup_p50: number | null; e2e_p50: number | null }[];
+  images: { function: string; kind: string; bytes: number; build_ms: number }[];
+}
+
+describe('prebake bench', () => {
+  it('builds a function that has no image, runs every mode, and writes JSON and a chart', async () => {
+    const json = path.join(sandbox.root, 'out', 'bench.json');
+    const chart = path.join(sandbox.root, 'out', 'bench.svg');
+    const result = await prebake('bench', helloDir, '--runs', '2', '--modes', 'cold,prebaked,warm,node-snapshot', '--json', json, '--chart', chart);
+    expect(result.stderr).toContain('hello-node: no image yet, building it');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/hello-node \(node\): 2 runs per mode/);
+    expect(result.stdout).toMatch(/prebaked vs cold: start \d+\.\d\dx \(p50\)/);
+
+    const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument;
+    expect(doc.machine).toMatchObject({ cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String) });
+    expect(doc.config).toMatchObject({ runs: 2, modes: ['cold', 'prebaked', 'warm', 'node-snapshot'] });
+    expect(doc.results.map((r) => r.mode)).toEqual(['cold', 'prebaked', 'warm', 'node-snapshot']);
+    for (const r of doc.results) {
+      expect(r).toMatchObject({ function: 'hello-node', runs: 2, failures: 0 });
+      expect(Object.keys(r.e2e_ms).sort()).toEqual(['max', 'mean', 'min', 'n', 'p50', 'p95', 'p99']);
+      expect(r.samples.map((s) => s.run)).toEqual([1, 2]);
+      for (const s of r.samples) {
+        expect(s.ok).toBe(true);
+        if (r.mode === 'warm') expect(s.startup_ms).toBe(0);
+        else expect(s.startup_ms).toBeGreaterThan(0);
+        expect(s.e2e_ms).toBeGreaterThan(0);
+        expect(s.e2e_ms).toBeGreaterThanOrEqual(s.startup_ms);
+        expect(s.first_response_ms).toBe(s.e2e_ms);
+        expect(s.rss_mb).toBeGreaterThan(1);
+        expect(s.pss_mb).toBeGreaterThan(0);
+        expect(s.pss_mb).toBeLessThanOrEqual(s.rss_mb);
+      }
+      expect(r.e2e_ms.min).toBeLessThanOrEqual(r.e2e_ms.p50);
+      expect(r.e2e_ms.p50).toBeLessThanOrEqual(r.e2e_ms.max);
+    }
+    expect(doc.speedups.find((s) => s.mode === 'prebaked')?.startup_p50).toBeGreaterThan(0);
+    expect(doc.images.map((i) => i.kind).sort()).toEqual(['criu', 'node-snapshot']);
+    for (const image of doc.images) {
+      expect(image.bytes).toBeGreaterThan(100_000);
+      expect(image.build_ms).toBeGreaterThan(0);
+    }
+
+    const svg = await readFile(chart, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    for (const mode of ['cold', 'prebaked', 'warm', 'node-snapshot']) expect(svg).toContain(`>${mode}<`);
+  });
+
+  it('takes the name of a built function, and skips node-snapshot for a function it cannot hold', async () => {
+    const pythonDir = await sandbox.addFunction('hello-python', 'bundled');
+    const result = await prebake('bench', 'hello-node', pythonDir, '--runs', '1', '--warmups', '0', '--modes', 'prebaked,node-snapshot');
+    expect(result.stderr).not.toContain('hello-node: no image yet');
+    expect(result.stderr).toContain('hello-python: skipping node-snapshot: a python function');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('hello-python (python): 1 runs per mode');
+  });
+
+  it('refuses an unknown mode before running anything', async () => {
+    const result = await prebake('bench', 'hello-node', '--modes', 'cold,lukewarm');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('unknown bench mode "lukewarm"');
+  });
+});
