@@ -9,7 +9,7 @@ import { createProgress } from '../../bench/progress.ts';
 import { formatReport } from '../../bench/report.ts';
 import { PrebakeError } from '../../errors.ts';
 import { checkEvent } from '../../invoke/invoke.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import { cliContext, readEventOption, type GlobalOptions } from '../context.ts';
 
 interface BenchCommandOptions {
   runs: string;
@@ -41,14 +41,15 @@ export function registerBench(program: Command): void {
     .option('-n, --runs <n>', 'recorded invocations per function and mode', '20')
     .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', '1')
     .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions)`, DEFAULT_MODES.join(','))
-    .option('-d, --data <json>', "the event of every invocation (default: each function's warm-up event)")
+    .option('-d, --data <json>', "the event of every invocation, as JSON; @FILE reads it from FILE, - from stdin (default: each function's warm-up event)")
     .option('--json <file>', 'write every run and the summary as JSON')
     .option('--chart <file.svg>', 'draw the distributions as an SVG chart')
     .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {
       const runs = count(options.runs, 'runs', 1);
       const warmups = count(options.warmups, 'warmups', 0);
       const modes = parseModes(options.modes);
-      if (options.data !== undefined) checkEvent(options.data);
+      const event = options.data === undefined ? undefined : await readEventOption(options.data);
+      if (event !== undefined) checkEvent(event);
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(process.stderr);
       let run;
@@ -58,7 +59,7 @@ export function registerBench(program: Command): void {
           modes,
           runs,
           warmups,
-          event: options.data,
+          event,
           store,
           criu,
           onNotice: (line) => {

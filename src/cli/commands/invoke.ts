@@ -1,9 +1,7 @@
 import { Option, type Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
-import { isPrebakeError, PrebakeError } from '../../errors.ts';
+import { isPrebakeError } from '../../errors.ts';
 import { invokeFunction } from '../../invoke/invoke.ts';
-import { cliContext, formatMs, type GlobalOptions } from '../context.ts';
+import { cliContext, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
 
 interface InvokeOptions {
   data: string;
@@ -36,16 +34,4 @@ export function registerInvoke(program: Command): void {
         throw error;
       }
     });
-}
-
-/** --data as given: inline JSON, @FILE, or - for stdin. */
-async function readEventOption(data: string): Promise<string> {
-  if (data === '-') return text(process.stdin);
-  if (!data.startsWith('@')) return data;
-  const file = data.slice(1);
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the event from ${file}: ${(error as Error).message}`, { cause: error });
-  }
 }
