@@ -1,20 +1,23 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 
 // Directories that never change what a function does.
 const SKIPPED = new Set(['.git', '__pycache__', '.DS_Store']);
 
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+type Entry = 'file' | 'link';
+
+/** Every file and symbolic link under `dir` (links are not followed), by relative path, sorted. */
+async function listFiles(dir: string, prefix = '', found = new Map<string, Entry>()): Promise<Map<string, Entry>> {
   const entries = await readdir(path.join(dir, prefix), { withFileTypes: true });
-  const files: string[] = [];
   for (const entry of entries) {
     if (SKIPPED.has(entry.name)) continue;
     const relative = path.join(prefix, entry.name);
-    if (entry.isDirectory()) files.push(...(await listFiles(dir, relative)));
-    else if (entry.isFile() || entry.isSymbolicLink()) files.push(relative);
+    if (entry.isDirectory()) await listFiles(dir, relative, found);
+    else if (entry.isFile()) found.set(relative, 'file');
+    else if (entry.isSymbolicLink()) found.set(relative, 'link');
   }
-  return files.sort();
+  return prefix === '' ? new Map([...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : found;
 }
 
 /**
@@ -23,8 +26,8 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  */
 export async function sourceFingerprint(dir: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of await listFiles(dir)) {
-    const info = await stat(path.join(dir, file));
+  for (const file of (await listFiles(dir)).keys()) {
+    const info = await lstat(path.join(dir, file));
     hash.update(`${file}\0${info.size}\0${info.mtimeMs}\n`);
   }
   return hash.digest('hex');
@@ -33,8 +36,9 @@ export async function sourceFingerprint(dir: string): Promise<string> {
 /** The sha256 of every file's path and content: what an image was built from. */
 export async function sourceDigest(dir: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of await listFiles(dir)) {
-    const content = await readFile(path.join(dir, file));
+  for (const [file, kind] of await listFiles(dir)) {
+    // A link counts as its target's name: following it could read a directory, a device or a huge file.
+    const content = kind === 'link' ? Buffer.from(await readlink(path.join(dir, file))) : await readFile(path.join(dir, file));
     hash.update(`${file}\0${content.length}\0`);
     hash.update(content);
   }

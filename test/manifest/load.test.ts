@@ -92,3 +92,19 @@ describe('source digest', () => {
     expect(await sourceFingerprint(dir)).not.toBe(fingerprint);
   });
 });
+
+describe('source digest of hostile trees', () => {
+  it('hashes a symbolic link by its target, never following it into a device or a loop', async () => {
+    const { symlink } = await import('node:fs/promises');
+    const dir = await fnDir('links', { runtime: 'node', handler: 'index.handler' });
+    await symlink('/dev/zero', path.join(dir, 'endless'));
+    await symlink('.', path.join(dir, 'loop'));
+    await symlink('/nonexistent', path.join(dir, 'dangling'));
+    const digest = await sourceDigest(dir);
+    expect(digest).toMatch(/^sha256:/);
+    expect(await sourceFingerprint(dir)).toMatch(/^[0-9a-f]{64}$/);
+    await rm(path.join(dir, 'dangling'));
+    await symlink('/elsewhere', path.join(dir, 'dangling'));
+    expect(await sourceDigest(dir)).not.toBe(digest);
+  });
+});
