@@ -1,13 +1,17 @@
 // Runs a runtime shim directly (no CRIU) with the channels of docs/PROTOCOL.md, all real kernel pipes, and
-// speaks the protocol with it through the project's own codec. Shared by the shim tests of every runtime.
+// speaks the protocol with it through the project's own codec. Shared by the shim tests of every runtime, which start
+// shims through ShimLauncher.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { encodeFrame, FrameDecoder, type Frame } from '../../src/instance/frames.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
-import type { RuntimeCommand } from '../../src/runtimes/runtime.ts';
+import type { RuntimeAdapter, RuntimeCommand } from '../../src/runtimes/runtime.ts';
 
 const require = createRequire(import.meta.url);
 const { pipe } = require(path.join(import.meta.dirname, '../../native/build/pipe.node')) as {
@@ -93,10 +97,14 @@ export class ShimProcess {
   }
 
   send(header: Record<string, unknown>, body: string = ''): void {
+    this.sendBytes(encodeFrame(header, body));
+  }
+
+  /** Writes `bytes` to fd 3 as they are: for frames the codec would refuse to make. */
+  sendBytes(bytes: Buffer): void {
     if (this.controlIn === undefined) throw new Error('the control channel is closed');
-    const frame = encodeFrame(header, body);
     let written = 0;
-    while (written < frame.length) written += writeSync(this.controlIn, frame, written);
+    while (written < bytes.length) written += writeSync(this.controlIn, bytes, written);
   }
 
   /** The next frame from the shim; rejects if the shim closes fd 4 first or nothing comes in time. */
@@ -140,6 +148,13 @@ export class ShimProcess {
     this.controlIn = undefined;
   }
 
+  /** How the process ended, or undefined if it still runs after `timeoutMs`. */
+  async exitWithin(timeoutMs: number): Promise<Exit | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    return Promise.race([this.exited, timeout]).finally(() => clearTimeout(timer));
+  }
+
   /** Ends the process (if it still runs) and releases every descriptor. Safe to call twice. */
   async stop(): Promise<Exit> {
     this.closeControl();
@@ -152,4 +167,91 @@ export class ShimProcess {
 
 export function bodyJson(frame: Frame): unknown {
   return JSON.parse(frame.body.toString('utf8'));
+}
+
+const FIXTURES = path.join(import.meta.dirname, '../fixtures/functions');
+
+export interface PreparedFunction {
+  fn: FunctionSpec;
+  /** What the runtime's prepare() filled (compiled classes for Java; empty for the others). */
+  workDir: string;
+}
+
+export interface StartOptions {
+  /** Another handler of the same function. */
+  handler?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts the shims of one runtime on the functions in test/fixtures/functions, the way an instance starts
+ * (prepared into a work directory first), and owns what they leave: `stopAll()` kills and awaits every shim
+ * started so far (for afterEach), `cleanup()` does that and removes the temp dirs (for afterAll).
+ */
+export class ShimLauncher {
+  private readonly prepared = new Map<string, Promise<PreparedFunction>>();
+  private readonly running: ShimProcess[] = [];
+  private readonly tempDirs: string[] = [];
+
+  readonly runtime: RuntimeAdapter;
+
+  constructor(runtime: RuntimeAdapter) {
+    this.runtime = runtime;
+  }
+
+  /** A fresh temp dir that `cleanup()` removes. */
+  async tempDir(): Promise<string> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), `prebake-${this.runtime.name}-shim-`));
+    this.tempDirs.push(dir);
+    return dir;
+  }
+
+  /** The fixture, prepared once and shared by the tests (javac is slow). */
+  prepare(fixture: string): Promise<PreparedFunction> {
+    let prepared = this.prepared.get(fixture);
+    if (!prepared) {
+      prepared = loadFunction(path.join(FIXTURES, fixture)).then((fn) => this.prepareFunction(fn));
+      this.prepared.set(fixture, prepared);
+    }
+    return prepared;
+  }
+
+  /** Prepares any function into a fresh work directory. */
+  async prepareFunction(fn: FunctionSpec): Promise<PreparedFunction> {
+    const workDir = await this.tempDir();
+    await this.runtime.prepare?.(fn, workDir);
+    return { fn, workDir };
+  }
+
+  /** Starts the shim on a fixture; the test reads the first frame itself. */
+  async start(fixture: string, options: StartOptions = {}): Promise<ShimProcess> {
+    const { fn, workDir } = await this.prepare(fixture);
+    return this.startPrepared({ fn: options.handler ? { ...fn, handler: options.handler } : fn, workDir }, options.env);
+  }
+
+  startPrepared({ fn, workDir }: PreparedFunction, env: Record<string, string> = {}): ShimProcess {
+    const shim = new ShimProcess(this.runtime.command(fn, workDir), fn, env);
+    this.running.push(shim);
+    return shim;
+  }
+
+  /** Starts the shim on a fixture and waits for its ready frame. */
+  async startReady(fixture: string, options: StartOptions = {}): Promise<ShimProcess> {
+    const shim = await this.start(fixture, options);
+    const first = await shim.next();
+    if (first.header.type !== 'ready') {
+      throw new Error(`the shim sent ${JSON.stringify(first.header)} instead of ready; stderr:\n${shim.stderr}`);
+    }
+    return shim;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.running.splice(0).map((shim) => shim.stop()));
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stopAll();
+    this.prepared.clear();
+    await Promise.all(this.tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  }
 }
