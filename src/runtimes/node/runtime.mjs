@@ -7,7 +7,7 @@
 //
 // Hooks run in registration order; one that throws fails the build (before) or the invocation (after).
 
-export const hooks = { beforeCheckpoint: [], afterRestore: [] };
+import { hooks } from './hooks.mjs';
 
 function register(list, hook) {
   if (typeof hook !== 'function') throw new TypeError('a prebake hook must be a function');

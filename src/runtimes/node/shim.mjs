@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { registerHooks } from 'node:module';
-import { hooks } from './runtime.mjs';
+import { hooks } from './hooks.mjs';
 
 const CONTROL_IN = 3;
 const CONTROL_OUT = 4;
@@ -41,11 +41,21 @@ function send(header, body = EMPTY) {
   for (let offset = 0; offset < frame.length; ) offset += fs.writeSync(CONTROL_OUT, frame, offset);
 }
 
+const SHIM_FILE = new URL(import.meta.url).pathname;
+
+// The function's error as it would see it: the shim's own frames are noise in its stack.
 function describeError(error) {
   if (error instanceof Error) {
-    return { type: error.name || error.constructor?.name || 'Error', message: error.message, stack: error.stack };
+    const stack = error.stack?.split('\n').filter((line) => !line.includes(SHIM_FILE)).join('\n');
+    return { type: error.name || error.constructor?.name || 'Error', message: error.message, stack };
   }
   return { type: typeof error, message: String(error) };
+}
+
+// The controller broke the protocol: the stream cannot be trusted, so stop (as the other shims do).
+function protocolError(message) {
+  process.stderr.write(`prebake: protocol error: ${message}\n`);
+  process.exit(2);
 }
 
 async function loadHandler() {
@@ -153,12 +163,16 @@ async function handleFrame(handler, header, body) {
       if (await runHooks('beforeCheckpoint')) send({ type: 'checkpoint-ready' });
       return;
     case 'resume':
+      if (typeof header.seed !== 'string' || !/^[0-9a-f]{64}$/i.test(header.seed)) {
+        send({ type: 'hook-error', phase: 'afterRestore', error: describeError(new TypeError('the resume frame has no "seed" of 64 hex characters')) });
+        return;
+      }
       reseeder ??= await import('./reseed.mjs');
-      reseeder.reseedRandomness(String(header.seed ?? ''));
+      reseeder.reseedRandomness(header.seed);
       if (await runHooks('afterRestore')) send({ type: 'resumed' });
       return;
     default:
-      throw new Error(`unknown frame type ${JSON.stringify(header.type)}`);
+      protocolError(`a control frame of unknown type ${JSON.stringify(header.type)}`);
   }
 }
 
@@ -169,10 +183,6 @@ function serve(handler) {
   let buffered = 0;
   let needed = 4; // bytes before the next frame can be complete; saves re-joining a large body's chunks
   let queue = Promise.resolve();
-  const malformed = () => {
-    process.stderr.write('prebake shim: malformed frame from the controller\n');
-    process.exit(70);
-  };
   input.on('data', (chunk) => {
     chunks.push(chunk);
     buffered += chunk.length;
@@ -180,19 +190,25 @@ function serve(handler) {
       const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       chunks = [data];
       const headLength = data.readUInt32BE(0);
-      if (headLength > MAX_HEADER_BYTES) malformed();
+      if (headLength > MAX_HEADER_BYTES) protocolError(`a frame header of ${headLength} bytes`);
       if (data.length < 8 + headLength) {
         needed = 8 + headLength;
         return;
       }
       const bodyLength = data.readUInt32BE(4 + headLength);
-      if (bodyLength > MAX_BODY_BYTES) malformed();
+      if (bodyLength > MAX_BODY_BYTES) protocolError(`a frame body of ${bodyLength} bytes`);
       const end = 8 + headLength + bodyLength;
       if (data.length < end) {
         needed = end;
         return;
       }
-      const header = JSON.parse(data.toString('utf8', 4, 4 + headLength));
+      let header;
+      try {
+        header = JSON.parse(data.toString('utf8', 4, 4 + headLength));
+      } catch {
+        protocolError('a frame header that is not JSON');
+      }
+      if (typeof header !== 'object' || header === null || Array.isArray(header)) protocolError('a frame header that is not an object');
       const body = data.subarray(8 + headLength, end);
       const rest = data.subarray(end);
       chunks = rest.length > 0 ? [rest] : [];

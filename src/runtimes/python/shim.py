@@ -287,7 +287,7 @@ def main():
             elif kind == 'resume':
                 _resume(hooks, header)
             else:
-                print(f'prebake: ignoring a control frame of unknown type {kind!r}', file=sys.stderr)
+                raise ValueError(f'a control frame of unknown type {kind!r}')
     except (ControllerGone, BrokenPipeError):
         _exit(0)
     except ValueError as error:  # a malformed frame: the stream cannot be trusted any more

@@ -101,7 +101,7 @@ public final class Shim {
         if ("invoke".equals(type)) invoke(frame);
         else if ("checkpoint".equals(type)) checkpoint();
         else if ("resume".equals(type)) resume(frame);
-        else System.err.println("prebake: ignoring a control frame of unknown type " + type);
+        else throw new IllegalArgumentException("a control frame of unknown type " + type);
       }
     } catch (IOException e) {
       exit(0); // the controller is gone (a write hit a closed pipe)
