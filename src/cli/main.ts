@@ -11,6 +11,11 @@ import { registerServe } from './commands/serve.ts';
 import { exitOnSignals } from './signals.ts';
 
 exitOnSignals();
+// A reader that went away (`prebake ls | head -1`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 const program = new Command('prebake')
   .description('Prebake serverless functions with CRIU: restore a snapshot instead of a cold start')
