@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_RESTORE_FAILED: { exit: 9, status: 502, summary: 'criu restore failed' },
   PREBAKE_ERR_RUNTIME_MISSING: { exit: 9, status: 500, summary: "the function's runtime is not installed" },
   PREBAKE_ERR_PROTOCOL: { exit: 9, status: 502, summary: 'the instance broke the wire protocol' },
+  PREBAKE_ERR_CLIENT_GONE: { exit: 10, status: 499, summary: 'the client went away while its invocation waited for a slot' },
   PREBAKE_ERR_SHUTTING_DOWN: { exit: 10, status: 503, summary: 'the daemon is shutting down' },
   PREBAKE_ERR_INTERNAL: { exit: 1, status: 500, summary: 'a bug in prebake' },
 } as const satisfies Record<string, { exit: number; status: number; summary: string }>;

@@ -1,4 +1,7 @@
 import { cp, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { expect } from 'vitest';
+import { buildFunction, type BuildResult } from '../src/build/build.ts';
+import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { Criu } from '../src/criu/criu.ts';
@@ -19,8 +22,12 @@ export interface Sandbox {
   criu: Criu;
   /** Copies a fixture (test/fixtures/functions) or bundled function into the sandbox; returns its path. */
   addFunction(name: string, from?: 'fixture' | 'bundled'): Promise<string>;
+  /** Copies a function into the sandbox (as addFunction) and builds its image with real criu. */
+  build(name: string, from?: 'fixture' | 'bundled'): Promise<BuildResult>;
   /** Processes whose command line mentions the sandbox (instances, unshare, criu). */
   processes(): Promise<string[]>;
+  /** Asserts that no process of the sandbox is left (after a moment to be reaped) and no work dir either. */
+  expectClean(): Promise<void>;
   /** Build and restore work dirs left under the home. */
   tempDirs(): Promise<string[]>;
   cleanup(): Promise<void>;
@@ -31,7 +38,7 @@ export async function makeSandbox(): Promise<Sandbox> {
   const home = path.join(root, 'home');
   const store = new ImageStore(home);
   await store.init();
-  return {
+  const sandbox: Sandbox = {
     root,
     home,
     store,
@@ -41,7 +48,15 @@ export async function makeSandbox(): Promise<Sandbox> {
       await cp(path.join(from === 'fixture' ? FIXTURES : BUNDLED, name), target, { recursive: true });
       return target;
     },
+    async build(name, from) {
+      const dir = await sandbox.addFunction(name, from);
+      return buildFunction(await loadFunction(dir), { store, criu: sandbox.criu });
+    },
     processes: () => processesMentioning(root),
+    async expectClean() {
+      expect(await settled(() => sandbox.processes())).toEqual([]);
+      expect(await sandbox.tempDirs()).toEqual([]);
+    },
     async tempDirs() {
       const found: string[] = [];
       for (const area of ['tmp', 'run']) {
@@ -53,6 +68,7 @@ export async function makeSandbox(): Promise<Sandbox> {
       await rm(root, { recursive: true, force: true });
     },
   };
+  return sandbox;
 }
 
 export async function processesMentioning(text: string): Promise<string[]> {

@@ -36,8 +36,12 @@ export class ConcurrencyLimiter {
     return this.waiters.length;
   }
 
-  /** Resolves with a slot's release, or rejects with PREBAKE_ERR_OVERLOADED. */
-  acquire(): Promise<Release> {
+  /**
+   * Resolves with a slot's release, or rejects with PREBAKE_ERR_OVERLOADED; or with PREBAKE_ERR_CLIENT_GONE when
+   * `signal` aborts while waiting (its client left: the slot goes to someone who still wants the answer).
+   */
+  acquire(signal?: AbortSignal): Promise<Release> {
+    if (signal?.aborted) return Promise.reject(clientGone());
     if (this.active < this.options.limit) {
       this.active++;
       return Promise.resolve(this.releaser());
@@ -46,14 +50,26 @@ export class ConcurrencyLimiter {
       return Promise.reject(this.overloaded(`${this.active} invocations are running and ${this.waiters.length} are queued`));
     }
     return new Promise<Release>((grant, refuse) => {
+      const onAbort = () => {
+        clearTimeout(waiter.timer);
+        this.remove(waiter);
+        refuse(clientGone());
+      };
       const waiter: Waiter = {
-        grant,
-        refuse,
+        grant: (release) => {
+          signal?.removeEventListener('abort', onAbort);
+          grant(release);
+        },
+        refuse: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          refuse(error);
+        },
         timer: setTimeout(() => {
           this.remove(waiter);
-          refuse(this.overloaded(`no slot came free within ${this.options.queueTimeoutMs} ms`));
+          waiter.refuse(this.overloaded(`no slot came free within ${this.options.queueTimeoutMs} ms`));
         }, this.options.queueTimeoutMs),
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
   }
@@ -93,4 +109,8 @@ export class ConcurrencyLimiter {
       details: { retryAfterSec: this.options.retryAfterSec, running: this.active, queued: this.waiters.length },
     });
   }
+}
+
+function clientGone(): PrebakeError {
+  return new PrebakeError('PREBAKE_ERR_CLIENT_GONE', 'the client went away while the invocation waited for a slot');
 }

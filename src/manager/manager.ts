@@ -36,6 +36,8 @@ export interface InvokeRequest {
   mode?: StartMode;
   /** A logger that already carries the request id. */
   log?: ManagerLogger;
+  /** Aborts when the caller no longer wants the answer; honoured while the invocation waits for a slot. */
+  signal?: AbortSignal;
 }
 
 /** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
@@ -185,7 +187,7 @@ export class InstanceManager {
       const image = await this.store.get(name);
       if (!image) throw unknownFunction(name);
       known = true;
-      release = await this.limiter.acquire();
+      release = await this.limiter.acquire(request.signal);
       const settings = functionSettings(this.config, image.meta.spec);
       const mode = request.mode ?? settings.startMode;
       const fn = await resolveByName(name, this.store, mode === 'cold' ? 'cold' : 'prebaked');

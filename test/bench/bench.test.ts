@@ -15,8 +15,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.expectClean();
   await sandbox.cleanup();
 });
 

@@ -1,17 +1,14 @@
 // Clones restored from one image start with the same memory; prebake must make each one's randomness its own
 // and keep time behaving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { loadFunction } from '../../src/manifest/load.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
-  const dir = await sandbox.addFunction('faulty-node');
-  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+  await sandbox.build('faulty-node');
 });
 
 afterAll(async () => {

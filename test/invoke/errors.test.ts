@@ -4,7 +4,7 @@ import { buildFunction } from '../../src/build/build.ts';
 import { isPrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -15,8 +15,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.expectClean();
 });
 
 afterAll(async () => {

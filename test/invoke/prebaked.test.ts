@@ -85,8 +85,7 @@ describe('a built function', () => {
   });
 
   it('leaves no instance and no work dir behind', async () => {
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-    expect(await sandbox.tempDirs()).toEqual([]);
+    await sandbox.expectClean();
   });
 
   it('refuses to restore an image whose source changed', async () => {

@@ -27,6 +27,25 @@ describe('ConcurrencyLimiter', () => {
     expect((error as { details: { retryAfterSec: number } }).details.retryAfterSec).toBe(1);
   });
 
+  it('drops a waiter whose signal aborts, and passes the slot to the next one', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1, maxQueued: 5, queueTimeoutMs: 10_000 });
+    const first = await limiter.acquire();
+    const gone = new AbortController();
+    const abandoned = limiter.acquire(gone.signal);
+    const next = limiter.acquire();
+    expect(limiter.queued).toBe(2);
+    gone.abort();
+    await expect(abandoned).rejects.toMatchObject({ code: 'PREBAKE_ERR_CLIENT_GONE' });
+    expect(limiter.queued).toBe(1);
+    first();
+    (await next)();
+    expect({ running: limiter.running, queued: limiter.queued }).toEqual({ running: 0, queued: 0 });
+    const already = new AbortController();
+    already.abort();
+    await expect(limiter.acquire(already.signal)).rejects.toMatchObject({ code: 'PREBAKE_ERR_CLIENT_GONE' });
+    expect(limiter.running).toBe(0);
+  });
+
   it('gives up on a waiter after queueTimeoutMs', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1, maxQueued: 5, queueTimeoutMs: 50 });
     await limiter.acquire();

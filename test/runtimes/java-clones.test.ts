@@ -1,23 +1,19 @@
 // Java through the real path (build with criu dump, invoke by criu restore): clones of one image never
 // share randomness, keep time, and run the lifecycle hooks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests } from './clone-checks.ts';
 
 let sandbox: Sandbox;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
-  const dir = await sandbox.addFunction('random-java');
-  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+  await sandbox.build('random-java');
 });
 
 afterAll(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.expectClean();
   await sandbox.cleanup();
 });
 

@@ -64,7 +64,6 @@ describe('node lifecycle hooks', () => {
       code: 'PREBAKE_ERR_HOOK_FAILED',
       functionError: { message: 'could not reconnect' },
     });
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-    expect(await sandbox.tempDirs()).toEqual([]);
+    await sandbox.expectClean();
   });
 });

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
-import { apiError, startServer, type TestServer } from './harness.ts';
+import { apiError, metricValue, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -91,6 +91,36 @@ describe('invocation errors', () => {
         expect((await apiError(response)).code).toBe('PREBAKE_ERR_OVERLOADED');
       }
       expect((await slow).status).toBe(200);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('drops a queued invocation whose client hung up, so it never runs', async () => {
+    const tight = await startServer(sandbox, { maxConcurrent: 1, maxQueued: 4, queueTimeoutMs: 10_000 });
+    try {
+      const slow = tight.invoke('faulty-node', { sleepMs: 1_500 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const abandoned = await Promise.all(
+        [1, 2, 3].map((n) =>
+          fetch(`${tight.url}/functions/faulty-node/invoke`, {
+            method: 'POST',
+            body: JSON.stringify({ abandoned: n }),
+            signal: AbortSignal.timeout(300),
+          }).then(
+            () => 'answered',
+            () => 'gave up',
+          ),
+        ),
+      );
+      expect(abandoned).toEqual(['gave up', 'gave up', 'gave up']);
+      expect((await slow).status).toBe(200);
+      const next = await tight.invoke('faulty-node', { after: true });
+      expect(next.status).toBe(200);
+      // Only the slow invocation and the last one ran: the abandoned three left the queue when their clients did.
+      const metrics = await (await tight.get('/metrics')).text();
+      expect(metricValue(metrics, 'prebake_invocations_total{function="faulty-node",start="prebaked",outcome="ok"}')).toBe(2);
+      expect(metricValue(metrics, 'prebake_invocations_total{function="faulty-node",start="none",outcome="client_gone"}')).toBe(3);
     } finally {
       await tight.close();
     }

@@ -2,7 +2,7 @@
 import { rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { apiError, metricValue, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -16,8 +16,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.expectClean();
 });
 
 afterAll(async () => {

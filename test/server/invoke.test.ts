@@ -21,8 +21,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await server?.close();
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  expect(await sandbox.tempDirs()).toEqual([]);
+  await sandbox.expectClean();
   await sandbox.cleanup();
 });
 

@@ -67,8 +67,7 @@ describe('prebake serve', () => {
     expect([503, 'refused']).toContain(late);
     const exit = await daemon;
     expect(exit.exitCode).toBe(0);
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-    expect(await sandbox.tempDirs()).toEqual([]);
+    await sandbox.expectClean();
   });
 
   it('sweeps the instances of a daemon that was killed outright when the next one starts', async () => {
@@ -91,8 +90,7 @@ describe('prebake serve', () => {
 
     const next = await buildServer({ store: sandbox.store, criu: sandbox.criu });
     try {
-      expect(await settled(() => sandbox.processes())).toEqual([]);
-      expect(await sandbox.tempDirs()).toEqual([]);
+      await sandbox.expectClean();
     } finally {
       await next.close();
     }

@@ -33,7 +33,13 @@ export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
         if (!isPrebakeError(error, 'PREBAKE_ERR_INVALID_EVENT')) throw error;
         throw new PrebakeError(error.code, error.message, { hint: `send the event as JSON, for example curl -d '{"name":"x"}'` });
       }
+      // The client hung up: an invocation still waiting for a slot is dropped (one already running finishes).
+      const clientGone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) clientGone.abort();
+      });
       const outcome = await manager.invoke({
+        signal: clientGone.signal,
         name: request.params.name,
         event: text,
         requestId: request.id,
