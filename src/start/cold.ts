@@ -4,12 +4,17 @@ import { Instance } from '../instance/instance.ts';
 import { launchInstance } from '../launch/launch.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
+import type { RuntimeCommand } from '../runtimes/runtime.ts';
 import type { StartedInstance } from './started.ts';
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
 export async function startCold(fn: FunctionSpec, preparedDir: string): Promise<StartedInstance> {
   // The command line first: finding a runtime's binary is set-up, not part of the start being measured.
-  const command = runtimeFor(fn.runtime).command(fn, preparedDir);
+  return startCommand(fn, runtimeFor(fn.runtime).command(fn, preparedDir));
+}
+
+/** A plain start of `command` (a runtime's shim) as an instance of `fn`, until its init is done. */
+export async function startCommand(fn: FunctionSpec, command: RuntimeCommand): Promise<StartedInstance> {
   const started = performance.now();
   const launched = launchInstance(fn, command);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });

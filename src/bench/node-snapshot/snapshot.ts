@@ -7,11 +7,11 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
-import { Instance } from '../../instance/instance.ts';
-import { instanceEnvironment, launchInstance } from '../../launch/launch.ts';
+import { instanceEnvironment } from '../../launch/launch.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';
+import { startCommand } from '../../start/cold.ts';
 import type { StartedInstance } from '../../start/started.ts';
 
 const ENTRY = path.join(import.meta.dirname, 'entry.cjs');
@@ -108,14 +108,5 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
 
 /** A plain start of the Node shim that deserialises the function's heap from `snapshot` instead of loading it. */
 export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot): Promise<StartedInstance> {
-  const started = performance.now();
-  const launched = launchInstance(spec, commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]));
-  const instance = new Instance({ functionName: spec.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
-  try {
-    await instance.waitReady(spec.timeoutMs);
-  } catch (error) {
-    await instance.end();
-    throw error;
-  }
-  return { instance, kind: 'cold', startMs: performance.now() - started, cleanup: async () => {} };
+  return startCommand(spec, commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]));
 }
