@@ -56,7 +56,7 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return `${release}: checkpoint/restore and PID namespaces available`;
   });
   await add('native helpers', async () => {
-    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node']) {
+    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node']) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
         throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
       });

@@ -22,7 +22,7 @@ export function liveInstanceCount(): number {
   return live.size;
 }
 
-/** The process whose exit means the instance is gone; an execa subprocess. */
+/** The process whose exit means the instance is gone: an execa subprocess, or a SpawnedProcess (launch/spawn.ts). */
 export interface OwnerProcess extends PromiseLike<{ exitCode?: number; signal?: string }> {
   readonly pid?: number;
   readonly exitCode: number | null;

@@ -1,0 +1,82 @@
+// Spawning through posix_spawn (native/spawn.c) rather than child_process: libuv fork()s the whole controller
+// before exec, which costs milliseconds of CPU per spawn in a large Node process; posix_spawn copies nothing.
+// Used where a spawn is on the hot path (criu restore, once per prebaked start).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PrebakeError } from '../errors.ts';
+import type { OwnerProcess } from '../instance/instance.ts';
+import { NATIVE_BUILD_DIR } from '../paths.ts';
+
+export interface SpawnAddon {
+  /** Starts `file` (searched on PATH without a slash) with the child's fd i = fds[i]; returns its pid. */
+  spawn(file: string, argv: string[], fds: number[], onExit: (code: number | null, signal: string | null) => void): number;
+}
+
+let addon: SpawnAddon | undefined;
+export function loadSpawnAddon(): SpawnAddon {
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)(path.join(NATIVE_BUILD_DIR, 'spawn.node')) as SpawnAddon;
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_INTERNAL', 'the native helpers are not built', {
+        cause: error,
+        hint: 'run scripts/setup.sh (or bash native/build.sh)',
+      });
+    }
+  }
+  return addon;
+}
+
+export interface ProcessExit {
+  exitCode?: number;
+  signal?: string;
+}
+
+// Like execa's `cleanup: true`: nothing spawned here outlives the controller.
+const running = new Set<SpawnedProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
+/** A child started with posix_spawn, with the parts of a ChildProcess that an OwnerProcess needs. */
+export class SpawnedProcess implements OwnerProcess {
+  readonly pid: number;
+  readonly spawnargs: string[];
+  /** The exit code; null while running, and (as for a ChildProcess) when a signal ended it. */
+  exitCode: number | null = null;
+  signalCode: string | null = null;
+  private exited = false;
+  private readonly done: Promise<ProcessExit>;
+
+  /** Spawns `file` with `args`; the child's fd i is fds[i] (give 0..2 too, /dev/null for none). */
+  constructor(file: string, args: string[], fds: number[]) {
+    this.spawnargs = [file, ...args];
+    let resolve!: (exit: ProcessExit) => void;
+    this.done = new Promise((r) => (resolve = r));
+    this.pid = loadSpawnAddon().spawn(file, [file, ...args], fds, (code, signal) => {
+      this.exited = true;
+      this.exitCode = code;
+      this.signalCode = signal;
+      running.delete(this);
+      resolve({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
+    });
+    running.add(this);
+  }
+
+  /** Sends `signal` unless the child has been reaped; false when it could not be sent. */
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exited) return false;
+    try {
+      return process.kill(this.pid, signal);
+    } catch {
+      return false;
+    }
+  }
+
+  then<T1 = ProcessExit, T2 = never>(
+    onFulfilled?: ((value: ProcessExit) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.done.then(onFulfilled, onRejected);
+  }
+}
