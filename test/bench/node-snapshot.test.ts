@@ -16,8 +16,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  await sandbox.cleanup();
+  try {
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 async function writeFunction(name: string, files: Record<string, string>): Promise<string> {

@@ -15,8 +15,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  await sandbox.cleanup();
+  try {
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 describe('prebake CLI', () => {

@@ -16,8 +16,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  await sandbox.cleanup();
+  try {
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 async function setManifest(change: (manifest: Record<string, unknown>) => void): Promise<void> {

@@ -13,8 +13,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sandbox.expectClean();
-  await sandbox.cleanup();
+  try {
+    await sandbox.expectClean();
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 const invoke = async (event: unknown) =>

@@ -20,9 +20,12 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  await sandbox.cleanup();
+  try {
+    await server?.close();
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 describe('invocation errors', () => {

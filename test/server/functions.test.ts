@@ -36,9 +36,12 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
-  expect(await settled(() => sandbox.processes())).toEqual([]);
-  await sandbox.cleanup();
+  try {
+    await server?.close();
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
 });
 
 const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
