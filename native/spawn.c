@@ -1,10 +1,12 @@
-// A Node-API addon with one function, spawn(file, argv, fds, onExit): starts a program with posix_spawn.
+// A Node-API addon with one function, spawn(file, argv, fds, onExit[, { env, cwd }]): starts a program with
+// posix_spawn.
 //
 // child_process.spawn has libuv fork() the whole controller before exec: copying a large Node process's page
 // tables costs about 3 ms of CPU per spawn, on every prebaked start (criu restore). glibc's posix_spawn uses
 // clone(CLONE_VM | CLONE_VFORK) and copies nothing.
 //
-// The child's fd i is fds[i]; its environment is the controller's; its signal mask is empty and every signal
+// The child's fd i is fds[i]; its environment is `env` ("NAME=value" strings) or else the controller's; it
+// starts in `cwd` when given; its signal mask is empty and every signal
 // is at its default (as libuv does for child_process: Node ignores SIGPIPE, and exec keeps SIG_IGN).
 // A thread per child waits for it to exit without reaping it (waitid WNOWAIT), then hands over to the main
 // thread, which reaps it and calls onExit(exitCode | null, signalName | null). Reaping on the main thread means
@@ -90,12 +92,37 @@ static char *get_string(napi_env env, napi_value value) {
   return text;
 }
 
+// A JS array of strings as a NULL-terminated C array (NULL when `value` is not such an array).
+static char **get_strings(napi_env env, napi_value value, uint32_t *count) {
+  bool is_array = false;
+  *count = 0;
+  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array) return NULL;
+  if (napi_get_array_length(env, value, count) != napi_ok) return NULL;
+  char **strings = calloc(*count + 1, sizeof *strings);
+  if (!strings) return NULL;
+  for (uint32_t i = 0; i < *count; i++) {
+    napi_value element;
+    if (napi_get_element(env, value, i, &element) != napi_ok || !(strings[i] = get_string(env, element))) {
+      for (uint32_t j = 0; j < i; j++) free(strings[j]);
+      free(strings);
+      return NULL;
+    }
+  }
+  return strings;
+}
+
+static void free_strings(char **strings, uint32_t count) {
+  if (!strings) return;
+  for (uint32_t i = 0; i < count; i++) free(strings[i]);
+  free(strings);
+}
+
 static napi_value spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  char *file = NULL;
-  char **argv = NULL;
-  uint32_t argv_count = 0, fd_count = 0;
+  size_t argc = 5;
+  napi_value args[5];
+  char *file = NULL, *cwd = NULL;
+  char **argv = NULL, **envp = NULL;
+  uint32_t argv_count = 0, envp_count = 0, fd_count = 0;
   int *fds = NULL, *temps = NULL;
   struct child *child = NULL;
   posix_spawn_file_actions_t actions;
@@ -131,6 +158,31 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     if (!argv[i]) {
       napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: argv must be an array of strings");
       goto fail;
+    }
+  }
+
+  napi_valuetype options_type = napi_undefined;
+  if (argc >= 5) CHECK(env, napi_typeof(env, args[4], &options_type));
+  if (options_type == napi_object) {
+    bool has;
+    napi_value value;
+    CHECK(env, napi_has_named_property(env, args[4], "env", &has));
+    if (has) {
+      CHECK(env, napi_get_named_property(env, args[4], "env", &value));
+      envp = get_strings(env, value, &envp_count);
+      if (!envp) {
+        napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.env must be an array of NAME=value strings");
+        goto fail;
+      }
+    }
+    CHECK(env, napi_has_named_property(env, args[4], "cwd", &has));
+    if (has) {
+      CHECK(env, napi_get_named_property(env, args[4], "cwd", &value));
+      cwd = get_string(env, value);
+      if (!cwd) {
+        napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.cwd must be a string");
+        goto fail;
+      }
     }
   }
 
@@ -175,6 +227,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < fd_count && !error; i++) {
     error = posix_spawn_file_actions_adddup2(&actions, temps[i] >= 0 ? temps[i] : fds[i], (int)i);
   }
+  if (!error && cwd) error = posix_spawn_file_actions_addchdir_np(&actions, cwd);
   if (error) goto spawn_error;
 
   error = posix_spawnattr_init(&attr);
@@ -196,7 +249,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
                                              &child->tsfn));
 
   pid_t pid;
-  error = posix_spawnp(&pid, file, &actions, &attr, argv, environ);
+  error = posix_spawnp(&pid, file, &actions, &attr, argv, envp ? envp : environ);
   if (error) {
     napi_release_threadsafe_function(child->tsfn, napi_tsfn_abort);
     goto spawn_error;
@@ -256,6 +309,8 @@ done:
     for (uint32_t i = 0; i < argv_count; i++) free(argv[i]);
     free(argv);
   }
+  free_strings(envp, envp_count);
+  free(cwd);
   free(file);
   return result;
 }

@@ -1,13 +1,12 @@
 // The one place that runs criu: a thin typed wrapper over its command line. Everything else in prebake asks
 // this module to dump or restore. A faster driver (criu's RPC over a SOCK_SEQPACKET socket) can replace the
 // CLI behind the same interface later.
-import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../instance/instance.ts';
-import { SpawnedProcess } from '../launch/spawn.ts';
+import { devNullFd, SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary } from '../paths.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
@@ -48,12 +47,6 @@ export interface RunningRestore {
   logFile: string;
 }
 
-// One /dev/null for every restore's stdio, opened on first use (close-on-exec, as Node opens every fd).
-let devNull: number | undefined;
-function devNullFd(): number {
-  devNull ??= openSync('/dev/null', 'r+');
-  return devNull;
-}
 
 export class Criu {
   readonly binary: string;

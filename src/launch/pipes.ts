@@ -73,6 +73,11 @@ export function closeInstanceEnds(pipes: InstancePipes): void {
   for (const fd of Object.values(instanceEnds(pipes))) closeQuietly(fd);
 }
 
+/** Closes the controller's ends, when no instance came to own them (a start that failed). */
+export function closeControllerEnds(pipes: InstancePipes): void {
+  for (const fd of [pipes.controlIn.write, pipes.controlOut.read, pipes.stdout.read, pipes.stderr.read]) closeQuietly(fd);
+}
+
 export function pipeInodes(pipes: InstancePipes): PipeInodes {
   return {
     controlIn: fstatSync(pipes.controlIn.write).ino,

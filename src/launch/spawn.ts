@@ -1,6 +1,7 @@
 // Spawning through posix_spawn (native/spawn.c) rather than child_process: libuv fork()s the whole controller
 // before exec, which costs milliseconds of CPU per spawn in a large Node process; posix_spawn copies nothing.
 // Used where a spawn is on the hot path (criu restore, once per prebaked start).
+import { openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
@@ -9,7 +10,13 @@ import { NATIVE_BUILD_DIR } from '../paths.ts';
 
 export interface SpawnAddon {
   /** Starts `file` (searched on PATH without a slash) with the child's fd i = fds[i]; returns its pid. */
-  spawn(file: string, argv: string[], fds: number[], onExit: (code: number | null, signal: string | null) => void): number;
+  spawn(
+    file: string,
+    argv: string[],
+    fds: number[],
+    onExit: (code: number | null, signal: string | null) => void,
+    options?: { env?: string[]; cwd?: string },
+  ): number;
 }
 
 let addon: SpawnAddon | undefined;
@@ -25,6 +32,19 @@ export function loadSpawnAddon(): SpawnAddon {
     }
   }
   return addon;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+// One /dev/null for every spawned child's unused stdio, opened on first use (close-on-exec, as Node opens
+// every fd).
+let devNull: number | undefined;
+export function devNullFd(): number {
+  devNull ??= openSync('/dev/null', 'r+');
+  return devNull;
 }
 
 export interface ProcessExit {
@@ -48,8 +68,11 @@ export class SpawnedProcess implements OwnerProcess {
   private exited = false;
   private readonly done: Promise<ProcessExit>;
 
-  /** Spawns `file` with `args`; the child's fd i is fds[i] (give 0..2 too, /dev/null for none). */
-  constructor(file: string, args: string[], fds: number[]) {
+  /**
+   * Spawns `file` with `args`; the child's fd i is fds[i] (give 0..2 too: devNullFd() for none). Without
+   * `options.env` the child gets the controller's environment; without `options.cwd`, its working directory.
+   */
+  constructor(file: string, args: string[], fds: number[], options: SpawnOptions = {}) {
     this.spawnargs = [file, ...args];
     let resolve!: (exit: ProcessExit) => void;
     this.done = new Promise((r) => (resolve = r));
@@ -59,6 +82,9 @@ export class SpawnedProcess implements OwnerProcess {
       this.signalCode = signal;
       running.delete(this);
       resolve({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
+    }, {
+      ...(options.env && { env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`) }),
+      ...(options.cwd && { cwd: options.cwd }),
     });
     running.add(this);
   }

@@ -5,7 +5,7 @@ import { readFile, rm } from 'node:fs/promises';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
-import { closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
+import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -29,6 +29,9 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         extraFds: PIPE_NAMES.map((name) => ends[name]),
         inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
       });
+    } catch (error) {
+      closeControllerEnds(pipes);
+      throw error;
     } finally {
       closeInstanceEnds(pipes);
     }

@@ -97,6 +97,24 @@ describe('native spawn', () => {
     expect(mask & 0x7fffffffn).toBe(0n); // bit n-1 is signal n
   });
 
+  it('gives the child only the environment and working directory it is told to', async () => {
+    const null_ = devNull();
+    const [outRead, outWrite] = track(...pipe());
+    process.env.PREBAKE_SPAWN_TEST = 'not-for-the-child';
+    try {
+      const child = new SpawnedProcess('/bin/sh', ['-c', 'echo "[$PREBAKE_SPAWN_TEST] [$ONLY_THIS] $(pwd)"'], [null_, outWrite, null_], {
+        env: { ONLY_THIS: 'yes' },
+        cwd: '/usr/share',
+      });
+      closeSync(outWrite);
+      expect(await child).toEqual({ exitCode: 0 });
+    } finally {
+      delete process.env.PREBAKE_SPAWN_TEST;
+    }
+    expect(readAll(outRead).trim()).toBe('[] [yes] /usr/share');
+    expect(() => new SpawnedProcess('/bin/true', [], [null_, null_, null_], { cwd: '/nonexistent/dir' })).toThrow(/No such file/);
+  });
+
   it('reports the exit code and the signal that ended the child', async () => {
     const null_ = devNull();
     expect(await run('exit 7', [null_, null_, null_]).exit).toEqual({ code: 7, signal: null });
