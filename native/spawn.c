@@ -143,22 +143,10 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     goto fail;
   }
 
-  CHECK(env, napi_is_array(env, args[1], &is_array));
-  if (!is_array) {
+  argv = get_strings(env, args[1], &argv_count);
+  if (!argv) {
     napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: argv must be an array of strings");
     goto fail;
-  }
-  CHECK(env, napi_get_array_length(env, args[1], &argv_count));
-  argv = calloc(argv_count + 1, sizeof *argv);
-  if (!argv) goto oom;
-  for (uint32_t i = 0; i < argv_count; i++) {
-    napi_value element;
-    CHECK(env, napi_get_element(env, args[1], i, &element));
-    argv[i] = get_string(env, element);
-    if (!argv[i]) {
-      napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: argv must be an array of strings");
-      goto fail;
-    }
   }
 
   napi_valuetype options_type = napi_undefined;
@@ -305,10 +293,7 @@ done:
   free(child);
   free(temps);
   free(fds);
-  if (argv) {
-    for (uint32_t i = 0; i < argv_count; i++) free(argv[i]);
-    free(argv);
-  }
+  free_strings(argv, argv_count);
   free_strings(envp, envp_count);
   free(cwd);
   free(file);
