@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
-import { apiError, metricValue, startServer, type TestServer } from './harness.ts';
+import { apiError, closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -11,22 +11,14 @@ let server: TestServer;
 beforeAll(async () => {
   sandbox = await makeSandbox();
   server = await startServer(sandbox, { bodyLimitBytes: 64 * 1024 });
-  const dir = await sandbox.addFunction('faulty-node');
-  expect((await server.post('/functions', { path: dir })).status).toBe(201);
+  await registerFixture(server, sandbox, 'faulty-node');
 });
 
 afterEach(async () => {
   expect(await settled(() => sandbox.processes())).toEqual([]);
 });
 
-afterAll(async () => {
-  try {
-    await server?.close();
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => closeAndClean(server, sandbox));
 
 describe('invocation errors', () => {
   it("500 PREBAKE_ERR_FUNCTION_ERROR carries the handler's error type and message", async () => {

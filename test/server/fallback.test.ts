@@ -3,7 +3,7 @@ import { rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
-import { apiError, metricValue, startServer, type TestServer } from './harness.ts';
+import { apiError, closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -11,18 +11,14 @@ let server: TestServer;
 beforeAll(async () => {
   sandbox = await makeSandbox();
   server = await startServer(sandbox);
-  const dir = await sandbox.addFunction('faulty-node');
-  expect((await server.post('/functions', { path: dir })).status).toBe(201);
+  await registerFixture(server, sandbox, 'faulty-node');
 });
 
 afterEach(async () => {
   await sandbox.expectClean();
 });
 
-afterAll(async () => {
-  await server?.close();
-  await sandbox.cleanup();
-});
+afterAll(() => closeAndClean(server, sandbox));
 
 async function imageFile(name: string): Promise<string> {
   const stored = await sandbox.store.get('faulty-node');

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
-import { apiError, startServer, type TestServer } from './harness.ts';
+import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -35,14 +35,7 @@ afterEach(async () => {
   expect(await settled(() => sandbox.processes())).toEqual([]);
 });
 
-afterAll(async () => {
-  try {
-    await server?.close();
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => closeAndClean(server, sandbox));
 
 const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
 

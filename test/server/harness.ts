@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DaemonConfigInput } from '../../src/manager/config.ts';
 import { buildServer } from '../../src/server/server.ts';
+import { expect } from 'vitest';
 import type { Sandbox } from '../helpers.ts';
 
 export interface TestServer {
@@ -45,4 +46,21 @@ export async function apiError(response: Response): Promise<{ code: string; mess
 export function metricValue(text: string, sample: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+/** Copies a fixture function into the sandbox and registers it with the daemon (which builds it). */
+export async function registerFixture(server: TestServer, sandbox: Sandbox, name: string): Promise<string> {
+  const dir = await sandbox.addFunction(name);
+  expect((await server.post('/functions', { path: dir })).status).toBe(201);
+  return dir;
+}
+
+/** Closes the daemon, checks that no function process or work dir outlived it, and removes the sandbox. */
+export async function closeAndClean(server: TestServer | undefined, sandbox: Sandbox): Promise<void> {
+  try {
+    await server?.close();
+    await sandbox.expectClean();
+  } finally {
+    await sandbox.cleanup();
+  }
 }

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
-import { metricValue, startServer, type TestServer } from './harness.ts';
+import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -10,20 +10,14 @@ let server: TestServer;
 beforeAll(async () => {
   sandbox = await makeSandbox();
   server = await startServer(sandbox);
-  const dir = await sandbox.addFunction('faulty-node');
-  const registered = await server.post('/functions', { path: dir });
-  expect(registered.status).toBe(201);
+  await registerFixture(server, sandbox, 'faulty-node');
 });
 
 afterEach(async () => {
   expect(await settled(() => sandbox.processes())).toEqual([]);
 });
 
-afterAll(async () => {
-  await server?.close();
-  await sandbox.expectClean();
-  await sandbox.cleanup();
-});
+afterAll(() => closeAndClean(server, sandbox));
 
 interface EchoResult {
   echo: Record<string, unknown>;
