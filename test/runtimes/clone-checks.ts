@@ -27,6 +27,26 @@ export function expectAllSame(clones: Clone[], keys: string[]): void {
   }
 }
 
+/**
+ * Time in a clone restored from a snapshot: the fixture's handler sleeps `sleepMs` (and a timer thread started at
+ * init waits as long), and reports the clock, its init time and the remaining time of its deadline.
+ */
+export function timeAfterRestoreTest(invoke: (event: unknown) => Promise<Clone>, timeoutMs: number): void {
+  it('keep time after restore: sleeps, timer threads, the wall clock and the deadline', async () => {
+    const before = Date.now();
+    const { sleptMs, timerMs, now, initializedAt, remainingMs } = (await invoke({ sleepMs: 200 })) as Record<string, number>;
+    for (const measured of [sleptMs, timerMs]) {
+      expect(measured).toBeGreaterThanOrEqual(195);
+      expect(measured).toBeLessThan(5_000);
+    }
+    expect(initializedAt).toBeLessThan(before);
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now).toBeLessThanOrEqual(Date.now());
+    expect(remainingMs).toBeGreaterThan(0);
+    expect(remainingMs).toBeLessThanOrEqual(timeoutMs);
+  });
+}
+
 interface ExpectedError {
   type: string;
   message: string;

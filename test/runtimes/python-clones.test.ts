@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
-import { expectAllDiffer, expectAllSame, hooksTests } from './clone-checks.ts';
+import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
 
 let sandbox: Sandbox;
 
@@ -33,19 +33,7 @@ describe('python clones', () => {
     expectAllSame(clones, ['instance', 'hashSeed']);
   });
 
-  it('keep time after restore: sleeps, timer threads, the wall clock and the deadline', async () => {
-    const before = Date.now();
-    const { sleptMs, timerMs, now, initializedAt, remainingMs } = await invoke({ sleepMs: 200 });
-    for (const measured of [sleptMs, timerMs]) {
-      expect(measured).toBeGreaterThanOrEqual(195);
-      expect(measured).toBeLessThan(5_000);
-    }
-    expect(initializedAt).toBeLessThan(before);
-    expect(now).toBeGreaterThanOrEqual(before);
-    expect(now).toBeLessThanOrEqual(Date.now());
-    expect(remainingMs).toBeGreaterThan(0);
-    expect(remainingMs).toBeLessThanOrEqual(5_000);
-  });
+  timeAfterRestoreTest(invoke, 5_000);
 });
 
 hooksTests('python', 'hooks-python', () => sandbox, {
