@@ -169,7 +169,7 @@ try {
     path.join(outDir, 'results.md'),
     `Command: \`${command}\` (took ${minutes} min)\n\n${paperTable(cases, summaries)}`,
   );
-  await writeFile(path.join(outDir, 'speedup-first-response.svg'), speedupChart(cases, summaries, 'firstResponse', subtitle));
+  await writeFile(path.join(outDir, 'speedup-first-response.svg'), speedupChart(cases, summaries, 'e2e', subtitle));
   await writeFile(path.join(outDir, 'speedup-start.svg'), speedupChart(cases, summaries, 'startup', subtitle));
   await writeFile(path.join(outDir, 'distributions.svg'), benchChart(run, { title: `Synthetic functions: start-up and end-to-end latency, ${runs} runs per arm` }));
   process.stdout.write(paperTable(cases, summaries));

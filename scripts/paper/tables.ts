@@ -35,7 +35,7 @@ function find(summaries: ArmSummary[], functionName: string, mode: string): ArmS
 export function paperTable(cases: SyntheticCase[], summaries: ArmSummary[]): string {
   const arms = SNAPSHOT_ARMS.filter((arm) => summaries.some((s) => s.mode === arm.mode));
   const out: string[] = [];
-  for (const [measure, title] of [['startup', 'Start-up time'], ['firstResponse', 'Time to first response']] as const) {
+  for (const [measure, title] of [['startup', 'Start-up time'], ['e2e', 'Time to first response (request to result)']] as const) {
     const header = ['runtime', 'units', 'source', 'cold', ...arms.map((a) => a.label)];
     const rows = [header, header.map((_, i) => (i < 2 ? '---' : '---:'))];
     for (const c of cases) {
@@ -55,7 +55,7 @@ export function paperTable(cases: SyntheticCase[], summaries: ArmSummary[]): str
 export function speedupChart(
   cases: SyntheticCase[],
   summaries: ArmSummary[],
-  measure: 'startup' | 'firstResponse',
+  measure: 'startup' | 'e2e',
   subtitle: string,
 ): string {
   const series: LineSeries[] = [];

@@ -23,7 +23,6 @@ export interface Sample {
   /** "<code>: <message>" of a failed run. */
   error?: string;
   startMs: number;
-  firstResponseMs: number;
   e2eMs: number;
   handlerMs: number;
   teardownMs: number;
@@ -60,7 +59,7 @@ function describe(error: unknown): string {
 }
 
 function failed(run: number, at: string, error: unknown): Sample {
-  return { run, at, ok: false, error: describe(error), startMs: 0, firstResponseMs: 0, e2eMs: 0, handlerMs: 0, teardownMs: 0 };
+  return { run, at, ok: false, error: describe(error), startMs: 0, e2eMs: 0, handlerMs: 0, teardownMs: 0 };
 }
 
 async function memoryOf(instance: Instance): Promise<{ rssMb?: number; pssMb?: number }> {
@@ -94,7 +93,6 @@ export function freshInstanceArm(options: ArmOptions, start: () => Promise<Start
           at,
           ok: true,
           startMs: started.startMs,
-          firstResponseMs: e2eMs,
           e2eMs,
           handlerMs: answered - ready,
           teardownMs: 0,
@@ -140,7 +138,7 @@ export function warmInstanceArm(options: ArmOptions, start: () => Promise<Starte
         const requested = performance.now();
         await started.instance.invoke(options.event, { requestId: requestId(options.mode, run), timeoutMs: options.timeoutMs });
         const e2eMs = performance.now() - requested;
-        return { run, at, ok: true, startMs: 0, firstResponseMs: e2eMs, e2eMs, handlerMs: e2eMs, teardownMs: 0, ...(await memoryOf(started.instance)) };
+        return { run, at, ok: true, startMs: 0, e2eMs, handlerMs: e2eMs, teardownMs: 0, ...(await memoryOf(started.instance)) };
       } catch (error) {
         // The instance may be broken (it exited, or timed out and was ended): the next run gets a new one.
         await close();

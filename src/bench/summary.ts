@@ -18,7 +18,6 @@ export interface ArmSummary {
   runs: number;
   failures: number;
   startup?: Summary;
-  firstResponse?: Summary;
   e2e?: Summary;
   handler?: Summary;
   teardown?: Summary;
@@ -50,7 +49,6 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
     runs: arm.samples.length,
     failures: arm.samples.length - ok.length,
     startup: over(ok, (s) => s.startMs),
-    firstResponse: over(ok, (s) => s.firstResponseMs),
     e2e: over(ok, (s) => s.e2eMs),
     handler: over(ok, (s) => s.handlerMs),
     teardown: over(ok, (s) => s.teardownMs),

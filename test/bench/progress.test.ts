@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/bench/arms.ts';
 import { createProgress, renderBar } from '../../src/bench/progress.ts';
 
-const sample: Sample = { run: 1, at: '', ok: true, startMs: 10, firstResponseMs: 12, e2eMs: 12, handlerMs: 2, teardownMs: 1 };
+const sample: Sample = { run: 1, at: '', ok: true, startMs: 10, e2eMs: 12, handlerMs: 2, teardownMs: 1 };
 
 function sink(isTTY: boolean) {
   const written: string[] = [];

@@ -14,7 +14,7 @@ function recordingArm(mode: string, order: string[], failOn?: number): Arm & { c
     async measure(run: number): Promise<Sample> {
       order.push(`${mode} ${run}`);
       if (run === failOn) throw new Error('boom');
-      return { run, at: '', ok: true, startMs: 1, firstResponseMs: 2, e2eMs: 2, handlerMs: 1, teardownMs: 0 };
+      return { run, at: '', ok: true, startMs: 1, e2eMs: 2, handlerMs: 1, teardownMs: 0 };
     },
     async close() {
       arm.closed++;

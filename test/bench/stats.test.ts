@@ -60,7 +60,7 @@ describe('speedup', () => {
 });
 
 function sample(run: number, startMs: number, e2eMs: number, ok = true): Sample {
-  return { run, at: '2026-01-01T00:00:00.000Z', ok, startMs, firstResponseMs: e2eMs, e2eMs, handlerMs: e2eMs - startMs, teardownMs: 1 };
+  return { run, at: '2026-01-01T00:00:00.000Z', ok, startMs, e2eMs, handlerMs: e2eMs - startMs, teardownMs: 1 };
 }
 
 describe('arm summaries and speed-ups over cold', () => {
