@@ -58,8 +58,6 @@ export class Instance {
   private readonly resolveInitPid: () => Promise<number>;
   private knownInitPid: number | undefined;
   private ending: Promise<void> | undefined;
-  /** Invocations served, warm-ups included. */
-  invocations = 0;
 
   constructor(options: InstanceOptions) {
     this.functionName = options.functionName;
@@ -99,7 +97,6 @@ export class Instance {
   async invoke(event: Buffer | string, options: InvokeOptions): Promise<InvokeResult> {
     const started = performance.now();
     this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs }, event);
-    this.invocations++;
     const frame = await this.expect('result', options.timeoutMs, {
       timeout: async () => {
         await this.end();

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 
 export const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
 
@@ -10,6 +11,8 @@ export class LogCollector {
   private readonly streams: net.Socket[];
   private readonly parts: { stream: 'stdout' | 'stderr'; text: string }[] = [];
   private readonly sizes = { stdout: 0, stderr: 0 };
+  // Per stream, so that a character split across two reads (or cut at the limit) is never mangled.
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   private truncated = false;
   private readonly ended: Promise<void>;
 
@@ -19,8 +22,7 @@ export class LogCollector {
     this.limitBytes = limitBytes;
     const open = (fd: number, name: 'stdout' | 'stderr') => {
       const socket = new net.Socket({ fd, readable: true, writable: false });
-      socket.setEncoding('utf8');
-      socket.on('data', (text: string) => this.add(name, text));
+      socket.on('data', (chunk: Buffer) => this.add(name, chunk));
       socket.on('error', () => socket.destroy());
       return socket;
     };
@@ -28,16 +30,18 @@ export class LogCollector {
     this.ended = Promise.all(this.streams.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())))).then(() => {});
   }
 
-  private add(stream: 'stdout' | 'stderr', text: string): void {
+  /** Counts bytes, not characters: the limit bounds the controller's memory. */
+  private add(stream: 'stdout' | 'stderr', chunk: Buffer): void {
     const room = this.limitBytes - this.sizes[stream];
     if (room <= 0) {
       this.truncated = true;
       return;
     }
-    const kept = text.length > room ? text.slice(0, room) : text;
-    if (kept.length < text.length) this.truncated = true;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length < chunk.length) this.truncated = true;
     this.sizes[stream] += kept.length;
-    this.parts.push({ stream, text: kept });
+    const text = this.decoders[stream].write(kept);
+    if (text) this.parts.push({ stream, text });
   }
 
   /** The logs so far, stdout and stderr interleaved as they arrived. */
