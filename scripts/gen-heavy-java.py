@@ -3,12 +3,16 @@
 
 The output is committed, so building the function needs no generation step; run this again only to change
 its shape:  python3 scripts/gen-heavy-java.py [CLASS_COUNT]
+With --check it writes nothing and exits 1 when the committed file differs from what it would write (a test
+runs that, so the two never drift apart).
 """
 
 import os
 import sys
 
-CLASS_COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+CHECK = '--check' in sys.argv[1:]
+_args = [a for a in sys.argv[1:] if a != '--check']
+CLASS_COUNT = int(_args[0]) if _args else 400
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'functions', 'heavy-java', 'Heavy.java')
 
 # Four kinds of part, so the JIT sees different code, not one method copied.
@@ -114,6 +118,11 @@ public class Heavy {{
 
 {parts}}}
 '''
+    if CHECK:
+        with open(OUT) as committed:
+            if committed.read() != source:
+                sys.exit(f'{os.path.relpath(OUT)} differs from what scripts/gen-heavy-java.py writes: run it again')
+        return
     with open(OUT, 'w') as out:
         out.write(source)
     print(f'wrote {os.path.relpath(OUT)}: {len(source)} bytes, {CLASS_COUNT} parts')
