@@ -1,12 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+// Tests that need neither criu nor a runtime instance: seconds, for quick loops (`npm run test:unit`).
+// Everything else is a system test (real criu, real runtimes, real servers). CI runs both projects.
+const UNIT = [
+  'test/errors.test.ts',
+  'test/bench/{chart,progress,run,stats}.test.ts',
+  'test/functions/generated.test.ts',
+  'test/instance/*.test.ts',
+  'test/launch/spawn.test.ts',
+  'test/manager/{config,limiter,warm-pool}.test.ts',
+  'test/manifest/load.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Real criu, real runtimes: builds take seconds, and the machine has two cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      { extends: true, test: { name: 'system', include: ['test/**/*.test.ts'], exclude: UNIT } },
+    ],
   },
 });
