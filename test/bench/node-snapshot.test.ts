@@ -1,5 +1,5 @@
 // Node's startup snapshot as a bench mode: a CommonJS function with its own modules, a package from
-// node_modules (main and exports), JSON and built-ins gets into the snapshot, and a start from the blob
+// node_modules (main and exports), JSON and built-ins gets into the snapshot (bundled by esbuild), and a start from the blob
 // serves invocations without running the init again.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -86,28 +86,86 @@ describe('node-snapshot', () => {
     }
   });
 
-  it('says why it cannot hold an ES module function or another runtime', async () => {
-    const esm = await writeFunction('snap-esm', {
+  it('snapshots an ES module function, bundled into one script', async () => {
+    const dir = await writeFunction('snap-esm', {
       'function.json': JSON.stringify({ runtime: 'node', handler: 'index.handler' }),
-      'index.mjs': 'export const handler = async () => 1;',
+      'index.mjs': [
+        "import { add } from './lib.mjs';",
+        "import { name } from '@scope/pkg/sub';",
+        'const initId = Math.random();',
+        'export const handler = async (event) => ({ initId, sum: add(event.n, 1), sub: name });',
+      ].join('\n'),
+      'lib.mjs': 'export const add = (a, b) => a + b;',
+      'node_modules/@scope/pkg/package.json': '{ "name": "@scope/pkg", "exports": { "./sub": { "require": "./sub.cjs", "import": "./sub.mjs" } } }',
+      'node_modules/@scope/pkg/sub.mjs': "export const name = 'sub (esm)';",
+      'node_modules/@scope/pkg/sub.cjs': "exports.name = 'sub (cjs)';",
     });
-    expect(nodeSnapshotUnsupported(await loadFunction(esm))).toMatch(/ES module/);
-    const python = await sandbox.addFunction('hello-python', 'bundled');
-    expect(nodeSnapshotUnsupported(await loadFunction(python))).toMatch(/python function/);
+    const spec = await loadFunction(dir);
+    expect(nodeSnapshotUnsupported(spec)).toBeUndefined();
+    const plain = await resolveFunction(dir, sandbox.store, 'cold');
+    const work = await mkdtemp(path.join(sandbox.root, 'blobs-'));
+    try {
+      const snapshot = await buildNodeSnapshot(spec, plain.preparedDir, work, 0);
+      const ids = [];
+      for (let i = 0; i < 2; i++) {
+        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot);
+        try {
+          const { body } = await started.instance.invoke('{"n":2}', { requestId: `r${i}`, timeoutMs: 5_000 });
+          const result = JSON.parse(body.toString('utf8'));
+          expect(result).toMatchObject({ sum: 3, sub: 'sub (esm)' });
+          ids.push(result.initId);
+        } finally {
+          await started.instance.end();
+          await started.cleanup();
+        }
+      }
+      // The init ran once, when the snapshot was built.
+      expect(ids[1]).toBe(ids[0]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
-  it('reports a function whose init fails in the snapshot builder', async () => {
-    const dir = await writeFunction('snap-broken', {
+  it('says why it cannot hold top-level await or another runtime', async () => {
+    const dir = await writeFunction('snap-tla', {
       'function.json': JSON.stringify({ runtime: 'node', handler: 'index.handler' }),
-      'index.js': "require('no-such-package'); exports.handler = async () => 1;",
+      'index.mjs': 'const config = await Promise.resolve(1);\nexport const handler = async () => config;',
     });
     const spec = await loadFunction(dir);
     const plain = await resolveFunction(dir, sandbox.store, 'cold');
     const work = await mkdtemp(path.join(sandbox.root, 'blobs-'));
     try {
       await expect(buildNodeSnapshot(spec, plain.preparedDir, work, 0)).rejects.toMatchObject({
+        code: 'PREBAKE_ERR_INVALID_INPUT',
+        message: expect.stringMatching(/snap-tla.*[Tt]op-level await.*index\.mjs:1/),
+      });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+    const python = await sandbox.addFunction('hello-python', 'bundled');
+    expect(nodeSnapshotUnsupported(await loadFunction(python))).toMatch(/python function/);
+  });
+
+  it('reports a function whose init fails in the snapshot builder, and one that imports what is not there', async () => {
+    const broken = await writeFunction('snap-broken', {
+      'function.json': JSON.stringify({ runtime: 'node', handler: 'index.handler' }),
+      'index.js': "throw new RangeError('no config'); exports.handler = async () => 1;",
+    });
+    const missing = await writeFunction('snap-missing', {
+      'function.json': JSON.stringify({ runtime: 'node', handler: 'index.handler' }),
+      'index.js': "require('no-such-package'); exports.handler = async () => 1;",
+    });
+    const work = await mkdtemp(path.join(sandbox.root, 'blobs-'));
+    try {
+      const brokenSpec = await loadFunction(broken);
+      await expect(buildNodeSnapshot(brokenSpec, (await resolveFunction(broken, sandbox.store, 'cold')).preparedDir, work, 0)).rejects.toMatchObject({
         code: 'PREBAKE_ERR_INIT_FAILED',
-        message: expect.stringContaining("Cannot find module 'no-such-package'"),
+        message: expect.stringContaining('RangeError: no config'),
+      });
+      const missingSpec = await loadFunction(missing);
+      await expect(buildNodeSnapshot(missingSpec, (await resolveFunction(missing, sandbox.store, 'cold')).preparedDir, work, 0)).rejects.toMatchObject({
+        code: 'PREBAKE_ERR_INVALID_INPUT',
+        message: expect.stringContaining('Could not resolve "no-such-package"'),
       });
     } finally {
       await rm(work, { recursive: true, force: true });

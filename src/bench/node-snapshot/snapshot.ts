@@ -1,10 +1,12 @@
 // Node's own startup snapshot as a baseline for CRIU: `node --build-snapshot` runs the function's init (and
 // warm-ups) and writes the V8 heap to a blob; an instance then starts as `node --snapshot-blob <blob> shim.mjs`,
-// a plain process launch that deserialises the heap instead of running the init. See entry.cjs for how the
-// function gets into the snapshot, and docs/BENCHMARKS.md for what this can and cannot do.
-import { readFileSync, statSync } from 'node:fs';
+// a plain process launch that deserialises the heap instead of running the init. The function gets into the
+// snapshot as one CommonJS script bundled by esbuild (entry.cjs runs it); docs/BENCHMARKS.md says what this
+// can and cannot do.
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import { instanceEnvironment } from '../../launch/launch.ts';
@@ -40,26 +42,40 @@ function statSyncIsFile(file: string): boolean {
   return statSync(file, { throwIfNoEntry: false })?.isFile() === true;
 }
 
-function isEsm(file: string): boolean {
-  if (file.endsWith('.mjs')) return true;
-  if (file.endsWith('.cjs')) return false;
-  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { type?: string };
-      return pkg.type === 'module';
-    } catch {
-      if (path.dirname(dir) === dir) return false;
-    }
-  }
-}
-
 /** Why `spec` cannot be started from a Node startup snapshot, or undefined when it can. */
 export function nodeSnapshotUnsupported(spec: FunctionSpec): string | undefined {
   if (spec.runtime !== 'node') return `a ${spec.runtime} function (node-snapshot is for Node functions)`;
   const module = handlerModule(spec);
   if (!module) return `its handler module ${spec.handler} is not found`;
-  if (isEsm(module.file)) return 'its handler is an ES module: a Node startup snapshot can hold CommonJS code only';
   return undefined;
+}
+
+/**
+ * The handler's module and everything it imports, as one CommonJS script: the snapshot builder's `require`
+ * knows built-ins only. ES modules convert, except those with top-level await (esbuild says so).
+ */
+async function bundleHandler(spec: FunctionSpec, moduleFile: string, outfile: string): Promise<void> {
+  try {
+    await esbuild({
+      entryPoints: [moduleFile],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: `node${process.versions.node.split('.')[0]}`,
+      // entry.cjs refuses it with a message of its own: a snapshot has no restore step for hooks.
+      external: ['prebake/runtime'],
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    const first = (error as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors?.[0];
+    const where = first?.location ? ` (${first.location.file}:${first.location.line})` : '';
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `function "${spec.name}": no Node startup snapshot: its code cannot be bundled into one script: ${first?.text ?? String(error)}${where}`, {
+      cause: error,
+      functionName: spec.name,
+      hint: 'a Node startup snapshot holds one CommonJS script: no top-level await, no native addons; leave node-snapshot out of --modes',
+    });
+  }
 }
 
 /** The Node shim's command line, with the snapshot blob put in front of the shim. */
@@ -77,12 +93,15 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
   if (problem) throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `function "${spec.name}": no Node startup snapshot for ${problem}`);
   const module = handlerModule(spec)!;
   const blobPath = path.join(workDir, `${spec.name}-w${warmups}.blob`);
+  const bundlePath = path.join(workDir, `${spec.name}-w${warmups}.bundle.cjs`);
   const started = performance.now();
+  await bundleHandler(spec, module.file, bundlePath);
   const command = commandWithBlob(spec, preparedDir, ['--snapshot-blob', blobPath, '--build-snapshot', ENTRY], []);
   const result = await execa(command.argv[0]!, command.argv.slice(1), {
     cwd: spec.dir,
     env: instanceEnvironment(spec, {
       ...command.env,
+      PREBAKE_SNAPSHOT_BUNDLE: bundlePath,
       PREBAKE_SNAPSHOT_MODULE: module.file,
       PREBAKE_SNAPSHOT_EXPORT: module.exportName,
       PREBAKE_SNAPSHOT_WARMUPS: String(warmups),
