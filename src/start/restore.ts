@@ -7,6 +7,7 @@ import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
+import { criuDetached } from './detached.ts';
 import type { StartedInstance } from './started.ts';
 
 // criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
@@ -62,6 +63,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       }
       throw error;
     }
+    await criuDetached(await instance.initPid());
     return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
   } catch (error) {
     await instance?.end();

@@ -1,0 +1,57 @@
+// A prebaked start hands over a clone that criu has let go of entirely: a handler that exits at once must be
+// seen to exit (not left behind a criu that hangs on threads it could not detach; see src/start/detached.ts).
+import { readdir, readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPrebaked } from '../../src/start/restore.ts';
+import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  await sandbox.build('faulty-node');
+});
+
+afterAll(async () => {
+  try {
+    await sandbox.expectClean();
+  } finally {
+    await sandbox.cleanup();
+  }
+});
+
+async function tracedThreads(pid: number): Promise<string[]> {
+  const traced: string[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    if (!/^TracerPid:\s*0$/m.test(status)) traced.push(tid);
+  }
+  return traced;
+}
+
+describe('a prebaked start', () => {
+  it('returns only once criu has detached from every thread, so an exit right away is an exit', async () => {
+    const image = (await sandbox.store.get('faulty-node'))!;
+    for (let round = 0; round < 3; round++) {
+      const clones = await Promise.all([1, 2, 3, 4].map(() => startPrebaked(image, sandbox.store, sandbox.criu)));
+      try {
+        for (const clone of clones) expect(await tracedThreads(await clone.instance.initPid())).toEqual([]);
+        const outcomes = await Promise.all(
+          clones.map((clone, i) =>
+            clone.instance.invoke('{"exit":3}', { requestId: `r${round}-${i}`, timeoutMs: 10_000 }).then(
+              () => 'answered',
+              (error: { code?: string }) => error.code,
+            ),
+          ),
+        );
+        expect(outcomes).toEqual(clones.map(() => 'PREBAKE_ERR_FUNCTION_EXITED'));
+      } finally {
+        for (const clone of clones) {
+          await clone.instance.end();
+          await clone.cleanup();
+        }
+      }
+    }
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  });
+});
