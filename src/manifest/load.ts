@@ -46,6 +46,22 @@ export async function loadFunction(dir: string): Promise<FunctionSpec> {
   return specFromManifest(raw, absDir, fail);
 }
 
+// The warm-up event is serialised to be sent (JSON.stringify recurses: 20,000 levels overflowed its stack and
+// came out as a 500) and parsed by the shims (Python's json recurses too, to about 1,000 levels).
+export const MAX_WARMUP_EVENT_DEPTH = 256;
+
+/** Whether `value` nests arrays and objects more than `limit` deep; iterative, so any depth is safe to ask about. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function specFromManifest(raw: unknown, dir: string, fail: (message: string) => PrebakeError): FunctionSpec {
   const firstError = checkManifest.Errors(raw).First();
   if (firstError) {
@@ -53,10 +69,13 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     throw fail(`${field}: ${firstError.message}`);
   }
   const manifest = raw as Manifest;
+  if (nestedDeeperThan(manifest.warmup?.event, MAX_WARMUP_EVENT_DEPTH)) {
+    throw fail(`field "warmup.event": nested deeper than ${MAX_WARMUP_EVENT_DEPTH} levels`);
+  }
   const name = manifest.name ?? path.basename(dir);
   if (!new RegExp(FUNCTION_NAME_PATTERN).test(name)) {
     throw fail(
-      `the function name "${name}" (from the directory's name) is not valid: use lower-case letters, digits, ".", "_" and "-"; or set "name"`,
+      `the function name "${name}" (from the directory's name) is not valid: use lower-case letters, digits, ".", "_" and "-", not ending in ".lock"; or set "name"`,
     );
   }
   const handlerProblem = runtimeFor(manifest.runtime).checkHandler(manifest.handler);

@@ -18,8 +18,15 @@ export const WarmSettingsSchema = Type.Object(
 );
 export type WarmSettings = Static<typeof WarmSettingsSchema>;
 
-// A function's name doubles as a directory name in the image store and a URL segment.
-export const FUNCTION_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
+// A function's name doubles as a directory name in the image store and a URL segment. It never ends in ".lock":
+// the store keeps a function's lock beside its directory as <name>.lock (src/store/store.ts), so a function
+// named "x.lock" would sit on the lock of "x".
+export const FUNCTION_NAME_PATTERN = '^(?!.*\\.lock$)[a-z0-9][a-z0-9._-]{0,62}$';
+const functionName = new RegExp(FUNCTION_NAME_PATTERN);
+
+export function isFunctionName(name: string): boolean {
+  return functionName.test(name);
+}
 
 export const ManifestSchema = Type.Object(
   {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { PrebakeError } from '../errors.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
-import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
+import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
 
 export const META_FORMAT = 1;
 
@@ -59,7 +59,14 @@ export class ImageStore {
     return path.join(this.home, 'functions');
   }
 
+  // Every path under functions/ goes through here: a name that is not a function name ("../../etc", "x.lock")
+  // would point outside the function's own directory.
   private functionDir(name: string): string {
+    if (!isFunctionName(name)) {
+      throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `"${name}" is not a function name`, {
+        hint: 'a function name is lower-case letters, digits, ".", "_" and "-", at most 63, not ending in ".lock"',
+      });
+    }
     return path.join(this.functionsDir, name);
   }
 

@@ -1,4 +1,5 @@
 // The prebake command as a user runs it.
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,21 @@ describe('prebake CLI', () => {
     expect(unknown.stderr).toMatch(/"never-built"/);
     const badMode = await prebake('invoke', 'never-built', '--mode', 'sideways');
     expect(badMode.exitCode).toBe(2);
+  });
+
+  it('rm refuses what is not a function name, removing nothing (it deleted directories outside the home)', async () => {
+    // A directory that looks enough like a function to the store: a `current` link whose metadata is unreadable.
+    const victim = path.join(sandbox.root, 'victim');
+    await mkdir(victim);
+    await writeFile(path.join(victim, 'keep.txt'), 'precious');
+    await symlink('nowhere', path.join(victim, 'current'));
+    const result = await prebake('rm', '../../victim');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/PREBAKE_ERR_INVALID_INPUT/);
+    expect(result.stderr).toContain('"../../victim"');
+    expect(await readFile(path.join(victim, 'keep.txt'), 'utf8')).toBe('precious');
+    const lock = await prebake('rm', 'faulty-node.lock');
+    expect(lock.exitCode).toBe(2);
   });
 
   it('reports a broken manifest naming the field', async () => {

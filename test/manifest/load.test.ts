@@ -70,6 +70,22 @@ describe('loadFunction', () => {
     expect(await manifestError(await fnDir('Bad Name', { runtime: 'node', handler: 'x.y' }))).toMatch(/name/);
   });
 
+  it('refuses a name that would collide with the store\'s own files (<name>.lock)', async () => {
+    expect(await manifestError(await fnDir('named-lock', { name: 'hello-python.lock', runtime: 'node', handler: 'x.y' }))).toMatch(/field "name"/);
+    expect(await manifestError(await fnDir('dir-named.lock', { runtime: 'node', handler: 'x.y' }))).toMatch(/"dir-named\.lock".*\.lock/);
+    // ".lock" inside a name is fine; only the suffix is the store's.
+    expect((await loadFunction(await fnDir('x.locksmith', { runtime: 'node', handler: 'x.y' }))).name).toBe('x.locksmith');
+  });
+
+  it('refuses a warm-up event nested too deep to send, naming the field (it was a 500)', async () => {
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const text = `{"runtime":"node","handler":"x.y","warmup":{"invocations":1,"event":${deep}}}`;
+    expect(await manifestError(await fnDir('deep-warmup', text))).toMatch(/field "warmup\.event": nested deeper than 256/);
+    const atLimit = JSON.parse(`${'['.repeat(256)}${']'.repeat(256)}`) as unknown;
+    const spec = await loadFunction(await fnDir('deep-enough', { runtime: 'node', handler: 'x.y', warmup: { invocations: 1, event: atLimit } }));
+    expect(spec.warmup.event).toEqual(atLimit);
+  });
+
   it('says when function.json is not JSON or missing', async () => {
     expect(await manifestError(await fnDir('not-json', '{ "runtime": '))).toMatch(/not valid JSON/);
     const empty = path.join(root, 'empty');
