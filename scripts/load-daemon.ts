@@ -22,6 +22,7 @@
 //
 // Only ever talks to 127.0.0.1. Runs as root, like prebake. Without --home, the home (images) and the daemon's
 // log live in a temp dir, removed at the end unless --keep.
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
@@ -186,9 +187,12 @@ interface Daemon {
   exited: Promise<number | null>;
 }
 
+// The daemon's API token for this run, handed over in its environment.
+const API_TOKEN = randomBytes(32).toString('hex');
+
 async function startDaemon(home: string, logFile: string, extraArgs: string[]): Promise<Daemon> {
   const argv = ['serve', '--host', LOOPBACK, '--port', '0', '--home', home, ...extraArgs];
-  const child = spawn(PREBAKE, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PREBAKE, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PREBAKE_API_TOKEN: API_TOKEN } });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const log = createWriteStream(logFile);
   child.stderr!.pipe(log, { end: false });
@@ -238,8 +242,8 @@ function tallyLogLine(line: string): void {
   }
 }
 
-async function api(base: URL, route: string, init?: RequestInit): Promise<Response> {
-  return fetch(new URL(route, base), init);
+async function api(base: URL, route: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(new URL(route, base), { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${API_TOKEN}` } });
 }
 
 interface Metrics {
@@ -293,7 +297,11 @@ function send(agent: http.Agent, target: URL, body: string): Promise<Sample> {
     const began = performance.now();
     const request = http.request(
       target,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${API_TOKEN}` },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -30,6 +30,30 @@ export const DaemonConfigSchema = Type.Object(
     bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_BODY_BYTES })),
     /** How long a shutdown waits for invocations in flight before it ends their instances. */
     shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 * 60 * 1000 })),
+    /** Builds (registrations and rebuilds) running at once, and how many more may wait. */
+    builds: Type.Optional(
+      Type.Object(
+        {
+          maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+          maxQueued: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+          queueTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 * 60 * 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** When set, POST /functions takes only directories whose real path lies inside one of these. */
+    functionsRoots: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { maxItems: 100 })),
+    /** Deadlines of a client's HTTP connection (see docs/DAEMON.md, "Limits"). */
+    http: Type.Optional(
+      Type.Object(
+        {
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 10 * 60 * 1000 })),
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60 * 60 * 1000 })),
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 10 * 60 * 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     logs: Type.Optional(
       Type.Object(
         {
@@ -62,6 +86,10 @@ export interface DaemonConfig {
   fallback: boolean;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  builds: { maxConcurrent: number; maxQueued: number; queueTimeoutMs: number };
+  /** Empty: any directory may be registered. */
+  functionsRoots: readonly string[];
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   logs: { perFunction: number; maxBytes: number };
   functions: Record<string, Static<typeof FunctionOverridesSchema>>;
 }
@@ -77,6 +105,14 @@ export const DEFAULTS = {
   // Lambda's limit for a synchronous invocation's payload.
   bodyLimitBytes: 6 * 1024 * 1024,
   shutdownTimeoutMs: 30_000,
+  // A build keeps a core busy (runtime start, init, criu dump): twelve at once on 2 cores put the load at 7.7.
+  // A queued registration waits as long as the builds ahead of it can take.
+  builds: { maxConcurrent: os.availableParallelism(), maxQueued: 64, queueTimeoutMs: 10 * 60 * 1000 },
+  functionsRoots: [],
+  // A client gets this long to send its headers, then its whole request (a 6 MB event over a slow link fits),
+  // and an idle keep-alive connection is closed after this long: a client trickling bytes holds no socket for
+  // longer (Node's own defaults let 50 trickling connections hold their sockets for over five minutes).
+  http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 },
   logs: { perFunction: 100, maxBytes: 64 * 1024 },
 } as const satisfies Omit<DaemonConfig, 'functions'>;
 
@@ -92,6 +128,14 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
     });
   }
   const config = input as DaemonConfigInput;
+  const headersTimeoutMs = config.http?.headersTimeoutMs ?? DEFAULTS.http.headersTimeoutMs;
+  const requestTimeoutMs = config.http?.requestTimeoutMs ?? DEFAULTS.http.requestTimeoutMs;
+  // Node refuses a headers deadline past the whole request's.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: field "http.headersTimeoutMs" (${headersTimeoutMs}) is over "http.requestTimeoutMs" (${requestTimeoutMs})`, {
+      hint: 'see "Configuration" in docs/DAEMON.md',
+    });
+  }
   return Object.freeze({
     startMode: config.startMode ?? DEFAULTS.startMode,
     warm: { max: config.warm?.max ?? DEFAULTS.warm.max, idleMs: config.warm?.idleMs ?? DEFAULTS.warm.idleMs },
@@ -101,6 +145,17 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
     fallback: config.fallback ?? DEFAULTS.fallback,
     bodyLimitBytes: config.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
     shutdownTimeoutMs: config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    builds: {
+      maxConcurrent: config.builds?.maxConcurrent ?? DEFAULTS.builds.maxConcurrent,
+      maxQueued: config.builds?.maxQueued ?? DEFAULTS.builds.maxQueued,
+      queueTimeoutMs: config.builds?.queueTimeoutMs ?? DEFAULTS.builds.queueTimeoutMs,
+    },
+    functionsRoots: config.functionsRoots ?? DEFAULTS.functionsRoots,
+    http: {
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: config.http?.keepAliveTimeoutMs ?? DEFAULTS.http.keepAliveTimeoutMs,
+    },
     logs: {
       perFunction: config.logs?.perFunction ?? DEFAULTS.logs.perFunction,
       maxBytes: config.logs?.maxBytes ?? DEFAULTS.logs.maxBytes,

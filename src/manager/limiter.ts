@@ -1,5 +1,6 @@
-// The daemon's concurrency limit: at most `limit` invocations hold a slot; up to `maxQueued` more wait, each for
-// at most `queueTimeoutMs`. Past either bound an invocation is refused at once (429): nothing waits forever.
+// The daemon's concurrency limits (one for invocations, one for builds): at most `limit` callers hold a slot; up
+// to `maxQueued` more wait, each for at most `queueTimeoutMs`. Past either bound a caller is refused at once
+// (429): nothing waits forever.
 import { PrebakeError } from '../errors.ts';
 
 export interface LimiterOptions {
@@ -8,6 +9,10 @@ export interface LimiterOptions {
   queueTimeoutMs: number;
   /** What a refused caller is told to wait before retrying (Retry-After). */
   retryAfterSec?: number;
+  /** What holds the slots, for messages: "invocations" (the default) or "builds". */
+  what?: string;
+  /** The config fields that set the bounds, for the hint. */
+  settings?: string;
 }
 
 /** Gives the slot back; calling it more than once is harmless. */
@@ -25,7 +30,7 @@ export class ConcurrencyLimiter {
   private active = 0;
 
   constructor(options: LimiterOptions) {
-    this.options = { retryAfterSec: 1, ...options };
+    this.options = { retryAfterSec: 1, what: 'invocations', settings: 'maxConcurrent / maxQueued', ...options };
   }
 
   get running(): number {
@@ -47,7 +52,7 @@ export class ConcurrencyLimiter {
       return Promise.resolve(this.releaser());
     }
     if (this.waiters.length >= this.options.maxQueued) {
-      return Promise.reject(this.overloaded(`${this.active} invocations are running and ${this.waiters.length} are queued`));
+      return Promise.reject(this.overloaded(`${this.active} ${this.options.what} are running and ${this.waiters.length} are queued`));
     }
     return new Promise<Release>((grant, refuse) => {
       const onAbort = () => {
@@ -104,13 +109,13 @@ export class ConcurrencyLimiter {
   }
 
   private overloaded(why: string): PrebakeError {
-    return new PrebakeError('PREBAKE_ERR_OVERLOADED', `too many invocations in flight: ${why}`, {
-      hint: `retry after ${this.options.retryAfterSec} s, or raise maxConcurrent / maxQueued in the daemon's config`,
+    return new PrebakeError('PREBAKE_ERR_OVERLOADED', `too many ${this.options.what} in flight: ${why}`, {
+      hint: `retry after ${this.options.retryAfterSec} s, or raise ${this.options.settings} in the daemon's config`,
       details: { retryAfterSec: this.options.retryAfterSec, running: this.active, queued: this.waiters.length },
     });
   }
 }
 
 function clientGone(): PrebakeError {
-  return new PrebakeError('PREBAKE_ERR_CLIENT_GONE', 'the client went away while the invocation waited for a slot');
+  return new PrebakeError('PREBAKE_ERR_CLIENT_GONE', 'the client went away while its request waited for a slot');
 }

@@ -2,6 +2,7 @@
 // instance from the pool, or a plain start), within the concurrency limit, with fallback when a restore fails;
 // it registers, rebuilds and removes functions, and ends every instance at shutdown. All through the core:
 // nothing here talks to criu itself.
+import { realpath } from 'node:fs/promises';
 import { buildFunction } from '../build/build.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
@@ -9,9 +10,11 @@ import type { InvokeOutcome } from '../invoke/invoke.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import type { ImageStore } from '../store/store.ts';
+import { BuildQueue } from './build-queue.ts';
 import { functionSettings, type DaemonConfig } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
 import { RebuildMarks, type FreshStartContext } from './fallback.ts';
+import { directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
 import { killLeftoverInstances } from './leftovers.ts';
@@ -40,6 +43,13 @@ export interface InvokeRequest {
   signal?: AbortSignal;
 }
 
+export interface RegisterOptions {
+  /** Take the name even when another directory holds it (that function's image is replaced). */
+  replace?: boolean;
+  /** Aborts when the caller no longer wants the answer; honoured while the build waits for a slot. */
+  signal?: AbortSignal;
+}
+
 /** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
 export type InvocationResult = Omit<InvokeOutcome, 'logs'>;
 
@@ -55,6 +65,7 @@ export class InstanceManager {
   private readonly log: ManagerLogger;
   private readonly observer: ManagerObserver;
   private readonly limiter: ConcurrencyLimiter;
+  private readonly builds: BuildQueue;
   private readonly marks = new RebuildMarks();
   private readonly counters = new Map<string, Counters>();
   /** Instance ends and slot releases under way: a shutdown waits for all of them. */
@@ -73,6 +84,7 @@ export class InstanceManager {
       maxQueued: this.config.maxQueued,
       queueTimeoutMs: this.config.queueTimeoutMs,
     });
+    this.builds = new BuildQueue(this.config.builds);
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
@@ -85,34 +97,40 @@ export class InstanceManager {
     if (killed > 0 || removedDirs > 0) this.log.warn({ killed, removedDirs }, 'swept instances and work dirs left by a previous run');
   }
 
-  get stats(): { running: number; queued: number; pools: PoolStats[] } {
+  get stats(): { running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {
     return {
       running: this.limiter.running,
       queued: this.limiter.queued,
+      builds: { running: this.builds.running, queued: this.builds.queued },
       pools: this.leases.poolStats,
     };
   }
 
   // -- functions ---------------------------------------------------------------------------------------------
 
-  /** Registers the function in `dir` by building it (again, if it exists). */
-  async register(dir: string): Promise<FunctionDescription> {
-    const spec = await loadFunction(dir);
-    await this.build(spec);
+  /**
+   * Registers the function in `dir` by building it (again, if it exists). A name belongs to the directory that
+   * registered it: another directory gets PREBAKE_ERR_NAME_TAKEN unless `replace`.
+   */
+  async register(dir: string, options: RegisterOptions = {}): Promise<FunctionDescription> {
+    this.assertOpen();
+    const spec = await loadFunction(await directoryInsideRoots(dir, this.config.functionsRoots));
+    await this.build(spec, options);
     return this.describe(spec.name);
   }
 
-  async rebuild(name: string): Promise<FunctionDescription> {
+  async rebuild(name: string, options: Pick<RegisterOptions, 'signal'> = {}): Promise<FunctionDescription> {
+    this.assertOpen();
     const image = await this.store.get(name);
     if (!image) throw unknownFunction(name);
-    const spec = await loadFunction(image.meta.spec.dir);
+    const spec = await loadFunction(await directoryInsideRoots(image.meta.spec.dir, this.config.functionsRoots));
     if (spec.name !== name) {
       throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${spec.dir}/function.json now names the function "${spec.name}", not "${name}"`, {
         functionName: name,
         hint: `register it under its new name (POST /functions), then remove "${name}" (DELETE /functions/${name})`,
       });
     }
-    await this.build(spec);
+    await this.build(spec, options);
     return this.describe(name);
   }
 
@@ -156,20 +174,42 @@ export class InstanceManager {
     return Promise.all(metas.map((meta) => this.describe(meta.name)));
   }
 
-  private async build(spec: FunctionSpec): Promise<void> {
-    this.assertOpen();
+  private async build(spec: FunctionSpec, options: RegisterOptions): Promise<void> {
     const log = this.log.child({ fn: spec.name });
-    const started = performance.now();
-    try {
-      await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
-    } catch (error) {
-      this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
-      throw error;
-    }
-    this.observer.build?.({ functionName: spec.name, ok: true, ms: performance.now() - started });
+    await this.builds.run(
+      spec.name,
+      async () => {
+        this.assertOpen();
+        if (!options.replace) await this.assertNameFree(spec);
+        const started = performance.now();
+        try {
+          await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
+        } catch (error) {
+          this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
+          throw error;
+        }
+        this.observer.build?.({ functionName: spec.name, ok: true, ms: performance.now() - started });
+      },
+      options.signal,
+    );
     this.marks.clear(spec.name);
     // Warm instances of the old build end; the next warm invocation restores the new one.
     this.leases.retire(spec.name);
+  }
+
+  /** Throws PREBAKE_ERR_NAME_TAKEN when the store holds `spec.name` from another directory. */
+  private async assertNameFree(spec: FunctionSpec): Promise<void> {
+    // An image whose metadata is unreadable belongs to no one: a build may replace it.
+    const existing = await this.store.get(spec.name).catch(() => undefined);
+    if (!existing) return;
+    const [ownerDir, newDir] = await Promise.all(
+      [existing.meta.spec.dir, spec.dir].map((dir) => realpath(dir).catch(() => dir)),
+    );
+    if (ownerDir === newDir) return;
+    throw new PrebakeError('PREBAKE_ERR_NAME_TAKEN', `the function name "${spec.name}" belongs to ${existing.meta.spec.dir}, not ${spec.dir}`, {
+      functionName: spec.name,
+      hint: `give the function another "name" in its function.json, or replace the registered one with POST /functions?replace=true`,
+    });
   }
 
   // -- invocations -------------------------------------------------------------------------------------------
@@ -272,6 +312,7 @@ export class InstanceManager {
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
       this.limiter.refuseQueued(new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down'));
+      this.builds.refuseQueued(new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down'));
       this.leases.retireAll();
       this.leases.endLent();
       while (this.pending.size > 0) await Promise.all([...this.pending]);

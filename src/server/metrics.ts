@@ -8,7 +8,12 @@ import type { ImageStore } from '../store/store.ts';
 export interface MetricsSources {
   store: ImageStore;
   /** The manager's current numbers; read at scrape time. */
-  stats: () => { running: number; queued: number; pools: { name: string; idle: number; busy: number }[] };
+  stats: () => {
+    running: number;
+    queued: number;
+    builds: { running: number; queued: number };
+    pools: { name: string; idle: number; busy: number }[];
+  };
 }
 
 export interface Metrics {
@@ -87,6 +92,17 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers,
     collect() {
       const { running, queued } = sources.stats();
+      this.set({ state: 'running' }, running);
+      this.set({ state: 'queued' }, queued);
+    },
+  });
+  new Gauge({
+    name: 'prebake_builds_in_flight',
+    help: 'Builds (registrations and rebuilds) running, or waiting for their turn (queued)',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const { running, queued } = sources.stats().builds;
       this.set({ state: 'running' }, running);
       this.set({ state: 'queued' }, queued);
     },

@@ -8,7 +8,8 @@ import { PrebakeError } from '../errors.ts';
 import { resolveDaemonConfig, type DaemonConfig, type DaemonConfigInput } from '../manager/config.ts';
 import { InstanceManager } from '../manager/manager.ts';
 import type { ImageStore } from '../store/store.ts';
-import { installErrorHandlers } from './error-handler.ts';
+import { installAuth, type AuthOptions } from './auth.ts';
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { createMetrics } from './metrics.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -28,7 +29,13 @@ export interface BuildServerOptions {
   config?: DaemonConfigInput | DaemonConfig;
   /** fastify's logger option: false (tests), true, or pino options. */
   logger?: FastifyServerOptions['logger'];
+  /** The API token every route but /healthz requires (see auth.ts, token.ts). */
+  auth: AuthOptions;
 }
+
+// How often Node looks for connections past their deadlines (its default, 30 s, would let a 10 s deadline
+// stretch to 40 s); a walk over the open connections once a second costs nothing worth measuring.
+const DEADLINE_CHECK_INTERVAL_MS = 1_000;
 
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
   const config = resolveDaemonConfig(options.config ?? {});
@@ -39,6 +46,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     // Answered by the onRequest hook below instead, in the API's error format.
     return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false } },
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS },
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    clientErrorHandler,
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Scrapes read the manager's numbers; they come only after it is decorated below.
@@ -61,6 +73,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     reply.header('x-request-id', request.id);
     if (closing) throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance' });
   });
+  installAuth(app, options.auth);
   // The server's close waits for every connection: one kept alive past its last response would hold it open.
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');

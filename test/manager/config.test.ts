@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, functionSettings, resolveDaemonConfig } from '../../src/manager/config.ts';
 import { InvocationLogs } from '../../src/manager/invocation-logs.ts';
@@ -20,6 +21,15 @@ describe('the daemon config', () => {
     const config = resolveDaemonConfig({});
     expect(config).toMatchObject({ startMode: 'prebaked', fallback: true, bodyLimitBytes: 6 * 1024 * 1024, maxQueued: DEFAULTS.maxQueued });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('bounds builds and HTTP connections by default, and keeps the header deadline within the request deadline', () => {
+    const config = resolveDaemonConfig({});
+    expect(config.builds.maxConcurrent).toBe(os.availableParallelism());
+    expect(config.http).toEqual(DEFAULTS.http);
+    expect(config.functionsRoots).toEqual([]);
+    expect(() => resolveDaemonConfig({ http: { headersTimeoutMs: 5_000, requestTimeoutMs: 1_000 } })).toThrow(/http\.headersTimeoutMs/);
+    expect(() => resolveDaemonConfig({ functionsRoots: ['relative/dir'] })).toThrow(/functionsRoots/);
   });
 
   it('names the field that is wrong', () => {

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
-import { apiError, closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
+import { apiError, closeAndClean, connectRaw, metricValue, parseRawResponse, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -98,7 +98,7 @@ describe('invocation errors', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const abandoned = await Promise.all(
         [1, 2, 3].map((n) =>
-          fetch(`${tight.url}/functions/faulty-node/invoke`, {
+          tight.request('/functions/faulty-node/invoke', {
             method: 'POST',
             body: JSON.stringify({ abandoned: n }),
             signal: AbortSignal.timeout(300),
@@ -169,6 +169,19 @@ describe('registration errors', () => {
     expect((await server.get('/functions/init-throws-node')).status).toBe(404);
   });
 
+  it('400 PREBAKE_ERR_MANIFEST for a deeply nested warm-up event (it was a 500)', async () => {
+    const dir = path.join(sandbox.root, 'functions', 'deep-warmup');
+    await mkdir(dir, { recursive: true });
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    await writeFile(path.join(dir, 'function.json'), `{"runtime":"node","handler":"index.handler","warmup":{"invocations":1,"event":${deep}}}`);
+    await writeFile(path.join(dir, 'index.js'), 'exports.handler = async () => ({});\n');
+    const response = await server.post('/functions', { path: dir });
+    expect(response.status).toBe(400);
+    const error = await apiError(response);
+    expect(error.code).toBe('PREBAKE_ERR_MANIFEST');
+    expect(error.message).toContain('"warmup.event"');
+  });
+
   it('415 for a registration that is not JSON, 404 for an unknown route', async () => {
     const form = await server.post('/functions', 'path=/x', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(form.status).toBe(415);
@@ -176,5 +189,32 @@ describe('registration errors', () => {
     const nowhere = await server.get('/nowhere');
     expect(nowhere.status).toBe(404);
     expect((await apiError(nowhere)).code).toBe('PREBAKE_ERR_NOT_FOUND');
+  });
+});
+
+describe("fastify's and Node's own refusals, in the API's error format with x-request-id", () => {
+  it('414 PREBAKE_ERR_URI_TOO_LONG for a path parameter over the router limit', async () => {
+    const response = await server.get(`/functions/${'a'.repeat(200)}`);
+    expect(response.status).toBe(414);
+    const error = await apiError(response);
+    expect(error.code).toBe('PREBAKE_ERR_URI_TOO_LONG');
+    expect(error.requestId).toBe(response.headers.get('x-request-id'));
+  });
+
+  it('404 for a method a route does not have, 400 for one HTTP does not know, 431 for oversized headers', async () => {
+    const put = await server.request('/functions', { method: 'PUT' });
+    expect(put.status).toBe(404);
+    expect((await apiError(put)).requestId).toBe(put.headers.get('x-request-id'));
+
+    for (const [raw, status, code] of [
+      ['BREW /functions HTTP/1.1\r\nhost: x\r\n\r\n', 400, 'PREBAKE_ERR_INVALID_INPUT'],
+      [`GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'y'.repeat(20_000)}\r\n\r\n`, 431, 'PREBAKE_ERR_HEADERS_TOO_LARGE'],
+    ] as const) {
+      const { socket, closed } = connectRaw(server);
+      socket.write(raw);
+      const answer = parseRawResponse(await closed);
+      expect(answer).toMatchObject({ status, code });
+      expect(answer.requestId).toBe(answer.headerId);
+    }
   });
 });

@@ -60,7 +60,7 @@ describe('the function registry', () => {
 
   it('rebuilds on POST /functions/:name/build (even with an empty JSON body)', async () => {
     const before = (await (await server.get('/functions/hello-node')).json()) as Description;
-    const response = await fetch(`${server.url}/functions/hello-node/build`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    const response = await server.request('/functions/hello-node/build', { method: 'POST', headers: { 'content-type': 'application/json' } });
     expect(response.status).toBe(200);
     const after = (await response.json()) as Description;
     expect(after.buildId).not.toBe(before.buildId);

@@ -50,9 +50,9 @@ describe('POST /functions/:name/invoke', () => {
   });
 
   it('takes an empty body as {} and a body of any content type as JSON', async () => {
-    const empty = await fetch(`${server.url}/functions/faulty-node/invoke`, { method: 'POST' });
+    const empty = await server.request('/functions/faulty-node/invoke', { method: 'POST' });
     expect(((await empty.json()) as EchoResult).echo).toEqual({});
-    const form = await fetch(`${server.url}/functions/faulty-node/invoke`, {
+    const form = await server.request('/functions/faulty-node/invoke', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: '{"via":"curl -d"}',

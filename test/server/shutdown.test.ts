@@ -1,6 +1,6 @@
 // `prebake serve` as a real process: SIGTERM drains invocations in flight and leaves nothing running; a daemon
 // killed outright leaves instances that the next one sweeps when it starts.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -27,12 +27,25 @@ afterAll(async () => {
   await sandbox.cleanup();
 });
 
-/** Starts `prebake serve` on a free port; resolves with the daemon and its URL (from its log). */
-async function startDaemon(): Promise<{ daemon: ResultPromise; url: string }> {
-  const daemon = execa(path.join(ROOT, 'bin', 'prebake'), ['serve', '--home', sandbox.home, '--port', '0'], { reject: false });
+interface Daemon {
+  daemon: ResultPromise;
+  url: string;
+  token: string;
+  /** What it logged so far. */
+  log(): string;
+  /** fetch with the API token. */
+  request(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/**
+ * Starts `prebake serve` on a free port; resolves with the daemon and its URL (from its log). Its token is
+ * PREBAKE_API_TOKEN when `env` sets it, else the one it made in its home.
+ */
+async function startDaemon(env: Record<string, string> = {}, args: string[] = []): Promise<Daemon> {
+  const daemon = execa(path.join(ROOT, 'bin', 'prebake'), ['serve', '--home', sandbox.home, '--port', '0', ...args], { reject: false, env });
   daemons.push(daemon);
+  let buffered = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
     daemon.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const found = /"url":"(http:\/\/[^"]+)"/.exec(buffered);
@@ -40,30 +53,68 @@ async function startDaemon(): Promise<{ daemon: ResultPromise; url: string }> {
     });
     void daemon.then((result) => reject(new Error(`the daemon exited: ${result.stderr}\n${result.stdout}`)));
   });
-  return { daemon, url };
+  const token = env.PREBAKE_API_TOKEN ?? (await readFile(path.join(sandbox.home, 'api-token'), 'utf8')).trim();
+  const request = (route: string, init: RequestInit = {}) =>
+    fetch(`${url}${route}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+  return { daemon, url, token, log: () => buffered, request };
 }
 
-const invoke = (url: string, event: unknown, query = '') =>
-  fetch(`${url}/functions/faulty-node/invoke${query}`, { method: 'POST', body: JSON.stringify(event) });
+const invoke = ({ request }: Daemon, event: unknown, query = '') =>
+  request(`/functions/faulty-node/invoke${query}`, { method: 'POST', body: JSON.stringify(event) });
 
 describe('prebake serve', () => {
+  it('makes <home>/api-token (0600) on first start, logs its path but never the token, and reuses it', async () => {
+    const tokenFile = path.join(sandbox.home, 'api-token');
+    await rm(tokenFile, { force: true });
+    const first = await startDaemon();
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    expect(first.log()).toContain(tokenFile);
+    expect(first.log()).not.toContain(first.token);
+    expect((await fetch(`${first.url}/functions`)).status).toBe(401);
+    expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    expect((await first.request('/functions')).status).toBe(200);
+    first.daemon.kill('SIGTERM');
+    expect((await first.daemon).exitCode).toBe(0);
+
+    const second = await startDaemon();
+    expect(second.token).toBe(first.token);
+    expect((await second.request('/functions')).status).toBe(200);
+    second.daemon.kill('SIGTERM');
+    await second.daemon;
+
+    // PREBAKE_API_TOKEN wins over the home file; --functions-root bounds what may be registered.
+    const allowed = path.join(sandbox.root, 'allowed-root');
+    await mkdir(allowed, { recursive: true });
+    const fromEnv = await startDaemon({ PREBAKE_API_TOKEN: 'from-the-environment-0123456789' }, ['--functions-root', allowed]);
+    expect((await fetch(`${fromEnv.url}/functions`, { headers: { authorization: `Bearer ${first.token}` } })).status).toBe(401);
+    expect((await fromEnv.request('/functions')).status).toBe(200);
+    expect(fromEnv.log()).not.toContain('from-the-environment-0123456789');
+    const outside = await fromEnv.request('/functions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: functionDir }),
+    });
+    expect(outside.status).toBe(403);
+  });
+
   it('on SIGTERM finishes the invocations in flight, then exits 0 leaving no function process', async () => {
-    const { daemon, url } = await startDaemon();
-    const registered = await fetch(`${url}/functions`, {
+    const started = await startDaemon();
+    const { daemon } = started;
+    const registered = await started.request('/functions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: functionDir }),
     });
     expect(registered.status).toBe(201);
 
-    const inFlight = Array.from({ length: 3 }, () => invoke(url, { sleepMs: 1_500 }));
+    const inFlight = Array.from({ length: 3 }, () => invoke(started, { sleepMs: 1_500 }));
     await new Promise((resolve) => setTimeout(resolve, 500));
     daemon.kill('SIGTERM');
     const responses = await Promise.all(inFlight);
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
     for (const response of responses) expect(((await response.json()) as { sleptMs: number }).sleptMs).toBeGreaterThanOrEqual(1_500);
 
-    const late = await invoke(url, {}).then((r) => r.status, () => 'refused');
+    const late = await invoke(started, {}).then((r) => r.status, () => 'refused');
     expect([503, 'refused']).toContain(late);
     const exit = await daemon;
     expect(exit.exitCode).toBe(0);
@@ -77,10 +128,11 @@ describe('prebake serve', () => {
     await mkdir(spinDir, { recursive: true });
     await writeFile(path.join(spinDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000 }));
     await writeFile(path.join(spinDir, 'index.js'), 'exports.handler = (e) => { const end = Date.now() + e.spinMs; while (Date.now() < end); return {}; };\n');
-    const { daemon, url } = await startDaemon();
-    const registered = await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: spinDir }) });
+    const started = await startDaemon();
+    const { daemon } = started;
+    const registered = await started.request('/functions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: spinDir }) });
     expect(registered.status).toBe(201);
-    const spinning = fetch(`${url}/functions/spin-node/invoke`, { method: 'POST', body: '{"spinMs":30000}' }).catch(() => 'daemon gone');
+    const spinning = started.request('/functions/spin-node/invoke', { method: 'POST', body: '{"spinMs":30000}' }).catch(() => 'daemon gone');
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     daemon.kill('SIGKILL');
     await daemon;
@@ -88,7 +140,7 @@ describe('prebake serve', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await sandbox.processes()).not.toEqual([]);
 
-    const next = await buildServer({ store: sandbox.store, criu: sandbox.criu });
+    const next = await buildServer({ store: sandbox.store, criu: sandbox.criu, auth: { token: 'a-token-for-the-sweep-test' } });
     try {
       await sandbox.expectClean();
     } finally {

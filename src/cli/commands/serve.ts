@@ -5,6 +5,7 @@ import { resolveDaemonConfig, type DaemonConfigInput } from '../../manager/confi
 import { START_MODES } from '../../manifest/schema.ts';
 import { buildServer } from '../../server/server.ts';
 import { closeGracefully } from '../../server/shutdown.ts';
+import { resolveApiToken } from '../../server/token.ts';
 import { cliContext, type GlobalOptions } from '../context.ts';
 import { takeOverSignals } from '../signals.ts';
 
@@ -19,6 +20,10 @@ interface ServeOptions {
   fallback: boolean;
   bodyLimit?: number;
   shutdownTimeout?: number;
+  maxBuilds?: number;
+  functionsRoot?: string[];
+  tokenFile?: string;
+  metricsPublic: boolean;
   logLevel: string;
 }
 
@@ -53,6 +58,8 @@ async function daemonConfig(options: ServeOptions, command: Command): Promise<Da
   if (given('fallback')) config.fallback = options.fallback;
   if (options.bodyLimit !== undefined) config.bodyLimitBytes = options.bodyLimit;
   if (options.shutdownTimeout !== undefined) config.shutdownTimeoutMs = options.shutdownTimeout;
+  if (options.maxBuilds !== undefined) config.builds = { ...config.builds, maxConcurrent: options.maxBuilds };
+  if (options.functionsRoot) config.functionsRoots = [...(config.functionsRoots ?? []), ...options.functionsRoot];
   return config;
 }
 
@@ -70,11 +77,29 @@ export function registerServe(program: Command): void {
     .option('--no-fallback', 'answer 502 when a restore fails, instead of starting plainly')
     .option('--body-limit <bytes>', 'largest event an invocation takes', integer)
     .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', integer)
+    .option('--max-builds <n>', 'builds running at once (default: one per CPU core); more wait in a queue', integer)
+    .option('--functions-root <dir>', 'register only directories inside DIR (repeatable)', (dir: string, dirs: string[] = []) => [...dirs, dir])
+    .option('--token-file <file>', 'read the API token from FILE (else PREBAKE_API_TOKEN, else <home>/api-token)')
+    .option('--metrics-public', 'serve GET /metrics without the API token', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (options: ServeOptions, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const config = resolveDaemonConfig(await daemonConfig(options, command));
-      const app = await buildServer({ store, criu, config, logger: { level: options.logLevel } });
+      await store.init();
+      const apiToken = await resolveApiToken({ home: store.home, tokenFile: options.tokenFile, envToken: process.env.PREBAKE_API_TOKEN });
+      // Nothing the daemon starts (criu, compilers, functions) needs to see it.
+      delete process.env.PREBAKE_API_TOKEN;
+      const app = await buildServer({
+        store,
+        criu,
+        config,
+        logger: { level: options.logLevel },
+        auth: { token: apiToken.token, metricsPublic: options.metricsPublic },
+      });
+      app.log.info(
+        { tokenFrom: apiToken.from, created: apiToken.created },
+        `API token ${apiToken.created ? 'created in' : 'read from'} ${apiToken.from}: send it as Authorization: Bearer <token>`,
+      );
 
       takeOverSignals(['SIGINT', 'SIGTERM']);
       let stopping = false;

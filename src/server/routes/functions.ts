@@ -2,6 +2,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { FunctionDescriptionSchema } from '../../manager/describe.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
+import { clientGoneSignal } from '../client-gone.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
 export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
@@ -9,18 +10,25 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
     schema: {
       summary: 'register a function by building it (again, if it exists)',
       body: Type.Object(
-        { path: Type.String({ pattern: '^/', description: "the function's directory, an absolute path" }) },
+        { path: Type.String({ pattern: '^/', maxLength: 4096, description: "the function's directory, an absolute path" }) },
         { additionalProperties: false },
       ),
-      response: { 201: FunctionDescriptionSchema, ...errorResponses(400, 409, 422, 500, 503) },
+      querystring: Type.Object(
+        { replace: Type.Boolean({ default: false, description: 'take the name even when another directory holds it' }) },
+        { additionalProperties: false },
+      ),
+      response: { 201: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 409, 422, 429, 500, 503) },
     },
-    handler: async (request, reply) => reply.code(201).send(await manager.register(request.body.path)),
+    handler: async (request, reply) => {
+      const described = await manager.register(request.body.path, { replace: request.query.replace, signal: clientGoneSignal(reply) });
+      return reply.code(201).send(described);
+    },
   });
 
   app.get('/functions', {
     schema: {
       summary: 'list registered functions',
-      response: { 200: Type.Object({ functions: Type.Array(FunctionDescriptionSchema) }), ...errorResponses(500) },
+      response: { 200: Type.Object({ functions: Type.Array(FunctionDescriptionSchema) }), ...errorResponses(401, 500) },
     },
     handler: async () => ({ functions: await manager.list() }),
   });
@@ -29,7 +37,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
     schema: {
       summary: 'describe a function',
       params: FunctionNameParams,
-      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 404, 500) },
+      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 404, 500) },
     },
     handler: async (request) => manager.describe(request.params.name),
   });
@@ -38,16 +46,16 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
     schema: {
       summary: "rebuild a function from its source directory",
       params: FunctionNameParams,
-      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 404, 409, 422, 500, 503) },
+      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 429, 500, 503) },
     },
-    handler: async (request) => manager.rebuild(request.params.name),
+    handler: async (request, reply) => manager.rebuild(request.params.name, { signal: clientGoneSignal(reply) }),
   });
 
   app.delete('/functions/:name', {
     schema: {
       summary: "remove a function's image and registration; its instances end",
       params: FunctionNameParams,
-      response: { 204: Type.Null(), ...errorResponses(400, 404, 409, 500, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 409, 500, 503) },
     },
     handler: async (request, reply) => {
       await manager.remove(request.params.name);

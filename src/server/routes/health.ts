@@ -25,7 +25,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager;
   app.get('/metrics', {
     schema: {
       summary: 'Prometheus metrics, in the text exposition format',
-      response: { 200: Type.String(), ...errorResponses(500) },
+      response: { 200: Type.String(), ...errorResponses(401, 500) },
     },
     handler: async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   });

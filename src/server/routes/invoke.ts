@@ -5,6 +5,7 @@ import { isPrebakeError, PrebakeError } from '../../errors.ts';
 import { checkEvent } from '../../invoke/invoke.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { StartModeSchema } from '../../manifest/schema.ts';
+import { clientGoneSignal } from '../client-gone.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
 export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
@@ -22,7 +23,7 @@ export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
       body: Type.Unknown({ description: 'the event: any JSON text; an empty body is {}' }),
       response: {
         200: Type.Unknown({ description: "the handler's result, as it returned it" }),
-        ...errorResponses(400, 404, 409, 413, 429, 500, 502, 503, 504),
+        ...errorResponses(400, 401, 404, 409, 413, 429, 500, 502, 503, 504),
       },
     },
     handler: async (request, reply) => {
@@ -34,12 +35,8 @@ export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
         throw new PrebakeError(error.code, error.message, { hint: `send the event as JSON, for example curl -d '{"name":"x"}'` });
       }
       // The client hung up: an invocation still waiting for a slot is dropped (one already running finishes).
-      const clientGone = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) clientGone.abort();
-      });
       const outcome = await manager.invoke({
-        signal: clientGone.signal,
+        signal: clientGoneSignal(reply),
         name: request.params.name,
         event: text,
         requestId: request.id,

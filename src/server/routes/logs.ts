@@ -25,7 +25,7 @@ export const logRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> 
         },
         { additionalProperties: false },
       ),
-      response: { 200: Type.Object({ entries: Type.Array(LogEntry) }), ...errorResponses(400, 404, 500) },
+      response: { 200: Type.Object({ entries: Type.Array(LogEntry) }), ...errorResponses(400, 401, 404, 500) },
     },
     handler: async (request) => {
       const { name } = request.params;
