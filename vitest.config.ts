@@ -8,8 +8,9 @@ const UNIT = [
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
   'test/launch/spawn.test.ts',
-  'test/manager/{config,limiter,warm-pool}.test.ts',
+  'test/manager/{build-queue,config,limiter,warm-pool}.test.ts',
   'test/manifest/load.test.ts',
+  'test/server/token.test.ts',
 ];
 
 export default defineConfig({
