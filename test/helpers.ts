@@ -71,6 +71,17 @@ export async function makeSandbox(): Promise<Sandbox> {
   return sandbox;
 }
 
+/**
+ * Copies npm packages from prebake's own node_modules (devDependencies such as uuid@9 and nanoid@3) into a
+ * function's node_modules, as `npm install` would have put them there: fixtures stay small in git and work
+ * from a fresh clone.
+ */
+export async function addPackages(functionDir: string, packages: string[]): Promise<void> {
+  for (const name of packages) {
+    await cp(path.join(ROOT, 'node_modules', name), path.join(functionDir, 'node_modules', name), { recursive: true });
+  }
+}
+
 export async function processesMentioning(text: string): Promise<string[]> {
   const found: string[] = [];
   for (const pid of await readdir('/proc')) {

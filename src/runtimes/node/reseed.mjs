@@ -2,17 +2,17 @@
 // any generator seeded before the snapshot would repeat across clones (verified: Math.random, randomUUID and
 // randomBytes all repeated). Called on the `resume` frame, before any handler code runs in the clone.
 //
-// Covered: Math.random; crypto.randomUUID and webcrypto's randomUUID (their pre-generated cache);
+// Covered: Math.random; Node's cache of pre-generated UUIDs behind every reference to randomUUID (node:crypto's
+// export however it was imported, webcrypto's, and libraries that kept it, such as uuid@9's v4);
 // crypto.randomBytes / randomFill / getRandomValues / randomInt and TLS, all fed by OpenSSL's generator,
 // which the native addon reseeds from the kernel (RAND_poll) and the controller's seed (RAND_add).
 // Not covered: a reference to the old Math.random kept by the function before the snapshot, and generators
-// the function wrote itself and seeded at init (reseed them in an afterRestore hook).
+// the function or its libraries seeded at init (nanoid@3's pool; reseed them in an afterRestore hook).
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
-const originalRandomUUID = crypto.randomUUID;
 let openssl;
 function opensslReseeder() {
   openssl ??= require(path.join(import.meta.dirname, '..', '..', '..', 'native', 'build', 'reseed.node'));
@@ -38,16 +38,20 @@ function drainRandomIntCache() {
   for (let i = 0; i < 1024; i++) crypto.randomInt(1);
 }
 
+// Node hands out UUIDs from one 2 KiB cache of random bytes, 128 UUIDs per fill, refilled when its cursor
+// wraps to 0. Any function that captured randomUUID (destructured, imported, kept by a library) calls that same
+// cache, so replacing the property is not enough: the snapshot's bytes must go. 128 calls take the cursor once
+// round, through a refill from the reseeded OpenSSL, back to where it was, leaving only fresh bytes behind.
+const UUID_CACHE_SIZE = 128;
+function refillRandomUUIDCache() {
+  for (let i = 0; i < UUID_CACHE_SIZE; i++) crypto.randomUUID();
+}
+
 export function reseedRandomness(seedHex) {
   const seed = Buffer.from(seedHex, 'hex');
   opensslReseeder().reseed(seed);
   // From here OpenSSL's output is the clone's own: everything below draws from it.
   Math.random = makeMathRandom();
   drainRandomIntCache();
-  // Node hands out UUIDs from a cache of random bytes filled before the snapshot: bypass it.
-  const freshUUID = () => originalRandomUUID({ disableEntropyCache: true });
-  crypto.randomUUID = freshUUID;
-  if (globalThis.crypto?.randomUUID) {
-    Object.defineProperty(globalThis.crypto, 'randomUUID', { value: freshUUID, configurable: true, writable: true });
-  }
+  refillRandomUUIDCache();
 }
