@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { registerHooks } from 'node:module';
 import { hooks } from './hooks.mjs';
+import { closeUndiciSockets, trackUndiciSockets } from './undici-sockets.mjs';
 
 const CONTROL_IN = 3;
 const CONTROL_OUT = 4;
@@ -26,6 +27,7 @@ registerHooks({
     return nextResolve(specifier, context);
   },
 });
+trackUndiciSockets();
 const functionName = process.env.PREBAKE_FUNCTION_NAME ?? path.basename(functionDir ?? '');
 const memoryMb = Number(process.env.PREBAKE_MEMORY_MB ?? 0);
 
@@ -160,7 +162,10 @@ async function handleFrame(handler, header, body) {
       reseeder = await import('./reseed.mjs');
       const { randomBytes } = await import('node:crypto');
       reseeder.reseedRandomness(randomBytes(32).toString('hex'));
-      if (await runHooks('beforeCheckpoint')) send({ type: 'checkpoint-ready' });
+      if (!(await runHooks('beforeCheckpoint'))) return;
+      // After the hooks, which may still fetch (a last flush); what fetch kept open would fail the dump.
+      await closeUndiciSockets();
+      send({ type: 'checkpoint-ready' });
       return;
     case 'resume':
       if (typeof header.seed !== 'string' || !/^[0-9a-f]{64}$/i.test(header.seed)) {
