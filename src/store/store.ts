@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink,
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { PrebakeError } from '../errors.ts';
+import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
 
@@ -38,6 +39,8 @@ export interface ImageMeta {
   criuVersion: string;
   runtimeVersion: string;
   pipeInodes: PipeInodes;
+  /** What the build's clone-uniqueness check found (absent in images built before it existed). */
+  cloneCheck?: CloneCheck;
 }
 
 export interface StoredImage {

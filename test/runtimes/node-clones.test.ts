@@ -1,20 +1,26 @@
 // Node through the real path (build with criu dump, invoke by criu restore): every reference to Node's
-// randomUUID yields fresh values in every clone, however the function or a library got hold of it.
+// randomUUID yields fresh values in every clone, however the function or a library got hold of it; what a
+// library seeded itself at init (nanoid@3's pool) is named by the build's clone-uniqueness check.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction, type BuildResult } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { addPackages, makeSandbox, type Sandbox } from '../helpers.ts';
+import { addPackages, makeSandbox, settled, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame } from './clone-checks.ts';
 
 let sandbox: Sandbox;
 let dir: string;
+let built: BuildResult;
+
+const build = async (strict?: boolean) => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, strict });
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
   dir = await sandbox.addFunction('random-libraries-node');
   await addPackages(dir, ['uuid', 'nanoid']);
-  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+  built = await build();
 });
 
 afterAll(async () => {
@@ -34,5 +40,37 @@ describe('node clones', () => {
     expectAllDiffer(clones, ['importedUUID', 'requiredUUID', 'cryptoUUID', 'webcryptoUUID', 'uuidV4']);
     // nanoid@3 fills its own pool of random bytes at init: out of prebake's reach, documented in the README.
     expectAllSame(clones, ['nanoid']);
+  });
+});
+
+describe('the clone-uniqueness check at build', () => {
+  it("names nanoid@3's pool, and only that, in a warning stored with the image", async () => {
+    expect(built.meta.cloneCheck).toEqual({ sharedPaths: ['$.nanoid'] });
+    expect((await sandbox.store.get(built.meta.name))?.meta.cloneCheck).toEqual({ sharedPaths: ['$.nanoid'] });
+    expect(built.warnings).toHaveLength(1);
+    expect(built.warnings[0]).toContain('$.nanoid');
+    expect(built.warnings[0]).toContain('afterRestore');
+  });
+
+  it('fails a --strict build with a typed error, keeping the image already published and leaving nothing behind', async () => {
+    const error = await build(true).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'PREBAKE_ERR_CLONES_SHARE_STATE', functionName: built.meta.name });
+    expect((error as Error).message).toContain('$.nanoid');
+    expect((await sandbox.store.get(built.meta.name))?.meta.buildId).toBe(built.meta.buildId);
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+    expect(await sandbox.tempDirs()).toEqual([]);
+  });
+
+  it('takes its probe event from function.json, and can be turned off there', async () => {
+    const file = path.join(dir, 'function.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...manifest, cloneCheck: false }));
+    const off = await build(true);
+    expect(off.meta.cloneCheck).toMatchObject({ sharedPaths: [], skipped: expect.stringContaining('"cloneCheck": false') });
+    expect(off.warnings).toEqual([]);
+    // A probe event the handler throws on: the check cannot compare, and says so instead of passing silently.
+    await writeFile(file, JSON.stringify({ ...manifest, cloneCheck: { event: { fail: 'on purpose' } } }));
+    const skipped = await build(true);
+    expect(skipped.meta.cloneCheck?.skipped).toContain('on purpose');
   });
 });

@@ -2,14 +2,16 @@
 // share randomness, keep time, and run the lifecycle hooks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
+import type { BuildResult } from '../../src/build/build.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
 
 let sandbox: Sandbox;
+let built: BuildResult;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
-  await sandbox.build('random-python');
+  built = await sandbox.build('random-python');
 });
 
 afterAll(async () => {
@@ -31,6 +33,12 @@ describe('python clones', () => {
     expectAllDiffer(clones, ['random', 'ssl', 'tempfile', 'uuid', 'urandom', 'secrets', 'systemRandom']);
     // Documented as out of prebake's reach: a random.Random made at init, and the str hash seed.
     expectAllSame(clones, ['instance', 'hashSeed']);
+  });
+
+  it("are checked at build: the clone-uniqueness check names what prebake cannot reseed, and only that", () => {
+    // A random.Random() made at init, and the str hash seed (which differs between plain starts).
+    expect(built.meta.cloneCheck).toEqual({ sharedPaths: ['$.instance', '$.hashSeed'] });
+    expect(built.warnings.join('\n')).toContain('$.instance, $.hashSeed');
   });
 
   timeAfterRestoreTest(invoke, 5_000);

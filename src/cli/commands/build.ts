@@ -9,12 +9,19 @@ export function registerBuild(program: Command): void {
     .description('run functions to readiness (plus warm-ups), checkpoint them with criu, store the images')
     .argument('<dir...>', 'function directories (each with a function.json)')
     .option('--logs', "print the function's output during init and warm-up to stderr")
-    .action(async (dirs: string[], options: { logs?: boolean }, command: Command) => {
+    .option('--strict', 'fail the build when clones of the image share state that plain starts do not')
+    .action(async (dirs: string[], options: { logs?: boolean; strict?: boolean }, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       for (const dir of dirs) {
         const fn = await loadFunction(dir);
-        const built = await buildFunction(fn, { store, criu, onProgress: (line) => process.stderr.write(`${fn.name}: ${line}\n`) });
+        const built = await buildFunction(fn, {
+          store,
+          criu,
+          strict: options.strict,
+          onProgress: (line) => process.stderr.write(`${fn.name}: ${line}\n`),
+        });
         if (options.logs && built.logs) process.stderr.write(built.logs);
+        for (const warning of built.warnings) process.stderr.write(`prebake: warning: function "${fn.name}": ${warning}\n`);
         const { meta } = built;
         process.stdout.write(
           `built ${meta.name} (${meta.runtime}): image ${formatBytes(meta.imageBytes)}, init ${formatMs(meta.initMs)}, ` +

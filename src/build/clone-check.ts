@@ -1,0 +1,66 @@
+// The clone-uniqueness check that `prebake build` runs after the dump: restore two clones of the new image,
+// start the function plainly twice, run the same probe event in all four, and name the result fields that
+// clones share although plain starts do not (shared-state.ts). prebake reseeds the runtimes' own generators in
+// every clone; this catches what it cannot reach: a library's random pool or a generator the function seeded
+// at init. The four instances run side by side, so the check costs about one restore plus one plain start.
+import { randomUUID } from 'node:crypto';
+import type { Criu } from '../criu/criu.ts';
+import { isPrebakeError } from '../errors.ts';
+import { runOnce } from '../invoke/invoke.ts';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import { startCold } from '../start/cold.ts';
+import { startPrebaked } from '../start/restore.ts';
+import type { StartedInstance } from '../start/started.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
+import { sharedStatePaths, type FieldPath } from './shared-state.ts';
+
+/** What the check found, stored with the image (ImageMeta.cloneCheck). */
+export interface CloneCheck {
+  /** Result fields equal in two clones yet different between two plain starts. */
+  sharedPaths: FieldPath[];
+  /** Why the check did not run or could not compare, when it did not. */
+  skipped?: string;
+}
+
+export interface CloneCheckInput {
+  fn: FunctionSpec;
+  /** The image just dumped (published or not). */
+  image: StoredImage;
+  /** What the runtime prepared for this source (plain starts run from it). */
+  preparedDir: string;
+  store: ImageStore;
+  criu: Criu;
+}
+
+/** Runs the check. A clone that cannot be restored fails it (the image is unusable); a probe that throws skips it. */
+export async function checkClones({ fn, image, preparedDir, store, criu }: CloneCheckInput): Promise<CloneCheck> {
+  if (fn.cloneCheck === false) return { sharedPaths: [], skipped: 'turned off in function.json ("cloneCheck": false)' };
+  const event = JSON.stringify(fn.cloneCheck?.event ?? fn.warmup.event ?? {});
+  const probe = async (start: () => Promise<StartedInstance>) =>
+    JSON.parse((await runOnce(await start(), event, { requestId: `clone-check-${randomUUID()}`, timeoutMs: fn.timeoutMs })).result) as unknown;
+  const settled = await Promise.allSettled([
+    probe(() => startPrebaked(image, store, criu)),
+    probe(() => startPrebaked(image, store, criu)),
+    probe(() => startCold(fn, preparedDir)),
+    probe(() => startCold(fn, preparedDir)),
+  ]);
+  const restoreFailure = settled.find((outcome) => outcome.status === 'rejected' && isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED'));
+  if (restoreFailure) throw (restoreFailure as PromiseRejectedResult).reason;
+  const failure = settled.find((outcome) => outcome.status === 'rejected');
+  if (failure) {
+    const reason = (failure as PromiseRejectedResult).reason;
+    return { sharedPaths: [], skipped: `the probe event failed: ${reason instanceof Error ? reason.message : String(reason)}` };
+  }
+  const [clone1, clone2, plain1, plain2] = settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
+  return { sharedPaths: sharedStatePaths([plain1, plain2], [clone1, clone2], { nowMs: Date.now() }) };
+}
+
+/** The check's findings as warnings for people (CLI, GET /functions/:name). */
+export function cloneCheckWarnings(check: CloneCheck | undefined): string[] {
+  if (!check || check.sharedPaths.length === 0) return [];
+  return [
+    `clones share state: ${check.sharedPaths.join(', ')} ${check.sharedPaths.length === 1 ? 'is' : 'are'} the same in every clone ` +
+      'but differ between plain starts; a generator or random pool made at init repeats in every clone: ' +
+      'reseed it in an afterRestore hook or make it per invocation (README: "Clones never share randomness")',
+  ];
+}
