@@ -131,20 +131,39 @@ export class Criu {
     return { process: child, pidFile, logFile };
   }
 
-  /** A PREBAKE_ERR_RESTORE_FAILED that carries the log's last lines. */
-  async restoreError(restore: RunningRestore, reason: string, cause?: unknown): Promise<PrebakeError> {
+  /**
+   * A PREBAKE_ERR_RESTORE_FAILED that says why, from criu's log, and carries the log's last lines.
+   * `label` names what was restored (`function "hello"`); `fallback` is the reason when the log has none.
+   */
+  async restoreError(restore: RunningRestore, label: string, fallback: string, cause?: unknown): Promise<PrebakeError> {
     const tail = await logTail(restore.logFile);
-    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `criu restore failed: ${reason}`, {
+    const known = restoreFailure(tail);
+    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore failed: ${known?.reason ?? firstError(tail) ?? fallback}`, {
       cause,
-      hint: 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`',
+      hint: known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`',
       details: { command: restore.process.spawnargs.join(' '), logTail: tail },
     });
   }
 }
 
-/** The first error criu reports: the cause; later ones tend to be its consequences. */
+/** The first error criu reports: the cause; later ones tend to be its consequences. Restore logs prefix a PID. */
 function firstError(log: string): string | undefined {
-  return /^Error \([^)]*\): (.*)$/m.exec(log)?.[1]?.trim();
+  return /^(?:\s*\d+: )?Error \([^)]*\): (.*)$/m.exec(log)?.[1]?.trim();
+}
+
+const FILE_HINT = 'a function must not hold open, at the snapshot, a file that changes after the build: open it per ' +
+  'invocation, or close it in a beforeCheckpoint hook and reopen it in afterRestore; then rebuild';
+
+// Restore failures a function can cause, said the way its author thinks of them. criu logs paths without
+// their leading slash.
+function restoreFailure(log: string): { reason: string; hint: string } | undefined {
+  const size = /File (\S+) has bad size (\d+) \(expect (\d+)\)/.exec(log);
+  if (size) {
+    return { reason: `/${size[1]} changed size since the build (${size[3]} bytes then, ${size[2]} now)`, hint: FILE_HINT };
+  }
+  const gone = /Can't open file (\S+) on restore: No such file or directory/.exec(log);
+  if (gone) return { reason: `/${gone[1]} is gone since the build`, hint: FILE_HINT };
+  return undefined;
 }
 
 // What a user can do about the dump failures a function can cause.

@@ -59,7 +59,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       const restored = await readFile(running.pidFile).then(() => true, () => false);
       if (isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_EXITED') && !restored) {
         await instance.end();
-        throw await criu.restoreError(running, `function "${meta.name}": ${error.message}`, error);
+        throw await criu.restoreError(running, `function "${meta.name}"`, 'the restored process exited before it was ready', error);
       }
       throw error;
     }

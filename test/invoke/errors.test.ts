@@ -1,4 +1,6 @@
 // Every way a function can fail gets a clear, typed error and leaves nothing behind.
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { isPrebakeError } from '../../src/errors.ts';
@@ -111,5 +113,30 @@ describe('a failing build', () => {
   it('cuts off a plain start whose init never finishes', async () => {
     const error = await failure(invoke('{}', 'cold', `${sandbox.root}/functions/init-hangs-node`));
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
+  });
+});
+
+describe('a failing restore', () => {
+  it('says what changed since the build, naming the function once', async () => {
+    const dir = await sandbox.addFunction('open-file-node');
+    const dataFile = path.join(sandbox.root, 'data.txt');
+    await writeFile(dataFile, 'six b\n');
+    const manifestFile = path.join(dir, 'function.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+    await writeFile(manifestFile, JSON.stringify({ ...manifest, env: { DATA_FILE: dataFile } }));
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    expect(JSON.parse((await invoke('{}', 'prebaked', 'open-file-node')).result)).toEqual({ size: 6 });
+
+    await appendFile(dataFile, 'and more\n');
+    const grown = await failure(invoke('{}', 'prebaked', 'open-file-node'));
+    expect(grown.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
+    expect(grown.message).toContain(`${dataFile} changed size since the build (6 bytes then, 15 now)`);
+    expect(grown.message.split('open-file-node')).toHaveLength(2);
+    expect(grown.message).not.toContain('afterRestore');
+    expect(grown.hint).toContain('afterRestore');
+
+    await rm(dataFile);
+    const gone = await failure(invoke('{}', 'prebaked', 'open-file-node'));
+    expect(gone.message).toContain(`${dataFile} is gone since the build`);
   });
 });
