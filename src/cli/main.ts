@@ -24,6 +24,12 @@ const program = new Command('prebake')
   .showHelpAfterError()
   .exitOverride();
 
+// The command that ran, for its own options (--logs) when its failure is printed.
+let ran: Command | undefined;
+program.hook('preAction', (_program, actionCommand) => {
+  ran = actionCommand;
+});
+
 registerBuild(program);
 registerInvoke(program);
 registerLs(program);
@@ -37,8 +43,14 @@ try {
 } catch (thrown) {
   if (thrown instanceof CommanderError) process.exit(thrown.exitCode === 0 ? 0 : 2);
   const error = toPrebakeError(thrown);
+  const verbose = program.opts<{ verbose?: boolean }>().verbose;
+  // The function's own stack (where its code threw), as the daemon returns it; before the summary line,
+  // which stays last so that it is what a reader sees first.
+  if ((verbose || ran?.opts<{ logs?: boolean }>().logs) && error.functionError?.stack) {
+    process.stderr.write(`${error.functionError.stack}\n`);
+  }
   process.stderr.write(`prebake: ${error.message}${error.hint ? ` (${error.hint})` : ''} [${error.code}]\n`);
-  if (program.opts<{ verbose?: boolean }>().verbose) {
+  if (verbose) {
     if (error.details) process.stderr.write(`${JSON.stringify(error.details, null, 2)}\n`);
     process.stderr.write(`${error.stack ?? ''}\n`);
   }

@@ -46,13 +46,33 @@ describe('prebake CLI', () => {
     expect((await prebake('ls')).stdout).toMatch(/no functions built/);
   });
 
-  it('prints one line naming the function when the handler throws, with logs on request', async () => {
-    const result = await prebake('invoke', faultyDir, '--mode', 'cold', '--logs', '--data', '{"throw":"bad order","log":"about to fail"}');
+  it("prints one line naming the function when the handler throws, with logs and the function's stack on request", async () => {
+    const event = '{"throw":"bad order","log":"about to fail"}';
+    const result = await prebake('invoke', faultyDir, '--mode', 'cold', '--logs', '--data', event);
     expect(result.exitCode).toBe(6);
     expect(result.stdout).toBe('');
     const lines = result.stderr.trim().split('\n');
     expect(lines).toContain('about to fail');
+    // Where the function's own code threw, as the daemon's functionError.stack has it; no frame of prebake's.
+    expect(lines).toContain('RangeError: bad order');
+    expect(lines.some((line) => line.includes(`at exports.handler (${path.join(faultyDir, 'index.js')}:`))).toBe(true);
+    expect(result.stderr).not.toContain('shim.mjs');
     expect(lines.at(-1)).toMatch(/^prebake: function "faulty-node": the handler threw: RangeError: bad order .*\[PREBAKE_ERR_FUNCTION_ERROR\]$/);
+
+    const plain = await prebake('invoke', faultyDir, '--mode', 'cold', '--data', event);
+    expect(plain.stderr.trim().split('\n')).toHaveLength(1);
+    const verbose = await prebake('--verbose', 'invoke', faultyDir, '--mode', 'cold', '--data', event);
+    expect(verbose.stderr).toContain(`at exports.handler (${path.join(faultyDir, 'index.js')}:`);
+  });
+
+  it('warns when clones of a new image share state, and fails the build under --strict', async () => {
+    const dir = await sandbox.addFunction('random-python');
+    const build = await prebake('build', dir);
+    expect(build.exitCode, build.stderr).toBe(0);
+    expect(build.stderr).toMatch(/^prebake: warning: function "random-python": clones share state: \$\.instance, \$\.hashSeed /m);
+    const strict = await prebake('build', '--strict', dir);
+    expect(strict.exitCode).toBe(5);
+    expect(strict.stderr).toMatch(/\[PREBAKE_ERR_CLONES_SHARE_STATE\]$/m);
   });
 
   it('refuses data that is not JSON and unknown functions, with distinct exit codes', async () => {

@@ -21,6 +21,8 @@ interface Description {
   startMode: string;
   stale: boolean;
   needsRebuild: boolean;
+  sharedState: string[];
+  warnings: string[];
   warm: { max: number; idleMs: number; idle: number; busy: number };
   counters: Record<string, number>;
 }
@@ -45,6 +47,7 @@ describe('the function registry', () => {
     expect(response.status).toBe(201);
     const described = (await response.json()) as Description;
     expect(described).toMatchObject({ name: 'hello-node', runtime: 'node', startMode: 'prebaked', stale: false, needsRebuild: false });
+    expect(described).toMatchObject({ sharedState: [], warnings: [] });
     expect(described.imageBytes).toBeGreaterThan(1_000_000);
     expect(described.sourceDigest).toMatch(/^sha256:/);
     expect(Date.parse(described.builtAt)).not.toBeNaN();
@@ -56,6 +59,16 @@ describe('the function registry', () => {
 
     const list = (await (await server.get('/functions')).json()) as { functions: Description[] };
     expect(list.functions.map((f) => f.name)).toEqual(['hello-node']);
+  });
+
+  it("shows what the build's clone-uniqueness check found", async () => {
+    const dir = await sandbox.addFunction('random-python');
+    expect((await server.post('/functions', { path: dir })).status).toBe(201);
+    const described = (await (await server.get('/functions/random-python')).json()) as Description;
+    expect(described.sharedState).toEqual(['$.instance', '$.hashSeed']);
+    expect(described.warnings).toHaveLength(1);
+    expect(described.warnings[0]).toContain('$.instance, $.hashSeed');
+    expect((await server.del('/functions/random-python')).status).toBe(204);
   });
 
   it('rebuilds on POST /functions/:name/build (even with an empty JSON body)', async () => {
