@@ -183,7 +183,8 @@ export class InstanceManager {
         if (!options.replace) await this.assertNameFree(spec);
         const started = performance.now();
         try {
-          await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
+          const built = await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
+          for (const warning of built.warnings) log.warn({ sharedState: built.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
         } catch (error) {
           this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
           throw error;
