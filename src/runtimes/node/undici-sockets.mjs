@@ -21,6 +21,7 @@ export function trackUndiciSockets() {
 export async function closeUndiciSockets() {
   await Promise.all(
     [...open].map((socket) => new Promise((resolve) => {
+      if (socket.closed) return resolve();
       socket.once('close', resolve);
       socket.destroy();
     })),
