@@ -105,6 +105,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       pipeInodes: inodes,
     };
     meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir, imageDir }, preparedDir, store, criu });
+    meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
     if (meta.cloneCheck.skipped) progress(`clone check skipped: ${meta.cloneCheck.skipped}`);
     else if (warnings.length === 0) progress('clone check: clones share no state that plain starts do not');
