@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 const UNIT = [
   'test/errors.test.ts',
   'test/bench/{chart,progress,run,stats}.test.ts',
+  'test/build/shared-state.test.ts',
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
   'test/launch/spawn.test.ts',
