@@ -22,7 +22,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_INIT_FAILED: { exit: 5, status: 422, summary: "the function's init threw or the runtime exited" },
   PREBAKE_ERR_INIT_TIMEOUT: { exit: 5, status: 422, summary: "the function's init did not finish in time" },
   PREBAKE_ERR_WARMUP_FAILED: { exit: 5, status: 422, summary: 'a warm-up invocation failed' },
-  PREBAKE_ERR_CLONES_SHARE_STATE: { exit: 5, status: 422, summary: "clones of the new image returned the same value where plain starts differ (build --strict)" },
+  PREBAKE_ERR_CLONE_CHECK: { exit: 5, status: 422, summary: "the build's clone-uniqueness check found state that clones share, or could not run (build --strict)" },
   PREBAKE_ERR_HOOK_FAILED: { exit: 5, status: 500, summary: 'a before-checkpoint or after-restore hook threw' },
   PREBAKE_ERR_FUNCTION_ERROR: { exit: 6, status: 500, summary: 'the handler threw' },
   PREBAKE_ERR_FUNCTION_EXITED: { exit: 6, status: 502, summary: 'the function process exited during an invocation' },

@@ -21,7 +21,7 @@ export interface BuildOptions {
   criu: Criu;
   /** Called with progress lines ("init done in 120 ms"). */
   onProgress?: (message: string) => void;
-  /** Fail the build (PREBAKE_ERR_CLONES_SHARE_STATE) rather than warn when clones share state. */
+  /** Fail the build (PREBAKE_ERR_CLONE_CHECK) rather than warn when clones share state. */
   strict?: boolean;
 }
 
@@ -107,10 +107,10 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir, imageDir }, preparedDir, store, criu });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
-    if (meta.cloneCheck.skipped) progress(`clone check skipped: ${meta.cloneCheck.skipped}`);
+    if (meta.cloneCheck.off) progress('clone check: turned off in function.json');
     else if (warnings.length === 0) progress('clone check: clones share no state that plain starts do not');
     if (options.strict && warnings.length > 0) {
-      throw new PrebakeError('PREBAKE_ERR_CLONES_SHARE_STATE', `function "${fn.name}": ${warnings.join('; ')}`, {
+      throw new PrebakeError('PREBAKE_ERR_CLONE_CHECK', `function "${fn.name}": ${warnings.join('; ')}`, {
         functionName: fn.name,
         details: { sharedPaths: meta.cloneCheck.sharedPaths },
         hint: 'or build without --strict to publish the image with a warning',

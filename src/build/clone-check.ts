@@ -18,7 +18,9 @@ import { sharedStatePaths, type FieldPath } from './shared-state.ts';
 export interface CloneCheck {
   /** Result fields equal in two clones yet different between two plain starts. */
   sharedPaths: FieldPath[];
-  /** Why the check did not run or could not compare, when it did not. */
+  /** The function turned the check off (`"cloneCheck": false`). */
+  off?: true;
+  /** Why the check could not compare (the probe event failed), when it could not. */
   skipped?: string;
 }
 
@@ -32,9 +34,12 @@ export interface CloneCheckInput {
   criu: Criu;
 }
 
-/** Runs the check. A clone that cannot be restored fails it (the image is unusable); a probe that throws skips it. */
+/**
+ * Runs the check. A clone that cannot be restored fails it (the image is unusable); a probe that fails skips
+ * it with a warning (the clones were not verified).
+ */
 export async function checkClones({ fn, image, preparedDir, store, criu }: CloneCheckInput): Promise<CloneCheck> {
-  if (fn.cloneCheck === false) return { sharedPaths: [], skipped: 'turned off in function.json ("cloneCheck": false)' };
+  if (fn.cloneCheck === false) return { sharedPaths: [], off: true };
   const event = JSON.stringify(fn.cloneCheck?.event ?? fn.warmup.event ?? {});
   const probe = async (start: () => Promise<StartedInstance>) =>
     JSON.parse((await runOnce(await start(), event, { requestId: `clone-check-${randomUUID()}`, timeoutMs: fn.timeoutMs })).result) as unknown;
@@ -55,8 +60,11 @@ export async function checkClones({ fn, image, preparedDir, store, criu }: Clone
   return { sharedPaths: sharedStatePaths([plain1, plain2], [clone1, clone2], { nowMs: Date.now() }) };
 }
 
-/** The check's findings as warnings for people (CLI, GET /functions/:name). */
+/** The check's findings as warnings for people (CLI, GET /functions/:name); `--strict` fails on any. */
 export function cloneCheckWarnings(check: CloneCheck | undefined): string[] {
+  if (check?.skipped) {
+    return [`the clone-uniqueness check could not run: ${check.skipped}; set "cloneCheck": {"event": ...} in function.json to an event the handler takes`];
+  }
   if (!check || check.sharedPaths.length === 0) return [];
   return [
     `clones share state: ${check.sharedPaths.join(', ')} ${check.sharedPaths.length === 1 ? 'is' : 'are'} the same in every clone ` +

@@ -72,7 +72,7 @@ describe('prebake CLI', () => {
     expect(build.stderr).toMatch(/^prebake: warning: function "random-python": clones share state: \$\.instance, \$\.hashSeed /m);
     const strict = await prebake('build', '--strict', dir);
     expect(strict.exitCode).toBe(5);
-    expect(strict.stderr).toMatch(/\[PREBAKE_ERR_CLONES_SHARE_STATE\]$/m);
+    expect(strict.stderr).toMatch(/\[PREBAKE_ERR_CLONE_CHECK\]$/m);
   });
 
   it('refuses data that is not JSON and unknown functions, with distinct exit codes', async () => {

@@ -54,7 +54,7 @@ describe('the clone-uniqueness check at build', () => {
 
   it('fails a --strict build with a typed error, keeping the image already published and leaving nothing behind', async () => {
     const error = await build(true).catch((caught: unknown) => caught);
-    expect(error).toMatchObject({ code: 'PREBAKE_ERR_CLONES_SHARE_STATE', functionName: built.meta.name });
+    expect(error).toMatchObject({ code: 'PREBAKE_ERR_CLONE_CHECK', functionName: built.meta.name });
     expect((error as Error).message).toContain('$.nanoid');
     expect((await sandbox.store.get(built.meta.name))?.meta.buildId).toBe(built.meta.buildId);
     expect(await settled(() => sandbox.processes())).toEqual([]);
@@ -66,11 +66,13 @@ describe('the clone-uniqueness check at build', () => {
     const manifest = JSON.parse(await readFile(file, 'utf8'));
     await writeFile(file, JSON.stringify({ ...manifest, cloneCheck: false }));
     const off = await build(true);
-    expect(off.meta.cloneCheck).toMatchObject({ sharedPaths: [], skipped: expect.stringContaining('"cloneCheck": false') });
+    expect(off.meta.cloneCheck).toEqual({ sharedPaths: [], off: true });
     expect(off.warnings).toEqual([]);
-    // A probe event the handler throws on: the check cannot compare, and says so instead of passing silently.
+    // A probe event the handler throws on: the check cannot compare, and warns instead of passing silently.
     await writeFile(file, JSON.stringify({ ...manifest, cloneCheck: { event: { fail: 'on purpose' } } }));
-    const skipped = await build(true);
+    const skipped = await build();
     expect(skipped.meta.cloneCheck?.skipped).toContain('on purpose');
+    expect(skipped.warnings.join('\n')).toContain('could not run');
+    await expect(build(true)).rejects.toMatchObject({ code: 'PREBAKE_ERR_CLONE_CHECK' });
   });
 });
