@@ -31,6 +31,8 @@ export interface Sandbox {
   /** Build and restore work dirs left under the home. */
   tempDirs(): Promise<string[]>;
   cleanup(): Promise<void>;
+  /** expectClean, then cleanup whatever it found: the usual afterAll of a test file. */
+  finish(): Promise<void>;
 }
 
 export async function makeSandbox(): Promise<Sandbox> {
@@ -66,6 +68,13 @@ export async function makeSandbox(): Promise<Sandbox> {
     },
     async cleanup() {
       await rm(root, { recursive: true, force: true });
+    },
+    async finish() {
+      try {
+        await sandbox.expectClean();
+      } finally {
+        await sandbox.cleanup();
+      }
     },
   };
   return sandbox;

@@ -11,13 +11,7 @@ beforeAll(async () => {
   sandbox = await makeSandbox();
 });
 
-afterAll(async () => {
-  try {
-    await sandbox.expectClean();
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => sandbox.finish());
 
 const bundled = (await readdir(BUNDLED)).sort();
 

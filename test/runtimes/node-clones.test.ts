@@ -23,13 +23,7 @@ beforeAll(async () => {
   built = await build();
 });
 
-afterAll(async () => {
-  try {
-    await sandbox.expectClean();
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => sandbox.finish());
 
 const invoke = async (mode: 'prebaked' | 'cold') =>
   JSON.parse((await invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu)).result);

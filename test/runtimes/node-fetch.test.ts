@@ -36,11 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
-  try {
-    await sandbox.expectClean();
-  } finally {
-    await sandbox.cleanup();
-  }
+  await sandbox.finish();
 });
 
 describe('node fetch at init', () => {
