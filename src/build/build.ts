@@ -2,7 +2,7 @@
 // run, dump it with criu, check that clones of the image do not share state (clone-check.ts), and publish the
 // image. On any failure the instance is ended and the half-made build directory removed.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
@@ -14,6 +14,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import { ensurePrepared } from '../runtimes/prepare.ts';
 import { checkClones, cloneCheckWarnings } from './clone-check.ts';
+import { digestImageFiles } from '../store/image-files.ts';
 import { directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
 
 export interface BuildOptions {
@@ -46,14 +47,15 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
   })]);
 
   const release = await store.lock(fn.name);
-  let buildDir: string | undefined;
+  let buildDir: Awaited<ReturnType<ImageStore['createBuildDir']>> | undefined;
   let instance: Instance | undefined;
   try {
     const [digest, fingerprint] = await Promise.all([sourceDigest(fn.dir), sourceFingerprint(fn.dir)]);
     const preparedDir = await ensurePrepared(store, fn, digest);
     buildDir = await store.createBuildDir(fn.name);
-    const imageDir = path.join(buildDir, 'images');
-    await mkdir(imageDir);
+    const imageDir = path.join(buildDir.dir, 'images');
+    // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
+    await mkdir(imageDir, { mode: 0o700 });
 
     const launched = launchInstance(fn, runtime.command(fn, preparedDir));
     const inodes = pipeInodes(launched.pipes);
@@ -81,10 +83,12 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     await instance.checkpoint(fn.timeoutMs);
     const pid = await instance.initPid();
-    await criu.dump({ pid, imageDir, logFile: path.join(buildDir, 'dump.log'), label: `function "${fn.name}"` });
+    await criu.dump({ pid, imageDir, logFile: path.join(buildDir.dir, 'dump.log'), label: `function "${fn.name}"` });
     // criu dump ended the tree; reap unshare and collect the last of the logs.
     await instance.end();
     const logs = instance.logs.text();
+    // criu writes its files 0644.
+    for (const file of await readdir(imageDir)) await chmod(path.join(imageDir, file), 0o600);
 
     const meta: ImageMeta = {
       format: META_FORMAT,
@@ -103,8 +107,9 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       criuVersion,
       runtimeVersion,
       pipeInodes: inodes,
+      files: await digestImageFiles(imageDir),
     };
-    meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir, imageDir }, preparedDir, store, criu });
+    meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir: buildDir.dir, imageDir }, preparedDir, store, criu });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
     if (meta.cloneCheck.off) progress('clone check: turned off in function.json');
@@ -116,13 +121,13 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
         hint: 'or build without --strict to publish the image with a warning',
       });
     }
-    const stored = await store.publish(buildDir, meta);
+    const stored = await store.publish(buildDir.dir, meta);
     buildDir = undefined;
     progress(`image ${(meta.imageBytes / 1e6).toFixed(1)} MB published`);
     return { ...stored, logs, warnings };
   } finally {
     await instance?.end();
-    if (buildDir) await rm(buildDir, { recursive: true, force: true });
+    if (buildDir) await buildDir.remove();
     await release();
   }
 }

@@ -8,6 +8,7 @@ import { registerInvoke } from './commands/invoke.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerRm } from './commands/rm.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerVerify } from './commands/verify.ts';
 import { exitOnSignals } from './signals.ts';
 
 exitOnSignals();
@@ -34,6 +35,7 @@ registerBuild(program);
 registerInvoke(program);
 registerLs(program);
 registerRm(program);
+registerVerify(program);
 registerDoctor(program);
 registerServe(program);
 registerBench(program);

@@ -1,7 +1,7 @@
 // The one place that runs criu: a thin typed wrapper over its command line. Everything else in prebake asks
 // this module to dump or restore. A faster driver (criu's RPC over a SOCK_SEQPACKET socket) can replace the
 // CLI behind the same interface later.
-import { readFile } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
@@ -45,6 +45,7 @@ export interface RunningRestore {
   process: OwnerProcess;
   pidFile: string;
   logFile: string;
+  workDir: string;
 }
 
 
@@ -128,22 +129,38 @@ export class Criu {
         details: { command: [this.binary, ...args].join(' ') },
       });
     }
-    return { process: child, pidFile, logFile };
+    return { process: child, pidFile, logFile, workDir: options.workDir };
   }
 
   /**
-   * A PREBAKE_ERR_RESTORE_FAILED that says why, from criu's log, and carries the log's last lines.
-   * `label` names what was restored (`function "hello"`); `fallback` is the reason when the log has none.
+   * A PREBAKE_ERR_RESTORE_FAILED that says why, from criu's log, and carries the log's last lines; with
+   * `details.transient` when the host is to blame rather than the image (criu killed, memory or disk ran out: the
+   * same image may restore next time). `label` names what was restored (`function "hello"`); `fallback` is the
+   * reason when nothing else gives one. Call it before ending the instance, whose end kills criu.
    */
   async restoreError(restore: RunningRestore, label: string, fallback: string, cause?: unknown): Promise<PrebakeError> {
     const tail = await logTail(restore.logFile);
-    const known = restoreFailure(tail);
-    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore failed: ${known?.reason ?? firstError(tail) ?? fallback}`, {
+    const transient = await transientCause(restore, tail);
+    const known = transient ? undefined : restoreFailure(tail);
+    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore failed: ${transient ?? known?.reason ?? firstError(tail) ?? fallback}`, {
       cause,
-      hint: known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`',
-      details: { command: restore.process.spawnargs.join(' '), logTail: tail },
+      hint: transient
+        ? 'a problem of the host, not of the image: free disk or memory and retry'
+        : (known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`'),
+      details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
     });
   }
+}
+
+/** Why a restore failed when the host is to blame rather than the image; undefined when nothing says so. */
+async function transientCause(restore: RunningRestore, log: string): Promise<string | undefined> {
+  // A full disk truncates criu's log and pidfile before it can say so: ask the filesystem.
+  const space = await statfs(restore.workDir).catch(() => undefined);
+  if ((space && space.bavail === 0) || /No space left on device/.test(log)) return 'the disk holding the store is full';
+  if (/Cannot allocate memory|Out of memory/i.test(log)) return 'the host ran out of memory';
+  const exit = await Promise.race([restore.process, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref())]);
+  if (exit?.signal) return `criu was killed by ${exit.signal}`;
+  return undefined;
 }
 
 /** The first error criu reports: the cause; later ones tend to be its consequences. Restore logs prefix a PID. */

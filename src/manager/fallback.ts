@@ -1,6 +1,7 @@
 // A fresh instance for one invocation: a restore of the function's image, falling back to a plain start when
 // the restore fails (a corrupt or incompatible image, a criu error). A failed image is marked for rebuild, and
-// later invocations of that build go straight to a plain start instead of failing the same restore again.
+// later invocations of that build go straight to a plain start instead of failing the same restore again; a
+// failure of the host (a full disk, criu killed, no memory) falls back without marking.
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { startInstance } from '../invoke/invoke.ts';
@@ -35,13 +36,19 @@ export interface FreshStartContext {
   log: ManagerLogger;
 }
 
-/** Whether a prebaked start's failure says the image or criu is at fault (rather than the function's code). */
-function isRestoreFailure(error: unknown): error is PrebakeError {
-  if (!isPrebakeError(error)) return false;
+/**
+ * What a prebaked start's failure says: `image` when the image (or its fit with this kernel and criu) is at
+ * fault, `transient` when the host was (criu killed, memory or disk ran out: the same image may restore next
+ * time), undefined when the function's own code or the daemon's shutdown is (no fallback helps).
+ */
+function restoreFailureKind(error: unknown): 'image' | 'transient' | undefined {
+  if (!isPrebakeError(error)) return undefined;
   // The function's own after-restore hook threw: a rebuild would not help, and hiding it behind plain starts
   // would hide the bug.
-  if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return false;
-  return error.code !== 'PREBAKE_ERR_SHUTTING_DOWN';
+  if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return undefined;
+  if (error.code === 'PREBAKE_ERR_SHUTTING_DOWN') return undefined;
+  if (error.code === 'PREBAKE_ERR_RESTORE_FAILED' && error.details?.transient) return 'transient';
+  return 'image';
 }
 
 /** Starts `fn` as resolved: restored when it is prebaked, plainly when cold or when its image failed before. */
@@ -58,20 +65,23 @@ export async function startFresh(fn: ResolvedFunction, context: FreshStartContex
     observer.restore?.({ functionName: name, ok: true });
     return started;
   } catch (error) {
-    if (!isRestoreFailure(error)) throw error;
+    const kind = restoreFailureKind(error);
+    if (!kind || !isPrebakeError(error)) throw error;
     observer.restore?.({ functionName: name, ok: false });
-    marks.mark(fn.image);
+    // A sound image that met a full disk or a killed criu is not marked: later invocations try it again.
+    if (kind === 'image') marks.mark(fn.image);
     const failure =
-      error.code === 'PREBAKE_ERR_RESTORE_FAILED'
+      error.code === 'PREBAKE_ERR_RESTORE_FAILED' || error.code === 'PREBAKE_ERR_IMAGE_CORRUPT'
         ? error
         : new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${name}": the restored instance failed to resume: ${error.message}`, {
             cause: error,
             functionName: name,
             hint: 'the image may be corrupt or from another kernel or criu: rebuild it (POST /functions/:name/build)',
           });
+    const outcome = kind === 'image' ? 'the image is marked for rebuild' : 'a transient failure: the image stays in use';
     context.log.warn(
       { fn: name, buildId: fn.image.meta.buildId, err: { code: failure.code, message: failure.message, details: failure.details }, fallback: context.fallback },
-      context.fallback ? 'restore failed; falling back to a plain start; the image is marked for rebuild' : 'restore failed',
+      context.fallback ? `restore failed; falling back to a plain start; ${outcome}` : `restore failed; ${outcome}`,
     );
     if (!context.fallback) throw failure;
     observer.fallback?.({ functionName: name });

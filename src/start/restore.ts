@@ -1,7 +1,7 @@
 // A prebaked start: `criu restore` a fresh clone of the function's image, with fresh pipes plugged in where
 // the image recorded the build's, then let the clone reseed its randomness and run its after-restore hooks.
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
@@ -16,8 +16,9 @@ const FIRST_INHERITED_FD = 3;
 export async function startPrebaked(image: StoredImage, store: ImageStore, criu: Criu): Promise<StartedInstance> {
   const started = performance.now();
   const { meta } = image;
-  const runDir = await store.createRunDir();
-  const cleanup = () => rm(runDir, { recursive: true, force: true });
+  // Never restore what is not the image as built: a patched page would run.
+  await store.assertIntact(image);
+  const { dir: runDir, remove: cleanup } = await store.createRunDir();
   let instance: Instance | undefined;
   try {
     const pipes = createInstancePipes();
@@ -55,11 +56,13 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
     try {
       await instance.resume(randomBytes(32).toString('hex'), meta.spec.timeoutMs);
     } catch (error) {
-      // criu writes the pidfile only once the tree is restored: without it, the restore itself failed.
-      const restored = await readFile(running.pidFile).then(() => true, () => false);
+      // criu writes the pidfile only once the tree is restored: without a pid in it (on a full disk the file
+      // is created but stays empty), the restore itself failed.
+      const restored = await readFile(running.pidFile, 'utf8').then((text) => /^\d+\s*$/.test(text), () => false);
       if (isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_EXITED') && !restored) {
+        const failure = await criu.restoreError(running, `function "${meta.name}"`, 'the restored process exited before it was ready', error);
         await instance.end();
-        throw await criu.restoreError(running, `function "${meta.name}"`, 'the restored process exited before it was ready', error);
+        throw failure;
       }
       throw error;
     }

@@ -1,15 +1,17 @@
 // The image store: everything prebake keeps under its home directory.
 //
 //   <home>/functions/<name>/current            symlink to builds/<build id>, swapped atomically on publish
-//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log
+//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log; root only (0700, files 0600)
 //   <home>/functions/<name>.lock               proper-lockfile's lock: one build or removal at a time
 //   <home>/prepared/<name>-<digest>/           what a runtime prepared (e.g. compiled classes); outlives builds
 //   <home>/tmp/                                builds in progress (same filesystem, so publish is a rename)
 //   <home>/run/                                per-instance work dirs of restores (criu's log and pidfile)
 //
 // Temp and run dirs carry the PID of the process that made them, so a later process can sweep what a crashed
-// one left behind without touching the work of one that still runs.
+// one left behind without touching the work of one that still runs; the process removes those it still has
+// when it exits (a SIGTERM'd `prebake invoke` included).
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -17,6 +19,7 @@ import { PrebakeError } from '../errors.ts';
 import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
+import { ImageVerifier, type ImageFiles } from './image-files.ts';
 
 export const META_FORMAT = 1;
 
@@ -41,6 +44,8 @@ export interface ImageMeta {
   pipeInodes: PipeInodes;
   /** What the build's clone-uniqueness check found (absent in images built before it existed). */
   cloneCheck?: CloneCheck;
+  /** Every file of images/ by name: its sha256 and size (see image-files.ts). */
+  files: ImageFiles;
 }
 
 export interface StoredImage {
@@ -51,8 +56,23 @@ export interface StoredImage {
 
 const LOCK_RETRY = { retries: 300, minTimeout: 100, maxTimeout: 1_000, factor: 1.5 };
 
+// Work dirs of this process still in use: removed synchronously if the process exits with them.
+const workDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A work dir that this process removes at exit unless released before. */
+async function ownedWorkDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(prefix);
+  workDirs.add(dir);
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir)) };
+}
+
 export class ImageStore {
   readonly home: string;
+  /** What this process has verified of the images it restores. */
+  private readonly verifier = new ImageVerifier();
 
   constructor(home: string) {
     this.home = home;
@@ -96,16 +116,26 @@ export class ImageStore {
     }
   }
 
-  /** A fresh directory for a build in progress; the caller removes it on failure or publishes it. */
-  async createBuildDir(name: string): Promise<string> {
+  /** A fresh directory (0700) for a build in progress; the caller removes it on failure or publishes it. */
+  async createBuildDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
-    return mkdtemp(path.join(this.home, 'tmp', `build-${name}-${process.pid}-`));
+    return ownedWorkDir(path.join(this.home, 'tmp', `build-${name}-${process.pid}-`));
   }
 
   /** A fresh work dir for one restore; the caller removes it when the instance ends. */
-  async createRunDir(): Promise<string> {
+  async createRunDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
-    return mkdtemp(path.join(this.home, 'run', `restore-${process.pid}-`));
+    return ownedWorkDir(path.join(this.home, 'run', `restore-${process.pid}-`));
+  }
+
+  /** Throws PREBAKE_ERR_IMAGE_CORRUPT unless `image`'s files are as built (a stat per file once verified). */
+  assertIntact(image: StoredImage): Promise<void> {
+    return this.verifier.assertIntact(image);
+  }
+
+  /** Hashes every file of `image` and compares with its record (`prebake verify`). */
+  verifyInFull(image: StoredImage): Promise<void> {
+    return this.verifier.verifyInFull(image);
   }
 
   /** `key`: a hex digest of what the prepared files depend on. */
@@ -123,9 +153,11 @@ export class ImageStore {
     const fnDir = this.functionDir(meta.name);
     const buildsDir = path.join(fnDir, 'builds');
     await mkdir(buildsDir, { recursive: true });
-    await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    // Root only: the function's env is in meta.json.
+    await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
     const finalDir = path.join(buildsDir, meta.buildId);
     await rename(buildDir, finalDir);
+    workDirs.delete(buildDir);
     const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
     await symlink(path.join('builds', meta.buildId), nextLink);
     await rename(nextLink, path.join(fnDir, 'current'));

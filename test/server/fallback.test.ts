@@ -1,5 +1,5 @@
 // A restore that fails (a corrupt image) falls back to a plain start, is counted, and marks the image for rebuild.
-import { rm, truncate } from 'node:fs/promises';
+import { open, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
@@ -56,7 +56,7 @@ describe('a corrupt image', () => {
     expect((await server.invoke('faulty-node', {})).headers.get('x-prebake-start')).toBe('prebaked');
   });
 
-  it('falls back when the restored clone hangs instead of resuming (truncated memory pages)', async () => {
+  it('falls back at once on truncated memory pages (they are not what the build recorded)', async () => {
     await truncate(await imageFile('pages-1.img'), 4096);
     const response = await server.invoke('faulty-node', { n: 2 });
     expect(response.status).toBe(200);
@@ -65,14 +65,29 @@ describe('a corrupt image', () => {
     expect((await server.post('/functions/faulty-node/build')).status).toBe(200);
   });
 
-  it('is a 502 PREBAKE_ERR_RESTORE_FAILED with fallback off', async () => {
+  it('with a patched page is never restored, even after restores of it succeeded', async () => {
+    expect((await server.invoke('faulty-node', {})).headers.get('x-prebake-start')).toBe('prebaked');
+    const handle = await open(await imageFile('pages-1.img'), 'r+');
+    try {
+      await handle.write(Buffer.from('patched'), 0, 7, 8192);
+    } finally {
+      await handle.close();
+    }
+    const response = await server.invoke('faulty-node', { n: 3 });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-prebake-start')).toBe('cold');
+    expect(await describeFn()).toMatchObject({ needsRebuild: true });
+    expect((await server.post('/functions/faulty-node/build')).status).toBe(200);
+  });
+
+  it('is a 502 PREBAKE_ERR_IMAGE_CORRUPT with fallback off', async () => {
     const strict = await startServer(sandbox, { fallback: false });
     try {
       await rm(await imageFile('core-1.img'));
       const response = await strict.invoke('faulty-node', {});
       expect(response.status).toBe(502);
       const error = await apiError(response);
-      expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
+      expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
       expect(metricValue(await metrics(strict), 'prebake_fallbacks_total{function="faulty-node"}')).toBe(0);
       expect((await describeFn(strict)).needsRebuild).toBe(true);
       expect((await strict.post('/functions/faulty-node/build')).status).toBe(200);

@@ -1,0 +1,109 @@
+// What an image is made of, and proof that it is still that: the sha256 and size of every file criu wrote,
+// recorded in the image's meta.json at build (`files`: file name -> {sha256, size}), and checked before the
+// image is restored. A restore of a corrupt image can do anything (a patched page runs patched code), so a
+// mismatch is never restored.
+//
+// Hashing is not on the hot path: a process verifies an image in full before its first restore, then
+// remembers each file's size, mtime and inode as it verified them; a later restore stats the files (and the
+// images directory, which changes when a file is added, removed or renamed) and verifies in full again only
+// when something differs.
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { PrebakeError } from '../errors.ts';
+import { hashRegularFile } from '../files/regular-file.ts';
+
+export interface ImageFileDigest {
+  /** Hex sha256 of the file's content. */
+  sha256: string;
+  size: number;
+}
+
+/** An image's files by name (criu writes a flat directory). */
+export type ImageFiles = Record<string, ImageFileDigest>;
+
+/** What an image to verify needs to say: where it is and what it should hold. */
+export interface VerifiableImage {
+  imageDir: string;
+  meta: { name: string; buildId: string; files?: ImageFiles; spec: { dir: string } };
+}
+
+/** Hashes every file of a freshly dumped image directory. */
+export async function digestImageFiles(imageDir: string): Promise<ImageFiles> {
+  const files: ImageFiles = {};
+  for (const name of (await readdir(imageDir)).sort()) {
+    const hash = createHash('sha256');
+    const { size } = await hashRegularFile(path.join(imageDir, name), hash);
+    files[name] = { sha256: hash.digest('hex'), size };
+  }
+  return files;
+}
+
+// Equal signatures: the same file, unchanged as far as the filesystem says.
+function signature(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+}
+
+export class ImageVerifier {
+  /** Per image dir: the signature of the directory and of each file, as last verified in full. */
+  private readonly verified = new Map<string, Map<string, string>>();
+  private readonly running = new Map<string, Promise<void>>();
+
+  /**
+   * Throws PREBAKE_ERR_IMAGE_CORRUPT unless the image's files are the ones its build recorded: in full the first
+   * time and whenever a stat shows a change, else by stat alone.
+   */
+  async assertIntact(image: VerifiableImage): Promise<void> {
+    const known = this.verified.get(image.imageDir);
+    if (known && (await this.unchanged(image, known))) return;
+    let pending = this.running.get(image.imageDir);
+    if (!pending) {
+      pending = this.verifyInFull(image).finally(() => this.running.delete(image.imageDir));
+      this.running.set(image.imageDir, pending);
+    }
+    await pending;
+  }
+
+  /** Hashes every file of the image and compares with the record, whatever was verified before. */
+  async verifyInFull(image: VerifiableImage): Promise<void> {
+    this.verified.delete(image.imageDir);
+    const { name } = image.meta;
+    const corrupt = (problem: string) =>
+      new PrebakeError('PREBAKE_ERR_IMAGE_CORRUPT', `function "${name}": its image is corrupt: ${problem}; it will not be restored`, {
+        functionName: name,
+        hint: `rebuild it: prebake build ${image.meta.spec.dir}, or POST /functions/${name}/build to the daemon`,
+        details: { imageDir: image.imageDir, buildId: image.meta.buildId },
+      });
+    const recorded = image.meta.files;
+    if (!recorded) throw corrupt('it has no recorded file digests (built by an older prebake)');
+    const dirBefore = await stat(image.imageDir, { bigint: true }).catch(() => undefined);
+    if (!dirBefore) throw corrupt(`its directory ${image.imageDir} is missing`);
+    const present = await readdir(image.imageDir);
+    const extra = present.filter((file) => !Object.hasOwn(recorded, file));
+    if (extra.length > 0) throw corrupt(`${extra.join(', ')} ${extra.length === 1 ? 'is' : 'are'} not part of it`);
+    const signatures = new Map<string, string>();
+    for (const [file, expected] of Object.entries(recorded)) {
+      const hash = createHash('sha256');
+      let hashed: Awaited<ReturnType<typeof hashRegularFile>>;
+      try {
+        hashed = await hashRegularFile(path.join(image.imageDir, file), hash);
+      } catch (error) {
+        throw corrupt(`${file}: ${(error as Error).message}`);
+      }
+      if (hashed.size !== expected.size) throw corrupt(`${file} has ${hashed.size} bytes, not ${expected.size}`);
+      if (hash.digest('hex') !== expected.sha256) throw corrupt(`${file} does not match its sha256`);
+      signatures.set(file, signature(hashed.stats));
+    }
+    signatures.set('.', signature(dirBefore));
+    this.verified.set(image.imageDir, signatures);
+  }
+
+  private async unchanged(image: VerifiableImage, known: Map<string, string>): Promise<boolean> {
+    const checks = [...known].map(async ([file, expected]) => {
+      const stats = await stat(path.join(image.imageDir, file), { bigint: true }).catch(() => undefined);
+      return stats !== undefined && signature(stats) === expected;
+    });
+    return (await Promise.all(checks)).every(Boolean);
+  }
+}

@@ -1,0 +1,131 @@
+// Which restore failures mark an image for rebuild: a failure of the image does; a failure of the host (criu
+// killed, a full disk) does not, so one bad moment does not send every later call to a plain start.
+import { chmod, cp, mkdir, open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { Criu } from '../../src/criu/criu.ts';
+import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
+import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { resolveDaemonConfig } from '../../src/manager/config.ts';
+import { InstanceManager } from '../../src/manager/manager.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { criuBinary } from '../../src/paths.ts';
+import { ImageStore } from '../../src/store/store.ts';
+import { FIXTURES, makeSandbox, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  await sandbox.build('faulty-node');
+});
+
+afterEach(async () => {
+  await sandbox.expectClean();
+});
+
+afterAll(() => sandbox.cleanup());
+
+/** A criu that runs the real one, except that `restore` does what `onRestore` (shell) says first. */
+async function criuThat(name: string, onRestore: string): Promise<Criu> {
+  const file = path.join(sandbox.root, `criu-${name}`);
+  await writeFile(file, `#!/bin/sh\nif [ "$1" = restore ]; then ${onRestore}; fi\nexec '${criuBinary()}' "$@"\n`);
+  await chmod(file, 0o755);
+  return new Criu(file);
+}
+
+async function withManager<T>(store: ImageStore, criu: Criu, config: object, run: (manager: InstanceManager) => Promise<T>): Promise<T> {
+  const manager = new InstanceManager({ store, criu, config: resolveDaemonConfig(config) });
+  try {
+    return await run(manager);
+  } finally {
+    await manager.shutdown();
+  }
+}
+
+const invoke = (manager: InstanceManager, n: number) =>
+  manager.invoke({ name: 'faulty-node', event: JSON.stringify({ n }), requestId: `r${n}` });
+
+async function failure(promise: Promise<unknown>): Promise<PrebakeError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPrebakeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('a restore that fails', () => {
+  it('because criu was killed falls back without marking the image, and the next call restores again', async () => {
+    const killed = await criuThat('killed', 'kill -KILL $$');
+    await withManager(sandbox.store, killed, {}, async (manager) => {
+      for (const n of [1, 2]) {
+        const outcome = await invoke(manager, n);
+        expect(outcome.start).toBe('cold');
+        expect(JSON.parse(outcome.result)).toMatchObject({ echo: { n } });
+        expect((await manager.describe('faulty-node')).needsRebuild).toBe(false);
+      }
+      // Both calls tried the image: the first failure did not send the second to a plain start.
+      expect((await manager.describe('faulty-node')).counters).toMatchObject({ restoreFailures: 2, fallbacks: 2 });
+    });
+    await withManager(sandbox.store, killed, { fallback: false }, async (manager) => {
+      const error = await failure(invoke(manager, 3));
+      expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
+      expect(error.message).toMatch(/criu was killed by SIGKILL/);
+    });
+  });
+
+  it('because criu failed on the image marks it for rebuild', async () => {
+    await withManager(sandbox.store, await criuThat('failing', 'exit 1'), {}, async (manager) => {
+      expect((await invoke(manager, 1)).start).toBe('cold');
+      expect((await manager.describe('faulty-node')).needsRebuild).toBe(true);
+    });
+  });
+});
+
+describe('a full disk during a restore', () => {
+  let mountPoint: string;
+  let store: ImageStore;
+
+  beforeAll(async () => {
+    mountPoint = path.join(sandbox.root, 'small-disk');
+    await mkdir(mountPoint);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'prebake-test', mountPoint]);
+    store = new ImageStore(path.join(mountPoint, 'home'));
+    const dir = path.join(sandbox.root, 'functions', 'faulty-small');
+    await cp(path.join(FIXTURES, 'faulty-node'), dir, { recursive: true });
+    await buildFunction(await loadFunction(dir), { store, criu: sandbox.criu });
+    // Fill what is left of the disk.
+    const filler = await open(path.join(mountPoint, 'filler'), 'w');
+    try {
+      const block = Buffer.alloc(1024 * 1024);
+      for (;;) await filler.write(block);
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      await filler.close();
+    }
+  });
+
+  afterAll(async () => {
+    await execa('umount', ['--lazy', mountPoint]);
+  });
+
+  it('is a platform error (RESTORE_FAILED, the disk named), not the function exiting', async () => {
+    const error = await failure(invokeFunction({ target: 'faulty-small', event: '{}' }, store, sandbox.criu));
+    expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
+    expect(error.message).toMatch(/disk holding the store is full/);
+    expect(error.details?.transient).toBeTruthy();
+  });
+
+  it('in the daemon falls back without marking the image for rebuild', async () => {
+    await withManager(store, sandbox.criu, {}, async (manager) => {
+      const outcome = await manager.invoke({ name: 'faulty-small', event: '{"n":5}', requestId: 'full' });
+      expect(outcome.start).toBe('cold');
+      expect((await manager.describe('faulty-small')).needsRebuild).toBe(false);
+    });
+  });
+});

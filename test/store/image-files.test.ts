@@ -1,0 +1,141 @@
+// An image is verified before it is restored: its files are the ones its build recorded (sha256 and size), or it
+// is never restored. Root only, checked in full by each process once and by a stat per restore after.
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
+import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { ImageStore } from '../../src/store/store.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+let dir: string;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  dir = await sandbox.addFunction('faulty-node');
+});
+
+afterEach(async () => {
+  await sandbox.expectClean();
+});
+
+afterAll(() => sandbox.cleanup());
+
+const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+
+/** A store as a newly started process has it: nothing verified yet. */
+const freshStore = () => new ImageStore(sandbox.home);
+
+const invoke = (store: ImageStore) => invokeFunction({ target: 'faulty-node', event: '{"n":1}' }, store, sandbox.criu);
+
+async function failure(promise: Promise<unknown>): Promise<PrebakeError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPrebakeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+/** Flips one byte in the middle of `file`, in place: same inode, same size. */
+async function patchByte(file: string): Promise<void> {
+  const { size } = await stat(file);
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, Math.floor(size / 2));
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, Math.floor(size / 2));
+  } finally {
+    await handle.close();
+  }
+}
+
+describe('an image', () => {
+  it('is readable by root only and records the sha256 and size of every file', async () => {
+    const built = await build();
+    const entries = await readdir(built.buildDir, { recursive: true, withFileTypes: true });
+    for (const entry of [{ parentPath: path.dirname(built.buildDir), name: path.basename(built.buildDir) }, ...entries]) {
+      const mode = (await stat(path.join(entry.parentPath, entry.name))).mode;
+      expect(mode & 0o077, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);
+    }
+    const files = await readdir(built.imageDir);
+    expect(Object.keys(built.meta.files).sort()).toEqual(files.sort());
+    for (const file of files) {
+      const content = await readFile(path.join(built.imageDir, file));
+      expect(built.meta.files[file]).toEqual({ sha256: createHash('sha256').update(content).digest('hex'), size: content.length });
+    }
+  });
+
+  it('with a patched page is never restored, in a new process as in one that restored it before', async () => {
+    const built = await build();
+    const store = freshStore();
+    expect(JSON.parse((await invoke(store)).result)).toMatchObject({ echo: { n: 1 } });
+
+    await patchByte(path.join(built.imageDir, 'pages-1.img'));
+    for (const which of [store, freshStore()]) {
+      const error = await failure(invoke(which));
+      expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+      expect(error.message).toMatch(/pages-1\.img does not match its sha256/);
+      expect(error.hint).toMatch(/prebake build/);
+    }
+  });
+
+  it('with a patched page and its mtime put back is still caught (the inode change time moved)', async () => {
+    const built = await build();
+    const store = freshStore();
+    await invoke(store);
+    const file = path.join(built.imageDir, 'pages-1.img');
+    const before = await stat(file);
+    await patchByte(file);
+    await utimes(file, before.atime, before.mtime);
+    expect((await failure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+  });
+
+  it('with truncated pages fails at once with IMAGE_CORRUPT, not at the timeout of a hung clone', async () => {
+    const built = await build();
+    await truncate(path.join(built.imageDir, 'pages-1.img'), 4096);
+    const error = await failure(invoke(freshStore()));
+    expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+    expect(error.message).toMatch(/pages-1\.img has 4096 bytes, not \d+/);
+  });
+
+  it('with a file added or removed is not restored', async () => {
+    const built = await build();
+    await writeFile(path.join(built.imageDir, 'core-99.img'), 'x');
+    expect((await failure(invoke(freshStore()))).message).toMatch(/core-99\.img is not part of it/);
+
+    const again = await build();
+    const store = freshStore();
+    await invoke(store);
+    await truncate(path.join(again.imageDir, 'core-1.img'), 0);
+    expect((await failure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+  });
+});
+
+describe('prebake verify', () => {
+  const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
+
+  it('says ok for a sound image and exits 3 naming the file of a corrupt one', async () => {
+    const built = await build();
+    const ok = await prebake('verify');
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ok faulty-node \(\d+ files\)$/m);
+
+    await patchByte(path.join(built.imageDir, 'mm-1.img'));
+    const bad = await prebake('verify', 'faulty-node');
+    expect(bad.exitCode).toBe(3);
+    expect(bad.stdout).toMatch(/^CORRUPT faulty-node$/m);
+    expect(bad.stderr).toMatch(/mm-1\.img does not match its sha256.*\[PREBAKE_ERR_IMAGE_CORRUPT\]/);
+
+    const unknown = await prebake('verify', 'nope');
+    expect(unknown.exitCode).toBe(3);
+    expect(unknown.stderr).toMatch(/PREBAKE_ERR_UNKNOWN_FUNCTION/);
+  });
+});
