@@ -12,6 +12,7 @@ import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEn
 import { devNullFd, SpawnedProcess } from './spawn.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
+const E2BIG = 7;
 
 // What an instance sees of the controller's environment: enough to run a runtime, nothing secret.
 const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'JAVA_HOME'];
@@ -63,6 +64,14 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
     );
   } catch (error) {
     closeControllerEnds(pipes);
+    // E2BIG: the environment (or one variable, over the kernel's 128 KiB per string) is too large to exec.
+    if ((error as { errno?: number }).errno === E2BIG) {
+      throw new PrebakeError('PREBAKE_ERR_MANIFEST', `function "${fn.name}": its environment is too large to start an instance (${(error as Error).message})`, {
+        cause: error,
+        functionName: fn.name,
+        hint: 'keep "env" in function.json small (the kernel takes at most 128 KiB per variable); pass large data another way',
+      });
+    }
     throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": cannot start an instance: ${(error as Error).message}`, {
       cause: error,
       functionName: fn.name,

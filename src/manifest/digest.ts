@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { PrebakeError } from '../errors.ts';
+import { hashRegularFile } from '../files/regular-file.ts';
 
 // Directories that never change what a function does.
 const SKIPPED = new Set(['.git', '__pycache__', '.DS_Store']);
@@ -33,14 +35,27 @@ export async function sourceFingerprint(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The sha256 of every file's path and content: what an image was built from. */
+/**
+ * The sha256 of every file's path and content: what an image was built from. Files are streamed through the
+ * hash (a 1.5 GB file in a function's directory must not take 1.5 GB of the daemon's memory), and opened
+ * without blocking, so a file swapped for a FIFO after the listing fails instead of hanging.
+ */
 export async function sourceDigest(dir: string): Promise<string> {
   const hash = createHash('sha256');
   for (const [file, kind] of await listFiles(dir)) {
     // A link counts as its target's name: following it could read a directory, a device or a huge file.
-    const content = kind === 'link' ? Buffer.from(await readlink(path.join(dir, file))) : await readFile(path.join(dir, file));
-    hash.update(`${file}\0${content.length}\0`);
-    hash.update(content);
+    if (kind === 'link') {
+      const target = Buffer.from(await readlink(path.join(dir, file)));
+      hash.update(`${file}\0${target.length}\0`);
+      hash.update(target);
+      continue;
+    }
+    await hashRegularFile(path.join(dir, file), hash, (size) => `${file}\0${size}\0`).catch((error: unknown) => {
+      throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${path.join(dir, file)}: cannot read the function's source: ${(error as Error).message}`, {
+        cause: error,
+        hint: "a function's directory may hold regular files, directories and symbolic links only",
+      });
+    });
   }
   return `sha256:${hash.digest('hex')}`;
 }

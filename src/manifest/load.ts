@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
+import { FileReadError, readRegularFile } from '../files/regular-file.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import {
   DEFAULT_MEMORY_MB,
@@ -13,6 +14,8 @@ import {
 } from './schema.ts';
 
 export const MANIFEST_FILE = 'function.json';
+/** The largest function.json read: a manifest is a few hundred bytes; its env leaves room, within exec's limits. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
 const checkManifest = TypeCompiler.Compile(ManifestSchema);
 
 /** Reads and validates `<dir>/function.json`. Every problem names the file and the field. */
@@ -33,15 +36,17 @@ export async function loadFunction(dir: string): Promise<FunctionSpec> {
   }
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = (await readRegularFile(file, MAX_MANIFEST_BYTES)).toString('utf8');
   } catch (error) {
+    if (error instanceof FileReadError && error.reason !== 'unreadable') throw fail(error.message);
     throw fail('cannot read it (a function directory needs a function.json)', error);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw fail(`not valid JSON: ${(error as Error).message}`, error);
+    // Never V8's message: it quotes the text, and function.json may be a link to a file the caller cannot read.
+    throw fail(`not valid JSON${jsonErrorPosition(error)}`);
   }
   return specFromManifest(raw, absDir, fail);
 }
@@ -60,6 +65,12 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
     for (const child of Object.values(item)) pending.push([child, depth + 1]);
   }
   return false;
+}
+
+/** " at line L column C" from a JSON.parse error, when it says; never any of the text. */
+function jsonErrorPosition(error: unknown): string {
+  const match = /\(line (\d+) column (\d+)\)/.exec(error instanceof Error ? error.message : '');
+  return match ? ` (line ${match[1]}, column ${match[2]})` : '';
 }
 
 function specFromManifest(raw: unknown, dir: string, fail: (message: string) => PrebakeError): FunctionSpec {
