@@ -1,16 +1,19 @@
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, FrameError, type Frame } from './frames.ts';
+import { encodeFrame, FrameDecoder, FrameError, FrameTooLargeError, MAX_BODY_BYTES, type Frame } from './frames.ts';
 
 export type ChannelFailure =
   | { kind: 'closed' }
   | { kind: 'timeout' }
-  | { kind: 'malformed'; message: string };
+  | { kind: 'malformed'; message: string }
+  /** A frame came that no request asked for (an idle instance writing frames in a loop). */
+  | { kind: 'unsolicited'; message: string }
+  | { kind: 'too-large'; bytes: number; limit: number };
 
 /** Why a wait for a frame did not get one. */
 export class ChannelError extends Error {
   readonly failure: ChannelFailure;
   constructor(failure: ChannelFailure) {
-    super(failure.kind === 'malformed' ? failure.message : `control channel ${failure.kind}`);
+    super('message' in failure ? failure.message : failure.kind === 'too-large' ? `a frame of ${failure.bytes} bytes is over the limit of ${failure.limit}` : `control channel ${failure.kind}`);
     this.failure = failure;
   }
 }
@@ -18,16 +21,27 @@ export class ChannelError extends Error {
 /**
  * The controller's side of an instance's control pipes: frames out on fd 3's pipe, frames in from fd 4's.
  * Owns both fds (they close with the channel).
+ *
+ * Nothing the instance sends is queued without bound. The protocol is request and reply: every frame sent asks
+ * for exactly one frame back, and the first frame (`ready`) needs no request. A frame beyond that is a protocol
+ * violation that fails the channel at once, whether or not anyone is waiting, and a reply's body is refused
+ * from its length prefix when it is over the limit its request set.
  */
 export class ControlChannel {
   private readonly input: net.Socket;
   private readonly output: net.Socket;
   private readonly decoder = new FrameDecoder();
   private readonly frames: Frame[] = [];
+  /** Frames the instance may still send: one per request, plus `ready` from a launched instance. */
+  private owed: number;
   private waiter: { resolve: (frame: Frame) => void; reject: (error: ChannelError) => void } | undefined;
   private failure: ChannelFailure | undefined;
+  /** Called once when the instance breaks the protocol (not when it closes), waiting or not. */
+  onViolation: ((failure: ChannelFailure) => void) | undefined;
 
-  constructor(readFd: number, writeFd: number) {
+  /** `announcesReady`: the instance sends `ready` unasked (a launched one; a restored clone speaks when spoken to). */
+  constructor(readFd: number, writeFd: number, announcesReady = true) {
+    this.owed = announcesReady ? 1 : 0;
     this.input = new net.Socket({ fd: readFd, readable: true, writable: false });
     this.output = new net.Socket({ fd: writeFd, readable: false, writable: true });
     // A write to an instance that died is not an error here: the read side reports the death.
@@ -36,14 +50,18 @@ export class ControlChannel {
       try {
         for (const frame of this.decoder.push(chunk)) this.deliver(frame);
       } catch (error) {
-        this.fail({ kind: 'malformed', message: error instanceof FrameError ? error.message : String(error) });
+        if (error instanceof FrameTooLargeError) this.fail({ kind: 'too-large', bytes: error.bytes, limit: error.limit });
+        else this.fail({ kind: 'malformed', message: error instanceof FrameError ? error.message : String(error) });
       }
     });
     this.input.on('end', () => this.fail({ kind: 'closed' }));
     this.input.on('error', () => this.fail({ kind: 'closed' }));
   }
 
-  send(header: Record<string, unknown>, body?: Buffer | string): void {
+  /** Sends a request, which the instance answers with one frame whose body is at most `replyLimitBytes`. */
+  send(header: Record<string, unknown>, body?: Buffer | string, replyLimitBytes = MAX_BODY_BYTES): void {
+    this.owed++;
+    this.decoder.maxBodyBytes = Math.min(replyLimitBytes, MAX_BODY_BYTES);
     if (!this.output.destroyed) this.output.write(encodeFrame(header, body));
   }
 
@@ -78,6 +96,12 @@ export class ControlChannel {
   }
 
   private deliver(frame: Frame): void {
+    if (this.failure) return;
+    if (this.owed === 0) {
+      this.fail({ kind: 'unsolicited', message: `the instance sent a "${String(frame.header.type)}" frame that nothing asked for` });
+      return;
+    }
+    this.owed--;
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter) waiter.resolve(frame);
@@ -85,10 +109,15 @@ export class ControlChannel {
   }
 
   private fail(failure: ChannelFailure): void {
+    const first = this.failure === undefined;
     this.failure ??= failure;
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.reject(new ChannelError(this.failure));
-    if (failure.kind === 'malformed') this.input.destroy();
+    if (first && failure.kind !== 'closed') {
+      // Stop reading: nothing more from this instance is trusted or buffered.
+      this.input.destroy();
+      this.onViolation?.(failure);
+    }
   }
 }

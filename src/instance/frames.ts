@@ -23,8 +23,21 @@ export function encodeFrame(header: Record<string, unknown>, body: Buffer | stri
 
 export class FrameError extends Error {}
 
+/** A frame whose body is over the decoder's limit: found from its length, before the body is buffered. */
+export class FrameTooLargeError extends FrameError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(bytes: number, limit: number) {
+    super(`frame body of ${bytes} bytes is over the limit of ${limit} bytes`);
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
 /** Accumulates bytes from a stream and yields whole frames. */
 export class FrameDecoder {
+  /** The largest body accepted (at most MAX_BODY_BYTES); the caller may lower it per expected frame. */
+  maxBodyBytes = MAX_BODY_BYTES;
   private chunks: Buffer[] = [];
   private buffered = 0;
   // Bytes needed before the next frame can be complete: saves re-joining a large body's chunks on every push.
@@ -56,7 +69,7 @@ export class FrameDecoder {
       return undefined;
     }
     const bodyLength = data.readUInt32BE(4 + headerLength);
-    if (bodyLength > MAX_BODY_BYTES) throw new FrameError(`frame body of ${bodyLength} bytes is over the limit`);
+    if (bodyLength > this.maxBodyBytes) throw new FrameTooLargeError(bodyLength, this.maxBodyBytes);
     const end = 8 + headerLength + bodyLength;
     if (data.length < end) {
       this.needed = end;

@@ -3,7 +3,7 @@
 // path; instances still alive when prebake exits are killed by the exit hook below.
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
-import { ChannelError, ControlChannel } from './channel.ts';
+import { ChannelError, ControlChannel, type ChannelFailure } from './channel.ts';
 import type { Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
 
@@ -37,12 +37,19 @@ export interface InstanceOptions {
   pipes: InstancePipes;
   /** Host PID of the instance's PID-namespace init; killing it ends the whole instance. */
   initPid: () => Promise<number>;
+  /** Whether it sends `ready` by itself (a launched instance, the default) or is a restored clone. */
+  restored?: boolean;
 }
 
 export interface InvokeOptions {
   requestId: string;
   timeoutMs: number;
+  /** The largest result taken (default DEFAULT_RESULT_LIMIT_BYTES); past it, RESULT_TOO_LARGE and the instance ends. */
+  resultLimitBytes?: number;
 }
+
+/** The largest result taken by default: Lambda's limit for a synchronous invocation's response. */
+export const DEFAULT_RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
 
 export interface InvokeResult {
   /** The handler's result as JSON text. */
@@ -58,12 +65,15 @@ export class Instance {
   private readonly resolveInitPid: () => Promise<number>;
   private knownInitPid: number | undefined;
   private ending: Promise<void> | undefined;
+  private readonly endListeners: (() => void)[] = [];
 
   constructor(options: InstanceOptions) {
     this.functionName = options.functionName;
     this.owner = options.owner;
     this.resolveInitPid = options.initPid;
-    this.channel = new ControlChannel(options.pipes.controlOut.read, options.pipes.controlIn.write);
+    this.channel = new ControlChannel(options.pipes.controlOut.read, options.pipes.controlIn.write, !options.restored);
+    // An instance that breaks the protocol is ended at once, even while idle (a warm instance flooding frames).
+    this.channel.onViolation = () => void this.end();
     this.logs = new LogCollector(options.pipes.stdout.read, options.pipes.stderr.read);
     live.add(this);
     // When the owner goes, the instance is gone: fail any wait at once rather than at its timeout.
@@ -96,13 +106,16 @@ export class Instance {
   /** Runs the handler once. The instance ends if the invocation times out. */
   async invoke(event: Buffer | string, options: InvokeOptions): Promise<InvokeResult> {
     const started = performance.now();
-    this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs }, event);
+    const limit = options.resultLimitBytes ?? DEFAULT_RESULT_LIMIT_BYTES;
+    this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs }, event, limit);
     const frame = await this.expect('result', options.timeoutMs, {
       timeout: async () => {
         await this.end();
         return this.fail('PREBAKE_ERR_TIMEOUT', `the invocation did not finish within ${options.timeoutMs} ms; the instance was ended`, 'raise timeoutMs in function.json, or look for a handler that never returns');
       },
       closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during the invocation (${exit})`, 'a handler must return (or throw) rather than exit the process'),
+      tooLarge: (bytes) =>
+        this.fail('PREBAKE_ERR_RESULT_TOO_LARGE', `the handler's result of ${bytes} bytes is over the limit of ${limit} bytes; the instance was ended`, 'return large data by reference (a path or URL in the result), as with Lambda'),
     });
     if (frame.header.id !== options.requestId) {
       throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance answered request ${String(frame.header.id)} instead of ${options.requestId}`);
@@ -125,8 +138,17 @@ export class Instance {
 
   /** Ends the instance and everything in its PID namespace; waits until its owner is reaped. Idempotent. */
   end(): Promise<void> {
-    this.ending ??= this.terminate();
+    if (!this.ending) {
+      this.ending = this.terminate();
+      for (const listener of this.endListeners.splice(0)) listener();
+    }
     return this.ending;
+  }
+
+  /** Calls `listener` once when the instance starts ending, by whoever's hand (at once if it has). */
+  onEnd(listener: () => void): void {
+    if (this.ending) listener();
+    else this.endListeners.push(listener);
   }
 
   /** Synchronous last resort at process exit. */
@@ -179,12 +201,12 @@ export class Instance {
       frame = await this.channel.next(timeoutMs);
     } catch (error) {
       if (!(error instanceof ChannelError)) throw error;
-      if (error.failure.kind === 'timeout') throw await on.timeout();
-      if (error.failure.kind === 'malformed') {
-        await this.end();
-        throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance sent a malformed frame: ${error.message}`);
-      }
-      throw on.closed(await this.describeExit());
+      const { failure } = error;
+      if (failure.kind === 'timeout') throw await on.timeout();
+      if (failure.kind === 'closed') throw on.closed(await this.describeExit());
+      await this.end();
+      if (failure.kind === 'too-large' && on.tooLarge) throw on.tooLarge(failure.bytes);
+      throw this.fail('PREBAKE_ERR_PROTOCOL', violation(failure));
     }
     if (frame.header.type === type) return frame;
     const mapped = on.frame?.(frame);
@@ -222,6 +244,14 @@ interface FrameExpectations {
   closed: (exit: string) => PrebakeError;
   /** An error for an unexpected frame that means something (init-error, hook-error). */
   frame?: (frame: Frame) => PrebakeError | undefined;
+  /** An error for a reply over its size limit (else a protocol error). */
+  tooLarge?: (bytes: number) => PrebakeError;
+}
+
+function violation(failure: Exclude<ChannelFailure, { kind: 'timeout' | 'closed' }>): string {
+  if (failure.kind === 'malformed') return `the instance sent a malformed frame: ${failure.message}`;
+  if (failure.kind === 'unsolicited') return `${failure.message}; the instance was ended`;
+  return `the instance sent a frame of ${failure.bytes} bytes, over the limit of ${failure.limit}`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../instance/frames.ts';
+import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
 import { FUNCTION_NAME_PATTERN, StartModeSchema, WarmSettingsSchema, type FunctionSpec, type StartMode } from '../manifest/schema.ts';
 
 export const FunctionOverridesSchema = Type.Object(
@@ -28,6 +29,8 @@ export const DaemonConfigSchema = Type.Object(
     fallback: Type.Optional(Type.Boolean()),
     /** Largest event an invocation takes (bytes). */
     bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_BODY_BYTES })),
+    /** Largest result a handler may return (bytes); past it, 502 PREBAKE_ERR_RESULT_TOO_LARGE. */
+    resultLimitBytes: Type.Optional(Type.Integer({ minimum: 4, maximum: MAX_BODY_BYTES })),
     /** How long a shutdown waits for invocations in flight before it ends their instances. */
     shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 * 60 * 1000 })),
     /** Builds (registrations and rebuilds) running at once, and how many more may wait. */
@@ -85,6 +88,7 @@ export interface DaemonConfig {
   queueTimeoutMs: number;
   fallback: boolean;
   bodyLimitBytes: number;
+  resultLimitBytes: number;
   shutdownTimeoutMs: number;
   builds: { maxConcurrent: number; maxQueued: number; queueTimeoutMs: number };
   /** Empty: any directory may be registered. */
@@ -104,6 +108,7 @@ export const DEFAULTS = {
   fallback: true,
   // Lambda's limit for a synchronous invocation's payload.
   bodyLimitBytes: 6 * 1024 * 1024,
+  resultLimitBytes: DEFAULT_RESULT_LIMIT_BYTES,
   shutdownTimeoutMs: 30_000,
   // A build keeps a core busy (runtime start, init, criu dump): twelve at once on 2 cores put the load at 7.7.
   // A queued registration waits as long as the builds ahead of it can take.
@@ -144,6 +149,7 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
     queueTimeoutMs: config.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs,
     fallback: config.fallback ?? DEFAULTS.fallback,
     bodyLimitBytes: config.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
+    resultLimitBytes: config.resultLimitBytes ?? DEFAULTS.resultLimitBytes,
     shutdownTimeoutMs: config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     builds: {
       maxConcurrent: config.builds?.maxConcurrent ?? DEFAULTS.builds.maxConcurrent,

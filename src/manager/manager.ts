@@ -238,7 +238,11 @@ export class InstanceManager {
       this.assertOpen();
       report.start = lease.kind;
       report.startMs = lease.startMs;
-      const ran = await lease.started.instance.invoke(request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+      const ran = await lease.started.instance.invoke(request.event, {
+        requestId,
+        timeoutMs: fn.spec.timeoutMs,
+        resultLimitBytes: this.config.resultLimitBytes,
+      });
       healthy = true;
       report.runMs = ran.runMs;
       return { requestId, functionName: name, result: ran.body.toString('utf8'), start: lease.kind, startMs: lease.startMs, runMs: ran.runMs };

@@ -78,6 +78,14 @@ export class WarmPool {
     // The daemon's server keeps the process alive; an idle timer must not.
     entry.timer.unref();
     this.idle.push(entry);
+    // An idle instance can end by itself (it broke the protocol): let it go at once, work dir and all.
+    started.instance.onEnd(() => {
+      const index = this.idle.indexOf(entry);
+      if (index < 0) return;
+      this.idle.splice(index, 1);
+      clearTimeout(entry.timer);
+      this.end(started);
+    });
   }
 
   /** Ends every idle instance; busy ones end when they come back. */

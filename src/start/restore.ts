@@ -42,6 +42,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       functionName: meta.name,
       owner: running.process,
       pipes,
+      restored: true,
       initPid: async () => {
         const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
         if (pid) return pid;

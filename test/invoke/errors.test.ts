@@ -52,6 +52,12 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
     expect(error.message).toContain('faulty-node');
   });
 
+  it("refuses a result over Lambda's 6 MB and ends the instance", async () => {
+    const error = await failure(invoke('{"big":7000000}', mode));
+    expect(error.code).toBe('PREBAKE_ERR_RESULT_TOO_LARGE');
+    expect(error.message).toMatch(/of \d+ bytes is over the limit of 6291456 bytes/);
+  });
+
   it('cuts off a handler that never returns at timeoutMs', async () => {
     const started = Date.now();
     const error = await failure(invoke('{"hang":true}', mode));

@@ -4,7 +4,7 @@ import type { StartedInstance } from '../../src/start/started.ts';
 import { WarmPool } from '../../src/manager/warm-pool.ts';
 
 function fakeInstance(): StartedInstance & { kill(): void } {
-  const state = { ended: false, owner: { exitCode: null as number | null } };
+  const state = { ended: false, owner: { exitCode: null as number | null }, onEnd: () => {} };
   return {
     instance: state as unknown as StartedInstance['instance'],
     kind: 'prebaked',

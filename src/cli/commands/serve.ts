@@ -19,6 +19,7 @@ interface ServeOptions {
   queueTimeout?: number;
   fallback: boolean;
   bodyLimit?: number;
+  resultLimit?: number;
   shutdownTimeout?: number;
   maxBuilds?: number;
   functionsRoot?: string[];
@@ -57,6 +58,7 @@ async function daemonConfig(options: ServeOptions, command: Command): Promise<Da
   if (options.queueTimeout !== undefined) config.queueTimeoutMs = options.queueTimeout;
   if (given('fallback')) config.fallback = options.fallback;
   if (options.bodyLimit !== undefined) config.bodyLimitBytes = options.bodyLimit;
+  if (options.resultLimit !== undefined) config.resultLimitBytes = options.resultLimit;
   if (options.shutdownTimeout !== undefined) config.shutdownTimeoutMs = options.shutdownTimeout;
   if (options.maxBuilds !== undefined) config.builds = { ...config.builds, maxConcurrent: options.maxBuilds };
   if (options.functionsRoot) config.functionsRoots = [...(config.functionsRoots ?? []), ...options.functionsRoot];
@@ -76,6 +78,7 @@ export function registerServe(program: Command): void {
     .option('--queue-timeout <ms>', 'longest wait for a slot; then 429', integer)
     .option('--no-fallback', 'answer 502 when a restore fails, instead of starting plainly')
     .option('--body-limit <bytes>', 'largest event an invocation takes', integer)
+    .option('--result-limit <bytes>', "largest result a handler may return", integer)
     .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', integer)
     .option('--max-builds <n>', 'builds running at once (default: one per CPU core); more wait in a queue', integer)
     .option('--functions-root <dir>', 'register only directories inside DIR (repeatable)', (dir: string, dirs: string[] = []) => [...dirs, dir])
