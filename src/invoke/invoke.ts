@@ -36,14 +36,16 @@ export interface InvokeOutcome {
 /** The largest event accepted by default: Lambda's limit for a synchronous invocation. */
 export const DEFAULT_EVENT_LIMIT_BYTES = 6 * 1024 * 1024;
 
+export function eventTooLarge(limitBytes: number): PrebakeError {
+  return new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`, {
+    hint: 'pass large data by reference (a path or URL in the event), as with Lambda',
+  });
+}
+
 /** Throws PREBAKE_ERR_INVALID_EVENT unless `text` is one JSON value of an acceptable size. */
 export function checkEvent(text: string, limitBytes = DEFAULT_EVENT_LIMIT_BYTES): void {
   if (limitBytes > MAX_BODY_BYTES) throw new RangeError(`an event limit over ${MAX_BODY_BYTES} bytes cannot be framed`);
-  if (Buffer.byteLength(text) > limitBytes) {
-    throw new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`, {
-      hint: 'pass large data by reference (a path or URL in the event), as with Lambda',
-    });
-  }
+  if (Buffer.byteLength(text) > limitBytes) throw eventTooLarge(limitBytes);
   try {
     JSON.parse(text);
   } catch (error) {

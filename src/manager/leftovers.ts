@@ -3,6 +3,7 @@
 // name the home or a function's directory, and are leftovers only when whoever started them is gone.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { ImageStore } from '../store/store.ts';
 
 interface ProcessInfo {
   pid: number;
@@ -70,6 +71,18 @@ export async function killLeftoverInstances(marks: string[]): Promise<number> {
     killed++;
   }
   return killed;
+}
+
+/**
+ * Sweeps what a dead daemon or CLI left on `store`'s home: its instances (by the home and the built functions'
+ * directories), then its work dirs. Every daemon start and every CLI command on the home runs it, so that a
+ * SIGKILL'd `prebake invoke` leaves nothing for long.
+ */
+export async function sweepLeftovers(store: ImageStore): Promise<{ killed: number; removedDirs: number }> {
+  const metas = await store.list();
+  const killed = await killLeftoverInstances([store.home, ...metas.map((meta) => meta.spec.dir)]);
+  const removedDirs = await store.sweep();
+  return { killed, removedDirs };
 }
 
 function descendants(root: number, all: Map<number, ProcessInfo>): number[] {

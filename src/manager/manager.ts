@@ -17,7 +17,7 @@ import { RebuildMarks, type FreshStartContext } from './fallback.ts';
 import { directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
-import { killLeftoverInstances } from './leftovers.ts';
+import { sweepLeftovers } from './leftovers.ts';
 import { ConcurrencyLimiter, type Release } from './limiter.ts';
 import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
 import { resolveByName, unknownFunction } from './resolve-by-name.ts';
@@ -91,9 +91,7 @@ export class InstanceManager {
   /** Sweeps what a previous run on this home left behind: its instances, then its work dirs. */
   async start(): Promise<void> {
     await this.store.init();
-    const metas = await this.store.list();
-    const killed = await killLeftoverInstances([this.store.home, ...metas.map((meta) => meta.spec.dir)]);
-    const removedDirs = await this.store.sweep();
+    const { killed, removedDirs } = await sweepLeftovers(this.store);
     if (killed > 0 || removedDirs > 0) this.log.warn({ killed, removedDirs }, 'swept instances and work dirs left by a previous run');
   }
 

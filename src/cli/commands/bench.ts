@@ -9,7 +9,7 @@ import { createProgress } from '../../bench/progress.ts';
 import { formatReport } from '../../bench/report.ts';
 import { PrebakeError } from '../../errors.ts';
 import { checkEvent } from '../../invoke/invoke.ts';
-import { cliContext, readEventOption, type GlobalOptions } from '../context.ts';
+import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
 
 interface BenchCommandOptions {
   runs: string;
@@ -50,7 +50,7 @@ export function registerBench(program: Command): void {
       const modes = parseModes(options.modes);
       const event = options.data === undefined ? undefined : await readEventOption(options.data);
       if (event !== undefined) checkEvent(event);
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(process.stderr);
       let run;
       try {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildFunction } from '../../build/build.ts';
 import { loadFunction } from '../../manifest/load.ts';
-import { cliContext, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
+import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
 
 export function registerBuild(program: Command): void {
   program
@@ -11,7 +11,7 @@ export function registerBuild(program: Command): void {
     .option('--logs', "print the function's output during init and warm-up to stderr")
     .option('--strict', 'fail the build when clones of the image share state that plain starts do not')
     .action(async (dirs: string[], options: { logs?: boolean; strict?: boolean }, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       for (const dir of dirs) {
         const fn = await loadFunction(dir);
         const built = await buildFunction(fn, {

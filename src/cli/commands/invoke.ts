@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { isPrebakeError } from '../../errors.ts';
 import { invokeFunction } from '../../invoke/invoke.ts';
-import { cliContext, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
+import { openStore, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
 
 interface InvokeOptions {
   data: string;
@@ -20,7 +20,7 @@ export function registerInvoke(program: Command): void {
     .option('--timing', 'print start and run times to stderr')
     .option('--logs', "print the function's output to stderr")
     .action(async (target: string, options: InvokeOptions, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       try {
         const event = await readEventOption(options.data);
         const outcome = await invokeFunction({ target, event, mode: options.mode }, store, criu);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cliContext, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
+import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
 
 export function registerLs(program: Command): void {
   program
@@ -7,7 +7,7 @@ export function registerLs(program: Command): void {
     .description('list built functions')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      const { store } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const metas = await store.list();
       if (options.json) {
         process.stdout.write(`${JSON.stringify(metas, null, 2)}\n`);

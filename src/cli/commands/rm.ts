@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { isFunctionName } from '../../manifest/schema.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import { openStore, type GlobalOptions } from '../context.ts';
 
 export function registerRm(program: Command): void {
   program
@@ -9,7 +9,7 @@ export function registerRm(program: Command): void {
     .description("remove functions' images")
     .argument('<name...>', 'function names')
     .action(async (names: string[], _options: unknown, command: Command) => {
-      const { store } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       // All checked before anything is removed: a typo in the third name leaves the first two in place.
       const notNames = names.filter((name) => !isFunctionName(name));
       if (notNames.length > 0) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isPrebakeError, PrebakeError } from '../../errors.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import { openStore, type GlobalOptions } from '../context.ts';
 
 export function registerVerify(program: Command): void {
   program
@@ -8,7 +8,7 @@ export function registerVerify(program: Command): void {
     .description("check built functions' images against the sha256 of every file recorded at build")
     .argument('[name...]', 'function names (default: every built function)')
     .action(async (names: string[], _options: unknown, command: Command) => {
-      const { store } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const targets = names.length > 0 ? names : (await store.list()).map((meta) => meta.name);
       const corrupt: PrebakeError[] = [];
       for (const name of targets) {
