@@ -5,6 +5,7 @@ import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { Criu } from '../src/criu/criu.ts';
+import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
 import { ImageStore } from '../src/store/store.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -115,4 +116,15 @@ export async function settled(check: () => Promise<string[]>, timeoutMs = 3_000)
 /** The PID namespace of a process, to tell instances (own namespace) apart. */
 export async function pidNamespace(pid: number): Promise<string> {
   return readlink(`/proc/${pid}/ns/pid`);
+}
+
+/** The PrebakeError `promise` rejects with; fails the test when it resolves or rejects with something else. */
+export async function prebakeFailure(promise: Promise<unknown>): Promise<PrebakeError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPrebakeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
 }

@@ -73,6 +73,8 @@ async function assertFresh(image: StoredImage, dir: string): Promise<void> {
       hint: `rebuild it: prebake build ${dir}`,
     });
   if (dir !== meta.spec.dir) throw stale(`its source moved from ${meta.spec.dir} to ${dir}`);
+  // An image without the digests of its files cannot be verified (see store/image-files.ts): rebuild it.
+  if (!meta.files) throw stale('prebake started recording image digests');
   const fingerprint = await sourceFingerprint(dir).catch(() => undefined);
   if (fingerprint === undefined) throw stale(`its source directory ${dir} is gone`);
   if (fingerprint === meta.sourceFingerprint) return;

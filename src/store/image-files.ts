@@ -46,8 +46,11 @@ function signature(stats: BigIntStats): string {
 }
 
 export class ImageVerifier {
-  /** Per image dir: the signature of the directory and of each file, as last verified in full. */
-  private readonly verified = new Map<string, Map<string, string>>();
+  /**
+   * Per function (so one entry each, however often it is rebuilt): the image dir last verified in full, with the
+   * signature of the directory and of each file as they were then.
+   */
+  private readonly verified = new Map<string, { imageDir: string; signatures: Map<string, string> }>();
   private readonly running = new Map<string, Promise<void>>();
 
   /**
@@ -55,8 +58,8 @@ export class ImageVerifier {
    * time and whenever a stat shows a change, else by stat alone.
    */
   async assertIntact(image: VerifiableImage): Promise<void> {
-    const known = this.verified.get(image.imageDir);
-    if (known && (await this.unchanged(image, known))) return;
+    const known = this.verified.get(image.meta.name);
+    if (known?.imageDir === image.imageDir && (await this.unchanged(image, known.signatures))) return;
     let pending = this.running.get(image.imageDir);
     if (!pending) {
       pending = this.verifyInFull(image).finally(() => this.running.delete(image.imageDir));
@@ -67,8 +70,8 @@ export class ImageVerifier {
 
   /** Hashes every file of the image and compares with the record, whatever was verified before. */
   async verifyInFull(image: VerifiableImage): Promise<void> {
-    this.verified.delete(image.imageDir);
     const { name } = image.meta;
+    this.verified.delete(name);
     const corrupt = (problem: string) =>
       new PrebakeError('PREBAKE_ERR_IMAGE_CORRUPT', `function "${name}": its image is corrupt: ${problem}; it will not be restored`, {
         functionName: name,
@@ -96,7 +99,7 @@ export class ImageVerifier {
       signatures.set(file, signature(hashed.stats));
     }
     signatures.set('.', signature(dirBefore));
-    this.verified.set(image.imageDir, signatures);
+    this.verified.set(name, { imageDir: image.imageDir, signatures });
   }
 
   private async unchanged(image: VerifiableImage, known: Map<string, string>): Promise<boolean> {

@@ -3,10 +3,9 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
-import { isPrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, type Sandbox } from '../helpers.ts';
+import { makeSandbox, prebakeFailure, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -24,22 +23,13 @@ afterAll(async () => {
   await sandbox.cleanup();
 });
 
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPrebakeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 const invoke = (event: string, mode?: 'cold' | 'prebaked', target = 'faulty-node') =>
   invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu);
 
 describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
   it("reports a handler's error with its type and message", async () => {
-    const error = await failure(invoke('{"throw":"no such order"}', mode));
+    const error = await prebakeFailure(invoke('{"throw":"no such order"}', mode));
     expect(error.code).toBe('PREBAKE_ERR_FUNCTION_ERROR');
     expect(error.functionError).toMatchObject({ type: 'RangeError', message: 'no such order' });
     expect(error.message).toContain('faulty-node');
@@ -47,20 +37,20 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
   });
 
   it('reports a handler that exits the process', async () => {
-    const error = await failure(invoke('{"exit":3}', mode));
+    const error = await prebakeFailure(invoke('{"exit":3}', mode));
     expect(error.code).toBe('PREBAKE_ERR_FUNCTION_EXITED');
     expect(error.message).toContain('faulty-node');
   });
 
   it("refuses a result over Lambda's 6 MB and ends the instance", async () => {
-    const error = await failure(invoke('{"big":7000000}', mode));
+    const error = await prebakeFailure(invoke('{"big":7000000}', mode));
     expect(error.code).toBe('PREBAKE_ERR_RESULT_TOO_LARGE');
     expect(error.message).toMatch(/of \d+ bytes is over the limit of 6291456 bytes/);
   });
 
   it('cuts off a handler that never returns at timeoutMs', async () => {
     const started = Date.now();
-    const error = await failure(invoke('{"hang":true}', mode));
+    const error = await prebakeFailure(invoke('{"hang":true}', mode));
     expect(error.code).toBe('PREBAKE_ERR_TIMEOUT');
     expect(error.message).toContain('3000 ms');
     expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
@@ -69,12 +59,12 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
 
 describe('bad input', () => {
   it('refuses an event that is not JSON before starting anything', async () => {
-    const error = await failure(invoke('{"unterminated'));
+    const error = await prebakeFailure(invoke('{"unterminated'));
     expect(error.code).toBe('PREBAKE_ERR_INVALID_EVENT');
   });
 
   it('names an unknown function', async () => {
-    const error = await failure(invoke('{}', undefined, 'no-such-function'));
+    const error = await prebakeFailure(invoke('{}', undefined, 'no-such-function'));
     expect(error.code).toBe('PREBAKE_ERR_UNKNOWN_FUNCTION');
     expect(error.message).toContain('no-such-function');
   });
@@ -83,7 +73,7 @@ describe('bad input', () => {
 describe('a failing build', () => {
   it("carries the function's message when init throws", async () => {
     const dir = await sandbox.addFunction('init-throws-node');
-    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
     expect(error.code).toBe('PREBAKE_ERR_INIT_FAILED');
     expect(error.functionError?.message).toBe('cannot connect to the database at init');
     expect(error.message).toContain('init-throws-node');
@@ -92,7 +82,7 @@ describe('a failing build', () => {
 
   it('cuts off an init that never finishes at timeoutMs', async () => {
     const dir = await sandbox.addFunction('init-hangs-node');
-    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
     expect(error.message).toContain('1500 ms');
     expect(await sandbox.store.get('init-hangs-node')).toBeUndefined();
@@ -100,7 +90,7 @@ describe('a failing build', () => {
 
   it('says to close sockets before the snapshot when criu cannot dump one', async () => {
     const dir = await sandbox.addFunction('socket-node');
-    const error = await failure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
     expect(error.code).toBe('PREBAKE_ERR_DUMP_FAILED');
     expect(error.message).toContain('socket-node');
     expect(error.hint).toMatch(/beforeCheckpoint/);
@@ -117,7 +107,7 @@ describe('a failing build', () => {
   });
 
   it('cuts off a plain start whose init never finishes', async () => {
-    const error = await failure(invoke('{}', 'cold', `${sandbox.root}/functions/init-hangs-node`));
+    const error = await prebakeFailure(invoke('{}', 'cold', `${sandbox.root}/functions/init-hangs-node`));
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
   });
 });
@@ -134,7 +124,7 @@ describe('a failing restore', () => {
     expect(JSON.parse((await invoke('{}', 'prebaked', 'open-file-node')).result)).toEqual({ size: 6 });
 
     await appendFile(dataFile, 'and more\n');
-    const grown = await failure(invoke('{}', 'prebaked', 'open-file-node'));
+    const grown = await prebakeFailure(invoke('{}', 'prebaked', 'open-file-node'));
     expect(grown.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
     expect(grown.message).toContain(`${dataFile} changed size since the build (6 bytes then, 15 now)`);
     expect(grown.message.split('open-file-node')).toHaveLength(2);
@@ -142,7 +132,7 @@ describe('a failing restore', () => {
     expect(grown.hint).toContain('afterRestore');
 
     await rm(dataFile);
-    const gone = await failure(invoke('{}', 'prebaked', 'open-file-node'));
+    const gone = await prebakeFailure(invoke('{}', 'prebaked', 'open-file-node'));
     expect(gone.message).toContain(`${dataFile} is gone since the build`);
   });
 });

@@ -6,14 +6,13 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { Criu } from '../../src/criu/criu.ts';
-import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { resolveDaemonConfig } from '../../src/manager/config.ts';
 import { InstanceManager } from '../../src/manager/manager.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { criuBinary } from '../../src/paths.ts';
 import { ImageStore } from '../../src/store/store.ts';
-import { FIXTURES, makeSandbox, type Sandbox } from '../helpers.ts';
+import { FIXTURES, makeSandbox, prebakeFailure, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -48,15 +47,6 @@ async function withManager<T>(store: ImageStore, criu: Criu, config: object, run
 const invoke = (manager: InstanceManager, n: number) =>
   manager.invoke({ name: 'faulty-node', event: JSON.stringify({ n }), requestId: `r${n}` });
 
-async function failure(promise: Promise<unknown>): Promise<PrebakeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPrebakeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('a restore that fails', () => {
   it('because criu was killed falls back without marking the image, and the next call restores again', async () => {
@@ -72,7 +62,7 @@ describe('a restore that fails', () => {
       expect((await manager.describe('faulty-node')).counters).toMatchObject({ restoreFailures: 2, fallbacks: 2 });
     });
     await withManager(sandbox.store, killed, { fallback: false }, async (manager) => {
-      const error = await failure(invoke(manager, 3));
+      const error = await prebakeFailure(invoke(manager, 3));
       expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
       expect(error.message).toMatch(/criu was killed by SIGKILL/);
     });
@@ -115,7 +105,7 @@ describe('a full disk during a restore', () => {
   });
 
   it('is a platform error (RESTORE_FAILED, the disk named), not the function exiting', async () => {
-    const error = await failure(invokeFunction({ target: 'faulty-small', event: '{}' }, store, sandbox.criu));
+    const error = await prebakeFailure(invokeFunction({ target: 'faulty-small', event: '{}' }, store, sandbox.criu));
     expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
     expect(error.message).toMatch(/disk holding the store is full/);
     expect(error.details?.transient).toBeTruthy();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPrebakeError } from '../../src/errors.ts';
 import { launchInstance } from '../../src/launch/launch.ts';
 import { loadFunction, MAX_MANIFEST_BYTES } from '../../src/manifest/load.ts';
-import { ROOT } from '../helpers.ts';
+import { prebakeFailure, ROOT } from '../helpers.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -25,13 +25,9 @@ async function emptyDir(name: string): Promise<string> {
 }
 
 async function manifestError(dir: string): Promise<Error> {
-  try {
-    await loadFunction(dir);
-  } catch (error) {
-    expect(isPrebakeError(error, 'PREBAKE_ERR_MANIFEST'), String(error)).toBe(true);
-    return error as Error;
-  }
-  throw new Error('expected the manifest to be refused');
+  const error = await prebakeFailure(loadFunction(dir));
+  expect(error.code).toBe('PREBAKE_ERR_MANIFEST');
+  return error;
 }
 
 describe('reading function.json', () => {

@@ -6,11 +6,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
-import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { ImageStore } from '../../src/store/store.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, prebakeFailure, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -33,15 +32,6 @@ const freshStore = () => new ImageStore(sandbox.home);
 
 const invoke = (store: ImageStore) => invokeFunction({ target: 'faulty-node', event: '{"n":1}' }, store, sandbox.criu);
 
-async function failure(promise: Promise<unknown>): Promise<PrebakeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPrebakeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Flips one byte in the middle of `file`, in place: same inode, same size. */
 async function patchByte(file: string): Promise<void> {
@@ -80,7 +70,7 @@ describe('an image', () => {
 
     await patchByte(path.join(built.imageDir, 'pages-1.img'));
     for (const which of [store, freshStore()]) {
-      const error = await failure(invoke(which));
+      const error = await prebakeFailure(invoke(which));
       expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
       expect(error.message).toMatch(/pages-1\.img does not match its sha256/);
       expect(error.hint).toMatch(/prebake build/);
@@ -95,13 +85,13 @@ describe('an image', () => {
     const before = await stat(file);
     await patchByte(file);
     await utimes(file, before.atime, before.mtime);
-    expect((await failure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+    expect((await prebakeFailure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
   });
 
   it('with truncated pages fails at once with IMAGE_CORRUPT, not at the timeout of a hung clone', async () => {
     const built = await build();
     await truncate(path.join(built.imageDir, 'pages-1.img'), 4096);
-    const error = await failure(invoke(freshStore()));
+    const error = await prebakeFailure(invoke(freshStore()));
     expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
     expect(error.message).toMatch(/pages-1\.img has 4096 bytes, not \d+/);
   });
@@ -109,13 +99,25 @@ describe('an image', () => {
   it('with a file added or removed is not restored', async () => {
     const built = await build();
     await writeFile(path.join(built.imageDir, 'core-99.img'), 'x');
-    expect((await failure(invoke(freshStore()))).message).toMatch(/core-99\.img is not part of it/);
+    expect((await prebakeFailure(invoke(freshStore()))).message).toMatch(/core-99\.img is not part of it/);
 
     const again = await build();
     const store = freshStore();
     await invoke(store);
     await truncate(path.join(again.imageDir, 'core-1.img'), 0);
-    expect((await failure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+    expect((await prebakeFailure(invoke(store))).code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
+  });
+});
+
+describe('an image built before digests were recorded', () => {
+  it('is stale, not corrupt: refused with a hint to rebuild (as bench and the daemon treat stale images)', async () => {
+    const built = await build();
+    const metaFile = path.join(built.buildDir, 'meta.json');
+    const { files: _files, ...older } = JSON.parse(await readFile(metaFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(metaFile, JSON.stringify(older));
+    const error = await prebakeFailure(invoke(freshStore()));
+    expect(error.code).toBe('PREBAKE_ERR_IMAGE_STALE');
+    expect(error.message).toMatch(/image digests/);
   });
 });
 
