@@ -8,7 +8,7 @@
 // images directory, which changes when a file is added, removed or renamed) and verifies in full again only
 // when something differs.
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
@@ -59,7 +59,7 @@ export class ImageVerifier {
    */
   async assertIntact(image: VerifiableImage): Promise<void> {
     const known = this.verified.get(image.meta.name);
-    if (known?.imageDir === image.imageDir && (await this.unchanged(image, known.signatures))) return;
+    if (known?.imageDir === image.imageDir && this.unchanged(image, known.signatures)) return;
     let pending = this.running.get(image.imageDir);
     if (!pending) {
       pending = this.verifyInFull(image).finally(() => this.running.delete(image.imageDir));
@@ -102,11 +102,13 @@ export class ImageVerifier {
     this.verified.set(name, { imageDir: image.imageDir, signatures });
   }
 
-  private async unchanged(image: VerifiableImage, known: Map<string, string>): Promise<boolean> {
-    const checks = [...known].map(async ([file, expected]) => {
-      const stats = await stat(path.join(image.imageDir, file), { bigint: true }).catch(() => undefined);
-      return stats !== undefined && signature(stats) === expected;
-    });
-    return (await Promise.all(checks)).every(Boolean);
+  // Synchronous on purpose: this runs before every restore, and 20 stats of a local root-only directory cost
+  // microseconds each, against a threadpool round trip each (about 1 ms for an image's files, measured).
+  private unchanged(image: VerifiableImage, known: Map<string, string>): boolean {
+    for (const [file, expected] of known) {
+      const stats = statSync(path.join(image.imageDir, file), { bigint: true, throwIfNoEntry: false });
+      if (stats === undefined || signature(stats) !== expected) return false;
+    }
+    return true;
   }
 }
