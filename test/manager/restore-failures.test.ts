@@ -68,6 +68,21 @@ describe('a restore that fails', () => {
     });
   });
 
+  it('because memory ran out falls back without marking the image', async () => {
+    // criu's own words for ENOMEM, in its log, as a restore that could not map the image's memory writes them.
+    const noMemory = await criuThat(
+      'no-memory',
+      `log=$(printf '%s\\n' "$@" | sed -n '/^--log-file$/{n;p}'); echo "Error (criu/mem.c:1): Can't mmap premap area: Cannot allocate memory" > "$log"; exit 1`,
+    );
+    await withManager(sandbox.store, noMemory, {}, async (manager) => {
+      expect((await invoke(manager, 1)).start).toBe('cold');
+      expect((await manager.describe('faulty-node')).needsRebuild).toBe(false);
+    });
+    await withManager(sandbox.store, noMemory, { fallback: false }, async (manager) => {
+      expect((await prebakeFailure(invoke(manager, 2))).message).toMatch(/the host ran out of memory/);
+    });
+  });
+
   it('because criu failed on the image marks it for rebuild', async () => {
     await withManager(sandbox.store, await criuThat('failing', 'exit 1'), {}, async (manager) => {
       expect((await invoke(manager, 1)).start).toBe('cold');
