@@ -9,11 +9,24 @@ export type ChannelFailure =
   | { kind: 'unsolicited'; message: string }
   | { kind: 'too-large'; bytes: number; limit: number };
 
+function describeFailure(failure: ChannelFailure): string {
+  switch (failure.kind) {
+    case 'malformed':
+      return `the instance sent a malformed frame: ${failure.message}`;
+    case 'unsolicited':
+      return failure.message;
+    case 'too-large':
+      return `the instance sent a frame body of ${failure.bytes} bytes, over the limit of ${failure.limit}`;
+    default:
+      return `control channel ${failure.kind}`;
+  }
+}
+
 /** Why a wait for a frame did not get one. */
 export class ChannelError extends Error {
   readonly failure: ChannelFailure;
   constructor(failure: ChannelFailure) {
-    super('message' in failure ? failure.message : failure.kind === 'too-large' ? `a frame of ${failure.bytes} bytes is over the limit of ${failure.limit}` : `control channel ${failure.kind}`);
+    super(describeFailure(failure));
     this.failure = failure;
   }
 }

@@ -3,7 +3,7 @@
 // path; instances still alive when prebake exits are killed by the exit hook below.
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
-import { ChannelError, ControlChannel, type ChannelFailure } from './channel.ts';
+import { ChannelError, ControlChannel } from './channel.ts';
 import type { Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
 
@@ -206,7 +206,7 @@ export class Instance {
       if (failure.kind === 'closed') throw on.closed(await this.describeExit());
       await this.end();
       if (failure.kind === 'too-large' && on.tooLarge) throw on.tooLarge(failure.bytes);
-      throw this.fail('PREBAKE_ERR_PROTOCOL', violation(failure));
+      throw this.fail('PREBAKE_ERR_PROTOCOL', `${error.message}; the instance was ended`);
     }
     if (frame.header.type === type) return frame;
     const mapped = on.frame?.(frame);
@@ -246,12 +246,6 @@ interface FrameExpectations {
   frame?: (frame: Frame) => PrebakeError | undefined;
   /** An error for a reply over its size limit (else a protocol error). */
   tooLarge?: (bytes: number) => PrebakeError;
-}
-
-function violation(failure: Exclude<ChannelFailure, { kind: 'timeout' | 'closed' }>): string {
-  if (failure.kind === 'malformed') return `the instance sent a malformed frame: ${failure.message}`;
-  if (failure.kind === 'unsolicited') return `${failure.message}; the instance was ended`;
-  return `the instance sent a frame of ${failure.bytes} bytes, over the limit of ${failure.limit}`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,9 +4,9 @@
 // mismatch is never restored.
 //
 // Hashing is not on the hot path: a process verifies an image in full before its first restore, then
-// remembers each file's size, mtime and inode as it verified them; a later restore stats the files (and the
-// images directory, which changes when a file is added, removed or renamed) and verifies in full again only
-// when something differs.
+// remembers each file's device, inode, size, modification and change time as it verified them (the change time
+// cannot be set back, unlike the modification time); a later restore stats the files (and the images directory,
+// which changes when a file is added, removed or renamed) and verifies in full again only when one differs.
 import { createHash } from 'node:crypto';
 import { statSync, type BigIntStats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
