@@ -9,7 +9,6 @@ export function registerRm(program: Command): void {
     .description("remove functions' images")
     .argument('<name...>', 'function names')
     .action(async (names: string[], _options: unknown, command: Command) => {
-      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       // All checked before anything is removed: a typo in the third name leaves the first two in place.
       const notNames = names.filter((name) => !isFunctionName(name));
       if (notNames.length > 0) {
@@ -17,6 +16,7 @@ export function registerRm(program: Command): void {
           hint: 'prebake rm takes function names as `prebake ls` shows them, not paths',
         });
       }
+      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       for (const name of names) {
         if (!(await store.get(name).catch(() => true))) {
           throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
