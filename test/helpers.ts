@@ -1,5 +1,5 @@
 import { cp, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
@@ -127,4 +127,27 @@ export async function prebakeFailure(promise: Promise<unknown>): Promise<Prebake
     throw error;
   }
   throw new Error('expected a failure');
+}
+
+/**
+ * A sandbox for a whole test file, with the fixtures named built before its first test; after the last, it must
+ * be clean (no process, no work dir) and is removed. Returns a getter, valid once the file's tests run.
+ */
+export function sandboxForFile(...fixtures: string[]): () => Sandbox {
+  let sandbox: Sandbox | undefined;
+  beforeAll(async () => {
+    sandbox = await makeSandbox();
+    for (const name of fixtures) await sandbox.build(name);
+  });
+  afterAll(async () => {
+    try {
+      await sandbox?.expectClean();
+    } finally {
+      await sandbox?.cleanup();
+    }
+  });
+  return () => {
+    if (!sandbox) throw new Error('the sandbox exists only while the test file runs');
+    return sandbox;
+  };
 }

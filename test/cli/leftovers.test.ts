@@ -3,29 +3,16 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { ROOT, sandboxForFile, settled } from '../helpers.ts';
 
-let sandbox: Sandbox;
+const sandbox = sandboxForFile('faulty-node');
 const bin = path.join(ROOT, 'bin', 'prebake');
-const prebake = (...args: string[]) => execa(bin, ['--home', sandbox.home, ...args], { reject: false });
-
-beforeAll(async () => {
-  sandbox = await makeSandbox();
-  await sandbox.build('faulty-node');
-});
-
-afterAll(async () => {
-  try {
-    await sandbox.expectClean();
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+const prebake = (...args: string[]) => execa(bin, ['--home', sandbox().home, ...args], { reject: false });
 
 /** Starts an invocation whose handler spins, and waits until it does (its instance has used CPU time). */
 async function busyInvoke(): Promise<{ child: ResultPromise }> {
-  const child = execa(bin, ['--home', sandbox.home, 'invoke', 'faulty-node', '-d', '{"spinMs":30000}'], { reject: false });
+  const child = execa(bin, ['--home', sandbox().home, 'invoke', 'faulty-node', '-d', '{"spinMs":30000}'], { reject: false });
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (await spinning()) break;
@@ -38,8 +25,8 @@ async function busyInvoke(): Promise<{ child: ResultPromise }> {
 
 // The restored instance's pid is in its run dir's pidfile; 0.3 s of user CPU means the handler runs.
 async function spinning(): Promise<boolean> {
-  for (const run of await readdir(path.join(sandbox.home, 'run')).catch(() => [])) {
-    const pid = (await readFile(path.join(sandbox.home, 'run', run, 'pid'), 'utf8').catch(() => '')).trim();
+  for (const run of await readdir(path.join(sandbox().home, 'run')).catch(() => [])) {
+    const pid = (await readFile(path.join(sandbox().home, 'run', run, 'pid'), 'utf8').catch(() => '')).trim();
     if (!pid) continue;
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     const userTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]);
@@ -53,8 +40,8 @@ describe('a killed prebake invoke', () => {
     const { child } = await busyInvoke();
     child.kill('SIGTERM');
     expect((await child).exitCode).toBe(143);
-    expect(await sandbox.tempDirs()).toEqual([]);
-    expect(await settled(() => sandbox.processes())).toEqual([]);
+    expect(await sandbox().tempDirs()).toEqual([]);
+    expect(await settled(() => sandbox().processes())).toEqual([]);
   });
 
   it('leaves a busy instance and its work dir after a SIGKILL, which the next command sweeps', async () => {
@@ -62,13 +49,13 @@ describe('a killed prebake invoke', () => {
     child.kill('SIGKILL');
     await child;
     // What the SIGKILL left: the point of the sweep.
-    expect(await sandbox.processes()).not.toEqual([]);
-    expect(await sandbox.tempDirs()).not.toEqual([]);
+    expect(await sandbox().processes()).not.toEqual([]);
+    expect(await sandbox().tempDirs()).not.toEqual([]);
 
     const ls = await prebake('ls');
     expect(ls.exitCode, ls.stderr).toBe(0);
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-    expect(await sandbox.tempDirs()).toEqual([]);
+    expect(await settled(() => sandbox().processes())).toEqual([]);
+    expect(await sandbox().tempDirs()).toEqual([]);
   });
 });
 
@@ -78,7 +65,7 @@ describe('an endless event input', () => {
     expect(fromFile.exitCode).toBe(2);
     expect(fromFile.stderr).toMatch(/the event is over the limit of 6291456 bytes.*\[PREBAKE_ERR_PAYLOAD_TOO_LARGE\]/);
 
-    const fromStdin = await execa(bin, ['--home', sandbox.home, 'invoke', 'faulty-node', '-d', '-'], { reject: false, inputFile: '/dev/zero' });
+    const fromStdin = await execa(bin, ['--home', sandbox().home, 'invoke', 'faulty-node', '-d', '-'], { reject: false, inputFile: '/dev/zero' });
     expect(fromStdin.exitCode).toBe(2);
     expect(fromStdin.stderr).toMatch(/PREBAKE_ERR_PAYLOAD_TOO_LARGE/);
   });
