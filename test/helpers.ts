@@ -4,7 +4,10 @@ import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';
+import { hostCgroups } from '../src/cgroup/host.ts';
+import { cgroupOwner } from '../src/cgroup/sweep.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
 import { ImageStore } from '../src/store/store.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -26,7 +29,7 @@ export interface Sandbox {
   build(name: string, from?: 'fixture' | 'bundled'): Promise<BuildResult>;
   /** Processes whose command line mentions the sandbox (instances, unshare, criu). */
   processes(): Promise<string[]>;
-  /** Asserts that no process of the sandbox is left (after a moment to be reaped) and no work dir either. */
+  /** Asserts that no process of the sandbox is left (after a moment to be reaped), no work dir, no cgroup. */
   expectClean(): Promise<void>;
   /** Build and restore work dirs left under the home. */
   tempDirs(): Promise<string[]>;
@@ -58,6 +61,7 @@ export async function makeSandbox(): Promise<Sandbox> {
     async expectClean() {
       expect(await settled(() => sandbox.processes())).toEqual([]);
       expect(await sandbox.tempDirs()).toEqual([]);
+      expect(await settled(async () => ownCgroups())).toEqual([]);
     },
     async tempDirs() {
       const found: string[] = [];
@@ -89,6 +93,22 @@ export async function addPackages(functionDir: string, packages: string[]): Prom
   for (const name of packages) {
     await cp(path.join(ROOT, 'node_modules', name), path.join(functionDir, 'node_modules', name), { recursive: true });
   }
+}
+
+/** The PrebakeError `promise` rejects with (anything else thrown is rethrown; a success fails the test). */
+export async function failure(promise: Promise<unknown>): Promise<PrebakeError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPrebakeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+/** Instance cgroups this test process made that still exist (test files run one at a time per process). */
+export function ownCgroups(): string[] {
+  return (hostCgroups()?.names() ?? []).filter((name) => cgroupOwner(name) === process.pid);
 }
 
 export async function processesMentioning(text: string): Promise<string[]> {

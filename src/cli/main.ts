@@ -1,6 +1,9 @@
 // The prebake command line: a thin surface over the core (build, invoke, the store, doctor).
 import { Command, CommanderError } from 'commander';
+import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 import { toPrebakeError } from '../errors.ts';
+import { resolveHome } from '../paths.ts';
+import { ImageStore } from '../store/store.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
 import { registerDoctor } from './commands/doctor.ts';
@@ -22,7 +25,13 @@ const program = new Command('prebake')
   .option('--home <dir>', 'state directory (default: $PREBAKE_HOME or /var/lib/prebake)')
   .option('--verbose', 'print error details (stack, criu log) on failure')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // A CLI or daemon killed with instances running (kill -9) left their cgroups and work dirs: every command
+  // ends and removes them (those of live processes are left alone).
+  .hook('preAction', async (command) => {
+    await sweepLeftoverCgroups();
+    await new ImageStore(resolveHome(command.opts<{ home?: string }>().home)).sweep();
+  });
 
 // The command that ran, for its own options (--logs) when its failure is printed.
 let ran: Command | undefined;

@@ -3,6 +3,8 @@
 // a restore recreates what this set up.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createInstanceCgroup } from '../cgroup/host.ts';
+import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../instance/instance.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -23,6 +25,8 @@ export interface LaunchedProcess {
    */
   owner: OwnerProcess;
   pipes: InstancePipes;
+  /** The instance's cgroup, which `unshare` joined before exec: the Instance ends it. */
+  cgroup: InstanceCgroup;
   /** Host PID of the namespace init (the runtime), once it exists. */
   initPid(): Promise<number>;
 }
@@ -46,10 +50,18 @@ export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string,
 /**
  * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
  * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
- * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md).
+ * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md), inside a cgroup of its own with the
+ * function's limits (src/cgroup/).
  */
 export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): LaunchedProcess {
-  const pipes = createInstancePipes();
+  const cgroup = createInstanceCgroup(fn);
+  let pipes: InstancePipes;
+  try {
+    pipes = createInstancePipes();
+  } catch (error) {
+    void cgroup.end().catch(() => {}); // empty: nothing ran in it
+    throw error;
+  }
   const ends = instanceEnds(pipes);
   let owner: LaunchedProcess['owner'];
   try {
@@ -59,10 +71,11 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
       'unshare',
       ['--pid', '--fork', '--kill-child', PREBAKE_EXEC, ...command.argv],
       [devNullFd(), ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
-      { env: instanceEnvironment(fn, command.env), cwd: fn.dir },
+      { env: instanceEnvironment(fn, command.env), cwd: fn.dir, cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {
     closeControllerEnds(pipes);
+    void cgroup.end().catch(() => {}); // empty: the child failed before exec and was reaped
     throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": cannot start an instance: ${(error as Error).message}`, {
       cause: error,
       functionName: fn.name,
@@ -76,6 +89,7 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
   return {
     owner,
     pipes,
+    cgroup,
     async initPid() {
       if (ownerPid === undefined) throw new Error('unshare did not start');
       const children = await readFile(`/proc/${ownerPid}/task/${ownerPid}/children`, 'utf8');

@@ -41,6 +41,8 @@ function isRestoreFailure(error: unknown): error is PrebakeError {
   // The function's own after-restore hook threw: a rebuild would not help, and hiding it behind plain starts
   // would hide the bug.
   if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return false;
+  // Over memoryMb while restoring: a plain start has the same limit.
+  if (error.code === 'PREBAKE_ERR_OUT_OF_MEMORY') return false;
   return error.code !== 'PREBAKE_ERR_SHUTTING_DOWN';
 }
 

@@ -17,6 +17,7 @@ import { RebuildMarks, type FreshStartContext } from './fallback.ts';
 import { directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
+import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 import { killLeftoverInstances } from './leftovers.ts';
 import { ConcurrencyLimiter, type Release } from './limiter.ts';
 import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
@@ -88,13 +89,16 @@ export class InstanceManager {
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
-  /** Sweeps what a previous run on this home left behind: its instances, then its work dirs. */
+  /** Sweeps what a previous run left behind: its instances' cgroups (any home), its instances, its work dirs. */
   async start(): Promise<void> {
     await this.store.init();
     const metas = await this.store.list();
+    const cgroups = await sweepLeftoverCgroups();
     const killed = await killLeftoverInstances([this.store.home, ...metas.map((meta) => meta.spec.dir)]);
     const removedDirs = await this.store.sweep();
-    if (killed > 0 || removedDirs > 0) this.log.warn({ killed, removedDirs }, 'swept instances and work dirs left by a previous run');
+    if (cgroups > 0 || killed > 0 || removedDirs > 0) {
+      this.log.warn({ cgroups, killed, removedDirs }, 'swept instances and work dirs left by a previous run');
+    }
   }
 
   get stats(): { running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {

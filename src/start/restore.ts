@@ -2,6 +2,8 @@
 // the image recorded the build's, then let the clone reseed its randomness and run its after-restore hooks.
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
+import { createInstanceCgroup } from '../cgroup/host.ts';
+import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
@@ -19,7 +21,11 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
   const runDir = await store.createRunDir();
   const cleanup = () => rm(runDir, { recursive: true, force: true });
   let instance: Instance | undefined;
+  let cgroup: InstanceCgroup | undefined;
   try {
+    // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
+    // ending the cgroup ends criu and the tree together, whatever point the restore reached.
+    cgroup = createInstanceCgroup(meta.spec);
     const pipes = createInstancePipes();
     const ends = instanceEnds(pipes);
     let restore: Awaited<ReturnType<Criu['restore']>>;
@@ -29,6 +35,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         workDir: runDir,
         extraFds: PIPE_NAMES.map((name) => ends[name]),
         inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
+        cgroupProcs: cgroup.procsFiles,
       });
     } catch (error) {
       closeControllerEnds(pipes);
@@ -41,6 +48,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       functionName: meta.name,
       owner: running.process,
       pipes,
+      cgroup,
       initPid: async () => {
         const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
         if (pid) return pid;
@@ -67,6 +75,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
     return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
   } catch (error) {
     await instance?.end();
+    if (!instance) await cgroup?.end();
     await cleanup();
     throw error;
   }

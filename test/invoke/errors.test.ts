@@ -3,10 +3,9 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
-import { isPrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, type Sandbox } from '../helpers.ts';
+import { failure, makeSandbox, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -23,16 +22,6 @@ afterEach(async () => {
 afterAll(async () => {
   await sandbox.cleanup();
 });
-
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPrebakeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 const invoke = (event: string, mode?: 'cold' | 'prebaked', target = 'faulty-node') =>
   invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu);
