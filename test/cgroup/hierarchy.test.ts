@@ -80,14 +80,18 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
     await gone;
     const leftover = await make(h, `${PID_NAMESPACE}-${gone.pid}-0badc0de`);
     const mine = await make(h, instanceCgroupName());
+    // The same dead pid seen from another pid namespace (another container's prebake): not ours to judge.
+    const foreign = await make(h, `${Number(PID_NAMESPACE) + 1}-${gone.pid}-0badc0de`);
     startTree(leftover, 2);
     expect(await processCount(leftover, 3)).toBe(3);
     try {
       expect(await sweepLeftoverCgroups(h)).toBeGreaterThanOrEqual(1);
       expect(h.names()).not.toContain(leftover.name);
       expect(h.names()).toContain(mine.name);
+      expect(h.names()).toContain(foreign.name);
     } finally {
       await mine.end();
+      await foreign.end();
       await leftover.end();
     }
   });

@@ -32,9 +32,10 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
     const result = JSON.parse((await invoke('limits-node', {}, mode)).result) as { cgroup: string };
     const memoryPath = /^\d+:memory:(.+)$/m.exec(result.cgroup)?.[1];
     expect(memoryPath).toMatch(new RegExp(`^/prebake/\\d+-${process.pid}-[0-9a-f]+$`));
-    // The cgroup is gone once the invocation is over; its path told us where it was.
-    const pidsPath = /^\d+:pids:(.+)$/m.exec(result.cgroup)?.[1];
-    expect(pidsPath).toBe(memoryPath);
+    // One cgroup in every hierarchy the limits need.
+    for (const controller of ['pids', 'freezer', 'cpu']) {
+      expect(new RegExp(`^\\d+:${controller}:(.+)$`, 'm').exec(result.cgroup)?.[1]).toBe(memoryPath);
+    }
   });
 
   it.each(['limits-node', 'limits-python'])('ends %s with PREBAKE_ERR_OUT_OF_MEMORY when it goes over memoryMb', async (target) => {
@@ -74,6 +75,10 @@ describe('the host', () => {
     const memory = path.join(hierarchy!.root, 'memory', 'prebake', name);
     expect(Number(await readFile(path.join(memory, 'memory.limit_in_bytes'), 'utf8'))).toBe(128 * 1024 * 1024);
     expect(Number(await readFile(path.join(hierarchy!.root, 'pids', 'prebake', name, 'pids.max'), 'utf8'))).toBe(64);
+    const cpu = path.join(hierarchy!.root, 'cpu', 'prebake', name);
+    // cpus 0.5: half of each 100 ms period.
+    expect(Number(await readFile(path.join(cpu, 'cpu.cfs_quota_us'), 'utf8'))).toBe(50_000);
+    expect(Number(await readFile(path.join(cpu, 'cpu.cfs_period_us'), 'utf8'))).toBe(100_000);
     expect((await failure(running)).code).toBe('PREBAKE_ERR_TIMEOUT');
   });
 });
