@@ -199,12 +199,14 @@ export class Instance {
       frame = await this.channel.next(timeoutMs);
     } catch (error) {
       if (!(error instanceof ChannelError)) throw error;
+      // A process the OOM killer ended is the cause, also of a wait that ran into its timeout (a handler waiting
+      // on a child process that was killed).
+      if (this.cgroup && this.cgroup.oomKills() > 0) throw await this.outOfMemory();
       if (error.failure.kind === 'timeout') throw await on.timeout();
       if (error.failure.kind === 'malformed') {
         await this.end();
         throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance sent a malformed frame: ${error.message}`);
       }
-      if (this.cgroup && this.cgroup.oomKills() > 0) throw await this.outOfMemory();
       throw on.closed(await this.describeExit());
     }
     if (frame.header.type === type) return frame;

@@ -45,6 +45,11 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
     expect(error.exitCode).toBe(6);
   });
 
+  it('says out of memory, not timeout, for a handler left waiting on a child the OOM killer ended', async () => {
+    const error = await failure(invoke('limits-node', { childAlloc: true }, mode));
+    expect(error.code).toBe('PREBAKE_ERR_OUT_OF_MEMORY');
+  });
+
   it('serves the next invocation after an out-of-memory one (nothing else was touched)', async () => {
     await failure(invoke('limits-node', { allocMb: 400 }, mode));
     const result = JSON.parse((await invoke('limits-node', { allocMb: 16 }, mode)).result) as { allocatedMb: number };
