@@ -108,7 +108,7 @@ export async function failure(promise: Promise<unknown>): Promise<PrebakeError> 
 
 /** Instance cgroups this test process made that still exist (test files run one at a time per process). */
 export function ownCgroups(): string[] {
-  return (hostCgroups()?.names() ?? []).filter((name) => cgroupOwner(name) === process.pid);
+  return (hostCgroups()?.names() ?? []).filter((name) => cgroupOwner(name)?.pid === process.pid);
 }
 
 export async function processesMentioning(text: string): Promise<string[]> {

@@ -1,6 +1,7 @@
 // The host's cgroups, detected once, and the cgroup of each new instance.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
+import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
@@ -28,9 +29,21 @@ export function hostCgroups(): CgroupHierarchy | undefined {
 // pids of its own, and its cgroups are not ours to sweep.
 export const PID_NAMESPACE = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
 
-/** `<pid namespace inode>-<controller pid>-<random>`: sweep.ts tells a dead owner's cgroups by it. */
+/** Eight hex digits that stand for a prebake home in its cgroups' names. */
+export function homeTag(home: string): string {
+  return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
+}
+
+// The home this process serves (the CLI and the daemon set it once): a later prebake on the same home knows a
+// dead predecessor's cgroups by it, and leaves another home's to that home's own prebake.
+let ownerHomeTag = '00000000';
+export function setCgroupHome(home: string): void {
+  ownerHomeTag = homeTag(home);
+}
+
+/** `<pid namespace inode>-<controller pid>-<home tag>-<random>`: sweep.ts tells a dead owner's cgroups by it. */
 export function instanceCgroupName(): string {
-  return `${PID_NAMESPACE}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${PID_NAMESPACE}-${process.pid}-${ownerHomeTag}-${randomBytes(4).toString('hex')}`;
 }
 
 /** A fresh cgroup for an instance of `fn`, with its limits set; the caller ends it (InstanceCgroup.end). */

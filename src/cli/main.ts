@@ -1,5 +1,6 @@
 // The prebake command line: a thin surface over the core (build, invoke, the store, doctor).
 import { Command, CommanderError } from 'commander';
+import { setCgroupHome } from '../cgroup/host.ts';
 import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 import { toPrebakeError } from '../errors.ts';
 import { resolveHome } from '../paths.ts';
@@ -29,8 +30,10 @@ const program = new Command('prebake')
   // A CLI or daemon killed with instances running (kill -9) left their cgroups and work dirs: every command
   // ends and removes them (those of live processes are left alone).
   .hook('preAction', async (command) => {
-    await sweepLeftoverCgroups();
-    await new ImageStore(resolveHome(command.opts<{ home?: string }>().home)).sweep();
+    const home = resolveHome(command.opts<{ home?: string }>().home);
+    setCgroupHome(home);
+    await sweepLeftoverCgroups(home);
+    await new ImageStore(home).sweep();
   });
 
 // The command that ran, for its own options (--logs) when its failure is printed.

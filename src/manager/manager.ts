@@ -89,11 +89,11 @@ export class InstanceManager {
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
-  /** Sweeps what a previous run left behind: its instances' cgroups (any home), its instances, its work dirs. */
+  /** Sweeps what a previous run on this home left behind: its instances' cgroups, its instances, its work dirs. */
   async start(): Promise<void> {
     await this.store.init();
     const metas = await this.store.list();
-    const cgroups = await sweepLeftoverCgroups();
+    const cgroups = await sweepLeftoverCgroups(this.store.home);
     const killed = await killLeftoverInstances([this.store.home, ...metas.map((meta) => meta.spec.dir)]);
     const removedDirs = await this.store.sweep();
     if (cgroups > 0 || killed > 0 || removedDirs > 0) {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { CgroupHierarchy } from '../../src/cgroup/hierarchy.ts';
-import { detectCgroups, hostCgroups, instanceCgroupName, PID_NAMESPACE } from '../../src/cgroup/host.ts';
+import { detectCgroups, homeTag, hostCgroups, instanceCgroupName, PID_NAMESPACE } from '../../src/cgroup/host.ts';
 import type { InstanceCgroup } from '../../src/cgroup/instance-cgroup.ts';
 import { sweepLeftoverCgroups } from '../../src/cgroup/sweep.ts';
 import { CgroupV2 } from '../../src/cgroup/v2.ts';
@@ -73,26 +73,32 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
     expect(h.names()).not.toContain(cgroup.name);
   });
 
-  it('sweeps a cgroup whose owner is dead, and leaves a live owner\'s alone', async (context) => {
+  it("sweeps its home's cgroups whose owner is dead, and leaves a live owner's and another home's alone", async (context) => {
     const h = hierarchy();
     if (!h) return context.skip();
     const gone = new SpawnedProcess('true', [], [devNullFd(), devNullFd(), devNullFd()]);
     await gone;
-    const leftover = await make(h, `${PID_NAMESPACE}-${gone.pid}-0badc0de`);
+    const home = '/var/lib/prebake-test-home';
+    const dead = `${gone.pid}-${homeTag(home)}`;
+    const leftover = await make(h, `${PID_NAMESPACE}-${dead}-0badc0de`);
     const mine = await make(h, instanceCgroupName());
     // The same dead pid seen from another pid namespace (another container's prebake): not ours to judge.
-    const foreign = await make(h, `${Number(PID_NAMESPACE) + 1}-${gone.pid}-0badc0de`);
+    const foreignNamespace = await make(h, `${Number(PID_NAMESPACE) + 1}-${dead}-0badc0de`);
+    // A dead owner on another home: its processes are that home's prebake's to sweep; once empty, anyone's.
+    const otherHome = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0de`);
+    const otherHomeEmpty = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0df`);
     startTree(leftover, 2);
+    startTree(otherHome, 1);
     expect(await processCount(leftover, 3)).toBe(3);
+    expect(await processCount(otherHome, 2)).toBe(2);
     try {
-      expect(await sweepLeftoverCgroups(h)).toBeGreaterThanOrEqual(1);
+      expect(await sweepLeftoverCgroups(home, h)).toBe(2);
       expect(h.names()).not.toContain(leftover.name);
-      expect(h.names()).toContain(mine.name);
-      expect(h.names()).toContain(foreign.name);
+      expect(h.names()).not.toContain(otherHomeEmpty.name);
+      expect(h.names()).toEqual(expect.arrayContaining([mine.name, foreignNamespace.name, otherHome.name]));
+      expect(await otherHome.processes()).toHaveLength(2);
     } finally {
-      await mine.end();
-      await foreign.end();
-      await leftover.end();
+      for (const cgroup of [mine, foreignNamespace, otherHome, otherHomeEmpty, leftover]) await cgroup.end();
     }
   });
 });

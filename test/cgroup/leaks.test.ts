@@ -48,7 +48,7 @@ wait $criu
 /** Instance cgroups whose owner is `pid`, and the processes still in them. */
 async function cgroupsOf(pid: number): Promise<{ names: string[]; processes: number[] }> {
   const hierarchy = hostCgroups()!;
-  const names = hierarchy.names().filter((name) => cgroupOwner(name) === pid);
+  const names = hierarchy.names().filter((name) => cgroupOwner(name)?.pid === pid);
   const processes = (await Promise.all(names.map((name) => hierarchy.open(name).processes()))).flat();
   return { names, processes };
 }
@@ -66,7 +66,9 @@ describe('a restore whose criu is interrupted midway', () => {
         () => undefined,
         (error: unknown) => error,
       );
-      expect(isPrebakeError(failed), String(failed)).toBe(true);
+      // A SIGKILL always fails the start (criu is the owner). A SIGSTOP may land after criu has let the tree
+      // run, and the invocation then succeeds with criu stopped: its end must still leave nothing.
+      if (signal === 'KILL') expect(isPrebakeError(failed), String(failed)).toBe(true);
       await sandbox.expectClean();
     }
   });

@@ -31,7 +31,7 @@ describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
   it('runs the instance in a cgroup of its own, with its memory and process limits', async () => {
     const result = JSON.parse((await invoke('limits-node', {}, mode)).result) as { cgroup: string };
     const memoryPath = /^\d+:memory:(.+)$/m.exec(result.cgroup)?.[1];
-    expect(memoryPath).toMatch(new RegExp(`^/prebake/\\d+-${process.pid}-[0-9a-f]+$`));
+    expect(memoryPath).toMatch(new RegExp(`^/prebake/\\d+-${process.pid}-[0-9a-f]{8}-[0-9a-f]+$`));
     // One cgroup in every hierarchy the limits need.
     for (const controller of ['pids', 'freezer', 'cpu']) {
       expect(new RegExp(`^\\d+:${controller}:(.+)$`, 'm').exec(result.cgroup)?.[1]).toBe(memoryPath);
