@@ -1,9 +1,12 @@
-// A Node-API addon with one function, spawn(file, argv, fds, onExit[, { env, cwd }]): starts a program with
-// posix_spawn.
+// A Node-API addon with one function, spawn(file, argv, fds, onExit[, { env, cwd, cgroupProcs }]): starts a
+// program the way posix_spawn does, optionally inside given cgroups.
 //
 // child_process.spawn has libuv fork() the whole controller before exec: copying a large Node process's page
 // tables costs about 3 ms of CPU per spawn, on every prebaked start (criu restore). glibc's posix_spawn uses
-// clone(CLONE_VM | CLONE_VFORK) and copies nothing.
+// clone(CLONE_VM | CLONE_VFORK) and copies nothing. This file does the same clone itself, because posix_spawn
+// has no hook for the one extra step an instance needs: joining its cgroups (each `cgroupProcs` file gets "0",
+// which moves the writer) in the child, before exec, so that not one instruction of the program runs outside
+// its limits, and no window exists in which it could fork a child the cgroup would miss.
 //
 // The child's fd i is fds[i]; its environment is `env` ("NAME=value" strings) or else the controller's; it
 // starts in `cwd` when given; its signal mask is empty and every signal
@@ -17,10 +20,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +44,49 @@ struct child {
       goto fail;                                                             \
     }                                                                        \
   } while (0)
+
+// What the child does between clone and exec. It shares the controller's memory (CLONE_VM) while the calling
+// thread waits (CLONE_VFORK), as in glibc's posix_spawn: it only makes system calls, and reports a failure
+// through `error` before _exit.
+struct spawn_plan {
+  const char *file;
+  char **argv;
+  char **envp;
+  const char *cwd;
+  const int *sources;  // dup2(sources[i], i); every source is at fd_count or above (see spawn below)
+  uint32_t fd_count;
+  const int *cgroup_fds;  // open cgroup.procs files, written before the dup2s can cover them
+  uint32_t cgroup_count;
+  int error;
+};
+
+#define CHILD_STACK_SIZE (256 * 1024)
+
+static int child_main(void *arg) {
+  struct spawn_plan *plan = arg;
+  // The controller's handlers must not run on this shared memory: the parent blocked every signal around the
+  // clone; set each back to its default before unblocking (exec would only reset the caught ones).
+  struct sigaction default_action;
+  memset(&default_action, 0, sizeof default_action);
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &default_action, NULL);  // glibc's own refuse: fine
+  }
+  for (uint32_t i = 0; i < plan->cgroup_count; i++) {
+    if (write(plan->cgroup_fds[i], "0", 1) != 1) goto fail;
+  }
+  for (uint32_t i = 0; i < plan->fd_count; i++) {
+    if (dup2(plan->sources[i], (int)i) < 0) goto fail;
+  }
+  if (plan->cwd && chdir(plan->cwd) != 0) goto fail;
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, NULL);
+  execvpe(plan->file, plan->argv, plan->envp);
+fail:
+  plan->error = errno ? errno : EINVAL;
+  _exit(127);
+}
 
 // Main thread: reap the child (it is a zombie by now) and report how it ended.
 static void report_exit(napi_env env, napi_value on_exit, void *context, void *data) {
@@ -111,6 +158,16 @@ static char **get_strings(napi_env env, napi_value value, uint32_t *count) {
   return strings;
 }
 
+// options[name] as a NULL-terminated C array: 1 when read, 0 when absent, -1 when not an array of strings.
+static int get_strings_option(napi_env env, napi_value options, const char *name, char ***out, uint32_t *count) {
+  bool has = false;
+  napi_value value;
+  if (napi_has_named_property(env, options, name, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, options, name, &value) != napi_ok) return -1;
+  *out = get_strings(env, value, count);
+  return *out ? 1 : -1;
+}
+
 static void free_strings(char **strings, uint32_t count) {
   if (!strings) return;
   for (uint32_t i = 0; i < count; i++) free(strings[i]);
@@ -121,13 +178,11 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value args[5];
   char *file = NULL, *cwd = NULL;
-  char **argv = NULL, **envp = NULL;
-  uint32_t argv_count = 0, envp_count = 0, fd_count = 0;
-  int *fds = NULL, *temps = NULL;
+  char **argv = NULL, **envp = NULL, **cgroup_paths = NULL;
+  uint32_t argv_count = 0, envp_count = 0, fd_count = 0, cgroup_count = 0;
+  int *fds = NULL, *temps = NULL, *sources = NULL, *cgroup_fds = NULL;
   struct child *child = NULL;
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  int have_actions = 0, have_attr = 0;
+  void *stack = MAP_FAILED;
   napi_value result = NULL;
 
   CHECK(env, napi_get_cb_info(env, info, &argc, args, NULL, NULL));
@@ -154,14 +209,9 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   if (options_type == napi_object) {
     bool has;
     napi_value value;
-    CHECK(env, napi_has_named_property(env, args[4], "env", &has));
-    if (has) {
-      CHECK(env, napi_get_named_property(env, args[4], "env", &value));
-      envp = get_strings(env, value, &envp_count);
-      if (!envp) {
-        napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.env must be an array of NAME=value strings");
-        goto fail;
-      }
+    if (get_strings_option(env, args[4], "env", &envp, &envp_count) < 0) {
+      napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.env must be an array of NAME=value strings");
+      goto fail;
     }
     CHECK(env, napi_has_named_property(env, args[4], "cwd", &has));
     if (has) {
@@ -171,6 +221,10 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.cwd must be a string");
         goto fail;
       }
+    }
+    if (get_strings_option(env, args[4], "cgroupProcs", &cgroup_paths, &cgroup_count) < 0) {
+      napi_throw_type_error(env, "PREBAKE_ERR_SPAWN", "spawn: options.cgroupProcs must be an array of paths");
+      goto fail;
     }
   }
 
@@ -209,25 +263,24 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     }
   }
 
-  int error = posix_spawn_file_actions_init(&actions);
-  if (error) goto spawn_error;
-  have_actions = 1;
-  for (uint32_t i = 0; i < fd_count && !error; i++) {
-    error = posix_spawn_file_actions_adddup2(&actions, temps[i] >= 0 ? temps[i] : fds[i], (int)i);
+  int error = 0;
+  sources = calloc(fd_count + 1, sizeof *sources);
+  cgroup_fds = calloc(cgroup_count + 1, sizeof *cgroup_fds);
+  if (!sources || !cgroup_fds) goto oom;
+  for (uint32_t i = 0; i < fd_count; i++) sources[i] = temps[i] >= 0 ? temps[i] : fds[i];
+  for (uint32_t i = 0; i < cgroup_count; i++) cgroup_fds[i] = -1;
+  // Opened here, so that a cgroup that cannot be joined is an error with its path, not a failed exec.
+  for (uint32_t i = 0; i < cgroup_count; i++) {
+    cgroup_fds[i] = open(cgroup_paths[i], O_WRONLY | O_CLOEXEC);
+    if (cgroup_fds[i] < 0) {
+      char message[512];
+      snprintf(message, sizeof message, "spawn %s: cannot open %s: %s", file, cgroup_paths[i], strerror(errno));
+      napi_throw_error(env, "PREBAKE_ERR_SPAWN", message);
+      goto fail;
+    }
   }
-  if (!error && cwd) error = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-  if (error) goto spawn_error;
-
-  error = posix_spawnattr_init(&attr);
-  if (error) goto spawn_error;
-  have_attr = 1;
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  error = posix_spawnattr_setsigmask(&attr, &empty);
-  if (!error) error = posix_spawnattr_setsigdefault(&attr, &all);
-  if (!error) error = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  if (error) goto spawn_error;
+  stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) goto oom;
 
   child = calloc(1, sizeof *child);
   if (!child) goto oom;
@@ -236,8 +289,23 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   CHECK(env, napi_create_threadsafe_function(env, args[3], NULL, name, 0, 1, NULL, NULL, NULL, report_exit,
                                              &child->tsfn));
 
-  pid_t pid;
-  error = posix_spawnp(&pid, file, &actions, &attr, argv, envp ? envp : environ);
+  struct spawn_plan plan = {
+    .file = file, .argv = argv, .envp = envp ? envp : environ, .cwd = cwd,
+    .sources = sources, .fd_count = fd_count, .cgroup_fds = cgroup_fds, .cgroup_count = cgroup_count, .error = 0,
+  };
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &saved);
+  pid_t pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  // Back here, the child has exec'd or exited: its stack and the plan are free again.
+  if (pid < 0) error = clone_errno;
+  else if (plan.error) {
+    error = plan.error;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
   if (error) {
     napi_release_threadsafe_function(child->tsfn, napi_tsfn_abort);
     goto spawn_error;
@@ -280,8 +348,15 @@ oom:
   napi_throw_error(env, "PREBAKE_ERR_SPAWN", "out of memory");
 fail:
 done:
-  if (have_attr) posix_spawnattr_destroy(&attr);
-  if (have_actions) posix_spawn_file_actions_destroy(&actions);
+  if (stack != MAP_FAILED) munmap(stack, CHILD_STACK_SIZE);
+  if (cgroup_fds) {
+    for (uint32_t i = 0; i < cgroup_count; i++) {
+      if (cgroup_fds[i] >= 0) close(cgroup_fds[i]);
+    }
+  }
+  free(cgroup_fds);
+  free(sources);
+  free_strings(cgroup_paths, cgroup_count);
   if (temps) {
     for (uint32_t i = 0; i < fd_count; i++) {
       if (temps[i] < 0) continue;

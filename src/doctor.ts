@@ -1,6 +1,7 @@
 // prebake doctor: what prebake depends on, checked one by one, each with what to do when it fails.
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { CGROUP_ROOT, hostCgroups, instanceCgroupName } from './cgroup/host.ts';
 import { Criu } from './criu/criu.ts';
 import { NATIVE_BUILD_DIR, nodeBinary } from './paths.ts';
 import { RUNTIMES } from './manifest/schema.ts';
@@ -54,6 +55,16 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
       throw new Error(`${release}: no PID namespaces`);
     });
     return `${release}: checkpoint/restore and PID namespaces available`;
+  });
+  await add('cgroups', async () => {
+    const hierarchy = hostCgroups();
+    if (!hierarchy) throw new Error(`no cgroup2 and no v1 memory, pids and freezer under ${CGROUP_ROOT}: instances cannot start (their limits could not be enforced)`);
+    const can = hierarchy.enforceable();
+    const where = `cgroup v${hierarchy.version} at ${hierarchy.root}`;
+    if (!can.memory || !can.pids) throw new Error(`${where}: the ${!can.memory ? 'memory' : 'pids'} controller is not available to prebake`);
+    // A real cgroup made and ended, as for an instance: proves the hierarchy is writable.
+    await hierarchy.create(instanceCgroupName(), { memoryBytes: 64 * 1024 * 1024, maxProcesses: 16 }).end();
+    return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
   await add('native helpers', async () => {
     for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node']) {

@@ -4,6 +4,8 @@ import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';
+import { hostCgroups } from '../src/cgroup/host.ts';
+import { cgroupOwner } from '../src/cgroup/sweep.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
 import { ImageStore } from '../src/store/store.ts';
@@ -27,7 +29,7 @@ export interface Sandbox {
   build(name: string, from?: 'fixture' | 'bundled'): Promise<BuildResult>;
   /** Processes whose command line mentions the sandbox (instances, unshare, criu). */
   processes(): Promise<string[]>;
-  /** Asserts that no process of the sandbox is left (after a moment to be reaped) and no work dir either. */
+  /** Asserts that no process of the sandbox is left (after a moment to be reaped), no work dir, no cgroup. */
   expectClean(): Promise<void>;
   /** Build and restore work dirs left under the home. */
   tempDirs(): Promise<string[]>;
@@ -59,6 +61,7 @@ export async function makeSandbox(): Promise<Sandbox> {
     async expectClean() {
       expect(await settled(() => sandbox.processes())).toEqual([]);
       expect(await sandbox.tempDirs()).toEqual([]);
+      expect(await settled(async () => ownCgroups())).toEqual([]);
     },
     async tempDirs() {
       const found: string[] = [];
@@ -90,6 +93,11 @@ export async function addPackages(functionDir: string, packages: string[]): Prom
   for (const name of packages) {
     await cp(path.join(ROOT, 'node_modules', name), path.join(functionDir, 'node_modules', name), { recursive: true });
   }
+}
+
+/** Instance cgroups this test process made that still exist (test files run one at a time per process). */
+export function ownCgroups(): string[] {
+  return (hostCgroups()?.names() ?? []).filter((name) => cgroupOwner(name)?.pid === process.pid);
 }
 
 export async function processesMentioning(text: string): Promise<string[]> {

@@ -59,7 +59,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const launched = launchInstance(fn, runtime.command(fn, preparedDir));
     const inodes = pipeInodes(launched.pipes);
-    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
+    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
     const initMs = await instance.waitReady(fn.timeoutMs);
     progress(`init done in ${initMs.toFixed(1)} ms`);
 

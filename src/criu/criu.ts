@@ -38,6 +38,8 @@ export interface RestoreOptions {
   inheritPipes: InheritedPipe[];
   /** The fds criu gets as 3, 4, ... in order; `inheritPipes` refer to them. */
   extraFds: number[];
+  /** cgroup.procs files criu joins before exec, so that the tree it restores starts inside them. */
+  cgroupProcs?: string[];
 }
 
 /** A restore in the foreground: criu stays the parent of the restored tree and exits when it ends. */
@@ -93,8 +95,9 @@ export class Criu {
   /** Dumps the tree rooted at `pid` into `imageDir`; the tree ends (no --leave-running). */
   async dump(options: DumpOptions): Promise<void> {
     await this.prepare();
+    // Cgroups stay out of the image: each restore runs in a fresh cgroup of its own (see restore).
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '-v2'];
+      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2'];
     const result = await execa(this.binary, args, { reject: false, all: true });
     if (result.exitCode !== 0) {
       const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
@@ -112,7 +115,10 @@ export class Criu {
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
     const args = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
-      '--log-file', logFile, '--pidfile', pidFile, '-v2'];
+      '--log-file', logFile, '--pidfile', pidFile, '-v2',
+      // The restored tree stays in criu's own cgroup, the instance's (cgroupProcs). By default criu puts restored
+      // tasks back into the cgroups an image records (images dumped before prebake ignored cgroups: the build's).
+      '--manage-cgroups=ignore'];
     for (const pipe of options.inheritPipes) args.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
     // posix_spawn, not child_process: a fork() of the controller costs ~3 ms of CPU on every prebaked start.
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
@@ -120,7 +126,9 @@ export class Criu {
     const devNull = devNullFd();
     let child: SpawnedProcess;
     try {
-      child = new SpawnedProcess(this.binary, args, [devNull, devNull, devNull, ...options.extraFds]);
+      child = new SpawnedProcess(this.binary, args, [devNull, devNull, devNull, ...options.extraFds], {
+        ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
+      });
     } catch (error) {
       if (error instanceof PrebakeError) throw error;
       throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `cannot run criu (${this.binary}): ${error instanceof Error ? error.message : String(error)}`, {

@@ -1,6 +1,7 @@
 // A running function instance, however it started (plain start, build, or restore): the controller's side
 // of the protocol in docs/PROTOCOL.md, its logs, and its end. Whoever creates an Instance calls end() on every
 // path; instances still alive when prebake exits are killed by the exit hook below.
+import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
@@ -39,6 +40,12 @@ export interface InstanceOptions {
   initPid: () => Promise<number>;
   /** Whether it sends `ready` by itself (a launched instance, the default) or is a restored clone. */
   restored?: boolean;
+  /**
+   * The cgroup every process of the instance runs in (the owner included): end() kills all of it and removes
+   * it, and a process the kernel killed for memory is told by it. Without one (tests of the protocol), end()
+   * kills the namespace init.
+   */
+  cgroup?: InstanceCgroup;
 }
 
 export interface InvokeOptions {
@@ -61,6 +68,7 @@ export class Instance {
   readonly functionName: string;
   readonly owner: InstanceOptions['owner'];
   readonly logs: LogCollector;
+  private readonly cgroup: InstanceCgroup | undefined;
   private readonly channel: ControlChannel;
   private readonly resolveInitPid: () => Promise<number>;
   private knownInitPid: number | undefined;
@@ -71,6 +79,7 @@ export class Instance {
     this.functionName = options.functionName;
     this.owner = options.owner;
     this.resolveInitPid = options.initPid;
+    this.cgroup = options.cgroup;
     this.channel = new ControlChannel(options.pipes.controlOut.read, options.pipes.controlIn.write, !options.restored);
     // An instance that breaks the protocol is ended at once, even while idle (a warm instance flooding frames).
     this.channel.onViolation = () => void this.end();
@@ -153,6 +162,7 @@ export class Instance {
 
   /** Synchronous last resort at process exit. */
   killNow(): void {
+    this.cgroup?.killNow();
     try {
       if (this.knownInitPid) process.kill(this.knownInitPid, 'SIGKILL');
     } catch {
@@ -163,15 +173,12 @@ export class Instance {
 
   private async terminate(): Promise<void> {
     try {
-      const pid = await this.initPid().catch(() => undefined);
-      if (pid !== undefined && this.owner.exitCode === null) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+      if (this.cgroup) {
+        // Every process of the instance at once, whatever its state: a criu stopped mid-restore, the tree it
+        // was restoring, processes the function forked. A failure is left to the next start's sweep.
+        await this.cgroup.end().catch((error: unknown) => process.emitWarning(error as Error));
       } else {
-        this.owner.kill('SIGKILL');
+        await this.killInit();
       }
       const reaped = await Promise.race([this.owner.then(() => true), sleep(END_GRACE_MS).then(() => false)]);
       if (!reaped) {
@@ -183,6 +190,19 @@ export class Instance {
       this.channel.close();
       this.logs.close();
       live.delete(this);
+    }
+  }
+
+  private async killInit(): Promise<void> {
+    const pid = await this.initPid().catch(() => undefined);
+    if (pid !== undefined && this.owner.exitCode === null) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    } else {
+      this.owner.kill('SIGKILL');
     }
   }
 
@@ -202,6 +222,9 @@ export class Instance {
     } catch (error) {
       if (!(error instanceof ChannelError)) throw error;
       const { failure } = error;
+      // A process the OOM killer ended is the cause, also of a wait that ran into its timeout (a handler waiting
+      // on a child process that was killed).
+      if (this.cgroup && this.cgroup.oomKills() > 0) throw await this.outOfMemory();
       if (failure.kind === 'timeout') throw await on.timeout();
       if (failure.kind === 'closed') throw on.closed(await this.describeExit());
       await this.end();
@@ -212,6 +235,12 @@ export class Instance {
     const mapped = on.frame?.(frame);
     if (mapped) throw mapped;
     throw this.fail('PREBAKE_ERR_PROTOCOL', `expected a "${type}" frame, got "${String(frame.header.type)}"`);
+  }
+
+  // The kernel killed a process for going over the memory limit: the whole instance goes, and the error says so.
+  private async outOfMemory(): Promise<PrebakeError> {
+    await this.end();
+    return this.fail('PREBAKE_ERR_OUT_OF_MEMORY', 'the instance went over its memory limit (memoryMb) and the kernel ended it', 'raise memoryMb in function.json, or use less memory');
   }
 
   private async describeExit(): Promise<string> {

@@ -3,6 +3,8 @@
 // a restore recreates what this set up.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createInstanceCgroup } from '../cgroup/host.ts';
+import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../instance/instance.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -24,6 +26,8 @@ export interface LaunchedProcess {
    */
   owner: OwnerProcess;
   pipes: InstancePipes;
+  /** The instance's cgroup, which `unshare` joined before exec: the Instance ends it. */
+  cgroup: InstanceCgroup;
   /** Host PID of the namespace init (the runtime), once it exists. */
   initPid(): Promise<number>;
 }
@@ -47,10 +51,18 @@ export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string,
 /**
  * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
  * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
- * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md).
+ * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md), inside a cgroup of its own with the
+ * function's limits (src/cgroup/).
  */
 export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): LaunchedProcess {
-  const pipes = createInstancePipes();
+  const cgroup = createInstanceCgroup(fn);
+  let pipes: InstancePipes;
+  try {
+    pipes = createInstancePipes();
+  } catch (error) {
+    void cgroup.end().catch(() => {}); // empty: nothing ran in it
+    throw error;
+  }
   const ends = instanceEnds(pipes);
   let owner: LaunchedProcess['owner'];
   try {
@@ -60,10 +72,11 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
       'unshare',
       ['--pid', '--fork', '--kill-child', PREBAKE_EXEC, ...command.argv],
       [devNullFd(), ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
-      { env: instanceEnvironment(fn, command.env), cwd: fn.dir },
+      { env: instanceEnvironment(fn, command.env), cwd: fn.dir, cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {
     closeControllerEnds(pipes);
+    void cgroup.end().catch(() => {}); // empty: the child failed before exec and was reaped
     // E2BIG: the environment (or one variable, over the kernel's 128 KiB per string) is too large to exec.
     if ((error as { errno?: number }).errno === E2BIG) {
       throw new PrebakeError('PREBAKE_ERR_MANIFEST', `function "${fn.name}": its environment is too large to start an instance (${(error as Error).message})`, {
@@ -85,6 +98,7 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
   return {
     owner,
     pipes,
+    cgroup,
     async initPid() {
       if (ownerPid === undefined) throw new Error('unshare did not start');
       const children = await readFile(`/proc/${ownerPid}/task/${ownerPid}/children`, 'utf8');

@@ -1,6 +1,7 @@
-// Spawning through posix_spawn (native/spawn.c) rather than child_process: libuv fork()s the whole controller
-// before exec, which costs milliseconds of CPU per spawn in a large Node process; posix_spawn copies nothing.
-// Used where a spawn is on the hot path (criu restore, once per prebaked start).
+// Spawning through native/spawn.c (a posix_spawn-style clone(CLONE_VM | CLONE_VFORK)) rather than child_process:
+// libuv fork()s the whole controller before exec, which costs milliseconds of CPU per spawn in a large Node
+// process; a vfork-style clone copies nothing. Used where a spawn is on the hot path (criu restore, once per
+// prebaked start), and wherever the child must join an instance's cgroups before it runs.
 import { openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -15,7 +16,7 @@ export interface SpawnAddon {
     argv: string[],
     fds: number[],
     onExit: (code: number | null, signal: string | null) => void,
-    options?: { env?: string[]; cwd?: string },
+    options?: { env?: string[]; cwd?: string; cgroupProcs?: string[] },
   ): number;
 }
 
@@ -37,6 +38,8 @@ export function loadSpawnAddon(): SpawnAddon {
 export interface SpawnOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /** cgroup.procs files the child joins before exec (an instance's cgroups, src/cgroup/). */
+  cgroupProcs?: string[];
 }
 
 // One /dev/null for every spawned child's unused stdio, opened on first use (close-on-exec, as Node opens
@@ -58,7 +61,7 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGTERM');
 });
 
-/** A child started with posix_spawn, with the parts of a ChildProcess that an OwnerProcess needs. */
+/** A child started by native/spawn.c, with the parts of a ChildProcess that an OwnerProcess needs. */
 export class SpawnedProcess implements OwnerProcess {
   readonly pid: number;
   readonly spawnargs: string[];
@@ -85,6 +88,7 @@ export class SpawnedProcess implements OwnerProcess {
     }, {
       ...(options.env && { env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`) }),
       ...(options.cwd && { cwd: options.cwd }),
+      ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
     });
     running.add(this);
   }

@@ -47,6 +47,8 @@ function restoreFailureKind(error: unknown): 'image' | 'transient' | undefined {
   // would hide the bug.
   if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return undefined;
   if (error.code === 'PREBAKE_ERR_SHUTTING_DOWN') return undefined;
+  // Over memoryMb while restoring: a plain start has the same limit.
+  if (error.code === 'PREBAKE_ERR_OUT_OF_MEMORY') return undefined;
   if (error.code === 'PREBAKE_ERR_RESTORE_FAILED' && error.details?.transient) return 'transient';
   return 'image';
 }

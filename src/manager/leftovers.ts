@@ -4,6 +4,7 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageStore } from '../store/store.ts';
+import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 
 interface ProcessInfo {
   pid: number;
@@ -74,15 +75,17 @@ export async function killLeftoverInstances(marks: string[]): Promise<number> {
 }
 
 /**
- * Sweeps what a dead daemon or CLI left on `store`'s home: its instances (by the home and the built functions'
- * directories), then its work dirs. Every daemon start and every CLI command on the home runs it, so that a
- * SIGKILL'd `prebake invoke` leaves nothing for long.
+ * Sweeps what a dead daemon or CLI left on `store`'s home: its instances' cgroups (ending every process in
+ * them), instances outside any cgroup (by the home and the built functions' directories), then its work dirs.
+ * Every daemon start and every CLI command on the home runs it, so that a SIGKILL'd `prebake invoke` leaves
+ * nothing for long.
  */
-export async function sweepLeftovers(store: ImageStore): Promise<{ killed: number; removedDirs: number }> {
+export async function sweepLeftovers(store: ImageStore): Promise<{ cgroups: number; killed: number; removedDirs: number }> {
   const metas = await store.list();
+  const cgroups = await sweepLeftoverCgroups(store.home);
   const killed = await killLeftoverInstances([store.home, ...metas.map((meta) => meta.spec.dir)]);
   const removedDirs = await store.sweep();
-  return { killed, removedDirs };
+  return { cgroups, killed, removedDirs };
 }
 
 function descendants(root: number, all: Map<number, ProcessInfo>): number[] {

@@ -88,11 +88,13 @@ export class InstanceManager {
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
-  /** Sweeps what a previous run on this home left behind: its instances, then its work dirs. */
+  /** Sweeps what a previous run on this home left behind: its instances' cgroups, its instances, its work dirs. */
   async start(): Promise<void> {
     await this.store.init();
-    const { killed, removedDirs } = await sweepLeftovers(this.store);
-    if (killed > 0 || removedDirs > 0) this.log.warn({ killed, removedDirs }, 'swept instances and work dirs left by a previous run');
+    const { cgroups, killed, removedDirs } = await sweepLeftovers(this.store);
+    if (cgroups > 0 || killed > 0 || removedDirs > 0) {
+      this.log.warn({ cgroups, killed, removedDirs }, 'swept instances and work dirs left by a previous run');
+    }
   }
 
   get stats(): { running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {

@@ -5,6 +5,7 @@ import { PrebakeError } from '../errors.ts';
 import { FileReadError, readRegularFile } from '../files/regular-file.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import {
+  DEFAULT_MAX_PROCESSES,
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,
   FUNCTION_NAME_PATTERN,
@@ -99,6 +100,8 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     warmup: { invocations: manifest.warmup?.invocations ?? 0, event: manifest.warmup?.event ?? {} },
     timeoutMs: manifest.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     memoryMb: manifest.memoryMb ?? DEFAULT_MEMORY_MB,
+    maxProcesses: manifest.maxProcesses ?? DEFAULT_MAX_PROCESSES,
+    ...(manifest.cpus !== undefined && { cpus: manifest.cpus }),
     env: manifest.env ?? {},
     ...(manifest.cloneCheck !== undefined && { cloneCheck: manifest.cloneCheck }),
     ...(manifest.startMode && { startMode: manifest.startMode }),

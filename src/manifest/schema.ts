@@ -44,6 +44,10 @@ export const ManifestSchema = Type.Object(
     ),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 * 60 * 1000 })),
     memoryMb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
+    /** Processes and threads an instance may have at once (cgroup pids.max), as Lambda's 1024. */
+    maxProcesses: Type.Optional(Type.Integer({ minimum: 8, maximum: 65536 })),
+    /** CPU time an instance may use, in CPUs (0.5: half of one); unlimited when unset. */
+    cpus: Type.Optional(Type.Number({ minimum: 0.01, maximum: 1024 })),
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
     /**
      * The build's clone-uniqueness check: `false` turns it off (for a handler with side effects); `event`
@@ -74,7 +78,10 @@ export interface FunctionSpec {
   handler: string;
   warmup: { invocations: number; event: unknown };
   timeoutMs: number;
+  /** A hard limit on the whole instance (cgroup), and the base of Node's heap and Java's -Xmx. */
   memoryMb: number;
+  maxProcesses: number;
+  cpus?: number;
   env: Record<string, string>;
   /** The build's clone-uniqueness check (src/build/clone-check.ts): off, or the probe event if set. */
   cloneCheck?: false | { event?: unknown };
@@ -85,3 +92,4 @@ export interface FunctionSpec {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MEMORY_MB = 256;
+export const DEFAULT_MAX_PROCESSES = 1024;

@@ -17,7 +17,7 @@ export async function startCold(fn: FunctionSpec, preparedDir: string): Promise<
 export async function startCommand(fn: FunctionSpec, command: RuntimeCommand): Promise<StartedInstance> {
   const started = performance.now();
   const launched = launchInstance(fn, command);
-  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, initPid: launched.initPid });
+  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
   try {
     await instance.waitReady(fn.timeoutMs);
   } catch (error) {

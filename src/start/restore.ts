@@ -2,6 +2,8 @@
 // the image recorded the build's, then let the clone reseed its randomness and run its after-restore hooks.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createInstanceCgroup } from '../cgroup/host.ts';
+import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
@@ -20,7 +22,11 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
   await store.assertIntact(image);
   const { dir: runDir, remove: cleanup } = await store.createRunDir();
   let instance: Instance | undefined;
+  let cgroup: InstanceCgroup | undefined;
   try {
+    // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
+    // ending the cgroup ends criu and the tree together, whatever point the restore reached.
+    cgroup = createInstanceCgroup(meta.spec);
     const pipes = createInstancePipes();
     const ends = instanceEnds(pipes);
     let restore: Awaited<ReturnType<Criu['restore']>>;
@@ -30,6 +36,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         workDir: runDir,
         extraFds: PIPE_NAMES.map((name) => ends[name]),
         inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
+        cgroupProcs: cgroup.procsFiles,
       });
     } catch (error) {
       closeControllerEnds(pipes);
@@ -43,6 +50,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       owner: running.process,
       pipes,
       restored: true,
+      cgroup,
       initPid: async () => {
         const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
         if (pid) return pid;
@@ -71,6 +79,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
     return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
   } catch (error) {
     await instance?.end();
+    if (!instance) await cgroup?.end();
     await cleanup();
     throw error;
   }

@@ -111,6 +111,7 @@ describe('prebake CLI', () => {
     const result = await prebake('doctor');
     expect(result.stdout).toMatch(/^ok\s+criu: 4\.\d/m);
     expect(result.stdout).toMatch(/^ok\s+criu check: Looks good/m);
+    expect(result.stdout).toMatch(/^ok\s+cgroups: cgroup v[12] at \/sys\/fs\/cgroup: enforces memoryMb/m);
     expect(result.exitCode).toBe(0);
   });
 });

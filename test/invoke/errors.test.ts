@@ -23,7 +23,6 @@ afterAll(async () => {
   await sandbox.cleanup();
 });
 
-
 const invoke = (event: string, mode?: 'cold' | 'prebaked', target = 'faulty-node') =>
   invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu);
 

@@ -12,6 +12,7 @@ const spec = (extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
   warmup: { invocations: 0, event: {} },
   timeoutMs: 1000,
   memoryMb: 128,
+  maxProcesses: 1024,
   env: {},
   ...extra,
 });

@@ -40,8 +40,10 @@ describe('loadFunction', () => {
       warmup: { invocations: 0, event: {} },
       timeoutMs: 30_000,
       memoryMb: 256,
+      maxProcesses: 1024,
       env: {},
     });
+    expect(spec.cpus).toBeUndefined();
     expect(path.isAbsolute(spec.dir)).toBe(true);
   });
 
@@ -54,16 +56,20 @@ describe('loadFunction', () => {
         warmup: { invocations: 3, event: { a: 1 } },
         timeoutMs: 1234,
         memoryMb: 512,
+        maxProcesses: 64,
+        cpus: 0.5,
         env: { STAGE: 'test' },
       }),
     );
-    expect(spec).toMatchObject({ name: 'custom-name', handler: 'lib/app.main', warmup: { invocations: 3, event: { a: 1 } }, timeoutMs: 1234, memoryMb: 512, env: { STAGE: 'test' } });
+    expect(spec).toMatchObject({ name: 'custom-name', handler: 'lib/app.main', warmup: { invocations: 3, event: { a: 1 } }, timeoutMs: 1234, memoryMb: 512, maxProcesses: 64, cpus: 0.5, env: { STAGE: 'test' } });
   });
 
   it('names the field that is wrong', async () => {
     expect(await manifestError(await fnDir('bad-runtime', { runtime: 'ruby', handler: 'x.y' }))).toMatch(/field "runtime"/);
     expect(await manifestError(await fnDir('bad-timeout', { runtime: 'node', handler: 'x.y', timeoutMs: -5 }))).toMatch(/field "timeoutMs"/);
     expect(await manifestError(await fnDir('bad-warmup', { runtime: 'node', handler: 'x.y', warmup: { invocations: 'two' } }))).toMatch(/field "warmup\.invocations"/);
+    expect(await manifestError(await fnDir('bad-processes', { runtime: 'node', handler: 'x.y', maxProcesses: 2 }))).toMatch(/field "maxProcesses"/);
+    expect(await manifestError(await fnDir('bad-cpus', { runtime: 'node', handler: 'x.y', cpus: 0 }))).toMatch(/field "cpus"/);
     expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
     expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
     expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);
