@@ -6,6 +6,7 @@ const UNIT = [
   'test/errors.test.ts',
   'test/bench/{chart,progress,run,stats}.test.ts',
   'test/build/shared-state.test.ts',
+  'test/criu/{check-verdict,privileges}.test.ts',
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
   'test/launch/spawn.test.ts',

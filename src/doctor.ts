@@ -2,7 +2,10 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CGROUP_ROOT, hostCgroups, instanceCgroupName } from './cgroup/host.ts';
+import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
+import { kdatState } from './criu/kdat.ts';
+import { judgePrivileges } from './criu/privileges.ts';
 import { NATIVE_BUILD_DIR, nodeBinary } from './paths.ts';
 import { RUNTIMES } from './manifest/schema.ts';
 import { runtimeFor } from './runtimes/index.ts';
@@ -13,14 +16,6 @@ export interface Check {
   detail: string;
   /** A failed check that prebake can live with (only one runtime missing, say). */
   optional?: boolean;
-}
-
-// Capabilities criu needs as root: CAP_SYS_ADMIN (21), CAP_SYS_PTRACE (19), CAP_CHECKPOINT_RESTORE (40).
-const NEEDED_CAPS: [string, number][] = [['CAP_SYS_ADMIN', 21], ['CAP_SYS_PTRACE', 19], ['CAP_CHECKPOINT_RESTORE', 40]];
-
-async function capabilities(): Promise<bigint> {
-  const status = await readFile('/proc/self/status', 'utf8');
-  return BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0'}`);
 }
 
 export async function runDoctor(criu = new Criu()): Promise<Check[]> {
@@ -36,15 +31,19 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
   await add('criu', async () => `${await criu.version()} at ${criu.binary}`);
   await add('criu check', async () => {
     const result = await criu.check();
-    if (!result.ok) throw new Error(`criu check failed: ${result.output.split('\n').slice(-3).join(' | ')}`);
-    return 'Looks good.';
+    if (result.ok) return 'Looks good.';
+    const complaints = sortComplaints(result.output, { clone3SetTid: await criu.hasFeature('clone3_set_tid') });
+    const serious = complaints.filter((c) => !c.harmless).map((c) => c.what);
+    if (serious.length || !complaints.length) {
+      throw new Error(`criu check failed: ${(serious.length ? serious : result.output.split('\n').slice(-3)).join(' | ')}`);
+    }
+    // As in a container: criu's own verdict is "Does not look good", for things prebake does not use.
+    return `good enough for prebake (${complaints.map((c) => `${c.what}: ${c.harmless}`).join('; ')})`;
   });
   await add('privileges', async () => {
-    if (process.getuid?.() !== 0) throw new Error('prebake must run as root (criu needs it)');
-    const caps = await capabilities();
-    const missing = NEEDED_CAPS.filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n).map(([name]) => name);
-    if (missing.length) throw new Error(`missing ${missing.join(', ')}: run privileged`);
-    return `root with ${NEEDED_CAPS.map(([n]) => n).join(', ')}`;
+    const report = judgePrivileges(await readFile('/proc/self/status', 'utf8'), process.getuid?.());
+    if (!report.ok) throw new Error(report.detail);
+    return report.detail;
   });
   await add('kernel', async () => {
     const release = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
@@ -75,10 +74,10 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return NATIVE_BUILD_DIR;
   });
   await add('criu kernel-probe cache', async () => {
-    const mounts = await readFile('/proc/self/mounts', 'utf8');
-    const run = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[1] === '/run');
-    if (run?.[2] !== 'tmpfs') throw new Error('/run is not a tmpfs: criu probes the kernel on every restore (about 20 ms)');
-    return '/run is a tmpfs: criu caches its kernel probe in /run/criu.kdat';
+    const state = await kdatState();
+    if (state === 'criu-managed') return '/run is a tmpfs: criu keeps its kernel probe in /run/criu.kdat';
+    if (state === 'present') return '/run/criu.kdat is there for this boot (prebake wrote it: /run is not a tmpfs)';
+    return '/run/criu.kdat is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)';
   }, true);
   for (const name of RUNTIMES) {
     await add(`runtime ${name}`, async () => {

@@ -92,6 +92,12 @@ export class Criu {
     return { ok: result.exitCode === 0 && /Looks good/.test(output), output };
   }
 
+  /** `criu check --feature NAME`: whether criu and the kernel support one feature (`clone3_set_tid`, ...). */
+  async hasFeature(name: string): Promise<boolean> {
+    const result = await execa(this.binary, ['check', '--feature', name], { reject: false });
+    return result.exitCode === 0;
+  }
+
   /** Dumps the tree rooted at `pid` into `imageDir`; the tree ends (no --leave-running). */
   async dump(options: DumpOptions): Promise<void> {
     await this.prepare();

@@ -11,8 +11,21 @@ const CACHE_FILE = `${RUN_DIR}/criu.kdat`;
 // Where prebake notes which boot its cache belongs to.
 const BOOT_MARK = `${RUN_DIR}/prebake-criu.kdat.boot-id`;
 const TMPFS_MAGIC = 0x01021994;
+const readBootId = async () => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
 
 export type KdatState = 'criu-managed' | 'installed' | 'present' | 'unavailable';
+
+/**
+ * The cache as it is, without producing it: `criu-managed` (/run is a tmpfs), `present` (prebake's copy for
+ * this boot), or `absent` (prebake produces it at its first dump or restore).
+ */
+export async function kdatState(): Promise<'criu-managed' | 'present' | 'absent'> {
+  if ((await statfs(RUN_DIR)).type === TMPFS_MAGIC) return 'criu-managed';
+  const bootId = await readBootId();
+  const marked = await readFile(BOOT_MARK, 'utf8').catch(() => '');
+  const cached = await readFile(CACHE_FILE).catch(() => undefined);
+  return cached && marked.trim() === bootId ? 'present' : 'absent';
+}
 
 /**
  * Makes sure criu finds a kernel-probe cache valid for this boot. Never throws: without a cache criu
@@ -20,11 +33,9 @@ export type KdatState = 'criu-managed' | 'installed' | 'present' | 'unavailable'
  */
 export async function ensureKdatCache(criuBinary: string): Promise<KdatState> {
   try {
-    if ((await statfs(RUN_DIR)).type === TMPFS_MAGIC) return 'criu-managed';
-    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-    const marked = await readFile(BOOT_MARK, 'utf8').catch(() => '');
-    const cached = await readFile(CACHE_FILE).catch(() => undefined);
-    if (cached && marked.trim() === bootId) return 'present';
+    const state = await kdatState();
+    if (state !== 'absent') return state;
+    const bootId = await readBootId();
 
     const probe = await execa(
       'unshare',
