@@ -37,6 +37,20 @@ node=$(command -v node || echo /opt/prebake/bin/node)
 # json FIELD: a field of the JSON object on stdin (dots for nesting).
 json() { "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 
+# How to run the container (checked before anything is built).
+if [ -z "${RUN_MODE:-}" ]; then
+  # CAP_SYS_RESOURCE is bit 24: where root lacks it, --privileged cannot start any container.
+  bnd=$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)
+  if (( (16#$bnd >> 24) & 1 )); then RUN_MODE=privileged; else RUN_MODE=caps; fi
+fi
+case $RUN_MODE in
+  privileged) caps=(--privileged) ;;
+  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined) ;;
+  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined) ;;
+  *) fail "RUN_MODE is privileged, caps or all-caps, not $RUN_MODE" ;;
+esac
+case $FUNCTIONS_MODE in ro) mount_opt=:ro ;; rw) mount_opt= ;; *) fail "FUNCTIONS_MODE is ro or rw, not $FUNCTIONS_MODE" ;; esac
+
 run_id=$$
 container=prebake-test-$run_id
 volume=prebake-test-store-$run_id
@@ -143,20 +157,8 @@ dev_deps=$("$node" -p 'Object.keys(require("./package.json").devDependencies).jo
 log "no compiler (gcc, cc, make), no dev dependency, no CA secret in the image"
 
 # --- 4. run it ----------------------------------------------------------------------------------------------
-if [ -z "${RUN_MODE:-}" ]; then
-  # CAP_SYS_RESOURCE is bit 24: where root lacks it, --privileged cannot start any container.
-  bnd=$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)
-  if (( (16#$bnd >> 24) & 1 )); then RUN_MODE=privileged; else RUN_MODE=caps; fi
-fi
-case $RUN_MODE in
-  privileged) caps=(--privileged) ;;
-  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined) ;;
-  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined) ;;
-  *) fail "RUN_MODE is privileged, caps or all-caps, not $RUN_MODE" ;;
-esac
 mkdir -p "$work/functions"
 for f in "${FUNCTIONS[@]}"; do cp -r "functions/$f" "$work/functions/"; done
-mount_opt=:ro; [ "$FUNCTIONS_MODE" = rw ] && mount_opt=
 run_args=(-d --name "$container" "${caps[@]}" --tmpfs /run -v "$volume:/var/lib/prebake"
           -v "$work/functions:/functions$mount_opt" -p 127.0.0.1::8080 --stop-timeout 45 "$IMAGE")
 log "docker run ${run_args[*]}"
@@ -167,7 +169,8 @@ wait_ready() {
   local port
   port=$("$DOCKER" port "$container" 8080/tcp | head -1 | sed 's/.*://')
   api=http://127.0.0.1:$port
-  for _ in $(seq 150); do curl -sf "$api/healthz" >/dev/null && return; sleep 0.2; done
+  # Any answer will do (with API authentication, /healthz may answer 401 until the token is read).
+  for _ in $(seq 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$api/healthz")" != 000 ] && return; sleep 0.2; done
   "$DOCKER" logs "$container" 2>&1 | tail -20 >&2
   fail "the daemon did not answer on $api/healthz"
 }
