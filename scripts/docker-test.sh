@@ -160,7 +160,8 @@ log "no compiler (gcc, cc, make), no dev dependency, no CA secret in the image"
 mkdir -p "$work/functions"
 for f in "${FUNCTIONS[@]}"; do cp -r "functions/$f" "$work/functions/"; done
 run_args=(-d --name "$container" "${caps[@]}" --tmpfs /run -v "$volume:/var/lib/prebake"
-          -v "$work/functions:/functions$mount_opt" -p 127.0.0.1::8080 --stop-timeout 45 "$IMAGE")
+          -v "$work/functions:/functions$mount_opt" -p 127.0.0.1::8080 --stop-timeout 45 "$IMAGE"
+          --functions-root /functions)
 log "docker run ${run_args[*]}"
 "$DOCKER" run "${run_args[@]}" >/dev/null
 
@@ -191,7 +192,7 @@ header() { awk -v h="$1" 'index(tolower($0), h ": ") == 1 { sub(/\r$/, ""); prin
 
 wait_ready
 read_token
-log "daemon up at $api (${#auth[@]} auth header(s)); prebake doctor inside:"
+log "daemon up at $api ($([ ${#auth[@]} = 0 ] && echo 'no API token' || echo 'API token read from the volume')); prebake doctor inside:"
 "$DOCKER" exec "$container" prebake doctor >&2 || fail "prebake doctor reports a failure inside the container"
 
 declare -A build_id initialized
