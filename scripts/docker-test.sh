@@ -43,10 +43,13 @@ if [ -z "${RUN_MODE:-}" ]; then
   bnd=$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)
   if (( (16#$bnd >> 24) & 1 )); then RUN_MODE=privileged; else RUN_MODE=caps; fi
 fi
+# Every instance gets a cgroup of its own: --privileged mounts the cgroup filesystem writable, the other ways
+# bind it writable; --cgroupns=host so that on cgroup v2 the daemon's own cgroup is not the root it must divide.
+cgroups=(-v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns=host)
 case $RUN_MODE in
-  privileged) caps=(--privileged) ;;
-  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined) ;;
-  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined) ;;
+  privileged) caps=(--privileged --cgroupns=host) ;;
+  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined "${cgroups[@]}") ;;
+  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined "${cgroups[@]}") ;;
   *) fail "RUN_MODE is privileged, caps or all-caps, not $RUN_MODE" ;;
 esac
 case $FUNCTIONS_MODE in ro) mount_opt=:ro ;; rw) mount_opt= ;; *) fail "FUNCTIONS_MODE is ro or rw, not $FUNCTIONS_MODE" ;; esac
@@ -235,6 +238,8 @@ invoke_all restarted
 
 # --- 6. stop, and nothing left ------------------------------------------------------------------------------
 id=$("$DOCKER" inspect -f '{{.Id}}' "$container")
+# Instances' cgroups are named after the daemon's PID namespace (src/cgroup/host.ts): the container's.
+pidns=$(readlink "/proc/$("$DOCKER" inspect -f '{{.State.Pid}}' "$container")/ns/pid" | tr -dc 0-9)
 log "docker stop $container"
 "$DOCKER" stop -t 45 "$container" >/dev/null
 exit_code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$container")
@@ -249,6 +254,8 @@ left=$(grep -l -F -f "$work/id" /proc/[0-9]*/cgroup /proc/[0-9]*/cmdline 2>/dev/
 [ -z "$left" ] || fail "processes of the container outlived it: $(for p in $left; do p=${p%/*}; echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"; done)"
 grep -q -F -f "$work/id" /proc/mounts && fail "mounts of the container are left: $(grep "$id" /proc/mounts)"
 [ -z "$(find /sys/fs/cgroup -maxdepth 4 -name "*$id*" 2>/dev/null)" ] || fail "cgroups of the container are left: $(find /sys/fs/cgroup -maxdepth 4 -name "*$id*")"
+left=$(find /sys/fs/cgroup -maxdepth 3 -type d -path '*/prebake/*' -name "$pidns-*" 2>/dev/null)
+[ -z "$left" ] || fail "instance cgroups of the container's daemon are left: $left"
 "$DOCKER" volume inspect "$volume" >/dev/null 2>&1 && fail "volume $volume is left"
 log "stopped (exit 0): no process, cgroup, mount, container or volume of it is left"
 
