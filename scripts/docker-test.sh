@@ -104,6 +104,34 @@ stop_engine() {
     kill -0 "$child" 2>/dev/null && fail "dockerd's child $child ($(tr '\0' ' ' </proc/"$child"/cmdline)) outlived it"
   done
   engine_pid=
+  if [ -n "$engine_network_before" ]; then undo_engine_network; fi
+}
+# dockerd sets up host networking it never takes down: the docker0 bridge, its iptables chains and rules, the
+# FORWARD policy DROP and net.ipv4.ip_forward=1. When this script brought the first engine up (no docker0
+# before), it puts those back as they were once the engine is stopped.
+engine_network_before=
+record_engine_network() {
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  engine_network_before="$(sysctl -n net.ipv4.ip_forward) $(iptables -S FORWARD | awk '$1 == "-P" { print $3 }')"
+}
+undo_engine_network() {
+  local table rule chain
+  ip link delete docker0 2>/dev/null || true
+  for table in filter nat; do
+    { iptables -t "$table" -S | grep -E '^-A .*(DOCKER|docker0)' || true; } | sed 's/^-A /-D /' | while read -r rule; do
+      # shellcheck disable=SC2086 # a rule is words, as iptables -S printed them
+      iptables -t "$table" $rule || true
+    done
+    for chain in DOCKER DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2; do
+      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain"
+    done
+  done
+  iptables -P FORWARD "${engine_network_before#* }"
+  sysctl -qw "net.ipv4.ip_forward=${engine_network_before%% *}"
+  ip link show docker0 >/dev/null 2>&1 && fail "docker0 is still there"
+  iptables-save | grep -q -i docker && fail "iptables still has docker's rules: $(iptables-save | grep -i docker)"
+  log "host networking as before the engine: no docker0, no docker chains, FORWARD ${engine_network_before#* }, ip_forward ${engine_network_before%% *}"
+  engine_network_before=
 }
 
 if ! command -v dockerd >/dev/null && ! command -v docker >/dev/null; then
@@ -117,6 +145,7 @@ export DOCKER_BUILDKIT=1
 if ! "$DOCKER" info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || { log "apt-get install docker.io"; apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
   log "no engine running: starting dockerd (log: $work/dockerd.log)"
+  record_engine_network
   setsid dockerd --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
   engine_pid=$!
   for _ in $(seq 150); do "$DOCKER" info >/dev/null 2>&1 && break; kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
