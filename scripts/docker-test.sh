@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The Docker image, proven with a real engine (not part of .ci/run: it takes minutes). As root:
-#   1. finds a Docker engine, or installs Debian's docker.io and starts dockerd itself (stopped again at the end);
+#   1. finds a Docker engine, or installs Debian's docker.io and starts dockerd itself (stopped again at the end,
+#      with the host networking it set up);
 #   2. uses node:24-trixie-slim when it can be pulled, else builds a stand-in (scripts/docker-base.sh);
 #   3. builds prebake's image (BuildKit; NODE_EXTRA_CA_CERTS, when set, goes in as the build secret extra-ca)
 #      and checks that no compiler and no dev dependency is in it;
 #   4. starts it as docs/DAEMON.md says (functions mounted read-only), runs `prebake doctor` inside, registers
 #      and invokes one function per runtime over HTTP, each answer a prebaked start (x-prebake-start);
 #   5. restarts the container and invokes again: the same builds, restored from the volume's images;
-#   6. stops and removes it, and checks that nothing of it is left on the host (processes, cgroups, mounts).
+#   6. stops and removes it, and checks that nothing of it is left on the host (processes, cgroups, mounts,
+#      instance cgroups).
 # It removes its container, volume and temp dirs on every path; the images stay for the next run
 # (--remove-images removes them too).
 #   scripts/docker-test.sh [--remove-images]
