@@ -7,25 +7,17 @@ import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
 import { formatReport } from '../../bench/report.ts';
-import { PrebakeError } from '../../errors.ts';
 import { checkEvent } from '../../invoke/invoke.ts';
 import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
+import { wholeNumber } from '../options.ts';
 
 interface BenchCommandOptions {
-  runs: string;
-  warmups: string;
+  runs: number;
+  warmups: number;
   modes: string;
   data?: string;
   json?: string;
   chart?: string;
-}
-
-function count(text: string, what: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > 100_000) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `--${what} must be a whole number from ${min}, got "${text}"`);
-  }
-  return value;
 }
 
 async function writeOutput(file: string, content: string): Promise<void> {
@@ -38,15 +30,14 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('measure start-up and end-to-end latency, cold against prebaked (and warm), and print a table per function')
     .argument('<function...>', 'function directories (built first when their image is missing or stale) or names of built functions')
-    .option('-n, --runs <n>', 'recorded invocations per function and mode', '20')
-    .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', '1')
+    .option('-n, --runs <n>', 'recorded invocations per function and mode', wholeNumber(1, 100_000), 20)
+    .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', wholeNumber(0, 100_000), 1)
     .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions)`, DEFAULT_MODES.join(','))
     .option('-d, --data <json>', "the event of every invocation, as JSON; @FILE reads it from FILE, - from stdin (default: each function's warm-up event)")
     .option('--json <file>', 'write every run and the summary as JSON')
     .option('--chart <file.svg>', 'draw the distributions as an SVG chart')
     .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {
-      const runs = count(options.runs, 'runs', 1);
-      const warmups = count(options.warmups, 'warmups', 0);
+      const { runs, warmups } = options;
       const modes = parseModes(options.modes);
       const event = options.data === undefined ? undefined : await readEventOption(options.data);
       if (event !== undefined) checkEvent(event);

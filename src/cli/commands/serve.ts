@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { resolveDaemonConfig, type DaemonConfigInput } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
@@ -8,6 +8,7 @@ import { closeGracefully } from '../../server/shutdown.ts';
 import { resolveApiToken } from '../../server/token.ts';
 import { cliContext, type GlobalOptions } from '../context.ts';
 import { takeOverSignals } from '../signals.ts';
+import { wholeNumber } from '../options.ts';
 
 interface ServeOptions {
   host: string;
@@ -30,12 +31,6 @@ interface ServeOptions {
 
 // Past the shutdown timeout, instances are ended; this much more and the daemon exits regardless.
 const SHUTDOWN_GRACE_MS = 15_000;
-
-function integer(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a whole number');
-  return parsed;
-}
 
 async function readConfigFile(file: string): Promise<DaemonConfigInput> {
   try {
@@ -70,17 +65,17 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the daemon: an HTTP API that registers, builds and invokes functions (docs/DAEMON.md)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', integer, 8080)
+    .option('--port <port>', 'port to listen on (0: any free port)', wholeNumber(0, 65_535), 8080)
     .option('--config <file>', 'the daemon config, JSON (docs/DAEMON.md); flags override it')
     .addOption(new Option('--start-mode <mode>', 'default start mode of functions').choices(START_MODES))
-    .option('--max-concurrent <n>', 'invocations running at once', integer)
-    .option('--max-queued <n>', 'invocations waiting for a slot; past that, 429', integer)
-    .option('--queue-timeout <ms>', 'longest wait for a slot; then 429', integer)
+    .option('--max-concurrent <n>', 'invocations running at once', wholeNumber())
+    .option('--max-queued <n>', 'invocations waiting for a slot; past that, 429', wholeNumber())
+    .option('--queue-timeout <ms>', 'longest wait for a slot; then 429', wholeNumber())
     .option('--no-fallback', 'answer 502 when a restore fails, instead of starting plainly')
-    .option('--body-limit <bytes>', 'largest event an invocation takes', integer)
-    .option('--result-limit <bytes>', "largest result a handler may return", integer)
-    .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', integer)
-    .option('--max-builds <n>', 'builds running at once (default: one per CPU core); more wait in a queue', integer)
+    .option('--body-limit <bytes>', 'largest event an invocation takes', wholeNumber())
+    .option('--result-limit <bytes>', "largest result a handler may return", wholeNumber())
+    .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', wholeNumber())
+    .option('--max-builds <n>', 'builds running at once (default: one per CPU core); more wait in a queue', wholeNumber())
     .option('--functions-root <dir>', 'register only directories inside DIR (repeatable)', (dir: string, dirs: string[] = []) => [...dirs, dir])
     .option('--token-file <file>', 'read the API token from FILE (else PREBAKE_API_TOKEN, else <home>/api-token)')
     .option('--metrics-public', 'serve GET /metrics without the API token', false)
