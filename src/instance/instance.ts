@@ -8,8 +8,6 @@ import { ChannelError, ControlChannel } from './channel.ts';
 import type { Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
 
-export type StartKind = 'cold' | 'prebaked' | 'warm';
-
 const END_GRACE_MS = 5_000;
 const LOG_DRAIN_MS = 200;
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
-import type { StartKind } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import { MAX_BODY_BYTES } from '../instance/frames.ts';
 import { startCold } from '../start/cold.ts';
 import { startPrebaked } from '../start/restore.ts';
@@ -16,7 +16,7 @@ export interface InvokeRequest {
   target: string;
   /** The event as JSON text; checked before anything starts. */
   event: string;
-  mode?: Exclude<StartKind, 'warm'>;
+  mode?: Exclude<StartMode, 'warm'>;
   /** The largest event accepted (default DEFAULT_EVENT_LIMIT_BYTES). */
   eventLimitBytes?: number;
   requestId?: string;
@@ -27,7 +27,7 @@ export interface InvokeOutcome {
   functionName: string;
   /** The handler's result as JSON text. */
   result: string;
-  start: StartKind;
+  start: StartMode;
   startMs: number;
   runMs: number;
   logs: string;

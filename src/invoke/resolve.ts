@@ -1,5 +1,5 @@
 import { PrebakeError } from '../errors.ts';
-import type { StartKind } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import { loadFunction } from '../manifest/load.ts';
 import { FUNCTION_NAME_PATTERN, type FunctionSpec } from '../manifest/schema.ts';
@@ -9,7 +9,7 @@ import type { ImageStore, StoredImage } from '../store/store.ts';
 export interface ResolvedFunction {
   spec: FunctionSpec;
   /** How to start it: as asked, else prebaked when it has an image, else cold. */
-  mode: Exclude<StartKind, 'warm'>;
+  mode: Exclude<StartMode, 'warm'>;
   preparedDir: string;
   /** The current image, when there is one and it matches the source. */
   image?: StoredImage;
@@ -28,7 +28,7 @@ function looksLikePath(target: string): boolean {
 export async function resolveFunction(
   target: string,
   store: ImageStore,
-  askedMode?: Exclude<StartKind, 'warm'>,
+  askedMode?: Exclude<StartMode, 'warm'>,
 ): Promise<ResolvedFunction> {
   const isDir = looksLikePath(target);
   let spec: FunctionSpec;

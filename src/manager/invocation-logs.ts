@@ -1,11 +1,11 @@
 // What each invocation's function printed, kept in memory per function for the last `perFunction` invocations
 // (GET /functions/:name/logs). Each entry keeps at most `maxBytes` of logs, the tail: a crash says why last.
-import type { StartKind } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 
 export interface InvocationLogEntry {
   requestId: string;
   at: string;
-  start?: StartKind;
+  start?: StartMode;
   /** "ok", or the error code's tail in lower case ("function_error", "timeout"). */
   outcome: string;
   logs: string;

@@ -1,6 +1,6 @@
 // Lending instances to invocations: a one-shot fresh instance (prebaked or cold), or one from the function's
 // warm pool. Knows every instance lent right now, so that a removal or a forced shutdown can end them.
-import type { StartKind } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { WarmPolicy } from './config.ts';
@@ -10,7 +10,7 @@ import { WarmPool } from './warm-pool.ts';
 /** An instance lent to one invocation; `release` gives it back and resolves with its logs of the invocation. */
 export interface Lease {
   started: StartedInstance;
-  kind: StartKind;
+  kind: StartMode;
   startMs: number;
   /** healthy: the instance may serve again (the handler returned or threw). */
   release(healthy: boolean): Promise<string>;
@@ -61,7 +61,7 @@ export class InstanceLeases {
     const pool = this.poolFor(fn, policy);
     const asked = performance.now();
     let started = pool.take();
-    let kind: StartKind = 'warm';
+    let kind: StartMode = 'warm';
     if (!started) {
       if (!pool.reserve()) return this.fresh(fn, context);
       try {

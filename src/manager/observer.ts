@@ -1,11 +1,11 @@
 // What the manager tells its observers (metrics) and its logger. The manager depends on neither fastify nor
 // prom-client: the server plugs both in.
-import type { StartKind } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 
 export interface InvocationEvent {
   functionName: string;
   /** How the instance started; undefined when the invocation failed before it had one. */
-  start?: StartKind;
+  start?: StartMode;
   /** "ok", or the error code's tail in lower case ("function_error", "timeout", "overloaded"). */
   outcome: string;
   startMs?: number;

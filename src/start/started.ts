@@ -1,9 +1,10 @@
-import type { Instance, StartKind } from '../instance/instance.ts';
+import type { Instance } from '../instance/instance.ts';
+import type { StartMode } from '../manifest/schema.ts';
 
 /** An instance that is ready to run its handler, and how it got there. */
 export interface StartedInstance {
   instance: Instance;
-  kind: StartKind;
+  kind: StartMode;
   /** From the request to start until the instance could take an event: spawn + init, or restore + resume. */
   startMs: number;
   /** Work dirs to remove once the instance has ended. */
