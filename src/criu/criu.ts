@@ -5,7 +5,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
-import type { OwnerProcess } from '../instance/instance.ts';
+import type { OwnerProcess } from '../launch/owner.ts';
 import { devNullFd, SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary } from '../paths.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';

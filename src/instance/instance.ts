@@ -3,6 +3,7 @@
 // path; instances still alive when prebake exits are killed by the exit hook below.
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
+import type { OwnerProcess } from '../launch/owner.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
 import type { Frame } from './frames.ts';
@@ -19,14 +20,6 @@ process.once('exit', () => {
 /** How many instances this process has alive (tests and metrics read it). */
 export function liveInstanceCount(): number {
   return live.size;
-}
-
-/** The process whose exit means the instance is gone: an execa subprocess, or a SpawnedProcess (launch/spawn.ts). */
-export interface OwnerProcess extends PromiseLike<{ exitCode?: number; signal?: string }> {
-  readonly pid?: number;
-  readonly exitCode: number | null;
-  readonly spawnargs: string[];
-  kill(signal?: NodeJS.Signals): boolean;
 }
 
 export interface InstanceOptions {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError } from '../errors.ts';
-import type { OwnerProcess } from '../instance/instance.ts';
+import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';

@@ -6,7 +6,7 @@ import { openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
-import type { OwnerProcess } from '../instance/instance.ts';
+import type { OwnerProcess } from './owner.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 
 export interface SpawnAddon {
