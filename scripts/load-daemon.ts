@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,7 @@ import { parseArgs } from 'node:util';
 import { describeMachine, type MachineInfo } from '../src/bench/machine.ts';
 import { summarize, type Summary } from '../src/bench/stats.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { isNodeProcess, listProcesses, processCpuMs, statusKb, type ProcessInfo } from '../src/launch/proc.ts';
 import { resolveDaemonConfig, type DaemonConfigInput } from '../src/manager/config.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -110,44 +111,11 @@ function busyPercent(before: CpuTimes, after: CpuTimes): number {
   return total > 0 ? (100 * (after.busy - before.busy)) / total : 0;
 }
 
-interface ProcessInfo {
-  pid: number;
-  ppid: number;
-  argv: string[];
-}
-
-async function processes(): Promise<Map<number, ProcessInfo>> {
-  const all = new Map<number, ProcessInfo>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const [cmdline, status] = await Promise.all([readFile(`/proc/${entry}/cmdline`, 'utf8'), readFile(`/proc/${entry}/status`, 'utf8')]);
-      all.set(Number(entry), { pid: Number(entry), ppid: Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]), argv: cmdline.split('\0').filter(Boolean) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return all;
-}
-
 /** The daemon's resident memory and open file descriptors: what a leak per invocation would grow. */
 async function daemonFootprint(pid: number): Promise<{ rssMb: number; fds: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const rssKb = Number(/^VmRSS:\s*(\d+)/m.exec(status)?.[1] ?? Number.NaN);
+  const rssKb = await statusKb(pid, 'VmRSS');
   const fds = (await readdir(`/proc/${pid}/fd`).catch(() => [])).length;
   return { rssMb: rssKb / 1024, fds };
-}
-
-/** CPU time of one process (user + system), in ms; the clock tick is 100 Hz on Linux. */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // Fields after the command name (in parentheses, which may hold spaces): utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-async function isNode(pid: number): Promise<boolean> {
-  return path.basename(await readlink(`/proc/${pid}/exe`).catch(() => '')).startsWith('node');
 }
 
 interface InstanceCensus {
@@ -163,7 +131,7 @@ interface InstanceCensus {
  * functions: its instances sit under its own Node process, so they count neither as ours nor as orphans.
  */
 async function census(marks: string[], home: string, daemonPid: number | undefined): Promise<InstanceCensus> {
-  const all = await processes();
+  const all = await listProcesses();
   const ours = [...all.values()].filter(
     (info) => info.pid !== process.pid && info.pid !== daemonPid && info.argv.some((arg) => marks.some((mark) => arg.includes(mark))),
   );
@@ -173,7 +141,7 @@ async function census(marks: string[], home: string, daemonPid: number | undefin
   const orphans: ProcessInfo[] = [];
   for (const info of tops) {
     if (info.ppid === daemonPid) continue;
-    if (info.argv.some((arg) => arg.includes(home)) || !(await isNode(info.ppid))) orphans.push(info);
+    if (info.argv.some((arg) => arg.includes(home)) || !(await isNodeProcess(info.ppid))) orphans.push(info);
   }
   return { underDaemon, orphans };
 }

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
@@ -9,6 +9,7 @@ import { cgroupOwner } from '../src/cgroup/sweep.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
 import { ImageStore } from '../src/store/store.ts';
+import { listProcesses } from '../src/launch/proc.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'functions');
@@ -101,14 +102,10 @@ export function ownCgroups(): string[] {
 }
 
 export async function processesMentioning(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    // A zombie has an empty cmdline; it is gone as far as resources go.
-    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ').trim()}`);
-  }
-  return found;
+  // A zombie has an empty command line; it is gone as far as resources go.
+  return [...(await listProcesses()).values()]
+    .filter((info) => info.argv.join(' ').includes(text))
+    .map((info) => `${info.pid}: ${info.argv.join(' ')}`);
 }
 
 /** Waits until `check` returns an empty list (processes take a moment to be reaped), or returns what is left. */

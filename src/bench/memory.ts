@@ -2,7 +2,8 @@
 // instance (its PID-namespace init and whatever the init started). RSS counts every resident page a process
 // maps; PSS divides each shared page among the processes that map it, so a runtime binary's text shared by
 // many plain starts weighs less in PSS, while the pages a restore read from the image are private to it.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { processTree } from '../launch/proc.ts';
 
 export interface InstanceMemory {
   /** Resident set size, in MB (10^6 bytes), summed over the instance's processes. */
@@ -28,19 +29,4 @@ export async function readInstanceMemory(rootPid: number): Promise<InstanceMemor
 function field(rollup: string, name: string): number {
   const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup);
   return match ? Number(match[1]) : 0;
-}
-
-async function processTree(rootPid: number): Promise<number[]> {
-  const found: number[] = [];
-  const pending = [rootPid];
-  while (pending.length > 0) {
-    const pid = pending.pop()!;
-    found.push(pid);
-    const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-    for (const task of tasks) {
-      const children = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '');
-      for (const child of children.trim().split(/\s+/)) if (child) pending.push(Number(child));
-    }
-  }
-  return found;
 }

@@ -1,7 +1,6 @@
 // Launching a function instance: the one place that decides which namespaces, session, fds, environment and
 // (later) user and filesystem view an instance gets. Both a build and a plain (cold) start come through here;
 // a restore recreates what this set up.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
@@ -11,6 +10,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
+import { firstChild } from './proc.ts';
 import { devNullFd, SpawnedProcess } from './spawn.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
@@ -101,9 +101,8 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
     cgroup,
     async initPid() {
       if (ownerPid === undefined) throw new Error('unshare did not start');
-      const children = await readFile(`/proc/${ownerPid}/task/${ownerPid}/children`, 'utf8');
-      const pid = Number(children.trim().split(/\s+/)[0]);
-      if (!Number.isInteger(pid) || pid <= 0) throw new Error(`unshare (${ownerPid}) has no child`);
+      const pid = await firstChild(ownerPid);
+      if (pid === undefined) throw new Error(`unshare (${ownerPid}) has no child`);
       return pid;
     },
   };

@@ -1,32 +1,10 @@
 // Instances that a previous daemon (or CLI) on this home left running when it died (kill -9, a crash): criu
 // restores, `unshare` launchers and restored PID-namespace inits. They are found by their command lines, which
 // name the home or a function's directory, and are leftovers only when whoever started them is gone.
-import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { descendants, isNodeProcess, listProcesses, type ProcessInfo } from '../launch/proc.ts';
 import type { ImageStore } from '../store/store.ts';
 import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
-
-interface ProcessInfo {
-  pid: number;
-  ppid: number;
-  argv: string[];
-  /** Init of a PID namespace below ours (a function instance's root). */
-  namespaceInit: boolean;
-}
-
-async function readProcess(pid: number): Promise<ProcessInfo | undefined> {
-  try {
-    const [cmdline, status] = await Promise.all([
-      readFile(`/proc/${pid}/cmdline`, 'utf8'),
-      readFile(`/proc/${pid}/status`, 'utf8'),
-    ]);
-    const ppid = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]);
-    const nspid = /^NSpid:\s*(.+)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-    return { pid, ppid, argv: cmdline.split('\0').filter(Boolean), namespaceInit: nspid.length > 1 && nspid.at(-1) === '1' };
-  } catch {
-    return undefined;
-  }
-}
 
 /** Something prebake starts for an instance: unshare running prebake-exec, criu, or an instance's root. */
 function isInstanceProcess(info: ProcessInfo): boolean {
@@ -36,23 +14,13 @@ function isInstanceProcess(info: ProcessInfo): boolean {
   return info.namespaceInit;
 }
 
-async function isNodeProcess(pid: number): Promise<boolean> {
-  const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
-  return path.basename(exe).startsWith('node');
-}
-
 /**
  * Kills leftover instances whose command line mentions one of `marks` (the home, the functions' source
  * directories). An instance is left over when the process above it is no longer a Node process (prebake):
  * the CLI or daemon that owned it died and it was re-parented. Returns how many process trees were killed.
  */
 export async function killLeftoverInstances(marks: string[]): Promise<number> {
-  const all = new Map<number, ProcessInfo>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const info = await readProcess(Number(entry));
-    if (info) all.set(info.pid, info);
-  }
+  const all = await listProcesses();
   const mentions = (info: ProcessInfo) => info.argv.some((arg) => marks.some((mark) => arg.includes(mark)));
   const ours = new Set([...all.values()].filter((info) => mentions(info) && isInstanceProcess(info)).map((info) => info.pid));
 
@@ -86,19 +54,4 @@ export async function sweepLeftovers(store: ImageStore): Promise<{ cgroups: numb
   const killed = await killLeftoverInstances([store.home, ...metas.map((meta) => meta.spec.dir)]);
   const removedDirs = await store.sweep();
   return { cgroups, killed, removedDirs };
-}
-
-function descendants(root: number, all: Map<number, ProcessInfo>): number[] {
-  const found: number[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    const parent = queue.shift()!;
-    for (const info of all.values()) {
-      if (info.ppid === parent) {
-        found.push(info.pid);
-        queue.push(info.pid);
-      }
-    }
-  }
-  return found;
 }

@@ -9,6 +9,7 @@ import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
+import { firstChild } from '../launch/proc.ts';
 import { criuDetached } from './detached.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -56,9 +57,8 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         if (pid) return pid;
         // No pidfile yet: the tree's root is still criu's child, mid-restore. Killing only criu would orphan it.
         const criuPid = running.process.pid;
-        const children = await readFile(`/proc/${criuPid}/task/${criuPid}/children`, 'utf8');
-        const child = Number(children.trim().split(/\s+/)[0]);
-        if (!Number.isInteger(child) || child <= 0) throw new Error(`criu (${criuPid}) has no child yet`);
+        const child = criuPid === undefined ? undefined : await firstChild(criuPid);
+        if (child === undefined) throw new Error(`criu (${criuPid}) has no child yet`);
         return child;
       },
     });

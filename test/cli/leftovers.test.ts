@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { ROOT, sandboxForFile, settled } from '../helpers.ts';
+import { processCpuMs } from '../../src/launch/proc.ts';
 
 const sandbox = sandboxForFile('faulty-node');
 const bin = path.join(ROOT, 'bin', 'prebake');
@@ -28,9 +29,7 @@ async function spinning(): Promise<boolean> {
   for (const run of await readdir(path.join(sandbox().home, 'run')).catch(() => [])) {
     const pid = (await readFile(path.join(sandbox().home, 'run', run, 'pid'), 'utf8').catch(() => '')).trim();
     if (!pid) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const userTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]);
-    if (userTicks >= 30) return true;
+    if ((await processCpuMs(Number(pid))) >= 300) return true;
   }
   return false;
 }

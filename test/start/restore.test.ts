@@ -1,7 +1,7 @@
 // A prebaked start hands over a clone that criu has let go of entirely: a handler that exits at once must be
 // seen to exit (not left behind a criu that hangs on threads it could not detach; see src/start/detached.ts).
-import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tracedThreads } from '../../src/launch/proc.ts';
 import { startPrebaked } from '../../src/start/restore.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 
@@ -19,15 +19,6 @@ afterAll(async () => {
     await sandbox.cleanup();
   }
 });
-
-async function tracedThreads(pid: number): Promise<string[]> {
-  const traced: string[] = [];
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8');
-    if (!/^TracerPid:\s*0$/m.test(status)) traced.push(tid);
-  }
-  return traced;
-}
 
 describe('a prebaked start', () => {
   it('returns only once criu has detached from every thread, so an exit right away is an exit', async () => {
