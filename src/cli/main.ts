@@ -5,6 +5,7 @@ import { toPrebakeError } from '../errors.ts';
 import { resolveHome } from '../paths.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
+import { registerBundle } from './commands/bundle.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerInvoke } from './commands/invoke.ts';
 import { registerLs } from './commands/ls.ts';
@@ -46,6 +47,7 @@ registerVerify(program);
 registerDoctor(program);
 registerServe(program);
 registerBench(program);
+registerBundle(program);
 
 try {
   await program.parseAsync(process.argv);

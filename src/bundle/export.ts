@@ -1,0 +1,135 @@
+// prebake export: a function's current image, its code and the environment it needs, as one tar stream. The
+// files are streamed one after the other (never held in memory), each hashed as it goes; the hashes close the
+// stream. The function's lock is held until the stream ends, so a build cannot remove the files midway.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Criu } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
+import { listFiles, type FileKind } from '../manifest/digest.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
+import { hostFingerprint } from './fingerprint.ts';
+import { BUNDLE_FORMAT, formatSums, hashingTap, HEADER_NAME, sha256, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
+
+export interface BundleFile {
+  /** Its name in the bundle: `<part>/<relative path>`. */
+  name: string;
+  file: string;
+  kind: FileKind;
+}
+
+function inside(dir: string, parent: string): boolean {
+  const relative = path.relative(parent, dir);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
+  const files = await listFiles(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return new Map<string, FileKind>();
+    throw error;
+  });
+  return [...files].map(([relative, kind]) => ({ name: `${part}/${relative}`, file: path.join(dir, relative), kind }));
+}
+
+/** Every file a bundle of `image` holds, in bundle order (the header and the sums aside). */
+export async function bundleFiles(image: StoredImage): Promise<BundleFile[]> {
+  const { meta, buildDir } = image;
+  const files = await partFiles('entry', buildDir);
+  if (!inside(meta.preparedDir, buildDir)) files.push(...(await partFiles('prepared', meta.preparedDir)));
+  if (!inside(meta.spec.dir, buildDir)) files.push(...(await partFiles('source', meta.spec.dir)));
+  return files;
+}
+
+export async function bundleHeader(image: StoredImage, criu: Criu): Promise<BundleHeader> {
+  const { meta } = image;
+  return {
+    format: BUNDLE_FORMAT,
+    name: meta.name,
+    buildId: meta.buildId,
+    spec: meta.spec,
+    preparedDir: meta.preparedDir,
+    fingerprint: await hostFingerprint(meta.spec, meta.preparedDir, criu),
+    ...(meta.rebuildReason !== undefined && { rebuildReason: meta.rebuildReason }),
+  };
+}
+
+/** The function's current image, or PREBAKE_ERR_UNKNOWN_FUNCTION. */
+export async function requireImage(store: ImageStore, name: string): Promise<StoredImage> {
+  const image = await store.get(name);
+  if (!image) {
+    throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
+      functionName: name,
+      hint: 'list built functions with `prebake ls`',
+    });
+  }
+  return image;
+}
+
+/**
+ * Opens a bundle of `name` as a stream. Resolves once the function is found and locked (so a caller can still
+ * answer an error properly); the lock is released when the stream ends, fails or is destroyed by its reader.
+ */
+export async function exportBundle(store: ImageStore, criu: Criu, name: string): Promise<Readable> {
+  await requireImage(store, name);
+  const release = await store.lock(name);
+  let pack: tar.Pack;
+  let header: BundleHeader;
+  let files: BundleFile[];
+  try {
+    // Read again under the lock: a build may have published between the check and the lock.
+    const image = await requireImage(store, name);
+    [header, files] = await Promise.all([bundleHeader(image, criu), bundleFiles(image)]);
+    pack = tar.pack();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  const write = async () => {
+    const sums = new Map<string, string>();
+    const headerText = `${JSON.stringify(header, null, 2)}\n`;
+    await addBuffer(pack, HEADER_NAME, headerText);
+    sums.set(HEADER_NAME, sha256(headerText));
+    for (const file of files) sums.set(file.name, await addFile(pack, file));
+    await addBuffer(pack, SUMS_NAME, formatSums(sums));
+    pack.finalize();
+  };
+  let released = false;
+  const releaseOnce = () => {
+    if (released) return;
+    released = true;
+    void release();
+  };
+  pack.on('close', releaseOnce);
+  write().then(releaseOnce, (error: unknown) => {
+    releaseOnce();
+    pack.destroy(error as Error);
+  });
+  return pack as unknown as Readable;
+}
+
+function addBuffer(pack: tar.Pack, name: string, content: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pack.entry({ name, mode: 0o644, mtime: new Date(0) }, content, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link). */
+async function addFile(pack: tar.Pack, file: BundleFile): Promise<string> {
+  const info = await lstat(file.file);
+  const mode = info.mode & 0o7777;
+  if (file.kind === 'link') {
+    const target = await readlink(file.file);
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime }, (error) => (error ? reject(error) : resolve()));
+    });
+    return sha256(target);
+  }
+  const hash = createHash('sha256');
+  const entry = pack.entry({ name: file.name, size: info.size, mode, mtime: info.mtime });
+  await pipeline(createReadStream(file.file), hashingTap(hash), entry);
+  return hash.digest('hex');
+}
