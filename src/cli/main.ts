@@ -8,6 +8,7 @@ import { registerBuild } from './commands/build.ts';
 import { registerBundle } from './commands/bundle.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerInvoke } from './commands/invoke.ts';
+import { registerRegistry } from './commands/registry.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerRm } from './commands/rm.ts';
 import { registerServe } from './commands/serve.ts';
@@ -48,6 +49,7 @@ registerDoctor(program);
 registerServe(program);
 registerBench(program);
 registerBundle(program);
+registerRegistry(program);
 
 try {
   await program.parseAsync(process.argv);
