@@ -3,7 +3,7 @@
 // with the importing host part by part, so a refusal can say which part differs.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, readFile, realpath } from 'node:fs/promises';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -33,10 +33,19 @@ export async function cpuFeatures(): Promise<string[]> {
   return [...new Set(line.trim().split(/\s+/).filter((flag) => ISA_FLAG.test(flag)))].sort();
 }
 
+// Hashing the node binary (130 MB) takes a few hundred ms: a daemon does it once per binary version.
+const binaryHashes = new Map<string, string>();
+
 async function sha256File(file: string): Promise<string> {
+  const info = await stat(file);
+  const key = `${file}\0${info.ino}\0${info.size}\0${info.mtimeMs}`;
+  const known = binaryHashes.get(key);
+  if (known) return known;
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
+  const digest = hash.digest('hex');
+  binaryHashes.set(key, digest);
+  return digest;
 }
 
 /** The runtime binary an instance of `spec` runs (the first word of its command line), resolved on PATH. */

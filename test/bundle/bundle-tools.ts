@@ -1,4 +1,6 @@
 // Reading and rewriting bundles in tests, as a damaged disk or a foreign host would leave them.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
@@ -42,4 +44,13 @@ export async function writeEntries(entries: BundleEntry[], options: { resum?: bo
   }
   pack.finalize();
   return done;
+}
+
+/** What an import left in `home`: function dirs, build and restore work dirs (none after a refusal). */
+export async function homeLeftovers(home: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const area of ['functions', 'tmp', 'run']) {
+    for (const entry of await readdir(path.join(home, area)).catch(() => [])) found.push(path.join(area, entry));
+  }
+  return found;
 }

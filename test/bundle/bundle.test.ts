@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
 import { FIXTURES, makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
-import { readEntries, writeEntries } from './bundle-tools.ts';
+import { homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
 
 let sandbox: Sandbox;
 let homeB: string;
@@ -16,15 +16,6 @@ const prebake = (home: string, args: string[], input?: Buffer) =>
   execa(path.join(ROOT, 'bin', 'prebake'), ['--home', home, ...args], { reject: false, input, encoding: 'buffer' });
 const text = (value: unknown) => Buffer.from(value as Uint8Array).toString();
 
-/** Function dirs, build and restore work dirs left in home B. */
-async function leftoversB(): Promise<string[]> {
-  const found: string[] = [];
-  for (const area of ['functions', 'tmp', 'run']) {
-    for (const entry of await readdir(path.join(homeB, area)).catch(() => [])) found.push(path.join(area, entry));
-  }
-  return found;
-}
-
 async function expectRefused(damaged: Buffer, code: string): Promise<string> {
   const file = path.join(sandbox.root, 'damaged.tar');
   await writeFile(file, damaged);
@@ -32,7 +23,7 @@ async function expectRefused(damaged: Buffer, code: string): Promise<string> {
   expect(result.exitCode).not.toBe(0);
   const stderr = text(result.stderr);
   expect(stderr).toContain(`[${code}]`);
-  expect(await leftoversB()).toEqual([]);
+  expect(await homeLeftovers(homeB)).toEqual([]);
   return stderr;
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { homeLeftovers } from '../bundle/bundle-tools.ts';
 import { startRegistry, type TestRegistry } from './registry-server.ts';
 
 let sandbox: Sandbox;
@@ -20,14 +21,6 @@ async function registryBlobs(): Promise<string[]> {
   const found: string[] = [];
   for (const prefix of await readdir(root).catch(() => [])) found.push(...(await readdir(path.join(root, prefix))));
   return found.sort();
-}
-
-async function leftoversB(): Promise<string[]> {
-  const found: string[] = [];
-  for (const area of ['functions', 'tmp', 'run']) {
-    for (const entry of await readdir(path.join(homeB, area)).catch(() => [])) found.push(path.join(area, entry));
-  }
-  return found;
 }
 
 beforeAll(async () => {
@@ -97,7 +90,7 @@ describe('prebake push and pull', () => {
       const pull = await prebake(homeB, 'pull', ref);
       expect(pull.stderr).toContain('[PREBAKE_ERR_BUNDLE_CORRUPT]');
       expect(pull.stderr).toContain('entry/meta.json does not match its sha256');
-      expect(await leftoversB()).toEqual([]);
+      expect(await homeLeftovers(homeB)).toEqual([]);
     } finally {
       await writeFile(blob, original);
     }
@@ -108,6 +101,6 @@ describe('prebake push and pull', () => {
     expect(missing.stderr).toMatch(/answered GET manifest nope with 404: MANIFEST_UNKNOWN.*\[PREBAKE_ERR_REGISTRY\]/);
     const malformed = await prebake(sandbox.home, 'push', 'hello-node', 'no-registry:tag');
     expect(malformed.stderr).toContain('[PREBAKE_ERR_INVALID_INPUT]');
-    expect(await leftoversB()).toEqual([]);
+    expect(await homeLeftovers(homeB)).toEqual([]);
   });
 });
