@@ -22,7 +22,7 @@ export interface BundleFile {
   kind: FileKind;
 }
 
-function inside(dir: string, parent: string): boolean {
+export function inside(dir: string, parent: string): boolean {
   const relative = path.relative(parent, dir);
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
@@ -51,6 +51,7 @@ export async function bundleHeader(image: StoredImage, criu: Criu): Promise<Bund
     name: meta.name,
     buildId: meta.buildId,
     spec: meta.spec,
+    entryDir: image.buildDir,
     preparedDir: meta.preparedDir,
     fingerprint: await hostFingerprint(meta.spec, meta.preparedDir, criu),
     ...(meta.rebuildReason !== undefined && { rebuildReason: meta.rebuildReason }),

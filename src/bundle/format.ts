@@ -26,6 +26,8 @@ export interface BundleHeader {
   name: string;
   buildId: string;
   spec: FunctionSpec;
+  /** The store entry's path on the exporting host: paths inside it are moved to the new entry on import. */
+  entryDir: string;
   /** Where the runtime's prepared files were on the exporting host (their name is kept on import). */
   preparedDir: string;
   fingerprint: Fingerprint;

@@ -12,8 +12,9 @@ import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { sourceFingerprint } from '../manifest/digest.ts';
-import { FUNCTION_NAME_PATTERN } from '../manifest/schema.ts';
+import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
+import { inside } from './export.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
 import { BUNDLE_FORMAT, corrupt, hashingTap, HEADER_NAME, parseSums, PARTS, sha256, SUMS_NAME, type BundleHeader } from './format.ts';
 
@@ -45,6 +46,7 @@ function parseHeader(content: string): BundleHeader {
   if (typeof header.name !== 'string' || !new RegExp(FUNCTION_NAME_PATTERN).test(header.name)) throw corrupt(`bad function name ${JSON.stringify(header.name)}`);
   if (typeof header.buildId !== 'string' || !BUILD_ID_PATTERN.test(header.buildId)) throw corrupt(`bad build id ${JSON.stringify(header.buildId)}`);
   if (typeof header.spec?.dir !== 'string' || !path.isAbsolute(header.spec.dir)) throw corrupt('the spec has no absolute source directory');
+  if (!(RUNTIMES as readonly string[]).includes(header.spec.runtime)) throw corrupt(`unknown runtime ${JSON.stringify(header.spec.runtime)}`);
   if (!PREPARED_NAME_PATTERN.test(path.basename(String(header.preparedDir)))) throw corrupt(`bad prepared dir ${JSON.stringify(header.preparedDir)}`);
   if (typeof header.fingerprint?.kernel !== 'string' || !Array.isArray(header.fingerprint.cpuFeatures)) throw corrupt('the fingerprint is incomplete');
   return header;
@@ -203,15 +205,21 @@ async function publishImport(store: ImageStore, workDir: string, header: BundleH
   try {
     const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
     await installIfAbsent(path.join(workDir, 'prepared'), preparedDir);
-    const sourceDir = meta.spec.dir;
+    // Code kept inside the entry travels with it: its path follows the entry into this home.
+    const inEntry = typeof header.entryDir === 'string' && inside(meta.spec.dir, header.entryDir);
+    const codeInEntry = inEntry ? path.relative(header.entryDir, meta.spec.dir) : undefined;
+    const sourceDir = codeInEntry === undefined ? meta.spec.dir : path.join(store.functionBuildDir(meta.name, meta.buildId), codeInEntry);
     const sourceInstalled = await installIfAbsent(path.join(workDir, 'source'), sourceDir);
     if (sourceInstalled) installedSource = sourceDir;
+    // Code written here just now has new file times (the fingerprint has relative paths: the entry's copy
+    // counts as where it will be); code found in place keeps the build's fingerprint, so that the freshness
+    // check compares its content with the image's.
+    const fingerprintDir = codeInEntry === undefined ? (sourceInstalled ? sourceDir : undefined) : path.join(entryDir, codeInEntry);
     const imported: ImageMeta = {
       ...meta,
+      spec: { ...meta.spec, dir: sourceDir },
       preparedDir,
-      // The code put there just now has new file times; code found there keeps the build's fingerprint, so
-      // that the freshness check compares its content with the image's.
-      sourceFingerprint: sourceInstalled ? await sourceFingerprint(sourceDir) : meta.sourceFingerprint,
+      sourceFingerprint: fingerprintDir ? await sourceFingerprint(fingerprintDir) : meta.sourceFingerprint,
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
     const stored = await store.publish(entryDir, imported);

@@ -119,6 +119,11 @@ export class ImageStore {
     }
   }
 
+  /** Where a published build of `name` lives. */
+  functionBuildDir(name: string, buildId: string): string {
+    return path.join(this.functionDir(name), 'builds', buildId);
+  }
+
   /** A fresh directory (0700) for a build in progress; the caller removes it on failure or publishes it. */
   async createBuildDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
@@ -158,7 +163,7 @@ export class ImageStore {
     await mkdir(buildsDir, { recursive: true });
     // Root only: the function's env is in meta.json.
     await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
-    const finalDir = path.join(buildsDir, meta.buildId);
+    const finalDir = this.functionBuildDir(meta.name, meta.buildId);
     // The same build again (a bundle imported twice): the old copy moves aside first, so that a restore
     // holding its files open keeps them, and goes once the new one is in place.
     const replaced = await rename(finalDir, `${buildDir}.replaced`).then(() => `${buildDir}.replaced`, () => undefined);

@@ -94,6 +94,26 @@ describe('prebake export and import', () => {
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);
   });
 
+  it('moves code kept inside the store entry along with the entry into the new home', async () => {
+    await rm(homeB, { recursive: true, force: true });
+    // A bundle of a build that keeps its code in its entry (entry/code), as a deploying build does.
+    const entries = await readEntries(bundle);
+    const header = JSON.parse(entries[0]!.content.toString());
+    const metaEntry = entries.find((e) => e.header.name === 'entry/meta.json')!;
+    const meta = JSON.parse(metaEntry.content.toString());
+    meta.spec.dir = `${header.entryDir}/code`;
+    metaEntry.content = Buffer.from(JSON.stringify(meta));
+    for (const entry of entries) entry.header.name = entry.header.name.replace(/^source\//, 'entry/code/');
+    const imported = await prebake(homeB, ['import', '-'], await writeEntries(entries, { resum: true }));
+    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    const { meta: metaB, buildDir } = (await new ImageStore(homeB).get('node-shim'))!;
+    expect(metaB.spec.dir).toBe(path.join(buildDir, 'code'));
+    expect(await readFile(path.join(buildDir, 'code', 'index.mjs'), 'utf8')).toBe(await readFile(path.join(FIXTURES, 'node-shim', 'index.mjs'), 'utf8'));
+    const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
+    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
+    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+  });
+
   it('refuses a bundle with a damaged image file and keeps nothing of it', async () => {
     await rm(homeB, { recursive: true, force: true });
     const entries = await readEntries(bundle);
