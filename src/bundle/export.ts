@@ -19,7 +19,8 @@ export interface BundleFile {
   /** Its name in the bundle: `<part>/<relative path>`. */
   name: string;
   file: string;
-  kind: FileKind;
+  /** Directories are listed for their mode (an image dir may be root-only), before what they hold. */
+  kind: FileKind | 'dir';
 }
 
 export function inside(dir: string, parent: string): boolean {
@@ -32,7 +33,19 @@ async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
     if (error.code === 'ENOENT') return new Map<string, FileKind>();
     throw error;
   });
-  return [...files].map(([relative, kind]) => ({ name: `${part}/${relative}`, file: path.join(dir, relative), kind }));
+  const listed: BundleFile[] = [];
+  const dirs = new Set<string>();
+  for (const [relative, kind] of files) {
+    // Parents first, each once: the directories that hold files (an empty one does not travel).
+    const parents = [];
+    for (let parent = path.dirname(relative); parent !== '.' && !dirs.has(parent); parent = path.dirname(parent)) parents.unshift(parent);
+    for (const parent of parents) {
+      dirs.add(parent);
+      listed.push({ name: `${part}/${parent}`, file: path.join(dir, parent), kind: 'dir' });
+    }
+    listed.push({ name: `${part}/${relative}`, file: path.join(dir, relative), kind });
+  }
+  return listed;
 }
 
 /** Every file a bundle of `image` holds, in bundle order (the header and the sums aside). */
@@ -94,7 +107,10 @@ export async function exportBundle(store: ImageStore, criu: Criu, name: string):
     const headerText = `${JSON.stringify(header, null, 2)}\n`;
     await addBuffer(pack, HEADER_NAME, headerText);
     sums.set(HEADER_NAME, sha256(headerText));
-    for (const file of files) sums.set(file.name, await addFile(pack, file));
+    for (const file of files) {
+      const hash = await addFile(pack, file);
+      if (hash !== undefined) sums.set(file.name, hash);
+    }
     await addBuffer(pack, SUMS_NAME, formatSums(sums));
     pack.finalize();
   };
@@ -118,10 +134,16 @@ function addBuffer(pack: tar.Pack, name: string, content: string): Promise<void>
   });
 }
 
-/** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link). */
-async function addFile(pack: tar.Pack, file: BundleFile): Promise<string> {
+/** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link; none for a directory). */
+async function addFile(pack: tar.Pack, file: BundleFile): Promise<string | undefined> {
   const info = await lstat(file.file);
   const mode = info.mode & 0o7777;
+  if (file.kind === 'dir') {
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ name: file.name, type: 'directory', mode, mtime: info.mtime }, (error) => (error ? reject(error) : resolve()));
+    });
+    return undefined;
+  }
   if (file.kind === 'link') {
     const target = await readlink(file.file);
     await new Promise<void>((resolve, reject) => {

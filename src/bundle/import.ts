@@ -3,7 +3,7 @@
 // damaged or truncated stream, a mismatch, an incompatible host), the temp dir goes and nothing is published.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { cp, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -54,9 +54,10 @@ function parseHeader(content: string): BundleHeader {
 
 /** `name` as a path under the temp dir, refusing anything that could land outside it. */
 function safePath(name: string, links: Set<string>): string {
-  const normal = path.posix.normalize(name);
+  const bare = name.replace(/\/$/, '');
+  const normal = path.posix.normalize(bare);
   const [part] = normal.split('/');
-  if (normal !== name.replace(/\/$/, '') || normal.startsWith('/') || normal.split('/').includes('..') || !(PARTS as readonly string[]).includes(part!)) {
+  if (normal !== bare || links.has(normal) || normal.startsWith('/') || normal.split('/').includes('..') || !(PARTS as readonly string[]).includes(part!)) {
     throw corrupt(`unexpected entry ${JSON.stringify(name)}`);
   }
   // A file under a link the bundle itself made would be written wherever the link points.
@@ -107,6 +108,7 @@ async function extractVerified(
   input.pipe(extract);
   const seen = new Map<string, string>();
   const links = new Set<string>();
+  const dirModes = new Map<string, number>();
   let header: BundleHeader | undefined;
   let sums: Map<string, string> | undefined;
   let rebuildReason: string | undefined;
@@ -133,6 +135,8 @@ async function extractVerified(
       const type = entry.header.type;
       if (type === 'directory') {
         entry.resume();
+        await mkdir(target, { recursive: true });
+        dirModes.set(target, (entry.header.mode ?? 0o755) & 0o777);
         continue;
       }
       if (type === 'symlink') {
@@ -166,6 +170,8 @@ async function extractVerified(
   }
   const missing = [...sums.keys()].filter((name) => !seen.has(name));
   if (missing.length > 0) throw corrupt(`${missing.length} file(s) listed in ${SUMS_NAME} are missing, ${missing[0]} first`);
+  // Last, so that a directory made read-only (an image dir kept root-only) was still writable while filled.
+  for (const [dir, mode] of dirModes) await chmod(dir, mode);
   return { header, rebuildReason };
 }
 

@@ -22,6 +22,7 @@ export const ARTIFACT_TYPE = `application/vnd.prebake.bundle.v${BUNDLE_FORMAT}`;
 const CONFIG_TYPE = `application/vnd.prebake.bundle.config.v${BUNDLE_FORMAT}+json`;
 const FILE_TYPE = 'application/vnd.prebake.file.v1';
 const SYMLINK_TYPE = 'application/vnd.prebake.symlink.v1';
+const DIRECTORY_TYPE = 'application/vnd.prebake.directory.v1';
 const TITLE = 'org.opencontainers.image.title';
 const MODE = 'dev.prebake.mode';
 
@@ -32,14 +33,16 @@ export interface PushResult {
 }
 
 /** A file's layer content: the file, or a symbolic link's target. */
-async function layerSource(file: BundleFile): Promise<{ size: number; mode: number; open: () => Readable; linkTarget?: string }> {
+async function layerSource(file: BundleFile): Promise<{ size: number; mode: number; mediaType: string; open: () => Readable }> {
   const info = await lstat(file.file);
   const mode = info.mode & 0o7777;
+  // A directory is an empty blob, for its mode.
+  if (file.kind === 'dir') return { size: 0, mode, mediaType: DIRECTORY_TYPE, open: () => Readable.from([]) };
   if (file.kind === 'link') {
     const target = Buffer.from(await readlink(file.file));
-    return { size: target.length, mode, open: () => Readable.from([target]), linkTarget: target.toString() };
+    return { size: target.length, mode, mediaType: SYMLINK_TYPE, open: () => Readable.from([target]) };
   }
-  return { size: info.size, mode, open: () => createReadStream(file.file) };
+  return { size: info.size, mode, mediaType: FILE_TYPE, open: () => createReadStream(file.file) };
 }
 
 async function digestOf(stream: Readable): Promise<string> {
@@ -70,7 +73,7 @@ export async function pushBundle(store: ImageStore, criu: Criu, name: string, re
     for (const file of files) {
       const source = await layerSource(file);
       const layer: Descriptor = {
-        mediaType: source.linkTarget === undefined ? FILE_TYPE : SYMLINK_TYPE,
+        mediaType: source.mediaType,
         digest: await digestOf(source.open()),
         size: source.size,
         annotations: { [TITLE]: file.name, [MODE]: source.mode.toString(8) },
@@ -110,6 +113,10 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
     for (const layer of manifest.layers) {
       const name = layer.annotations?.[TITLE] ?? '';
       const mode = Number.parseInt(layer.annotations?.[MODE] ?? '644', 8);
+      if (layer.mediaType === DIRECTORY_TYPE) {
+        await entry({ name, type: 'directory', mode });
+        continue;
+      }
       sums.set(name, layer.digest.replace(/^sha256:/, ''));
       if (layer.mediaType === SYMLINK_TYPE) {
         const linkname = (await buffer(await client.getBlob(layer.digest))).toString();

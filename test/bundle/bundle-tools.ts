@@ -31,7 +31,7 @@ export async function writeEntries(entries: BundleEntry[], options: { resum?: bo
     if (options.resum && header.name === 'SHA256SUMS') {
       body = Buffer.from(
         entries
-          .filter((e) => e.header.name !== 'SHA256SUMS')
+          .filter((e) => e.header.name !== 'SHA256SUMS' && e.header.type !== 'directory')
           .map((e) => `${createHash('sha256').update(e.header.type === 'symlink' ? e.header.linkname! : e.content).digest('hex')}  ${e.header.name}\n`)
           .join(''),
       );

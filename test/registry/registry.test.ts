@@ -1,9 +1,10 @@
 // prebake push and pull through a real OCI registry on 127.0.0.1: a function built in one home restores in
 // another; an unchanged image uploads nothing again; a tampered blob is caught by the bundle's checksums.
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore } from '../../src/store/store.ts';
 import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
 import { homeLeftovers } from '../bundle/bundle-tools.ts';
 import { startRegistry, type TestRegistry } from './registry-server.ts';
@@ -52,6 +53,10 @@ describe('prebake push and pull', () => {
     const pull = await prebake(homeB, 'pull', ref);
     expect(pull.exitCode, pull.stderr).toBe(0);
     expect(pull.stdout).toMatch(/^imported hello-node \(node, build /);
+    const { meta, imageDir } = (await sandbox.store.get('hello-node'))!;
+    const pulled = (await new ImageStore(homeB).get('hello-node'))!;
+    expect(pulled.meta.buildId).toBe(meta.buildId);
+    expect((await stat(pulled.imageDir)).mode & 0o777).toBe((await stat(imageDir)).mode & 0o777);
     const invoke = await prebake(homeB, 'invoke', 'hello-node', '-d', '{"name":"registry"}', '--timing');
     expect(invoke.exitCode, invoke.stderr).toBe(0);
     expect(JSON.parse(invoke.stdout)).toMatchObject({ message: 'Hello, registry!' });
