@@ -13,7 +13,7 @@ import { PrebakeError } from '../errors.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';
-import { BUNDLE_FORMAT, formatSums, hashingTap, HEADER_NAME, sha256, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
+import { addEntry, BUNDLE_FORMAT, formatSums, hashingTap, HEADER_NAME, sha256, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
 
 export interface BundleFile {
   /** Its name in the bundle: `<part>/<relative path>`. */
@@ -105,13 +105,13 @@ export async function exportBundle(store: ImageStore, criu: Criu, name: string):
   const write = async () => {
     const sums = new Map<string, string>();
     const headerText = `${JSON.stringify(header, null, 2)}\n`;
-    await addBuffer(pack, HEADER_NAME, headerText);
+    await addEntry(pack, { name: HEADER_NAME, mode: 0o644, mtime: new Date(0) }, headerText);
     sums.set(HEADER_NAME, sha256(headerText));
     for (const file of files) {
       const hash = await addFile(pack, file);
       if (hash !== undefined) sums.set(file.name, hash);
     }
-    await addBuffer(pack, SUMS_NAME, formatSums(sums));
+    await addEntry(pack, { name: SUMS_NAME, mode: 0o644, mtime: new Date(0) }, formatSums(sums));
     pack.finalize();
   };
   let released = false;
@@ -128,27 +128,17 @@ export async function exportBundle(store: ImageStore, criu: Criu, name: string):
   return pack as unknown as Readable;
 }
 
-function addBuffer(pack: tar.Pack, name: string, content: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry({ name, mode: 0o644, mtime: new Date(0) }, content, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
 /** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link; none for a directory). */
 async function addFile(pack: tar.Pack, file: BundleFile): Promise<string | undefined> {
   const info = await lstat(file.file);
   const mode = info.mode & 0o7777;
   if (file.kind === 'dir') {
-    await new Promise<void>((resolve, reject) => {
-      pack.entry({ name: file.name, type: 'directory', mode, mtime: info.mtime }, (error) => (error ? reject(error) : resolve()));
-    });
+    await addEntry(pack, { name: file.name, type: 'directory', mode, mtime: info.mtime });
     return undefined;
   }
   if (file.kind === 'link') {
     const target = await readlink(file.file);
-    await new Promise<void>((resolve, reject) => {
-      pack.entry({ name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime }, (error) => (error ? reject(error) : resolve()));
-    });
+    await addEntry(pack, { name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime });
     return sha256(target);
   }
   const hash = createHash('sha256');

@@ -10,6 +10,7 @@
 //                         the exporter learns each hash while it streams the file
 import { createHash, type Hash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import type tar from 'tar-stream';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { Fingerprint } from './fingerprint.ts';
@@ -67,5 +68,14 @@ export function corrupt(why: string, cause?: unknown): PrebakeError {
   return new PrebakeError('PREBAKE_ERR_BUNDLE_CORRUPT', `the bundle is damaged or not a prebake bundle: ${why}`, {
     cause,
     hint: 'export it again (prebake export), and check that nothing cut or rewrote it on the way',
+  });
+}
+
+/** Adds an entry without a stream of content (a small buffer, a directory, a link) and waits until it is written. */
+export function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, content?: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error | null) => (error ? reject(error) : resolve());
+    if (content === undefined) pack.entry(header, done);
+    else pack.entry(header, content, done);
   });
 }

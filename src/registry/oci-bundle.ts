@@ -10,7 +10,7 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { bundleFiles, bundleHeader, requireImage, type BundleFile } from '../bundle/export.ts';
-import { BUNDLE_FORMAT, formatSums, HEADER_NAME, sha256, SUMS_NAME } from '../bundle/format.ts';
+import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, sha256, SUMS_NAME } from '../bundle/format.ts';
 import { importBundle, type ImportOptions, type ImportResult } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
@@ -99,34 +99,28 @@ export async function pushBundle(store: ImageStore, criu: Criu, name: string, re
 /** The artifact at `ref` as a bundle stream (header, files, SHA256SUMS), each blob fetched when its turn comes. */
 function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
   const pack = tar.pack();
-  const entry = (header: tar.Header | { name: string; [key: string]: unknown }, content?: Buffer) =>
-    new Promise<void>((resolve, reject) => {
-      const done = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (content) pack.entry(header as tar.Header, content, done);
-      else pack.entry(header as tar.Header, done);
-    });
   const write = async () => {
     const sums = new Map<string, string>();
     const config = await buffer(await client.getBlob(manifest.config.digest));
-    await entry({ name: HEADER_NAME, mode: 0o644 }, config);
+    await addEntry(pack, { name: HEADER_NAME, mode: 0o644 }, config);
     sums.set(HEADER_NAME, manifest.config.digest.replace(/^sha256:/, ''));
     for (const layer of manifest.layers) {
       const name = layer.annotations?.[TITLE] ?? '';
       const mode = Number.parseInt(layer.annotations?.[MODE] ?? '644', 8);
       if (layer.mediaType === DIRECTORY_TYPE) {
-        await entry({ name, type: 'directory', mode });
+        await addEntry(pack, { name, type: 'directory', mode });
         continue;
       }
       sums.set(name, layer.digest.replace(/^sha256:/, ''));
       if (layer.mediaType === SYMLINK_TYPE) {
         const linkname = (await buffer(await client.getBlob(layer.digest))).toString();
-        await entry({ name, type: 'symlink', linkname, mode });
+        await addEntry(pack, { name, type: 'symlink', linkname, mode });
         continue;
       }
       const sink = pack.entry({ name, size: layer.size, mode });
       await pipeline(await client.getBlob(layer.digest), sink);
     }
-    await entry({ name: SUMS_NAME, mode: 0o644 }, Buffer.from(formatSums(sums)));
+    await addEntry(pack, { name: SUMS_NAME, mode: 0o644 }, Buffer.from(formatSums(sums)));
     pack.finalize();
   };
   write().catch((error: unknown) => pack.destroy(error as Error));
