@@ -118,14 +118,14 @@ async function extractVerified(
       if (sums) throw corrupt(`entry ${JSON.stringify(name)} after ${SUMS_NAME}`);
       if (!header) {
         if (name !== HEADER_NAME) throw corrupt(`it starts with ${JSON.stringify(name)}, not ${HEADER_NAME}`);
-        const content = await text(entry);
+        const content = await smallText(entry);
         header = parseHeader(content);
         seen.set(name, sha256(content));
         rebuildReason = await checkHost(header, store, criu, options);
         continue;
       }
       if (name === SUMS_NAME) {
-        sums = parseSums(await text(entry));
+        sums = parseSums(await smallText(entry));
         continue;
       }
       const relative = safePath(name, links);
@@ -175,12 +175,22 @@ async function extractVerified(
   return { header, rebuildReason };
 }
 
+// The disk or the host, not the bundle: these keep their own meaning. Anything else that goes wrong while
+// reading a bundle (a bad tar header, a file where the bundle made a directory) is the bundle's fault.
+const HOST_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM']);
+
 function asBundleError(error: unknown): PrebakeError | unknown {
   if (isPrebakeError(error)) return error;
-  const code = (error as NodeJS.ErrnoException)?.code;
-  // The disk, not the bundle: ENOSPC, EACCES and the like keep their own meaning.
-  if (typeof code === 'string' && code.startsWith('E') && code !== 'EEXIST') return error;
+  if (HOST_ERRORS.has((error as NodeJS.ErrnoException)?.code ?? '')) return error;
   return corrupt((error as Error)?.message ?? String(error), error);
+}
+
+// The header and the sums are read whole: bounded, so that a bundle cannot make import hold gigabytes.
+const SMALL_ENTRY_BYTES = 16 * 1024 * 1024;
+
+async function smallText(entry: Parameters<typeof text>[0] & { header: tar.Header }): Promise<string> {
+  if ((entry.header.size ?? 0) > SMALL_ENTRY_BYTES) throw corrupt(`${entry.header.name} is ${entry.header.size} bytes, over ${SMALL_ENTRY_BYTES}`);
+  return text(entry);
 }
 
 /** Undefined when this host can restore the bundle; the reason to rebuild when forced; throws otherwise. */

@@ -136,13 +136,16 @@ describe('prebake export and import', () => {
     expect(stderr).toContain('ends before SHA256SUMS');
   });
 
-  it('refuses a file slipped in that the sums do not list, and an entry outside the layout', async () => {
+  it('refuses a file slipped in that the sums do not list, an entry outside the layout, a file under a file', async () => {
     const entries = await readEntries(bundle);
     const extra = { header: { ...entries[1]!.header, name: 'entry/images/extra.img' }, content: Buffer.from('x') };
     const slipped = await expectRefused(await writeEntries([...entries.slice(0, -1), extra, entries.at(-1)!]), 'PREBAKE_ERR_BUNDLE_CORRUPT');
     expect(slipped).toContain('entry/images/extra.img is not listed');
     const escape = { header: { ...entries[1]!.header, name: 'entry/../../escape' }, content: Buffer.from('x') };
     await expectRefused(await writeEntries([entries[0]!, escape, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    const file = entries.find((e) => e.header.type === 'file' && e.header.name.startsWith('entry/'))!;
+    const clash = [{ ...file, header: { ...file.header, name: 'entry/clash' } }, { ...file, header: { ...file.header, name: 'entry/clash/inner' } }];
+    await expectRefused(await writeEntries([entries[0]!, ...clash, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
   });
 
   it('refuses a bundle from a host with another kernel and says so; --force imports it marked for rebuild', async () => {
