@@ -118,7 +118,8 @@ export async function exportBundle(store: ImageStore, criu: Criu, name: string):
   const releaseOnce = () => {
     if (released) return;
     released = true;
-    void release();
+    // A lock found compromised (its file removed) has nothing left to release.
+    release().catch(() => {});
   };
   pack.on('close', releaseOnce);
   write().then(releaseOnce, (error: unknown) => {
