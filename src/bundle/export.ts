@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
+import { isInside } from '../manager/functions-roots.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';
@@ -21,11 +22,6 @@ export interface BundleFile {
   file: string;
   /** Directories are listed for their mode (an image dir may be root-only), before what they hold. */
   kind: FileKind | 'dir';
-}
-
-export function inside(dir: string, parent: string): boolean {
-  const relative = path.relative(parent, dir);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
 async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
@@ -52,8 +48,8 @@ async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
 export async function bundleFiles(image: StoredImage): Promise<BundleFile[]> {
   const { meta, buildDir } = image;
   const files = await partFiles('entry', buildDir);
-  if (!inside(meta.preparedDir, buildDir)) files.push(...(await partFiles('prepared', meta.preparedDir)));
-  if (!inside(meta.spec.dir, buildDir)) files.push(...(await partFiles('source', meta.spec.dir)));
+  if (!isInside(meta.preparedDir, buildDir)) files.push(...(await partFiles('prepared', meta.preparedDir)));
+  if (!isInside(meta.spec.dir, buildDir)) files.push(...(await partFiles('source', meta.spec.dir)));
   return files;
 }
 

@@ -14,7 +14,7 @@ import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { sourceFingerprint } from '../manifest/digest.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
-import { inside } from './export.ts';
+import { isInside } from '../manager/functions-roots.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
 import { BUNDLE_FORMAT, corrupt, hashingTap, HEADER_NAME, parseSums, PARTS, sha256, SUMS_NAME, type BundleHeader } from './format.ts';
 
@@ -23,6 +23,8 @@ export interface ImportOptions {
   force?: boolean;
   /** The name the caller expects the bundle to carry (the daemon's PUT /functions/:name/bundle). */
   expectedName?: string;
+  /** Throws when the function's code may not live in `dir` (the daemon's functions roots). */
+  checkSourceDir?: (dir: string) => Promise<void>;
 }
 
 export interface ImportResult extends StoredImage {
@@ -74,7 +76,9 @@ async function readMeta(entryDir: string, header: BundleHeader): Promise<ImageMe
   } catch (error) {
     throw corrupt('entry/meta.json is missing or not JSON', error);
   }
-  if (meta.name !== header.name || meta.buildId !== header.buildId) throw corrupt('entry/meta.json names another function or build than the header');
+  if (meta.name !== header.name || meta.buildId !== header.buildId || meta.spec?.dir !== header.spec.dir) {
+    throw corrupt('entry/meta.json names another function, build or directory than the header');
+  }
   return meta;
 }
 
@@ -200,6 +204,8 @@ async function checkHost(header: BundleHeader, store: ImageStore, criu: Criu, op
       functionName: options.expectedName,
     });
   }
+  // Code kept in the entry stays in the store; code outside it is run (and maybe written) where it says.
+  if (!(typeof header.entryDir === 'string' && isInside(header.spec.dir, header.entryDir))) await options.checkSourceDir?.(header.spec.dir);
   const here = await hostFingerprint(header.spec, path.join(store.home, 'prepared', path.basename(header.preparedDir)), criu);
   const differences = fingerprintDifferences(header.fingerprint, here);
   if (differences.length === 0) return header.rebuildReason;
@@ -222,7 +228,7 @@ async function publishImport(store: ImageStore, workDir: string, header: BundleH
     const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
     await installIfAbsent(path.join(workDir, 'prepared'), preparedDir);
     // Code kept inside the entry travels with it: its path follows the entry into this home.
-    const inEntry = typeof header.entryDir === 'string' && inside(meta.spec.dir, header.entryDir);
+    const inEntry = typeof header.entryDir === 'string' && isInside(meta.spec.dir, header.entryDir);
     const codeInEntry = inEntry ? path.relative(header.entryDir, meta.spec.dir) : undefined;
     const sourceDir = codeInEntry === undefined ? meta.spec.dir : path.join(store.functionBuildDir(meta.name, meta.buildId), codeInEntry);
     const sourceInstalled = await installIfAbsent(path.join(workDir, 'source'), sourceDir);

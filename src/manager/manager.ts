@@ -17,7 +17,7 @@ import { BuildQueue } from './build-queue.ts';
 import { functionSettings, type DaemonConfig } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
 import { RebuildMarks, type FreshStartContext } from './fallback.ts';
-import { directoryInsideRoots } from './functions-roots.ts';
+import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
@@ -159,7 +159,11 @@ export class InstanceManager {
   /** Imports a bundle of function `name` (registering it, or replacing its image, as a build would). */
   async importBundle(name: string, input: Readable, options: Pick<ImportOptions, 'force'>): Promise<FunctionDescription> {
     this.assertOpen();
-    await importBundle(this.store, this.criu, input, { ...options, expectedName: name });
+    await importBundle(this.store, this.criu, input, {
+      ...options,
+      expectedName: name,
+      checkSourceDir: (dir) => assertWouldBeInsideRoots(dir, this.config.functionsRoots),
+    });
     this.marks.clear(name);
     // Warm instances of the old image end, as after a build.
     this.leases.retire(name);

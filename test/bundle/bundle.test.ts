@@ -108,7 +108,9 @@ describe('prebake export and import', () => {
     const metaEntry = entries.find((e) => e.header.name === 'entry/meta.json')!;
     const meta = JSON.parse(metaEntry.content.toString());
     meta.spec.dir = `${header.entryDir}/code`;
+    header.spec.dir = meta.spec.dir;
     metaEntry.content = Buffer.from(JSON.stringify(meta));
+    entries[0]!.content = Buffer.from(JSON.stringify(header));
     for (const entry of entries) entry.header.name = entry.header.name.replace(/^source\//, 'entry/code/');
     const imported = await prebake(homeB, ['import', '-'], await writeEntries(entries, { resum: true }));
     expect(imported.exitCode, text(imported.stderr)).toBe(0);

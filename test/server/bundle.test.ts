@@ -104,6 +104,22 @@ describe('bundles over HTTP', () => {
     expect(await settled(lockable, 10_000)).toEqual([]);
   });
 
+  it('refuses a bundle whose code lies outside the functions roots of the daemon', async () => {
+    const sandboxC = await makeSandbox();
+    const serverC = await startServer(sandboxC, { functionsRoots: [sandboxC.root] });
+    try {
+      const put = await putBundle(serverC, 'hello-node', await getBundle(serverA, 'hello-node'));
+      expect(put.status).toBe(403);
+      expect((await apiError(put)).code).toBe('PREBAKE_ERR_PATH_NOT_ALLOWED');
+      expect((await serverC.get('/functions/hello-node')).status).toBe(404);
+      expect(await sandboxC.tempDirs()).toEqual([]);
+    } finally {
+      // Not closeAndClean: its cgroup check covers this whole process, where daemon B keeps warm instances.
+      await serverC.close();
+      await sandboxC.cleanup();
+    }
+  });
+
   it('refuses a bundle of another function than the URL names, and a bundle of an unknown function', async () => {
     const put = await putBundle(serverB, 'other-name', await getBundle(serverA, 'hello-node'));
     expect(put.status).toBe(400);

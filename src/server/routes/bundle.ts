@@ -16,7 +16,7 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
       summary: "the function's image, code and environment fingerprint as one tar stream",
       params: FunctionNameParams,
       // A stream is sent as it is: fastify serializes only objects.
-      response: { 200: Type.Unsafe<Readable>({ description: 'the bundle (application/x-tar)' }), ...errorResponses(400, 404, 409, 500, 503) },
+      response: { 200: Type.Unsafe<Readable>({ description: 'the bundle (application/x-tar)' }), ...errorResponses(400, 401, 404, 409, 500, 503) },
     },
     handler: async (request, reply) => {
       const bundle = await manager.exportBundle(request.params.name);
@@ -32,7 +32,7 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
       summary: 'import a bundle (verified while it streams) as the function\'s image',
       params: FunctionNameParams,
       querystring: Type.Object({ force: Type.Boolean({ default: false }) }, { additionalProperties: false }),
-      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 404, 409, 415, 500, 503) },
+      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503) },
     },
     handler: async (request, reply) => {
       try {
