@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
-import { FIXTURES, makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { FIXTURES, makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 import { homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
 
 let sandbox: Sandbox;
@@ -41,13 +41,7 @@ beforeAll(async () => {
   bundle = await readFile(bundleFile);
 });
 
-afterAll(async () => {
-  try {
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => sandbox.finish());
 
 describe('prebake export and import', () => {
   it('writes the header first, every file of the entry, the code, and a sha256 for each', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 import { homeLeftovers } from '../bundle/bundle-tools.ts';
 import { startRegistry, type TestRegistry } from './registry-server.ts';
 
@@ -37,9 +37,8 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await registry?.stop();
-    expect(await settled(() => sandbox.processes())).toEqual([]);
   } finally {
-    await sandbox.cleanup();
+    await sandbox.finish();
   }
 });
 
