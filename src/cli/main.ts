@@ -5,8 +5,10 @@ import { toPrebakeError } from '../errors.ts';
 import { resolveHome } from '../paths.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
+import { registerBundle } from './commands/bundle.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerInvoke } from './commands/invoke.ts';
+import { registerRegistry } from './commands/registry.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerRm } from './commands/rm.ts';
 import { registerServe } from './commands/serve.ts';
@@ -46,6 +48,8 @@ registerVerify(program);
 registerDoctor(program);
 registerServe(program);
 registerBench(program);
+registerBundle(program);
+registerRegistry(program);
 
 try {
   await program.parseAsync(process.argv);

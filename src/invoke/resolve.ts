@@ -72,6 +72,12 @@ async function assertFresh(image: StoredImage, dir: string): Promise<void> {
       functionName: meta.name,
       hint: `rebuild it: prebake build ${dir}`,
     });
+  if (meta.rebuildReason !== undefined) {
+    throw new PrebakeError('PREBAKE_ERR_IMAGE_STALE', `function "${meta.name}": its image was ${meta.rebuildReason}`, {
+      functionName: meta.name,
+      hint: `rebuild it here: prebake build ${dir}`,
+    });
+  }
   if (dir !== meta.spec.dir) throw stale(`its source moved from ${meta.spec.dir} to ${dir}`);
   // An image without the digests of its files cannot be verified (see store/image-files.ts): rebuild it.
   if (!meta.files) throw stale('prebake started recording image digests');

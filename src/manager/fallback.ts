@@ -19,6 +19,7 @@ export class RebuildMarks {
   }
 
   needsRebuild(image: StoredImage | undefined): boolean {
+    if (image?.meta.rebuildReason !== undefined) return true;
     return image !== undefined && this.failedBuild.get(image.meta.name) === image.meta.buildId;
   }
 

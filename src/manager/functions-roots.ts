@@ -20,7 +20,26 @@ export async function directoryInsideRoots(dir: string, roots: readonly string[]
   });
 }
 
-function isInside(child: string, parent: string): boolean {
+/**
+ * For code a bundle brings (docs/BUNDLES.md): throws unless `dir`, which may not exist yet, lies inside a root.
+ * Its nearest existing ancestor's real path decides, so a symlink on the way cannot lead outside.
+ */
+export async function assertWouldBeInsideRoots(dir: string, roots: readonly string[]): Promise<void> {
+  if (roots.length === 0) return;
+  let existing = path.resolve(dir);
+  let real: string | undefined;
+  while ((real = await realpath(existing).catch(() => undefined)) === undefined && existing !== path.dirname(existing)) existing = path.dirname(existing);
+  const target = path.join(real ?? existing, path.relative(existing, path.resolve(dir)));
+  for (const root of roots) {
+    const realRoot = await realpath(root).catch(() => undefined);
+    if (realRoot !== undefined && isInside(target, realRoot)) return;
+  }
+  throw new PrebakeError('PREBAKE_ERR_PATH_NOT_ALLOWED', `the bundle's code belongs in ${dir} (really ${target}), not inside a functions root of this daemon`, {
+    hint: `build the function under ${roots.join(', ')}, or start the daemon with --functions-root for its parent`,
+  });
+}
+
+export function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
   return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }

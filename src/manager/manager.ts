@@ -3,7 +3,10 @@
 // it registers, rebuilds and removes functions, and ends every instance at shutdown. All through the core:
 // nothing here talks to criu itself.
 import { realpath } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { buildFunction } from '../build/build.ts';
+import { exportBundle } from '../bundle/export.ts';
+import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
@@ -14,7 +17,7 @@ import { BuildQueue } from './build-queue.ts';
 import { functionSettings, type DaemonConfig } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
 import { RebuildMarks, type FreshStartContext } from './fallback.ts';
-import { directoryInsideRoots } from './functions-roots.ts';
+import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
@@ -144,6 +147,27 @@ export class InstanceManager {
     this.counters.delete(name);
     this.marks.clear(name);
     this.invocationLogs.forget(name);
+  }
+
+  /** A bundle of the function (docs/BUNDLES.md), streamed; the function's lock is held until the stream ends. */
+  async exportBundle(name: string): Promise<Readable> {
+    this.assertOpen();
+    await this.assertRegistered(name);
+    return exportBundle(this.store, this.criu, name);
+  }
+
+  /** Imports a bundle of function `name` (registering it, or replacing its image, as a build would). */
+  async importBundle(name: string, input: Readable, options: Pick<ImportOptions, 'force'>): Promise<FunctionDescription> {
+    this.assertOpen();
+    await importBundle(this.store, this.criu, input, {
+      ...options,
+      expectedName: name,
+      checkSourceDir: (dir) => assertWouldBeInsideRoots(dir, this.config.functionsRoots),
+    });
+    this.marks.clear(name);
+    // Warm instances of the old image end, as after a build.
+    this.leases.retire(name);
+    return this.describe(name);
   }
 
   /** Throws PREBAKE_ERR_UNKNOWN_FUNCTION unless `name` is registered. */

@@ -7,10 +7,10 @@ import { hashRegularFile } from '../files/regular-file.ts';
 // Directories that never change what a function does.
 const SKIPPED = new Set(['.git', '__pycache__', '.DS_Store']);
 
-type Entry = 'file' | 'link';
+export type FileKind = 'file' | 'link';
 
 /** Every file and symbolic link under `dir` (links are not followed), by relative path, sorted. */
-async function listFiles(dir: string, prefix = '', found = new Map<string, Entry>()): Promise<Map<string, Entry>> {
+export async function listFiles(dir: string, prefix = '', found = new Map<string, FileKind>()): Promise<Map<string, FileKind>> {
   const entries = await readdir(path.join(dir, prefix), { withFileTypes: true });
   for (const entry of entries) {
     if (SKIPPED.has(entry.name)) continue;

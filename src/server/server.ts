@@ -11,6 +11,7 @@ import type { ImageStore } from '../store/store.ts';
 import { installAuth, type AuthOptions } from './auth.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { createMetrics } from './metrics.ts';
+import { bundleRoutes } from './routes/bundle.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { invokeRoutes } from './routes/invoke.ts';
@@ -95,6 +96,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   });
 
   await app.register(functionRoutes, { manager });
+  await app.register(bundleRoutes, { manager });
   await app.register(invokeRoutes, { manager });
   await app.register(logRoutes, { manager });
   await app.register(healthRoutes, { manager, registry: metrics.registry });

@@ -1,7 +1,8 @@
 // The image store: everything prebake keeps under its home directory.
 //
 //   <home>/functions/<name>/current            symlink to builds/<build id>, swapped atomically on publish
-//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log; root only (0700, files 0600)
+//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log; root only (0700, files 0600);
+//                                              bundled whole by src/bundle
 //   <home>/functions/<name>.lock               proper-lockfile's lock: one build or removal at a time
 //   <home>/prepared/<name>-<digest>/           what a runtime prepared (e.g. compiled classes); outlives builds
 //   <home>/tmp/                                builds in progress (same filesystem, so publish is a rename)
@@ -46,6 +47,8 @@ export interface ImageMeta {
   cloneCheck?: CloneCheck;
   /** Every file of images/ by name: its sha256 and size (see image-files.ts). */
   files: ImageFiles;
+  /** Set when the image must be rebuilt before it is restored (a bundle imported with --force: says why). */
+  rebuildReason?: string;
 }
 
 export interface StoredImage {
@@ -116,6 +119,11 @@ export class ImageStore {
     }
   }
 
+  /** Where a published build of `name` lives. */
+  functionBuildDir(name: string, buildId: string): string {
+    return path.join(this.functionDir(name), 'builds', buildId);
+  }
+
   /** A fresh directory (0700) for a build in progress; the caller removes it on failure or publishes it. */
   async createBuildDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
@@ -155,9 +163,13 @@ export class ImageStore {
     await mkdir(buildsDir, { recursive: true });
     // Root only: the function's env is in meta.json.
     await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
-    const finalDir = path.join(buildsDir, meta.buildId);
+    const finalDir = this.functionBuildDir(meta.name, meta.buildId);
+    // The same build again (a bundle imported twice): the old copy moves aside first, so that a restore
+    // holding its files open keeps them, and goes once the new one is in place.
+    const replaced = await rename(finalDir, `${buildDir}.replaced`).then(() => `${buildDir}.replaced`, () => undefined);
     await rename(buildDir, finalDir);
     workDirs.delete(buildDir);
+    if (replaced) await rm(replaced, { recursive: true, force: true });
     const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
     await symlink(path.join('builds', meta.buildId), nextLink);
     await rename(nextLink, path.join(fnDir, 'current'));

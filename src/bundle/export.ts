@@ -1,0 +1,145 @@
+// prebake export: a function's current image, its code and the environment it needs, as one tar stream. The
+// files are streamed one after the other (never held in memory), each hashed as it goes; the hashes close the
+// stream. The function's lock is held until the stream ends, so a build cannot remove the files midway.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Criu } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
+import { isInside } from '../manager/functions-roots.ts';
+import { listFiles, type FileKind } from '../manifest/digest.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
+import { hostFingerprint } from './fingerprint.ts';
+import { addEntry, BUNDLE_FORMAT, formatSums, hashingTap, HEADER_NAME, sha256, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
+
+export interface BundleFile {
+  /** Its name in the bundle: `<part>/<relative path>`. */
+  name: string;
+  file: string;
+  /** Directories are listed for their mode (an image dir may be root-only), before what they hold. */
+  kind: FileKind | 'dir';
+}
+
+async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
+  const files = await listFiles(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return new Map<string, FileKind>();
+    throw error;
+  });
+  const listed: BundleFile[] = [];
+  const dirs = new Set<string>();
+  for (const [relative, kind] of files) {
+    // Parents first, each once: the directories that hold files (an empty one does not travel).
+    const parents = [];
+    for (let parent = path.dirname(relative); parent !== '.' && !dirs.has(parent); parent = path.dirname(parent)) parents.unshift(parent);
+    for (const parent of parents) {
+      dirs.add(parent);
+      listed.push({ name: `${part}/${parent}`, file: path.join(dir, parent), kind: 'dir' });
+    }
+    listed.push({ name: `${part}/${relative}`, file: path.join(dir, relative), kind });
+  }
+  return listed;
+}
+
+/** Every file a bundle of `image` holds, in bundle order (the header and the sums aside). */
+export async function bundleFiles(image: StoredImage): Promise<BundleFile[]> {
+  const { meta, buildDir } = image;
+  const files = await partFiles('entry', buildDir);
+  if (!isInside(meta.preparedDir, buildDir)) files.push(...(await partFiles('prepared', meta.preparedDir)));
+  if (!isInside(meta.spec.dir, buildDir)) files.push(...(await partFiles('source', meta.spec.dir)));
+  return files;
+}
+
+export async function bundleHeader(image: StoredImage, criu: Criu): Promise<BundleHeader> {
+  const { meta } = image;
+  return {
+    format: BUNDLE_FORMAT,
+    name: meta.name,
+    buildId: meta.buildId,
+    spec: meta.spec,
+    entryDir: image.buildDir,
+    preparedDir: meta.preparedDir,
+    fingerprint: await hostFingerprint(meta.spec, meta.preparedDir, criu),
+    ...(meta.rebuildReason !== undefined && { rebuildReason: meta.rebuildReason }),
+  };
+}
+
+/** The function's current image, or PREBAKE_ERR_UNKNOWN_FUNCTION. */
+export async function requireImage(store: ImageStore, name: string): Promise<StoredImage> {
+  const image = await store.get(name);
+  if (!image) {
+    throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
+      functionName: name,
+      hint: 'list built functions with `prebake ls`',
+    });
+  }
+  return image;
+}
+
+/**
+ * Opens a bundle of `name` as a stream. Resolves once the function is found and locked (so a caller can still
+ * answer an error properly); the lock is released when the stream ends, fails or is destroyed by its reader.
+ */
+export async function exportBundle(store: ImageStore, criu: Criu, name: string): Promise<Readable> {
+  await requireImage(store, name);
+  const release = await store.lock(name);
+  let pack: tar.Pack;
+  let header: BundleHeader;
+  let files: BundleFile[];
+  try {
+    // Read again under the lock: a build may have published between the check and the lock.
+    const image = await requireImage(store, name);
+    [header, files] = await Promise.all([bundleHeader(image, criu), bundleFiles(image)]);
+    pack = tar.pack();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  const write = async () => {
+    const sums = new Map<string, string>();
+    const headerText = `${JSON.stringify(header, null, 2)}\n`;
+    await addEntry(pack, { name: HEADER_NAME, mode: 0o644, mtime: new Date(0) }, headerText);
+    sums.set(HEADER_NAME, sha256(headerText));
+    for (const file of files) {
+      const hash = await addFile(pack, file);
+      if (hash !== undefined) sums.set(file.name, hash);
+    }
+    await addEntry(pack, { name: SUMS_NAME, mode: 0o644, mtime: new Date(0) }, formatSums(sums));
+    pack.finalize();
+  };
+  let released = false;
+  const releaseOnce = () => {
+    if (released) return;
+    released = true;
+    // A lock found compromised (its file removed) has nothing left to release.
+    release().catch(() => {});
+  };
+  pack.on('close', releaseOnce);
+  write().then(releaseOnce, (error: unknown) => {
+    releaseOnce();
+    pack.destroy(error as Error);
+  });
+  return pack as unknown as Readable;
+}
+
+/** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link; none for a directory). */
+async function addFile(pack: tar.Pack, file: BundleFile): Promise<string | undefined> {
+  const info = await lstat(file.file);
+  const mode = info.mode & 0o7777;
+  if (file.kind === 'dir') {
+    await addEntry(pack, { name: file.name, type: 'directory', mode, mtime: info.mtime });
+    return undefined;
+  }
+  if (file.kind === 'link') {
+    const target = await readlink(file.file);
+    await addEntry(pack, { name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime });
+    return sha256(target);
+  }
+  const hash = createHash('sha256');
+  const entry = pack.entry({ name: file.name, size: info.size, mode, mtime: info.mtime });
+  await pipeline(createReadStream(file.file), hashingTap(hash), entry);
+  return hash.digest('hex');
+}

@@ -1,0 +1,34 @@
+// prebake push / pull: a function's bundle through any registry that speaks the OCI distribution API.
+import type { Command } from 'commander';
+import { parseReference } from '../../registry/reference.ts';
+import { pullBundle, pushBundle } from '../../registry/oci-bundle.ts';
+import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
+import { describeImport } from './bundle.ts';
+
+export function registerRegistry(program: Command): void {
+  program
+    .command('push')
+    .description("store a function's bundle in an OCI registry (only the blobs it lacks are uploaded)")
+    .argument('<name>', 'a built function')
+    .argument('<ref>', '<registry>/<repository>:<tag>, e.g. 127.0.0.1:5000/functions/hello:v1')
+    .action(async (name: string, refText: string, _options: unknown, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const ref = parseReference(refText);
+      const pushed = await pushBundle(store, criu, name, ref);
+      process.stdout.write(
+        `pushed ${name} to ${refText} (${pushed.digest}): ${pushed.uploaded.blobs} blob(s) uploaded (${formatBytes(pushed.uploaded.bytes)}), ` +
+          `${pushed.present.blobs} already there (${formatBytes(pushed.present.bytes)})\n`,
+      );
+    });
+
+  program
+    .command('pull')
+    .description('fetch a bundle from an OCI registry and import it (verified as any bundle)')
+    .argument('<ref>', '<registry>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>')
+    .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
+    .action(async (refText: string, options: { force?: boolean }, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const result = await pullBundle(store, criu, parseReference(refText), { force: options.force });
+      process.stdout.write(describeImport(result));
+    });
+}

@@ -1,0 +1,110 @@
+// The few calls of the OCI distribution API that push and pull need (blobs by digest, manifests by tag or
+// digest), over fetch. Bodies stream both ways. No authentication: a registry that asks for it is refused
+// with its own message.
+import { Readable } from 'node:stream';
+import { sha256 } from '../bundle/format.ts';
+import { PrebakeError } from '../errors.ts';
+import type { RegistryReference } from './reference.ts';
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+export interface OciManifest {
+  schemaVersion: 2;
+  mediaType: typeof OCI_MANIFEST;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export class RegistryClient {
+  readonly ref: RegistryReference;
+
+  constructor(ref: RegistryReference) {
+    this.ref = ref;
+  }
+
+  private url(path: string): string {
+    return `${this.ref.baseUrl}/v2/${this.ref.repository}/${path}`;
+  }
+
+  private async request(what: string, url: string, init: RequestInit & { duplex?: 'half' }, ok: number[]): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `cannot reach the registry ${this.ref.registry} (${what}): ${(error as Error).message}`, {
+        cause: error,
+        hint: 'check the registry address and that it listens (http for localhost and 127.0.0.1, https otherwise)',
+      });
+    }
+    if (ok.includes(response.status)) return response;
+    const body = await response.text().catch(() => '');
+    const reason = (() => {
+      try {
+        const errors = (JSON.parse(body) as { errors?: { code: string; message: string }[] }).errors ?? [];
+        return errors.map((e) => `${e.code}: ${e.message}`).join('; ');
+      } catch {
+        return body.slice(0, 200);
+      }
+    })();
+    throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} answered ${what} with ${response.status}${reason ? `: ${reason}` : ''}`, {
+      hint: response.status === 401 || response.status === 403 ? 'prebake does not log in to registries yet: use one that takes anonymous pushes' : undefined,
+      details: { status: response.status, url },
+    });
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    const response = await this.request(`HEAD blob ${digest}`, this.url(`blobs/${digest}`), { method: 'HEAD' }, [200, 404]);
+    return response.status === 200;
+  }
+
+  /** A monolithic upload: POST for a session, then PUT the content with its digest, streamed. */
+  async uploadBlob(digest: string, size: number, content: Readable): Promise<void> {
+    const session = await this.request('a blob upload', this.url('blobs/uploads/'), { method: 'POST' }, [202]);
+    const location = session.headers.get('location');
+    if (!location) throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} started an upload without a Location`);
+    const target = new URL(location, this.ref.baseUrl);
+    target.searchParams.set('digest', digest);
+    await this.request(`the upload of ${digest}`, target.toString(), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: Readable.toWeb(content) as ReadableStream,
+      duplex: 'half',
+    }, [201]);
+  }
+
+  async getBlob(digest: string): Promise<Readable> {
+    const response = await this.request(`GET blob ${digest}`, this.url(`blobs/${digest}`), {}, [200]);
+    return Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+  }
+
+  async putManifest(manifest: OciManifest): Promise<string> {
+    const response = await this.request(`the manifest ${this.ref.reference}`, this.url(`manifests/${this.ref.reference}`), {
+      method: 'PUT',
+      headers: { 'content-type': OCI_MANIFEST },
+      body: JSON.stringify(manifest),
+    }, [201]);
+    return response.headers.get('docker-content-digest') ?? '';
+  }
+
+  async getManifest(): Promise<OciManifest> {
+    const response = await this.request(`GET manifest ${this.ref.reference}`, this.url(`manifests/${this.ref.reference}`), { headers: { accept: OCI_MANIFEST } }, [200]);
+    const body = await response.text();
+    if (this.ref.reference.startsWith('sha256:') && `sha256:${sha256(body)}` !== this.ref.reference) {
+      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that does not match ${this.ref.reference}`);
+    }
+    try {
+      return JSON.parse(body) as OciManifest;
+    } catch (error) {
+      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that is not JSON`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,176 @@
+// prebake export and import as a user runs them: a function's snapshot moves between two homes and restores
+// there; damaged, truncated and foreign bundles are refused and leave nothing behind.
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore } from '../../src/store/store.ts';
+import { FIXTURES, makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
+
+let sandbox: Sandbox;
+let homeB: string;
+let bundleFile: string;
+let bundle: Buffer;
+const prebake = (home: string, args: string[], input?: Buffer) =>
+  execa(path.join(ROOT, 'bin', 'prebake'), ['--home', home, ...args], { reject: false, input, encoding: 'buffer' });
+const text = (value: unknown) => Buffer.from(value as Uint8Array).toString();
+
+async function expectRefused(damaged: Buffer, code: string): Promise<string> {
+  const file = path.join(sandbox.root, 'damaged.tar');
+  await writeFile(file, damaged);
+  const result = await prebake(homeB, ['import', file]);
+  expect(result.exitCode).not.toBe(0);
+  const stderr = text(result.stderr);
+  expect(stderr).toContain(`[${code}]`);
+  expect(await homeLeftovers(homeB)).toEqual([]);
+  return stderr;
+}
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  homeB = path.join(sandbox.root, 'home-b');
+  const dir = await sandbox.addFunction('node-shim');
+  const build = await prebake(sandbox.home, ['build', dir]);
+  expect(build.exitCode, text(build.stderr)).toBe(0);
+  bundleFile = path.join(sandbox.root, 'node-shim.tar');
+  // An image dir kept root-only (as a hardened store keeps it) must stay so where it is imported.
+  await chmod((await sandbox.store.get('node-shim'))!.imageDir, 0o700);
+  const exported = await prebake(sandbox.home, ['export', 'node-shim', '-o', bundleFile]);
+  expect(exported.exitCode, text(exported.stderr)).toBe(0);
+  bundle = await readFile(bundleFile);
+});
+
+afterAll(() => sandbox.finish());
+
+describe('prebake export and import', () => {
+  it('writes the header first, every file of the entry, the code, and a sha256 for each', async () => {
+    const entries = await readEntries(bundle);
+    const names = entries.map((e) => e.header.name);
+    expect(names[0]).toBe('prebake-bundle.json');
+    expect(names.at(-1)).toBe('SHA256SUMS');
+    const header = JSON.parse(entries[0]!.content.toString());
+    expect(header).toMatchObject({ format: 1, name: 'node-shim', fingerprint: { criu: expect.any(String), kernel: expect.any(String) } });
+    expect(header.fingerprint.runtime.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const { buildDir } = (await sandbox.store.get('node-shim'))!;
+    const entryFiles = (await readdir(buildDir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+    for (const file of entryFiles) expect(names).toContain(`entry/${path.relative(buildDir, path.join(file.parentPath, file.name))}`);
+    expect(names).toContain('source/function.json');
+    const sums = entries.at(-1)!.content.toString().trim().split('\n');
+    expect(names).toContain('entry/images');
+    const contents = entries.filter((e) => e.header.type !== 'directory' && e.header.name !== 'SHA256SUMS');
+    expect(sums.map((line) => line.split('  ')[1]).sort()).toEqual(contents.map((e) => e.header.name).sort());
+  });
+
+  it('moves a function to another home, where it restores and answers', async () => {
+    const imported = await prebake(homeB, ['import', '-'], bundle);
+    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    expect(text(imported.stdout)).toMatch(/^imported node-shim \(node, build /);
+    const metaA = (await sandbox.store.get('node-shim'))!.meta;
+    const metaB = (await new ImageStore(homeB).get('node-shim'))!.meta;
+    expect(metaB.buildId).toBe(metaA.buildId);
+    expect(metaB.preparedDir.startsWith(homeB)).toBe(true);
+    const imageDirB = (await new ImageStore(homeB).get('node-shim'))!.imageDir;
+    expect((await stat(imageDirB)).mode & 0o777).toBe(0o700);
+
+    const invoke = await prebake(homeB, ['invoke', 'node-shim', '-d', '{"moved":true}', '--timing']);
+    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
+    expect(JSON.parse(text(invoke.stdout))).toMatchObject({ event: { moved: true } });
+    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+  });
+
+  it('puts the code where the image expects it when it is absent there, and restores from it', async () => {
+    const { meta } = (await sandbox.store.get('node-shim'))!;
+    await rm(meta.spec.dir, { recursive: true });
+    await rm(homeB, { recursive: true, force: true });
+    const imported = await prebake(homeB, ['import', bundleFile]);
+    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    expect(text(imported.stdout)).toContain(`its code was put in ${meta.spec.dir}`);
+    for (const file of ['function.json', 'index.mjs']) {
+      expect(await readFile(path.join(meta.spec.dir, file), 'utf8')).toBe(await readFile(path.join(FIXTURES, 'node-shim', file), 'utf8'));
+    }
+    const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
+    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
+    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+  });
+
+  it('moves code kept inside the store entry along with the entry into the new home', async () => {
+    await rm(homeB, { recursive: true, force: true });
+    // A bundle of a build that keeps its code in its entry (entry/code), as a deploying build does.
+    const entries = await readEntries(bundle);
+    const header = JSON.parse(entries[0]!.content.toString());
+    const metaEntry = entries.find((e) => e.header.name === 'entry/meta.json')!;
+    const meta = JSON.parse(metaEntry.content.toString());
+    meta.spec.dir = `${header.entryDir}/code`;
+    header.spec.dir = meta.spec.dir;
+    metaEntry.content = Buffer.from(JSON.stringify(meta));
+    entries[0]!.content = Buffer.from(JSON.stringify(header));
+    for (const entry of entries) entry.header.name = entry.header.name.replace(/^source\//, 'entry/code/');
+    const imported = await prebake(homeB, ['import', '-'], await writeEntries(entries, { resum: true }));
+    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    const { meta: metaB, buildDir } = (await new ImageStore(homeB).get('node-shim'))!;
+    expect(metaB.spec.dir).toBe(path.join(buildDir, 'code'));
+    expect(await readFile(path.join(buildDir, 'code', 'index.mjs'), 'utf8')).toBe(await readFile(path.join(FIXTURES, 'node-shim', 'index.mjs'), 'utf8'));
+    const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
+    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
+    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+  });
+
+  it('refuses a bundle with a damaged image file and keeps nothing of it', async () => {
+    await rm(homeB, { recursive: true, force: true });
+    const entries = await readEntries(bundle);
+    const pages = entries.find((e) => /^entry\/images\/pages-\d+\.img$/.test(e.header.name))!;
+    pages.content[Math.floor(pages.content.length / 2)]! ^= 0xff;
+    const stderr = await expectRefused(await writeEntries(entries), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    expect(stderr).toContain(`${pages.header.name} does not match its sha256`);
+  });
+
+  it('refuses a truncated bundle, cut mid-file or cut between files', async () => {
+    await expectRefused(bundle.subarray(0, Math.floor(bundle.length / 2)), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    const entries = await readEntries(bundle);
+    const stderr = await expectRefused(await writeEntries(entries.slice(0, -1)), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    expect(stderr).toContain('ends before SHA256SUMS');
+  });
+
+  it('refuses a file slipped in that the sums do not list, an entry outside the layout, a file under a file', async () => {
+    const entries = await readEntries(bundle);
+    const extra = { header: { ...entries[1]!.header, name: 'entry/images/extra.img' }, content: Buffer.from('x') };
+    const slipped = await expectRefused(await writeEntries([...entries.slice(0, -1), extra, entries.at(-1)!]), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    expect(slipped).toContain('entry/images/extra.img is not listed');
+    const escape = { header: { ...entries[1]!.header, name: 'entry/../../escape' }, content: Buffer.from('x') };
+    await expectRefused(await writeEntries([entries[0]!, escape, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    const file = entries.find((e) => e.header.type === 'file' && e.header.name.startsWith('entry/'))!;
+    const clash = [{ ...file, header: { ...file.header, name: 'entry/clash' } }, { ...file, header: { ...file.header, name: 'entry/clash/inner' } }];
+    await expectRefused(await writeEntries([entries[0]!, ...clash, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+  });
+
+  it('refuses a bundle from a host with another kernel and says so; --force imports it marked for rebuild', async () => {
+    const entries = await readEntries(bundle);
+    const header = JSON.parse(entries[0]!.content.toString());
+    header.fingerprint.kernel = '5.10.0-foreign';
+    header.fingerprint.cpuFeatures.push('avx10_imaginary');
+    entries[0]!.content = Buffer.from(JSON.stringify(header));
+    const foreign = await writeEntries(entries, { resum: true });
+    const stderr = await expectRefused(foreign, 'PREBAKE_ERR_BUNDLE_INCOMPATIBLE');
+    expect(stderr).toContain('kernel 5.10.0-foreign there');
+    expect(stderr).toContain('CPU features missing here: avx10_imaginary');
+
+    const forced = await prebake(homeB, ['import', '--force', '-'], foreign);
+    expect(forced.exitCode, text(forced.stderr)).toBe(0);
+    expect(text(forced.stdout)).toContain('marked for rebuild');
+    const invoke = await prebake(homeB, ['invoke', 'node-shim']);
+    expect(text(invoke.stderr)).toContain('[PREBAKE_ERR_IMAGE_STALE]');
+    expect(text(invoke.stderr)).toContain('kernel 5.10.0-foreign there');
+  });
+
+  it('says which file it cannot read', async () => {
+    const result = await prebake(homeB, ['import', path.join(sandbox.root, 'no-such.tar')]);
+    expect(text(result.stderr)).toMatch(/cannot read the bundle .*no-such\.tar.*\[PREBAKE_ERR_INVALID_INPUT\]/);
+  });
+
+  it('refuses to write a bundle of an unknown function', async () => {
+    const result = await prebake(sandbox.home, ['export', 'nothing-here', '-o', path.join(sandbox.root, 'none.tar')]);
+    expect(text(result.stderr)).toContain('[PREBAKE_ERR_UNKNOWN_FUNCTION]');
+    expect(await readdir(sandbox.root)).not.toContain('none.tar');
+  });
+});
