@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   PREBAKE_ERR_RESTORE_FAILED: { exit: 9, status: 502, summary: 'criu restore failed' },
   PREBAKE_ERR_RUNTIME_MISSING: { exit: 9, status: 500, summary: "the function's runtime is not installed" },
   PREBAKE_ERR_CGROUP: { exit: 9, status: 500, summary: "the instance's cgroup could not be set up or ended" },
+  PREBAKE_ERR_PIPE: { exit: 9, status: 500, summary: 'the kernel refused a pipe for an instance (out of file descriptors?)' },
+  PREBAKE_ERR_SPAWN: { exit: 9, status: 500, summary: 'a process (launcher, criu) could not be started' },
+  PREBAKE_ERR_RESEED: { exit: 9, status: 500, summary: "a restored Node clone could not reseed OpenSSL's generator" },
   PREBAKE_ERR_PROTOCOL: { exit: 9, status: 502, summary: 'the instance broke the wire protocol' },
   PREBAKE_ERR_CLIENT_GONE: { exit: 10, status: 499, summary: 'the client went away while its request waited for a slot' },
   PREBAKE_ERR_SHUTTING_DOWN: { exit: 10, status: 503, summary: 'the daemon is shutting down' },
@@ -105,10 +108,17 @@ export class PrebakeError extends Error {
   }
 }
 
-/** Wraps anything thrown into a PrebakeError, keeping a PrebakeError as it is. */
+/**
+ * Wraps anything thrown into a PrebakeError, keeping a PrebakeError as it is. The native addons (native/*.c)
+ * throw plain errors whose `code` is one declared here: they keep it.
+ */
 export function toPrebakeError(error: unknown): PrebakeError {
   if (error instanceof PrebakeError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && code !== 'PREBAKE_ERR_INTERNAL' && Object.hasOwn(ERROR_CODES, code)) {
+    return new PrebakeError(code as ErrorCode, message, { cause: error });
+  }
   return new PrebakeError('PREBAKE_ERR_INTERNAL', `unexpected error: ${message}`, {
     cause: error,
     hint: 'this is a bug in prebake; please report it with the command you ran',

@@ -1,26 +1,12 @@
 import { closeSync, fstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { PrebakeError } from '../errors.ts';
-import { NATIVE_BUILD_DIR } from '../paths.ts';
+import { loadNativeAddon } from './native.ts';
 
 interface PipeAddon {
   pipe(): [number, number];
 }
 
-let addon: PipeAddon | undefined;
 function loadAddon(): PipeAddon {
-  if (!addon) {
-    try {
-      addon = createRequire(import.meta.url)(path.join(NATIVE_BUILD_DIR, 'pipe.node')) as PipeAddon;
-    } catch (error) {
-      throw new PrebakeError('PREBAKE_ERR_INTERNAL', 'the native helpers are not built', {
-        cause: error,
-        hint: 'run scripts/setup.sh (or bash native/build.sh)',
-      });
-    }
-  }
-  return addon;
+  return loadNativeAddon<PipeAddon>('pipe');
 }
 
 export interface Pipe {

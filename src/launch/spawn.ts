@@ -3,11 +3,8 @@
 // process; a vfork-style clone copies nothing. Used where a spawn is on the hot path (criu restore, once per
 // prebaked start), and wherever the child must join an instance's cgroups before it runs.
 import { openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { PrebakeError } from '../errors.ts';
+import { loadNativeAddon } from './native.ts';
 import type { OwnerProcess } from './owner.ts';
-import { NATIVE_BUILD_DIR } from '../paths.ts';
 
 export interface SpawnAddon {
   /** Starts `file` (searched on PATH without a slash) with the child's fd i = fds[i]; returns its pid. */
@@ -20,19 +17,8 @@ export interface SpawnAddon {
   ): number;
 }
 
-let addon: SpawnAddon | undefined;
 export function loadSpawnAddon(): SpawnAddon {
-  if (!addon) {
-    try {
-      addon = createRequire(import.meta.url)(path.join(NATIVE_BUILD_DIR, 'spawn.node')) as SpawnAddon;
-    } catch (error) {
-      throw new PrebakeError('PREBAKE_ERR_INTERNAL', 'the native helpers are not built', {
-        cause: error,
-        hint: 'run scripts/setup.sh (or bash native/build.sh)',
-      });
-    }
-  }
-  return addon;
+  return loadNativeAddon<SpawnAddon>('spawn');
 }
 
 export interface SpawnOptions {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { ROOT, makeSandbox, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let helloDir: string;

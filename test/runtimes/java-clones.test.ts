@@ -1,6 +1,6 @@
 // Java through the real path (build with criu dump, invoke by criu restore): clones of one image never
 // share randomness, keep time, and run the lifecycle hooks.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
