@@ -8,6 +8,7 @@ import { PrebakeError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../instance/frames.ts';
 import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
 import { FUNCTION_NAME_PATTERN, StartModeSchema, WarmSettingsSchema, type FunctionSpec, type StartMode } from '../manifest/schema.ts';
+import { schemaProblem } from '../validate.ts';
 
 export const FunctionOverridesSchema = Type.Object(
   { startMode: Type.Optional(StartModeSchema), warm: Type.Optional(WarmSettingsSchema) },
@@ -125,10 +126,9 @@ const checkConfig = TypeCompiler.Compile(DaemonConfigSchema);
 
 /** Validates `input` (from a config file and flags), fills in defaults and freezes the result. */
 export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon config'): DaemonConfig {
-  const problem = checkConfig.Errors(input).First();
+  const problem = schemaProblem(checkConfig, input, 'the config');
   if (problem) {
-    const field = problem.path === '' ? 'the config' : `field "${problem.path.slice(1).replaceAll('/', '.')}"`;
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${field}: ${problem.message}`, {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${problem}`, {
       hint: 'see "Configuration" in docs/DAEMON.md',
     });
   }

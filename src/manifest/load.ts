@@ -13,6 +13,7 @@ import {
   type FunctionSpec,
   type Manifest,
 } from './schema.ts';
+import { schemaProblem } from '../validate.ts';
 
 export const MANIFEST_FILE = 'function.json';
 /** The largest function.json read: a manifest is a few hundred bytes; its env leaves room, within exec's limits. */
@@ -75,11 +76,8 @@ function jsonErrorPosition(error: unknown): string {
 }
 
 function specFromManifest(raw: unknown, dir: string, fail: (message: string) => PrebakeError): FunctionSpec {
-  const firstError = checkManifest.Errors(raw).First();
-  if (firstError) {
-    const field = firstError.path === '' ? 'the manifest' : `field "${firstError.path.slice(1).replaceAll('/', '.')}"`;
-    throw fail(`${field}: ${firstError.message}`);
-  }
+  const problem = schemaProblem(checkManifest, raw, 'the manifest');
+  if (problem) throw fail(problem);
   const manifest = raw as Manifest;
   if (nestedDeeperThan(manifest.warmup?.event, MAX_WARMUP_EVENT_DEPTH)) {
     throw fail(`field "warmup.event": nested deeper than ${MAX_WARMUP_EVENT_DEPTH} levels`);
