@@ -4,6 +4,9 @@
 export const MAX_HEADER_BYTES = 64 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/** Lambda's limit for a synchronous invocation's event and its response: prebake's default for both. */
+export const LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
 export interface Frame {
   header: Record<string, unknown>;
   /** UTF-8 JSON text, or empty. */

@@ -6,7 +6,7 @@ import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.
 import type { OwnerProcess } from '../launch/owner.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
-import type { Frame } from './frames.ts';
+import { LAMBDA_PAYLOAD_BYTES, type Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
 
 const END_GRACE_MS = 5_000;
@@ -47,7 +47,7 @@ export interface InvokeOptions {
 }
 
 /** The largest result taken by default: Lambda's limit for a synchronous invocation's response. */
-export const DEFAULT_RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
+export const DEFAULT_RESULT_LIMIT_BYTES = LAMBDA_PAYLOAD_BYTES;
 
 export interface InvokeResult {
   /** The handler's result as JSON text. */

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import type { StartMode } from '../manifest/schema.ts';
-import { MAX_BODY_BYTES } from '../instance/frames.ts';
+import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
 import { startCold } from '../start/cold.ts';
 import { startPrebaked } from '../start/restore.ts';
 import type { StartedInstance } from '../start/started.ts';
@@ -34,7 +34,7 @@ export interface InvokeOutcome {
 }
 
 /** The largest event accepted by default: Lambda's limit for a synchronous invocation. */
-export const DEFAULT_EVENT_LIMIT_BYTES = 6 * 1024 * 1024;
+export const DEFAULT_EVENT_LIMIT_BYTES = LAMBDA_PAYLOAD_BYTES;
 
 export function eventTooLarge(limitBytes: number): PrebakeError {
   return new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`, {

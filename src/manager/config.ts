@@ -5,7 +5,7 @@ import os from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
-import { MAX_BODY_BYTES } from '../instance/frames.ts';
+import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
 import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
 import { FUNCTION_NAME_PATTERN, StartModeSchema, WarmSettingsSchema, type FunctionSpec, type StartMode } from '../manifest/schema.ts';
 import { schemaProblem } from '../validate.ts';
@@ -108,7 +108,7 @@ export const DEFAULTS = {
   queueTimeoutMs: 30_000,
   fallback: true,
   // Lambda's limit for a synchronous invocation's payload.
-  bodyLimitBytes: 6 * 1024 * 1024,
+  bodyLimitBytes: LAMBDA_PAYLOAD_BYTES,
   resultLimitBytes: DEFAULT_RESULT_LIMIT_BYTES,
   shutdownTimeoutMs: 30_000,
   // A build keeps a core busy (runtime start, init, criu dump): twelve at once on 2 cores put the load at 7.7.
