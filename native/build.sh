@@ -8,6 +8,7 @@ headers=../node_modules/node-api-headers/include
 mkdir -p build
 cflags=(-O2 -Wall -Wextra -Werror)
 gcc "${cflags[@]}" -o build/prebake-exec.tmp prebake-exec.c && mv build/prebake-exec.tmp build/prebake-exec
+gcc "${cflags[@]}" -o build/prebake-restore.tmp prebake-restore.c && mv build/prebake-restore.tmp build/prebake-restore
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/pipe.node.tmp pipe.c && mv build/pipe.node.tmp build/pipe.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/reseed.node.tmp reseed.c && mv build/reseed.node.tmp build/reseed.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -pthread -I"$headers" -o build/spawn.node.tmp spawn.c && mv build/spawn.node.tmp build/spawn.node

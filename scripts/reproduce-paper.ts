@@ -123,7 +123,7 @@ try {
         for (const [count, label] of [[0, 'ready'], [1, '1req']] as const) {
           const snapshot = await buildNodeSnapshot(readySpec, plain.preparedDir, work, count);
           images.push({ functionName: `${base}-${label}`, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: count });
-          functionArms.push(freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () => startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot)));
+          functionArms.push(freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () => startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot, store)));
         }
       }
 

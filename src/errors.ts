@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   PREBAKE_ERR_MANIFEST: { exit: 2, status: 400, summary: 'function.json is missing or invalid' },
   PREBAKE_ERR_INVALID_INPUT: { exit: 2, status: 400, summary: 'a command argument or request is invalid' },
+  PREBAKE_ERR_OUTSIDE_VIEW: { exit: 2, status: 400, summary: "a path the function names (a symbolic link, an env setting) is outside its instances' view" },
   PREBAKE_ERR_INVALID_EVENT: { exit: 2, status: 400, summary: 'the event is not valid JSON' },
   PREBAKE_ERR_PAYLOAD_TOO_LARGE: { exit: 2, status: 413, summary: 'the event is over the size limit' },
   PREBAKE_ERR_URI_TOO_LONG: { exit: 2, status: 414, summary: 'a path segment of the request is too long' },

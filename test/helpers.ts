@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
@@ -41,6 +41,8 @@ export interface Sandbox {
 
 export async function makeSandbox(): Promise<Sandbox> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'prebake-test-'));
+  // As a home and function directories must be (docs/SANDBOX.md): criu mounts from them in a user namespace.
+  await chmod(root, 0o711);
   const home = path.join(root, 'home');
   const store = new ImageStore(home);
   await store.init();

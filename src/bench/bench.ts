@@ -125,7 +125,7 @@ async function makeArm(
       // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
       const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
       context.images.push({ functionName: fn.spec.name, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: snapshot.warmups });
-      return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot));
+      return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot, store));
     }
   }
 }

@@ -7,7 +7,10 @@ import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
-import { launchInstance } from '../launch/launch.ts';
+import { launchInstance, planSandbox } from '../launch/launch.ts';
+import { dumpExternals } from '../launch/sandbox-plan.ts';
+import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
+import { checkView } from '../launch/view-check.ts';
 import { pipeInodes } from '../launch/pipes.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -57,7 +60,9 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
     await mkdir(imageDir, { mode: 0o700 });
 
-    const launched = launchInstance(fn, runtime.command(fn, preparedDir));
+    const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, runtime.command(fn, preparedDir));
+    await checkView(fn, sandbox.plan.mounts);
+    const launched = launchInstance(fn, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
     const initMs = await instance.waitReady(fn.timeoutMs);
@@ -83,7 +88,15 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     await instance.checkpoint(fn.timeoutMs);
     const pid = await instance.initPid();
-    await criu.dump({ pid, imageDir, logFile: path.join(buildDir.dir, 'dump.log'), label: `function "${fn.name}"` });
+    // /tmp as the function left it, kept with the image: every clone starts from a copy (criu.ts, restore).
+    await copyInstanceTmp(pid, path.join(buildDir.dir, TMP_SNAPSHOT_DIR));
+    await criu.dump({
+      pid,
+      imageDir,
+      logFile: path.join(buildDir.dir, 'dump.log'),
+      label: `function "${fn.name}"`,
+      externals: dumpExternals(sandbox.plan),
+    });
     // criu dump ended the tree; reap unshare and collect the last of the logs.
     await instance.end();
     const logs = instance.logs.text();
@@ -108,6 +121,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       runtimeVersion,
       pipeInodes: inodes,
       files: await digestImageFiles(imageDir),
+      sandbox: sandbox.plan,
     };
     meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir: buildDir.dir, imageDir }, preparedDir, store, criu });
     meta.buildMs = performance.now() - started;

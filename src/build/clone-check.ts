@@ -46,8 +46,8 @@ export async function checkClones({ fn, image, preparedDir, store, criu }: Clone
   const settled = await Promise.allSettled([
     probe(() => startPrebaked(image, store, criu)),
     probe(() => startPrebaked(image, store, criu)),
-    probe(() => startCold(fn, preparedDir)),
-    probe(() => startCold(fn, preparedDir)),
+    probe(() => startCold(fn, preparedDir, store)),
+    probe(() => startCold(fn, preparedDir, store)),
   ]);
   const restoreFailure = settled.find((outcome) => outcome.status === 'rejected' && isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED'));
   if (restoreFailure) throw (restoreFailure as PromiseRejectedResult).reason;

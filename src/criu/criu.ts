@@ -7,11 +7,12 @@ import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
 import { devNullFd, SpawnedProcess } from '../launch/spawn.ts';
-import { criuBinary } from '../paths.ts';
+import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
 const LOG_TAIL_LINES = 15;
+const PREBAKE_RESTORE = path.join(NATIVE_BUILD_DIR, 'prebake-restore');
 
 export interface DumpOptions {
   /** Host PID of the tree's root: the init of the instance's PID namespace. */
@@ -21,6 +22,8 @@ export interface DumpOptions {
   logFile: string;
   /** What is being dumped, for the error message ("function \"hello\""). */
   label: string;
+  /** `--external` resources: the sandbox's mounts (launch/sandbox-plan.ts dumpExternals). */
+  externals: string[];
 }
 
 export interface InheritedPipe {
@@ -40,6 +43,21 @@ export interface RestoreOptions {
   extraFds: number[];
   /** cgroup.procs files criu joins before exec, so that the tree it restores starts inside them. */
   cgroupProcs?: string[];
+  /** The sandbox to restore into (launch/sandbox-plan.ts). */
+  sandbox: RestoreSandbox;
+}
+
+export interface RestoreSandbox {
+  /** A directory of the restore's own where native/prebake-restore stages what criu mounts. */
+  stageDir: string;
+  /** The view's root (launch/skeleton.ts). */
+  skeleton: string;
+  /** The binds the dump recorded as external: each key on the host path to bind now. */
+  mounts: Array<{ source: string; key: string }>;
+  /** The key of /tmp, and its size: a fresh tmpfs filled from `tmpContent`. */
+  tmpKey: string;
+  tmpMb: number;
+  tmpContent: string;
 }
 
 /** A restore in the foreground: criu stays the parent of the restored tree and exits when it ends. */
@@ -103,7 +121,8 @@ export class Criu {
     await this.prepare();
     // Cgroups stay out of the image: each restore runs in a fresh cgroup of its own (see restore).
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2'];
+      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2',
+      ...options.externals.flatMap((external) => ['--external', external])];
     const result = await execa(this.binary, args, { reject: false, all: true });
     if (result.exitCode !== 0) {
       const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
@@ -120,19 +139,27 @@ export class Criu {
     await this.prepare();
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
-    const args = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
+    const { sandbox } = options;
+    const staged = (name: string) => path.join(sandbox.stageDir, name);
+    const criuArgs = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
       '--log-file', logFile, '--pidfile', pidFile, '-v2',
       // The restored tree stays in criu's own cgroup, the instance's (cgroupProcs). By default criu puts restored
       // tasks back into the cgroups an image records (images dumped before prebake ignored cgroups: the build's).
-      '--manage-cgroups=ignore'];
-    for (const pipe of options.inheritPipes) args.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
+      '--manage-cgroups=ignore',
+      '--root', staged('root'),
+      ...[...sandbox.mounts.map((mount) => mount.key), sandbox.tmpKey].flatMap((key) => ['--external', `mnt[${key}]:${staged(key)}`])];
+    for (const pipe of options.inheritPipes) criuArgs.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
+    // criu runs inside native/prebake-restore, which stages the view's root, its binds and a fresh /tmp.
+    const args = ['--stage', sandbox.stageDir, '--root', sandbox.skeleton,
+      ...sandbox.mounts.flatMap((mount) => ['--bind', mount.source, mount.key]),
+      '--tmp', sandbox.tmpKey, String(sandbox.tmpMb), '--tmp-content', sandbox.tmpContent, '--error-log', logFile, '--', this.binary, ...criuArgs];
     // posix_spawn, not child_process: a fork() of the controller costs ~3 ms of CPU on every prebaked start.
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
     // Like `cleanup: true` before, the process is killed if prebake exits first (launch/spawn.ts).
     const devNull = devNullFd();
     let child: SpawnedProcess;
     try {
-      child = new SpawnedProcess(this.binary, args, [devNull, devNull, devNull, ...options.extraFds], {
+      child = new SpawnedProcess(PREBAKE_RESTORE, args, [devNull, devNull, devNull, ...options.extraFds], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
       });
     } catch (error) {

@@ -58,7 +58,7 @@ export function checkEvent(text: string, limitBytes = DEFAULT_EVENT_LIMIT_BYTES)
 /** Starts an instance of a resolved function the way `fn.mode` says. */
 export async function startInstance(fn: ResolvedFunction, store: ImageStore, criu: Criu): Promise<StartedInstance> {
   if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu);
-  return startCold(fn.spec, fn.preparedDir);
+  return startCold(fn.spec, fn.preparedDir, store);
 }
 
 export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu): Promise<InvokeOutcome> {

@@ -4,7 +4,7 @@ import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import { loadFunction } from '../manifest/load.ts';
 import { FUNCTION_NAME_PATTERN, type FunctionSpec } from '../manifest/schema.ts';
 import { ensurePrepared } from '../runtimes/prepare.ts';
-import type { ImageStore, StoredImage } from '../store/store.ts';
+import { META_FORMAT, type ImageStore, type StoredImage } from '../store/store.ts';
 
 export interface ResolvedFunction {
   spec: FunctionSpec;
@@ -72,6 +72,7 @@ async function assertFresh(image: StoredImage, dir: string): Promise<void> {
       functionName: meta.name,
       hint: `rebuild it: prebake build ${dir}`,
     });
+  if (meta.format !== META_FORMAT) throw stale('prebake changed how instances run (image format)');
   if (meta.rebuildReason !== undefined) {
     throw new PrebakeError('PREBAKE_ERR_IMAGE_STALE', `function "${meta.name}": its image was ${meta.rebuildReason}`, {
       functionName: meta.name,

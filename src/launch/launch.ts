@@ -1,6 +1,8 @@
-// Launching a function instance: the one place that decides which namespaces, session, fds, environment and
-// (later) user and filesystem view an instance gets. Both a build and a plain (cold) start come through here;
-// a restore recreates what this set up.
+// Launching a function instance: the one place that decides which namespaces, session, fds, environment,
+// user and filesystem view an instance gets (the view is planned in sandbox-plan.ts and built by
+// native/prebake-exec.c). Both a build and a plain (cold) start come through here; a restore recreates what
+// this set up.
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
@@ -9,6 +11,8 @@ import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
+import { commandInView, isInView, launcherArgs, sandboxMounts, VIEW, type SandboxPlan } from './sandbox-plan.ts';
+import { ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
 import { devNullFd, SpawnedProcess } from './spawn.ts';
@@ -16,13 +20,15 @@ import { devNullFd, SpawnedProcess } from './spawn.ts';
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
 const E2BIG = 7;
 
-// What an instance sees of the controller's environment: enough to run a runtime, nothing secret.
-const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'JAVA_HOME'];
+// What an instance sees of the controller's environment: enough to run a runtime, nothing secret. PATH is
+// the view's own (the host's names directories the instance cannot see).
+const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'JAVA_HOME'];
+const VIEW_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 export interface LaunchedProcess {
   /**
-   * The process prebake waits on: `unshare`, whose child is the instance's PID-namespace init. Killing the
-   * init ends every process in the namespace; `--kill-child` makes the init die with `unshare` too.
+   * The process prebake waits on: prebake-exec, whose child is the instance's PID-namespace init. Killing the
+   * init ends every process in the namespace; the init dies with prebake-exec too (PR_SET_PDEATHSIG).
    */
   owner: OwnerProcess;
   pipes: InstancePipes;
@@ -39,6 +45,7 @@ export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string,
     if (value !== undefined) env[name] = value;
   }
   return {
+    PATH: VIEW_PATH,
     ...env,
     ...fn.env,
     ...runtimeEnv,
@@ -48,13 +55,32 @@ export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string,
   };
 }
 
+/** An instance's sandbox: its plan, and the command with its paths as seen from inside. */
+export interface InstanceSandbox {
+  plan: SandboxPlan;
+  command: RuntimeCommand;
+}
+
+/**
+ * Plans the sandbox of an instance of `fn` running `command` (host paths), and makes its skeleton under
+ * `sandboxDir` (the image store's; see ImageStore.sandboxDir).
+ */
+export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand): Promise<InstanceSandbox> {
+  const command = withResolvedProgram(hostCommand);
+  const mounts = sandboxMounts(fn, preparedDir, command);
+  const root = await ensureSkeleton(sandboxDir, mounts);
+  const plan: SandboxPlan = { root, mounts, tmpMb: fn.tmpMb, network: fn.network, cwd: VIEW.code };
+  return { plan, command: commandInView(mounts, command) };
+}
+
 /**
  * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
  * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
  * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md), inside a cgroup of its own with the
  * function's limits (src/cgroup/).
  */
-export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): LaunchedProcess {
+export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): LaunchedProcess {
+  const { plan, command } = sandbox;
   const cgroup = createInstanceCgroup(fn);
   let pipes: InstancePipes;
   try {
@@ -69,10 +95,10 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
     // posix_spawn, not child_process: a fork() of the controller would cost ~3 ms of CPU, and be counted in
     // the plain start's time.
     owner = new SpawnedProcess(
-      'unshare',
-      ['--pid', '--fork', '--kill-child', PREBAKE_EXEC, ...command.argv],
+      PREBAKE_EXEC,
+      launcherArgs(plan, command.argv),
       [devNullFd(), ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
-      { env: instanceEnvironment(fn, command.env), cwd: fn.dir, cgroupProcs: cgroup.procsFiles },
+      { env: viewEnvironment(plan, instanceEnvironment(fn, command.env)), cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {
     closeControllerEnds(pipes);
@@ -88,7 +114,7 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
     throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": cannot start an instance: ${(error as Error).message}`, {
       cause: error,
       functionName: fn.name,
-      hint: 'unshare (util-linux) and the runtime must be installed, and the function directory must exist',
+      hint: 'run scripts/setup.sh (it builds native/build/prebake-exec)',
     });
   } finally {
     // The child has its copies; ours would keep the pipes from reporting end of file.
@@ -100,10 +126,32 @@ export function launchInstance(fn: FunctionSpec, command: RuntimeCommand): Launc
     pipes,
     cgroup,
     async initPid() {
-      if (ownerPid === undefined) throw new Error('unshare did not start');
+      if (ownerPid === undefined) throw new Error('prebake-exec did not start');
       const pid = await firstChild(ownerPid);
-      if (pid === undefined) throw new Error(`unshare (${ownerPid}) has no child`);
+      if (pid === undefined) throw new Error(`prebake-exec (${ownerPid}) has no child`);
       return pid;
     },
   };
+}
+
+// Host paths the controller passes on (JAVA_HOME) mean nothing inside when the view lacks them.
+function viewEnvironment(plan: SandboxPlan, env: Record<string, string>): Record<string, string> {
+  const { JAVA_HOME: javaHome, ...rest } = env;
+  return javaHome !== undefined && isInView(plan.mounts, javaHome) ? { ...rest, JAVA_HOME: javaHome } : rest;
+}
+
+// `java` on PATH is /usr/bin/java -> /etc/alternatives/java -> the JDK: a chain through the host's /etc that
+// the view does not have. The instance runs the program's real path.
+function withResolvedProgram(command: RuntimeCommand): RuntimeCommand {
+  const [program, ...args] = command.argv;
+  if (!program || program.includes('/')) return command;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    try {
+      return { ...command, argv: [realpathSync(path.join(dir, program)), ...args] };
+    } catch {
+      // not in this directory
+    }
+  }
+  return command;
 }

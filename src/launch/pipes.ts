@@ -1,5 +1,8 @@
-import { closeSync, fstatSync } from 'node:fs';
+import { closeSync, fchownSync, fstatSync } from 'node:fs';
 import { loadNativeAddon } from './native.ts';
+import { HOST_ID_BASE, INSTANCE_ID } from './sandbox-plan.ts';
+
+const INSTANCE_HOST_ID = HOST_ID_BASE + INSTANCE_ID;
 
 interface PipeAddon {
   pipe(): [number, number];
@@ -40,6 +43,9 @@ export function createInstancePipes(): InstancePipes {
     for (const pipe of made) closePipe(pipe);
     throw error;
   }
+  // The instance's own: a runtime that reopens one by its /proc/self/fd link (the Java shim, /dev/stdout)
+  // passes the permission check only as the pipe's owner.
+  for (const pipe of made) fchownSync(pipe.read, INSTANCE_HOST_ID, INSTANCE_HOST_ID);
   const [controlIn, controlOut, stdout, stderr] = made as [Pipe, Pipe, Pipe, Pipe];
   return { controlIn, controlOut, stdout, stderr };
 }

@@ -7,6 +7,7 @@ import { runtimeFor } from '../runtimes/index.ts';
 import {
   DEFAULT_MAX_PROCESSES,
   DEFAULT_MEMORY_MB,
+  DEFAULT_TMP_MB,
   DEFAULT_TIMEOUT_MS,
   FUNCTION_NAME_PATTERN,
   ManifestSchema,
@@ -102,6 +103,8 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     ...(manifest.cpus !== undefined && { cpus: manifest.cpus }),
     env: manifest.env ?? {},
     ...(manifest.cloneCheck !== undefined && { cloneCheck: manifest.cloneCheck }),
+    tmpMb: manifest.tmpMb ?? DEFAULT_TMP_MB,
+    network: manifest.network ?? 'default',
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),
   };

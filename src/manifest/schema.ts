@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 export const RUNTIMES = ['node', 'python', 'java'] as const;
+export const NETWORK_MODES = ['default', 'none'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /** How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, or plain. */
@@ -59,6 +61,10 @@ export const ManifestSchema = Type.Object(
         Type.Object({ event: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
       ]),
     ),
+    /** Size of the instance's private /tmp (a tmpfs), as Lambda's ephemeral storage. */
+    tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),
+    /** "none": an empty network namespace with loopback only. */
+    network: Type.Optional(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)))),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
     startMode: Type.Optional(StartModeSchema),
     /** Daemon only: warm-pool settings for this function. */
@@ -85,6 +91,9 @@ export interface FunctionSpec {
   env: Record<string, string>;
   /** The build's clone-uniqueness check (src/build/clone-check.ts): off, or the probe event if set. */
   cloneCheck?: false | { event?: unknown };
+  /** Size of the instance's /tmp in MB (docs/SANDBOX.md). */
+  tmpMb: number;
+  network: NetworkMode;
   /** From the manifest when set there; the daemon's config fills in the rest. */
   startMode?: StartMode;
   warm?: WarmSettings;
@@ -93,3 +102,4 @@ export interface FunctionSpec {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MEMORY_MB = 256;
 export const DEFAULT_MAX_PROCESSES = 1024;
+export const DEFAULT_TMP_MB = 512;

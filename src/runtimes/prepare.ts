@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -20,6 +20,8 @@ export async function ensurePrepared(store: ImageStore, fn: FunctionSpec, digest
   const temp = await mkdtemp(path.join(store.home, 'tmp', `prepare-${fn.name}-${process.pid}-`));
   try {
     await runtime.prepare?.(fn, temp);
+    // mkdtemp made it 0700; instances, which run as an unprivileged uid, read it (docs/SANDBOX.md).
+    await chmod(temp, 0o755);
     await rename(temp, target).catch(async (error: NodeJS.ErrnoException) => {
       // Another process prepared the same source first: theirs is as good as ours.
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;

@@ -4,6 +4,8 @@ import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
 export interface RuntimeCommand {
   argv: string[];
   env: Record<string, string>;
+  /** Host paths besides the runtime, the function and prebake's shims that the command reads (read-only in the view). */
+  readOnlyPaths?: string[];
 }
 
 /**

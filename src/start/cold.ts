@@ -1,22 +1,25 @@
 // A plain start: spawn the runtime and run the function's init, no snapshot. Kept for comparison and as the
 // fallback when a restore fails.
 import { Instance } from '../instance/instance.ts';
-import { launchInstance } from '../launch/launch.ts';
+import { launchInstance, planSandbox } from '../launch/launch.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
+import type { ImageStore } from '../store/store.ts';
 import type { StartedInstance } from './started.ts';
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
-export async function startCold(fn: FunctionSpec, preparedDir: string): Promise<StartedInstance> {
-  // The command line first: finding a runtime's binary is set-up, not part of the start being measured.
-  return startCommand(fn, runtimeFor(fn.runtime).command(fn, preparedDir));
+export async function startCold(fn: FunctionSpec, preparedDir: string, store: ImageStore): Promise<StartedInstance> {
+  return startCommand(fn, preparedDir, runtimeFor(fn.runtime).command(fn, preparedDir), store);
 }
 
-/** A plain start of `command` (a runtime's shim) as an instance of `fn`, until its init is done. */
-export async function startCommand(fn: FunctionSpec, command: RuntimeCommand): Promise<StartedInstance> {
+/** A plain start of `command` (a runtime's shim, host paths) as an instance of `fn`, until its init is done. */
+export async function startCommand(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand, store: ImageStore): Promise<StartedInstance> {
+  // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
+  // (once) are set-up, not part of the start being measured.
+  const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, command);
   const started = performance.now();
-  const launched = launchInstance(fn, command);
+  const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
   try {
     await instance.waitReady(fn.timeoutMs);

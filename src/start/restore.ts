@@ -2,12 +2,16 @@
 // the image recorded the build's, then let the clone reseed its randomness and run its after-restore hooks.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
+import { restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
+import { restoreRoot } from '../launch/skeleton.ts';
+import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { firstChild } from '../launch/proc.ts';
 import { criuDetached } from './detached.ts';
@@ -25,6 +29,8 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
   let instance: Instance | undefined;
   let cgroup: InstanceCgroup | undefined;
   try {
+    const plan = withFunctionDirs(meta.sandbox, meta.spec.dir, meta.preparedDir);
+    const skeleton = await restoreRoot(store.sandboxDir, plan);
     // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.
     cgroup = createInstanceCgroup(meta.spec);
@@ -38,6 +44,14 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         extraFds: PIPE_NAMES.map((name) => ends[name]),
         inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
         cgroupProcs: cgroup.procsFiles,
+        sandbox: {
+          stageDir: path.join(runDir, 'stage'),
+          skeleton,
+          mounts: restoreMounts(plan),
+          tmpKey: TMP_EXTERNAL_KEY,
+          tmpMb: plan.tmpMb,
+          tmpContent: path.join(image.buildDir, TMP_SNAPSHOT_DIR),
+        },
       });
     } catch (error) {
       closeControllerEnds(pipes);

@@ -6,23 +6,26 @@
 //   <home>/functions/<name>.lock               proper-lockfile's lock: one build or removal at a time
 //   <home>/prepared/<name>-<digest>/           what a runtime prepared (e.g. compiled classes); outlives builds
 //   <home>/tmp/                                builds in progress (same filesystem, so publish is a rename)
-//   <home>/run/                                per-instance work dirs of restores (criu's log and pidfile)
+//   <home>/run/                                per-instance work dirs of restores (criu's log and pidfile, /tmp's mount point)
+//   <home>/sandbox/root-<key>/                 roots of instances' views: mount points, a few /etc files
 //
 // Temp and run dirs carry the PID of the process that made them, so a later process can sweep what a crashed
 // one left behind without touching the work of one that still runs; the process removes those it still has
 // when it exits (a SIGTERM'd `prebake invoke` included).
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import type { SandboxPlan } from '../launch/sandbox-plan.ts';
 import { PrebakeError } from '../errors.ts';
 import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
 import { ImageVerifier, type ImageFiles } from './image-files.ts';
 
-export const META_FORMAT = 1;
+// 2: instances run sandboxed (meta.sandbox); an image of format 1 is stale.
+export const META_FORMAT = 2;
 
 /** What a build records: everything a restore and `prebake ls` need. */
 export interface ImageMeta {
@@ -49,6 +52,8 @@ export interface ImageMeta {
   files: ImageFiles;
   /** Set when the image must be rebuilt before it is restored (a bundle imported with --force: says why). */
   rebuildReason?: string;
+  /** The instance's sandbox at the snapshot: a restore recreates the same view. */
+  sandbox: SandboxPlan;
 }
 
 export interface StoredImage {
@@ -133,7 +138,16 @@ export class ImageStore {
   /** A fresh work dir for one restore; the caller removes it when the instance ends. */
   async createRunDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
-    return ownedWorkDir(path.join(this.home, 'run', `restore-${process.pid}-`));
+    const runDir = await ownedWorkDir(path.join(this.home, 'run', `restore-${process.pid}-`));
+    // Searchable by others: criu opens what the restore stages in it from inside the clone's user namespace,
+    // where host root has no more rights than anyone (docs/SANDBOX.md).
+    await chmod(runDir.dir, 0o711);
+    return runDir;
+  }
+
+  /** Where the roots of instances' views are made (launch/skeleton.ts); shared by every function. */
+  get sandboxDir(): string {
+    return path.join(this.home, 'sandbox');
   }
 
   /** Throws PREBAKE_ERR_IMAGE_CORRUPT unless `image`'s files are as built (a stat per file once verified). */

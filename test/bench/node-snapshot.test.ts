@@ -66,7 +66,7 @@ describe('node-snapshot', () => {
       expect(snapshot.bytes).toBeGreaterThan(100_000);
       const results = [];
       for (let i = 0; i < 2; i++) {
-        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot);
+        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot, sandbox.store);
         try {
           const { body } = await started.instance.invoke('{"n":1}', { requestId: `r${i}`, timeoutMs: 5_000 });
           results.push(JSON.parse(body.toString('utf8')));
@@ -108,7 +108,7 @@ describe('node-snapshot', () => {
       const snapshot = await buildNodeSnapshot(spec, plain.preparedDir, work, 0);
       const ids = [];
       for (let i = 0; i < 2; i++) {
-        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot);
+        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot, sandbox.store);
         try {
           const { body } = await started.instance.invoke('{"n":2}', { requestId: `r${i}`, timeoutMs: 5_000 });
           const result = JSON.parse(body.toString('utf8'));

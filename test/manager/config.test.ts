@@ -14,6 +14,8 @@ const spec = (extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
   memoryMb: 128,
   maxProcesses: 1024,
   env: {},
+  tmpMb: 512,
+  network: 'default',
   ...extra,
 });
 

@@ -42,6 +42,8 @@ describe('loadFunction', () => {
       memoryMb: 256,
       maxProcesses: 1024,
       env: {},
+      tmpMb: 512,
+      network: 'default',
     });
     expect(spec.cpus).toBeUndefined();
     expect(path.isAbsolute(spec.dir)).toBe(true);

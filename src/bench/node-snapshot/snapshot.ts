@@ -15,6 +15,7 @@ import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';
 import { startCommand } from '../../start/cold.ts';
 import type { StartedInstance } from '../../start/started.ts';
+import type { ImageStore } from '../../store/store.ts';
 
 const ENTRY = path.join(import.meta.dirname, 'entry.cjs');
 const OUTPUT_LINES = 15;
@@ -126,6 +127,7 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
 }
 
 /** A plain start of the Node shim that deserialises the function's heap from `snapshot` instead of loading it. */
-export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot): Promise<StartedInstance> {
-  return startCommand(spec, commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]));
+export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot, store: ImageStore): Promise<StartedInstance> {
+  const command = commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]);
+  return startCommand(spec, preparedDir, { ...command, readOnlyPaths: [snapshot.blobPath] }, store);
 }

@@ -1,0 +1,169 @@
+// An instance's sandbox as data (bubblewrap's shape: plan, then execute). One plan yields the launcher's
+// arguments (native/prebake-exec.c), criu's --external lists for dump and restore, and the skeleton that is
+// the view's root (skeleton.ts). docs/SANDBOX.md says what an instance sees and why.
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { FunctionSpec } from '../manifest/schema.ts';
+import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
+import type { RuntimeCommand } from '../runtimes/runtime.ts';
+
+/** Where things are inside every instance's view. The host directories behind them move; these never do. */
+export const VIEW = {
+  /** The function's code, read-only (as Lambda's /var/task). */
+  code: '/var/task',
+  /** What the runtime prepared for it (compiled classes), read-only. */
+  prepared: '/var/prepared',
+  /** prebake's shims and native helpers, read-only. */
+  runtime: '/var/runtime',
+  tmp: '/tmp',
+  proc: '/proc',
+} as const;
+
+// Host ids of instances: 0..65535 inside map to these outside (CRIU-NOTES "Sandbox": host uid 100000).
+export const HOST_ID_BASE = 100000;
+/** The uid and gid an instance runs as, inside its user namespace (HOST_ID_BASE + this outside). */
+export const INSTANCE_ID = 1000;
+
+export interface SandboxMount {
+  /** ro-bind: read-only; dev-bind: a device node, writable (/dev/null). */
+  kind: 'ro-bind' | 'dev-bind';
+  source: string;
+  /** Absolute path inside the view. */
+  target: string;
+  /** The source is a file (its mount point in the skeleton is an empty file). */
+  file: boolean;
+}
+
+export interface SandboxPlan {
+  /** Host directory that is the view's root (read-only): mount points, /etc files, symlinks. */
+  root: string;
+  mounts: SandboxMount[];
+  tmpMb: number;
+  network: 'default' | 'none';
+  /** The instance's working directory inside the view. */
+  cwd: string;
+}
+
+// The host's top-level directories that merged-/usr distributions make symlinks into /usr.
+const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
+// /etc directories a runtime may read: CA certificates (TLS clients), the JDK's configuration on Debian.
+const ETC_DIRS = ['/etc/ssl', '/etc/ca-certificates'];
+
+function isUnder(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+function exists(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false }) !== undefined;
+}
+
+/** The installation prefix of a runtime binary (`<prefix>/bin/node`), unless it lies under /usr. */
+function runtimePrefix(binary: string): string | undefined {
+  let real: string;
+  try {
+    real = realpathSync(binary);
+  } catch {
+    return undefined; // not an absolute path or not installed: starting it reports the problem
+  }
+  const prefix = path.dirname(path.dirname(real));
+  return isUnder(prefix, '/usr') || prefix === '/' ? undefined : prefix;
+}
+
+/** The mounts of an instance of `fn` started with `command`: every path the command names must be among them. */
+export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand): SandboxMount[] {
+  const mounts: SandboxMount[] = [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }];
+  for (const name of USR_LINKS) {
+    const host = `/${name}`;
+    const stat = statSync(host, { throwIfNoEntry: false });
+    // A symlink into /usr is recreated in the skeleton; a real directory (no merged /usr) is bound.
+    if (stat?.isDirectory() && realpathSync(host) === host) mounts.push({ kind: 'ro-bind', source: host, target: host, file: false });
+  }
+  const prefix = command.argv[0] ? runtimePrefix(command.argv[0]) : undefined;
+  if (prefix) mounts.push({ kind: 'ro-bind', source: prefix, target: prefix, file: false });
+  for (const dir of [...ETC_DIRS, ...runtimeEtcDirs(command)]) {
+    if (exists(dir)) mounts.push({ kind: 'ro-bind', source: dir, target: dir, file: false });
+  }
+  for (const extra of command.readOnlyPaths ?? []) {
+    mounts.push({ kind: 'ro-bind', source: extra, target: extra, file: statSync(extra).isFile() });
+  }
+  mounts.push(
+    { kind: 'ro-bind', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes'), file: false },
+    { kind: 'ro-bind', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build'), file: false },
+    { kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false },
+    { kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false },
+  );
+  for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
+  return mounts;
+}
+
+// The JVM on Debian reads its configuration through symlinks from its prefix into /etc/java-<version>-*.
+function runtimeEtcDirs(command: RuntimeCommand): string[] {
+  const binary = command.argv[0];
+  if (!binary || !/java$/.test(binary)) return [];
+  return readdirSync('/etc').filter((name) => name.startsWith('java-')).map((name) => `/etc/${name}`);
+}
+
+/** Maps a host path the command names to where it is inside the view; paths outside the view are kept. */
+export function toViewPath(mounts: SandboxMount[], hostPath: string): string {
+  let best: SandboxMount | undefined;
+  for (const mount of mounts) {
+    if (isUnder(hostPath, mount.source) && (!best || mount.source.length > best.source.length)) best = mount;
+  }
+  return best ? path.join(best.target, path.relative(best.source, hostPath)) : hostPath;
+}
+
+/** Whether `viewPath` (absolute, inside the view) is something the instance can see. */
+export function isInView(mounts: SandboxMount[], viewPath: string): boolean {
+  if (isUnder(viewPath, VIEW.tmp) || isUnder(viewPath, VIEW.proc)) return true;
+  return mounts.some((mount) => isUnder(viewPath, mount.target)) || /^\/(etc\/(passwd|group|hosts|resolv\.conf|nsswitch\.conf|localtime)|dev\/(fd|stdin|stdout|stderr))$/.test(viewPath);
+}
+
+/** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */
+export function commandInView(mounts: SandboxMount[], command: RuntimeCommand): RuntimeCommand {
+  const map = (arg: string) => arg.split(path.delimiter).map((part) => (path.isAbsolute(part) ? toViewPath(mounts, part) : part)).join(path.delimiter);
+  return { ...command, argv: command.argv.map(map) };
+}
+
+/** criu's key for a mount: its place in the view, as a word. */
+function externalKey(target: string): string {
+  return `view${target.replaceAll('/', '_')}`;
+}
+
+/** The launcher's command line (native/prebake-exec.c) for `argv` in this sandbox. */
+export function launcherArgs(plan: SandboxPlan, argv: string[]): string[] {
+  const args = ['--root', plan.root, '--uid-base', String(HOST_ID_BASE), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
+  if (plan.network === 'none') args.push('--net-none');
+  for (const mount of plan.mounts) args.push(`--${mount.kind}`, mount.source, mount.target);
+  args.push('--proc', VIEW.proc, '--tmpfs', VIEW.tmp, String(plan.tmpMb), '--', ...argv);
+  return args;
+}
+
+/**
+ * criu dump's --external list: every bind, and /tmp, whose content prebake keeps itself (see
+ * native/prebake-restore.c for why criu does not).
+ */
+export function dumpExternals(plan: SandboxPlan): string[] {
+  return [...plan.mounts.map((mount) => `mnt[${mount.target}]:${externalKey(mount.target)}`), `mnt[${VIEW.tmp}]:${TMP_EXTERNAL_KEY}`];
+}
+
+/** What a restore binds into the clone: each mount's host path under the key its dump recorded. */
+export function restoreMounts(plan: SandboxPlan): Array<{ source: string; key: string }> {
+  return plan.mounts.map((mount) => ({ source: mount.source, key: externalKey(mount.target) }));
+}
+
+/** criu's key for the instance's /tmp. */
+export const TMP_EXTERNAL_KEY = 'tmp';
+
+/** The plan's mounts with the function's own directories replaced (a published image's code may have moved). */
+export function withFunctionDirs(plan: SandboxPlan, codeDir: string, preparedDir: string): SandboxPlan {
+  return {
+    ...plan,
+    mounts: plan.mounts.map((mount) => {
+      if (mount.target === VIEW.code) return { ...mount, source: codeDir };
+      if (mount.target === VIEW.prepared) return { ...mount, source: preparedDir };
+      return mount;
+    }),
+  };
+}
