@@ -1,0 +1,145 @@
+// Issue 13's "seen from inside an instance", asserted for each runtime's probe in every start mode: build (what
+// the init saw, kept in the snapshot), cold, prebaked and warm (through the daemon), plus /tmp privacy, a /tmp
+// file grown after the build, "network": "none", and paths outside the view refused at build.
+import { cp, readFile, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { isPrebakeError } from '../../src/errors.ts';
+import { HOST_ID_BASE, INSTANCE_ID } from '../../src/launch/sandbox-plan.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { makeSandbox, type Sandbox } from '../helpers.ts';
+import { closeAndClean, registerFixture, startServer, type TestServer } from '../server/harness.ts';
+
+interface Report {
+  uid: number;
+  capEff: string;
+  hostUid: number;
+  readable: Record<string, boolean>;
+  writable: Record<string, boolean>;
+  visible: Record<string, boolean>;
+  signalled: number[];
+  procPids: number[];
+  tmp: string[];
+  tmpBytes: number;
+  netDevices: string[];
+}
+type Probe = Report & { atInit: Report };
+
+const PROBES = [
+  { name: 'probe-node', code: '/var/task/index.js' },
+  { name: 'probe-python', code: '/var/task/main.py' },
+];
+const MODES = ['cold', 'prebaked', 'warm'] as const;
+const PROBE_TMP_MB = 16; // the probes' function.json
+
+let sandbox: Sandbox;
+let server: TestServer;
+
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  server = await startServer(sandbox);
+  for (const probe of PROBES) await registerFixture(server, sandbox, probe.name);
+});
+
+afterAll(() => closeAndClean(server, sandbox));
+
+async function probe(name: string, mode: (typeof MODES)[number], event: Record<string, unknown> = {}): Promise<Probe> {
+  const response = await server.invoke(name, event, `?mode=${mode}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Probe;
+}
+
+// Host paths an instance must not see: prebake's home (images, other functions, logs), the test's whole
+// world, another function's directory.
+const hostPaths = () => [sandbox.home, sandbox.root, path.join(sandbox.root, 'functions', 'probe-python'), '/var/lib'];
+
+function expectSandboxed(report: Report, code: string): void {
+  expect(report.uid).toBe(INSTANCE_ID);
+  expect(report.hostUid).toBe(HOST_ID_BASE);
+  expect(report.capEff).toBe('0000000000000000');
+  expect(report.readable).toEqual({ '/etc/shadow': false, [code]: true, '/etc/passwd': true });
+  expect(report.writable).toEqual({
+    '/var/task/new': false,
+    '/new': false,
+    '/usr/new': false,
+    '/etc/new': false,
+    '/proc/sys/kernel/core_pattern': false,
+    '/tmp/new': true,
+  });
+  expect(report.procPids).toEqual([1]);
+  expect(report.tmpBytes).toBe(PROBE_TMP_MB * 1024 * 1024);
+  expect(report.tmp).toEqual(expect.arrayContaining(['from-init.txt', 'grown.log']));
+}
+
+describe.each(PROBES)('$name, seen from inside', ({ name, code }) => {
+  it.each(MODES)('in %s mode (and at build) is an unprivileged, private view', async (mode) => {
+    const paths = hostPaths();
+    const report = await probe(name, mode, { paths, pids: [process.pid] });
+    for (const seen of [report, report.atInit]) expectSandboxed(seen, code);
+    expect(report.visible).toEqual(Object.fromEntries(paths.map((p) => [p, false])));
+    expect(report.signalled).toEqual([]);
+    // The host's network by default: more than loopback.
+    expect(report.netDevices).toContain('lo');
+    expect(report.netDevices.length).toBeGreaterThan(1);
+  });
+
+  it('gives every prebaked clone the /tmp of the snapshot, never what another clone wrote', async () => {
+    const first = await probe(name, 'prebaked', { write: 'secret-1' });
+    const second = await probe(name, 'prebaked');
+    expect(first.tmp).toEqual(['from-init.txt', 'grown.log']);
+    expect(second.tmp).toEqual(['from-init.txt', 'grown.log']);
+    const cold = await probe(name, 'cold');
+    expect(cold.tmp).toEqual(['from-init.txt', 'grown.log']);
+  });
+
+  it('restores after a clone grew a file it held open in /tmp since the snapshot', async () => {
+    await probe(name, 'prebaked', { grow: true });
+    const next = await probe(name, 'prebaked', { grow: true });
+    expect(next.tmp).toEqual(['from-init.txt', 'grown.log']);
+  });
+});
+
+describe('"network": "none"', () => {
+  it('gives the instance loopback only, in every start mode', async () => {
+    const dir = path.join(sandbox.root, 'functions', 'probe-offline');
+    await cp(path.join(sandbox.root, 'functions', 'probe-node'), dir, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(dir, 'function.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ ...manifest, name: 'probe-offline', network: 'none' }));
+    expect((await server.post('/functions', { path: dir })).status).toBe(201);
+    for (const mode of MODES) {
+      const report = await probe('probe-offline', mode);
+      expect(report.netDevices).toEqual(['lo']);
+      expect(report.atInit.netDevices).toEqual(['lo']);
+    }
+  });
+});
+
+describe('a path outside the view', () => {
+  async function expectRefused(dir: string, what: RegExp): Promise<void> {
+    const error = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }).catch((e: unknown) => e);
+    expect(isPrebakeError(error, 'PREBAKE_ERR_OUTSIDE_VIEW')).toBe(true);
+    expect((error as Error).message).toMatch(what);
+    expect(await sandbox.store.get(path.basename(dir))).toBeUndefined();
+    // No build dir left (the run dirs are the warm pool's live clones).
+    expect((await sandbox.tempDirs()).filter((dir) => dir.startsWith('tmp'))).toEqual([]);
+  }
+
+  it('in an env setting fails the build, naming the variable', async () => {
+    const dir = await sandbox.addFunction('probe-node');
+    const moved = path.join(path.dirname(dir), 'probe-env');
+    await cp(dir, moved, { recursive: true });
+    await writeFile(path.join(moved, 'function.json'), JSON.stringify({
+      runtime: 'node', handler: 'index.handler', env: { NODE_OPTIONS: '--require /elsewhere.js', OK: '/var/task/x:/tmp' },
+    }));
+    await expectRefused(moved, /env NODE_OPTIONS.*\/elsewhere\.js/);
+  });
+
+  it('behind a symbolic link in the function fails the build, naming the link', async () => {
+    const dir = path.join(sandbox.root, 'functions', 'probe-link');
+    await cp(path.join(sandbox.root, 'functions', 'probe-node'), dir, { recursive: true });
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler' }));
+    await symlink('/etc/shadow', path.join(dir, 'secrets.js'));
+    await expectRefused(dir, /secrets\.js.*\/etc\/shadow/);
+  });
+});
