@@ -15,6 +15,8 @@ export const VIEW = {
   prepared: '/var/prepared',
   /** prebake's shims and native helpers, read-only. */
   runtime: '/var/runtime',
+  /** Other files a command reads (RuntimeCommand.readOnlyPaths), read-only. */
+  extra: '/var/extra',
   tmp: '/tmp',
   proc: '/proc',
 } as const;
@@ -85,9 +87,10 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   for (const dir of [...ETC_DIRS, ...runtimeEtcDirs(command)]) {
     if (exists(dir)) mounts.push({ kind: 'ro-bind', source: dir, target: dir, file: false });
   }
-  for (const extra of command.readOnlyPaths ?? []) {
-    mounts.push({ kind: 'ro-bind', source: extra, target: extra, file: statSync(extra).isFile() });
-  }
+  // Under a fixed directory, not at their host path: one under /tmp would be hidden by the instance's /tmp.
+  (command.readOnlyPaths ?? []).forEach((extra, i) => {
+    mounts.push({ kind: 'ro-bind', source: extra, target: path.join(VIEW.extra, String(i), path.basename(extra)), file: statSync(extra).isFile() });
+  });
   mounts.push(
     { kind: 'ro-bind', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes'), file: false },
     { kind: 'ro-bind', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build'), file: false },

@@ -10,7 +10,8 @@
 // bundle too, as long as they have no top-level await.
 //
 // Configuration comes from the environment: PREBAKE_SNAPSHOT_BUNDLE (the bundled script), PREBAKE_SNAPSHOT_MODULE
-// (absolute path of the handler's module, as the shim will import it), PREBAKE_SNAPSHOT_EXPORT,
+// (absolute path of the handler's module on the host), PREBAKE_SNAPSHOT_VIEW_MODULE (its path inside an
+// instance's view, as the shim will import it), PREBAKE_SNAPSHOT_EXPORT,
 // PREBAKE_SNAPSHOT_WARMUPS, PREBAKE_SNAPSHOT_WARMUP_EVENT (JSON).
 'use strict';
 const fs = require('node:fs');
@@ -79,8 +80,10 @@ process.stderr.write(`node-snapshot: init done in ${(performance.now() - initSta
   process.exitCode = 1;
 });
 
-// At start-up from the blob: answer the shim's import of the handler module with the exports in the heap.
-const moduleUrl = `file://${modulePath.split('/').map(encodeURIComponent).join('/')}`;
+// At start-up from the blob: answer the shim's import of the handler module with the exports in the heap. The
+// instance imports it by its path inside the sandbox's view (PREBAKE_SNAPSHOT_VIEW_MODULE, under /var/task).
+const viewModulePath = process.env.PREBAKE_SNAPSHOT_VIEW_MODULE ?? modulePath;
+const moduleUrl = `file://${viewModulePath.split('/').map(encodeURIComponent).join('/')}`;
 v8.startupSnapshot.addDeserializeCallback(() => {
   builtinRequire('node:module').registerHooks({
     load(url, context, nextLoad) {

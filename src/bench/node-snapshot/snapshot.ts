@@ -4,12 +4,13 @@
 // snapshot as one CommonJS script bundled by esbuild (entry.cjs runs it); docs/BENCHMARKS.md says what this
 // can and cannot do.
 import { statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import { instanceEnvironment } from '../../launch/launch.ts';
+import { VIEW } from '../../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';
@@ -104,6 +105,7 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
       ...command.env,
       PREBAKE_SNAPSHOT_BUNDLE: bundlePath,
       PREBAKE_SNAPSHOT_MODULE: module.file,
+      PREBAKE_SNAPSHOT_VIEW_MODULE: path.join(VIEW.code, path.relative(spec.dir, module.file)),
       PREBAKE_SNAPSHOT_EXPORT: module.exportName,
       PREBAKE_SNAPSHOT_WARMUPS: String(warmups),
       PREBAKE_SNAPSHOT_WARMUP_EVENT: JSON.stringify(spec.warmup.event ?? {}),
@@ -114,6 +116,8 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
     timeout: spec.timeoutMs * (1 + warmups) + 30_000,
   });
   const buildMs = performance.now() - started;
+  // Node writes the blob 0600; a sandboxed instance runs as an unprivileged uid (docs/SANDBOX.md).
+  await chmod(blobPath, 0o644).catch(() => {});
   const bytes = await stat(blobPath).then((s) => s.size, () => 0);
   if (result.exitCode !== 0 || bytes === 0) {
     const output = (result.all ?? '').split('\n').slice(-OUTPUT_LINES).join('\n').trim();
