@@ -1,12 +1,12 @@
 // Instances that a previous daemon (or CLI) on this home left running when it died (kill -9, a crash): criu
-// restores, `unshare` launchers and restored PID-namespace inits. They are found by their command lines, which
+// restores, `prebake-exec` launchers and restored PID-namespace inits. They are found by their command lines, which
 // name the home or a function's directory, and are leftovers only when whoever started them is gone.
 import path from 'node:path';
 import { descendants, isNodeProcess, listProcesses, type ProcessInfo } from '../launch/proc.ts';
 import type { ImageStore } from '../store/store.ts';
 import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 
-/** Something prebake starts for an instance: unshare running prebake-exec, criu, or an instance's root. */
+/** Something prebake starts for an instance: prebake-exec, criu, or an instance's root. */
 function isInstanceProcess(info: ProcessInfo): boolean {
   const names = info.argv.map((arg) => path.basename(arg));
   if (names.includes('prebake-exec')) return true;
