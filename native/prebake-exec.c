@@ -54,6 +54,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mount-flags.h"
+
 #if defined(__x86_64__)
 #define PREBAKE_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -155,18 +157,10 @@ static void parse(int argc, char **argv, struct plan *plan) {
   plan->argv = argv + i;
 }
 
-// The mount flags a user namespace may not clear on a bind it did not create (the kernel locks them).
 static unsigned long locked_flags(const char *path) {
-  struct statvfs st;
-  if (statvfs(path, &st) != 0) die_path("statvfs", path);
-  unsigned long flags = 0;
-  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-  return flags;
+  long flags = kept_mount_flags(path);
+  if (flags < 0) die_path("statvfs", path);
+  return (unsigned long)flags;
 }
 
 static void bind_mount(const char *source, const char *target, int read_only) {

@@ -31,6 +31,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "mount-flags.h"
+
 // criu's log file: where a failure here is reported too (stderr is /dev/null), for the restore error's log tail.
 static const char *error_log;
 
@@ -90,14 +92,9 @@ static int copy_entry(const char *source, const struct stat *st, int type, struc
 }
 
 static unsigned long locked_flags(const char *path) {
-  struct statvfs st;
-  if (statvfs(path, &st) != 0) die("statvfs", path);
-  unsigned long flags = 0;
-  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-  return flags;
+  long flags = kept_mount_flags(path);
+  if (flags < 0) die("statvfs", path);
+  return (unsigned long)flags;
 }
 
 // DIR/NAME, made as a mount point for `source` (a directory, or a file for a device node).
