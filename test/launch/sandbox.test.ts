@@ -29,6 +29,7 @@ type Probe = Report & { atInit: Report };
 const PROBES = [
   { name: 'probe-node', code: '/var/task/index.js' },
   { name: 'probe-python', code: '/var/task/main.py' },
+  { name: 'probe-java', code: '/var/task/Probe.java' },
 ];
 const MODES = ['cold', 'prebaked', 'warm'] as const;
 const PROBE_TMP_MB = 16; // the probes' function.json
