@@ -4,7 +4,7 @@
 //   prebake-restore --stage DIR --root SKELETON [--bind SRC NAME]... --tmp NAME SIZE_MB [--tmp-content DIR]
 //                   [--error-log FILE] -- CRIU [ARGS...]
 //
-// Everything criu mounts into the clone is staged under DIR (a restore's own run dir), because criu mounts
+// Everything criu mounts into the clone is staged under DIR (in a restore's own run dir), because criu mounts
 // from inside the clone's user namespace, where host root has no more rights than anyone: a source under a
 // directory others cannot search (a Python in /root/.pyenv, a function in a 0700 directory) would be out of
 // its reach. Here, as host root, each SRC is bound at DIR/NAME, which criu then finds.
@@ -154,6 +154,10 @@ int main(int argc, char **argv) {
 
   if (unshare(CLONE_NEWNS) != 0) die("unshare", NULL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("making / private", NULL);
+  // The mount points on a small tmpfs of this namespace's own: made and dropped in memory, where a dozen
+  // mkdirs in the run dir and their removal cost about as much as the rest of this program.
+  if (mkdir(stage, 0711) != 0 && errno != EEXIST) die("mkdir", stage);
+  if (mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0711") != 0) die("mounting tmpfs on", stage);
   bind_read_only(root, mount_point(stage, "root", NULL));
   // Read-only or not is decided inside the clone's view (criu restores each mount's flags); here only reach.
   for (int b = 0; b < bind_count; b += 2) {

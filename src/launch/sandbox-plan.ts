@@ -49,8 +49,9 @@ export interface SandboxPlan {
 // The host's top-level directories that merged-/usr distributions make symlinks into /usr.
 const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
-// /etc directories a runtime may read: CA certificates (TLS clients), the JDK's configuration on Debian.
-const ETC_DIRS = ['/etc/ssl', '/etc/ca-certificates'];
+// CA certificates for TLS clients (its certs/ links into /usr/share/ca-certificates). Every mount costs at each
+// start and restore, so the view has no more of /etc than this, the JDK's configuration and the skeleton's copies.
+const ETC_DIRS = ['/etc/ssl'];
 
 function isUnder(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
@@ -95,8 +96,11 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
     { kind: 'ro-bind', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes'), file: false },
     { kind: 'ro-bind', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build'), file: false },
     { kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false },
-    { kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false },
   );
+  // Only a runtime that prepares something (Java's classes) names its prepared directory.
+  if (command.argv.some((arg) => arg.split(path.delimiter).some((part) => isUnder(part, preparedDir)))) {
+    mounts.push({ kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false });
+  }
   for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
   return mounts;
 }
