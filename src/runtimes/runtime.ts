@@ -16,6 +16,8 @@ export interface RuntimeAdapter {
   readonly name: RuntimeName;
   /** Why `handler` is not a valid handler for this runtime, or undefined when it is. */
   checkHandler(handler: string): string | undefined;
+  /** The files, relative to the function's directory, where the runtime may find `handler`'s code. */
+  handlerFiles?(handler: string): string[];
   /**
    * Makes the function runnable (for example compiles Java sources) into `workDir`, a directory owned by
    * the image store that outlives the build, since restored instances may still read files from it.

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
+import { startPrebaked } from '../../src/start/restore.ts';
 import { makeSandbox, prebakeFailure, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
@@ -113,25 +114,33 @@ describe('a failing build', () => {
 
 describe('a failing restore', () => {
   it('says what changed since the build, naming the function once', async () => {
+    // The only host files an instance sees are read-only binds: the function's own directory (seen as
+    // /var/task), the runtime, /usr. A file there that changes makes the image stale before any restore is
+    // tried, so the restore is started directly, as a changed runtime or system file would be met.
     const dir = await sandbox.addFunction('open-file-node');
-    const dataFile = path.join(sandbox.root, 'data.txt');
+    const dataFile = path.join(dir, 'data.txt');
     await writeFile(dataFile, 'six b\n');
     const manifestFile = path.join(dir, 'function.json');
     const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
-    await writeFile(manifestFile, JSON.stringify({ ...manifest, env: { DATA_FILE: dataFile } }));
+    await writeFile(manifestFile, JSON.stringify({ ...manifest, env: { DATA_FILE: '/var/task/data.txt' } }));
     await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
     expect(JSON.parse((await invoke('{}', 'prebaked', 'open-file-node')).result)).toEqual({ size: 6 });
+    const restore = async () => {
+      const started = await startPrebaked((await sandbox.store.get('open-file-node'))!, sandbox.store, sandbox.criu);
+      await started.instance.end();
+      await started.cleanup();
+    };
 
     await appendFile(dataFile, 'and more\n');
-    const grown = await prebakeFailure(invoke('{}', 'prebaked', 'open-file-node'));
+    const grown = await prebakeFailure(restore());
     expect(grown.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
-    expect(grown.message).toContain(`${dataFile} changed size since the build (6 bytes then, 15 now)`);
+    expect(grown.message).toContain('/var/task/data.txt changed size since the build (6 bytes then, 15 now)');
     expect(grown.message.split('open-file-node')).toHaveLength(2);
     expect(grown.message).not.toContain('afterRestore');
     expect(grown.hint).toContain('afterRestore');
 
     await rm(dataFile);
-    const gone = await prebakeFailure(invoke('{}', 'prebaked', 'open-file-node'));
-    expect(gone.message).toContain(`${dataFile} is gone since the build`);
+    const gone = await prebakeFailure(restore());
+    expect(gone.message).toContain('/var/task/data.txt is gone since the build');
   });
 });

@@ -131,16 +131,21 @@ describe('a path outside the view', () => {
     const moved = path.join(path.dirname(dir), 'probe-env');
     await cp(dir, moved, { recursive: true });
     await writeFile(path.join(moved, 'function.json'), JSON.stringify({
-      runtime: 'node', handler: 'index.handler', env: { NODE_OPTIONS: '--require /elsewhere.js', OK: '/var/task/x:/tmp' },
+      runtime: 'node', handler: 'index.handler',
+      // Listed first, so a refusal of the URL or the in-view list would name them instead.
+      env: { SERVICE_URL: 'http://127.0.0.1:8080/v1', OK: '/var/task/x:/tmp', NODE_OPTIONS: '--require /elsewhere.js' },
     }));
     await expectRefused(moved, /env NODE_OPTIONS.*\/elsewhere\.js/);
   });
 
-  it('behind a symbolic link in the function fails the build, naming the link', async () => {
+  it('behind a symbolic link on the way to the handler fails the build, naming the link', async () => {
     const dir = path.join(sandbox.root, 'functions', 'probe-link');
     await cp(path.join(sandbox.root, 'functions', 'probe-node'), dir, { recursive: true });
-    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler' }));
-    await symlink('/etc/shadow', path.join(dir, 'secrets.js'));
-    await expectRefused(dir, /secrets\.js.*\/etc\/shadow/);
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'lib/entry.handler' }));
+    // A link elsewhere in the function (node_modules/.bin, say) is not the handler's: only this one counts.
+    await symlink('/etc/shadow', path.join(dir, 'unrelated.js'));
+    // Another function's directory on a host (here under /tmp, it would resolve to the instance's own /tmp).
+    await symlink('/var/lib/prebake/functions/other', path.join(dir, 'lib'));
+    await expectRefused(dir, /handler's lib \(a symbolic link\) points to \/var\/lib\/prebake\/functions\/other/);
   });
 });

@@ -12,6 +12,10 @@ export const nodeRuntime: RuntimeAdapter = {
       ? undefined
       : 'expected "<file without extension>.<export>", for example "index.handler"';
   },
+  handlerFiles(handler) {
+    const base = handler.slice(0, handler.lastIndexOf('.'));
+    return [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`];
+  },
   command(fn) {
     const heapMb = Math.max(16, Math.floor(fn.memoryMb * 0.75));
     return {

@@ -39,6 +39,10 @@ export const pythonRuntime: RuntimeAdapter = {
       ? undefined
       : 'expected "<module>.<function>", for example "main.handler" (a module in a package: "pkg.mod.handler")';
   },
+  handlerFiles(handler) {
+    const module = handler.split('.').slice(0, -1).join('/');
+    return [`${module}.py`, path.join(module, '__init__.py')];
+  },
   command(fn) {
     return {
       // -B: Python writes no bytecode caches. Next to the sources they would change the function's source
