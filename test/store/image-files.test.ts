@@ -3,6 +3,8 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
+import { TMP_SNAPSHOT_DIR } from '../../src/launch/tmp-snapshot.ts';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
@@ -48,13 +50,23 @@ async function patchByte(file: string): Promise<void> {
 }
 
 describe('an image', () => {
-  it('is readable by root only and records the sha256 and size of every file', async () => {
+  it('is readable by root (and the group of the instances\' namespace root, which criu reads it as) only and records the sha256 and size of every file', async () => {
     const built = await build();
     const entries = await readdir(built.buildDir, { recursive: true, withFileTypes: true });
+    // The snapshot's /tmp keeps its own modes (1777, the instance's files) under tmp/, which is root's only.
+    const snapshotTmp = path.join(built.buildDir, TMP_SNAPSHOT_DIR);
     for (const entry of [{ parentPath: path.dirname(built.buildDir), name: path.basename(built.buildDir) }, ...entries]) {
-      const mode = (await stat(path.join(entry.parentPath, entry.name))).mode;
-      expect(mode & 0o077, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);
+      const file = path.join(entry.parentPath, entry.name);
+      if (file === snapshotTmp || file.startsWith(`${snapshotTmp}/`)) continue;
+      const { mode, uid, gid } = await stat(file);
+      expect(uid).toBe(0);
+      if (gid === HOST_ID_BASE) {
+        expect(mode & 0o027, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);
+      } else {
+        expect(mode & 0o077, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);
+      }
     }
+    expect((await stat(path.dirname(snapshotTmp))).mode & 0o077).toBe(0);
     const files = await readdir(built.imageDir);
     expect(Object.keys(built.meta.files).sort()).toEqual(files.sort());
     for (const file of files) {
