@@ -2,13 +2,14 @@
 // run, dump it with criu, check that clones of the image do not share state (clone-check.ts), and publish the
 // image. On any failure the instance is ended and the half-made build directory removed.
 import { randomUUID } from 'node:crypto';
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
+import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
-import { dumpExternals, HOST_ID_BASE } from '../launch/sandbox-plan.ts';
+import { dumpExternals } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
 import { pipeInodes } from '../launch/pipes.ts';
@@ -34,22 +35,6 @@ export interface BuildResult extends StoredImage {
   logs: string;
   /** Findings of the clone-uniqueness check, for people (also derived from meta.cloneCheck). */
   warnings: string[];
-}
-
-// criu reads some images from inside the clone's user namespace: seccomp.img and optional ones (tty-info.img)
-// as the namespace's root, host uid and gid HOST_ID_BASE, which host root's 0700/0600 shut out; timens-0.img
-// as the new task before its id maps are written, still host root but without its capabilities. Root keeps
-// the image; the group of the namespace's root may read it (no instance runs with that gid: instances are
-// gid INSTANCE_ID inside); others still read nothing, and no instance has the image in its view.
-async function shareImageWithNamespaceRoot(buildDir: string, imageDir: string): Promise<void> {
-  for (const dir of [buildDir, imageDir]) {
-    await chown(dir, 0, HOST_ID_BASE);
-    await chmod(dir, 0o750);
-  }
-  for (const file of await readdir(imageDir)) {
-    await chown(path.join(imageDir, file), 0, HOST_ID_BASE);
-    await chmod(path.join(imageDir, file), 0o640);
-  }
 }
 
 export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Promise<BuildResult> {
@@ -117,7 +102,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     await instance.end();
     const logs = instance.logs.text();
     // criu writes its files 0644.
-    await shareImageWithNamespaceRoot(buildDir.dir, imageDir);
+    await makeRestorable(buildDir.dir);
 
     const meta: ImageMeta = {
       format: META_FORMAT,

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
+import { makeRestorable } from '../criu/image-access.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { sourceFingerprint } from '../manifest/digest.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
@@ -244,6 +245,8 @@ async function publishImport(store: ImageStore, workDir: string, header: BundleH
       sourceFingerprint: fingerprintDir ? await sourceFingerprint(fingerprintDir) : meta.sourceFingerprint,
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
+    // Tar kept the modes, not the owners: the image's group and the snapshot's /tmp as a restore needs them.
+    await makeRestorable(entryDir);
     const stored = await store.publish(entryDir, imported);
     installedSource = undefined;
     return { ...stored, rebuildReason, sourceInstalled };

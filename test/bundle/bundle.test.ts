@@ -2,6 +2,7 @@
 // there; damaged, truncated and foreign bundles are refused and leave nothing behind.
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
@@ -71,7 +72,10 @@ describe('prebake export and import', () => {
     expect(metaB.buildId).toBe(metaA.buildId);
     expect(metaB.preparedDir.startsWith(homeB)).toBe(true);
     const imageDirB = (await new ImageStore(homeB).get('node-shim'))!.imageDir;
-    expect((await stat(imageDirB)).mode & 0o777).toBe(0o700);
+    // Root-only still, but for the group of the instances' namespace root, which criu reads it as (docs/SANDBOX.md).
+    const imageDirStat = await stat(imageDirB);
+    expect(imageDirStat.mode & 0o777).toBe(0o750);
+    expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, HOST_ID_BASE]);
 
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '-d', '{"moved":true}', '--timing']);
     expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
