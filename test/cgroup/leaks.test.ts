@@ -113,7 +113,9 @@ describe('a controller killed with SIGKILL', () => {
     await until(async () => (await cgroupsOf(invoke.pid!)).processes.length > 0);
     invoke.kill('SIGKILL');
     await invoke;
-    expect((await cgroupsOf(invoke.pid!)).processes.length).toBeGreaterThan(0);
+    // The cgroup is left for certain; its processes may already have gone by themselves (a shim exits when its
+    // controller's end of the control pipe closes), depending on how far the restore had got.
+    expect((await cgroupsOf(invoke.pid!)).names.length).toBeGreaterThan(0);
 
     await execa(PREBAKE, ['--home', sandbox.home, 'ls']);
     expect(await cgroupsOf(invoke.pid!)).toEqual({ names: [], processes: [] });
