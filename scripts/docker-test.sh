@@ -50,8 +50,8 @@ fi
 cgroups=(-v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns=host)
 case $RUN_MODE in
   privileged) caps=(--privileged --cgroupns=host) ;;
-  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined "${cgroups[@]}") ;;
-  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined "${cgroups[@]}") ;;
+  caps) caps=(--cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add NET_ADMIN --cap-add SYS_TIME --security-opt seccomp=unconfined --security-opt systempaths=unconfined "${cgroups[@]}") ;;
+  all-caps) caps=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt systempaths=unconfined "${cgroups[@]}") ;;
   *) fail "RUN_MODE is privileged, caps or all-caps, not $RUN_MODE" ;;
 esac
 case $FUNCTIONS_MODE in ro) mount_opt=:ro ;; rw) mount_opt= ;; *) fail "FUNCTIONS_MODE is ro or rw, not $FUNCTIONS_MODE" ;; esac
