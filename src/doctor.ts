@@ -69,7 +69,7 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
   await add('native helpers', async () => {
-    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node']) {
+    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
         throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
       });
