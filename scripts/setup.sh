@@ -95,7 +95,7 @@ lean_ok() { [ -f "$LEAN_DIR/build.json" ] && "$LEAN_DIR/criu" --version 2>/dev/n
 build_lean_criu() (
   set -euo pipefail
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
+  trap 'rm -rf "$work" "$LEAN_DIR.new"' EXIT
   apt_install make pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev uuid-dev
   export TRIXIE_LINE='deb-src http://deb.debian.org/debian trixie main'
   trixie_apt "$work" apt-get update -qq
