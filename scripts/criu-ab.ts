@@ -7,7 +7,7 @@
 //
 //   node scripts/criu-ab.ts --a /opt/prebake/criu/run-criu --b /opt/prebake/criu-lean/criu \
 //     [--runs 60] [--function functions/hello-node]
-import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,8 @@ const inGroup = await mkdir(group).then(() => writeFile(path.join(group, 'cgroup
 const groupNs = async () => (inGroup ? Number(await readFile(path.join(group, 'cpuacct.usage'), 'utf8')) : Number.NaN);
 const home = await mkdtemp(path.join(os.tmpdir(), 'prebake-criu-ab-'));
 try {
+  // Sandboxed instances reach their prepared code and image only through a home others can search.
+  await chmod(home, 0o711);
   const store = new ImageStore(home);
   const arms = [values.a, values.b].map((binary) => ({ criu: new Criu(binary), start: [] as number[], allMs: 0, controllerMs: 0 }));
   const spec = await loadFunction(values.function);
