@@ -1,7 +1,7 @@
 // Slims the snapshot: run once, last thing before the dump. A full GC frees what init and the warm-ups left
 // behind, but the freed memory stays committed (V8's pages and glibc's heap keep it), so criu would still
 // write it into the image and copy it into every clone. malloc_trim(0) hands glibc's free pages back to the
-// kernel; criu skips them. heavy-node: 65 -> 45 MB (docs/BENCHMARKS.md, "Slim images").
+// kernel; criu skips them. heavy-node: 73 -> 54 MB (docs/BENCHMARKS.md, "Slim images").
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import v8 from 'node:v8';
