@@ -11,4 +11,5 @@ gcc "${cflags[@]}" -o build/prebake-exec.tmp prebake-exec.c && mv build/prebake-
 gcc "${cflags[@]}" -o build/prebake-restore.tmp prebake-restore.c && mv build/prebake-restore.tmp build/prebake-restore
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/pipe.node.tmp pipe.c && mv build/pipe.node.tmp build/pipe.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/reseed.node.tmp reseed.c && mv build/reseed.node.tmp build/reseed.node
+gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/trim.node.tmp trim.c && mv build/trim.node.tmp build/trim.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -pthread -I"$headers" -o build/spawn.node.tmp spawn.c && mv build/spawn.node.tmp build/spawn.node

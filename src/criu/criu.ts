@@ -8,6 +8,7 @@ import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
 import { devNullFd, SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
+import { readCriuBuild, type CriuBuild } from './build-info.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
@@ -72,6 +73,7 @@ export interface RunningRestore {
 export class Criu {
   readonly binary: string;
   private kdat: Promise<KdatState> | undefined;
+  private buildInfo: Promise<CriuBuild> | undefined;
 
   constructor(binary: string = criuBinary()) {
     this.binary = binary;
@@ -97,9 +99,15 @@ export class Criu {
     return version;
   }
 
-  /** Once per process: give criu a kernel-probe cache (see kdat.ts). */
+  /** Which build this criu is (see build-info.ts); read once per process. */
+  build(): Promise<CriuBuild> {
+    this.buildInfo ??= readCriuBuild(this.binary);
+    return this.buildInfo;
+  }
+
+  /** Once per process: give criu a kernel-probe cache where this build looks for it (see kdat.ts). */
   prepare(): Promise<KdatState> {
-    this.kdat ??= ensureKdatCache(this.binary);
+    this.kdat ??= this.build().then((build) => ensureKdatCache(this.binary, build.kdatFile), () => 'unavailable' as const);
     return this.kdat;
   }
 

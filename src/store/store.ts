@@ -44,6 +44,8 @@ export interface ImageMeta {
   warmupInvocations: number;
   imageBytes: number;
   criuVersion: string;
+  /** Which criu build dumped it: "lean static, sha256 …" (see criu/build-info.ts; absent in older images). */
+  criuBuild?: string;
   runtimeVersion: string;
   pipeInodes: PipeInodes;
   /** What the build's clone-uniqueness check found (absent in images built before it existed). */

@@ -35,6 +35,7 @@ describe('a built function', () => {
     expect(stored?.meta.warmupInvocations).toBe(2);
     expect(stored?.meta.imageBytes).toBeGreaterThan(1_000_000);
     expect(stored?.meta.criuVersion).toMatch(/^4\./);
+    expect(stored?.meta.criuBuild).toMatch(/^(lean|packaged) (static|dynamic), sha256 [0-9a-f]{16}$/);
     expect(stored?.meta.sourceDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(new Set(Object.values(stored!.meta.pipeInodes)).size).toBe(4);
     expect(await readdir(stored!.imageDir)).toContain('inventory.img');

@@ -165,6 +165,7 @@ async function handleFrame(handler, header, body) {
       if (!(await runHooks('beforeCheckpoint'))) return;
       // After the hooks, which may still fetch (a last flush); what fetch kept open would fail the dump.
       await closeUndiciSockets();
+      await (await import('./slim.mjs')).slimForSnapshot();
       send({ type: 'checkpoint-ready' });
       return;
     case 'resume':
