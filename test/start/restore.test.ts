@@ -1,27 +1,15 @@
 // A prebaked start hands over a clone that criu has let go of entirely: a handler that exits at once must be
 // seen to exit (not left behind a criu that hangs on threads it could not detach; see src/start/detached.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tracedThreads } from '../../src/launch/proc.ts';
 import { startPrebaked } from '../../src/start/restore.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { sandboxForFile, settled } from '../helpers.ts';
 
-let sandbox: Sandbox;
-
-beforeAll(async () => {
-  sandbox = await makeSandbox();
-  await sandbox.build('faulty-node');
-});
-
-afterAll(async () => {
-  try {
-    await sandbox.expectClean();
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+const sandboxOfFile = sandboxForFile('faulty-node');
 
 describe('a prebaked start', () => {
   it('returns only once criu has detached from every thread, so an exit right away is an exit', async () => {
+    const sandbox = sandboxOfFile();
     const image = (await sandbox.store.get('faulty-node'))!;
     for (let round = 0; round < 3; round++) {
       const clones = await Promise.all([1, 2, 3, 4].map(() => startPrebaked(image, sandbox.store, sandbox.criu)));
