@@ -76,7 +76,7 @@ async function usableRuntimes(): Promise<SyntheticRuntime[]> {
       continue;
     }
     try {
-      log(`${runtime}: ${await runtimeFor(runtime).version()}`);
+      log(`${runtime}: ${(await runtimeFor(runtime).interpreter()).version}`);
       usable.push(runtime);
     } catch (error) {
       log(`skipping ${runtime}: ${error instanceof Error ? error.message : String(error)}`);

@@ -6,7 +6,7 @@ import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
 import { kdatState } from './criu/kdat.ts';
 import { judgePrivileges } from './criu/privileges.ts';
-import { NATIVE_BUILD_DIR, nodeBinary } from './paths.ts';
+import { NATIVE_BUILD_DIR } from './paths.ts';
 import { RUNTIMES } from './manifest/schema.ts';
 import { runtimeFor } from './runtimes/index.ts';
 
@@ -85,8 +85,9 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
   }, true);
   for (const name of RUNTIMES) {
     await add(`runtime ${name}`, async () => {
-      const version = await runtimeFor(name).version();
-      return name === 'node' ? `${version} at ${nodeBinary()}` : version;
+      // The default interpreter; a function may name another in function.json (prebake ls shows which ran).
+      const interpreter = await runtimeFor(name).interpreter();
+      return `${interpreter.version} at ${interpreter.path}`;
     }, true);
   }
   return checks;

@@ -43,7 +43,7 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
   const runtimes: Record<string, string> = {};
   for (const name of RUNTIMES) {
     try {
-      runtimes[name] = await runtimeFor(name).version();
+      runtimes[name] = (await runtimeFor(name).interpreter()).version;
     } catch (error) {
       runtimes[name] = `not available: ${error instanceof Error ? error.message : String(error)}`;
     }

@@ -1,7 +1,7 @@
 // prebake build: run a function to readiness, run its warm-up invocations, let its before-checkpoint hooks
 // run, dump it with criu, check that clones of the image do not share state (clone-check.ts), and publish the
-// image. On any failure the instance is ended and the half-made build directory removed.
-import { randomUUID } from 'node:crypto';
+// image. The build is the deployment: its instance runs from the build's own copy of the function's code. On
+// any failure the instance is ended and the half-made build directory removed.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeBuild } from '../criu/build-info.ts';
@@ -18,9 +18,10 @@ import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import { ensurePrepared } from '../runtimes/prepare.ts';
+import { copyFunctionCode } from '../store/copy-code.ts';
+import { codeDirOf, directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
 import { checkClones, cloneCheckWarnings } from './clone-check.ts';
 import { digestImageFiles } from '../store/image-files.ts';
-import { directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
 
 export interface BuildOptions {
   store: ImageStore;
@@ -43,13 +44,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
   const progress = options.onProgress ?? (() => {});
   const started = performance.now();
   const runtime = runtimeFor(fn.runtime);
-  const [criuVersion, runtimeVersion] = await Promise.all([criu.version(), runtime.version().catch((error: unknown) => {
-    throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": the ${fn.runtime} runtime cannot run`, {
-      cause: error,
-      functionName: fn.name,
-      hint: 'run scripts/setup.sh, or install the runtime',
-    });
-  })]);
+  const [criuVersion, interpreter] = await Promise.all([criu.version(), runtime.interpreter(fn)]);
   // After version(), which names a missing or too old criu as such.
   const criuBuild = describeBuild(await criu.build());
 
@@ -58,18 +53,23 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
   let instance: Instance | undefined;
   try {
     const [digest, fingerprint] = await Promise.all([sourceDigest(fn.dir), sourceFingerprint(fn.dir)]);
-    const preparedDir = await ensurePrepared(store, fn, digest);
     buildDir = await store.createBuildDir(fn.name);
     const imageDir = path.join(buildDir.dir, 'images');
     // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
     await mkdir(imageDir, { mode: 0o700 });
+    // The build is the deployment: the instance runs from the build's own copy of the code (see copy-code.ts).
+    const deployed: FunctionSpec = { ...fn, dir: codeDirOf(buildDir.dir), interpreter: interpreter.path };
+    await copyFunctionCode(fn.dir, deployed.dir);
+    const preparedDir = await ensurePrepared(store, deployed, digest);
 
-    const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, runtime.command(fn, preparedDir));
-    await checkView(fn, sandbox.plan.mounts);
-    const launched = launchInstance(fn, sandbox);
+    const command = runtime.command(deployed, preparedDir);
+    // The sandbox binds the build's copy of the code, not the source, as the function's directory.
+    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command);
+    await checkView(deployed, sandbox.plan.mounts);
+    const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
-    const initMs = await instance.waitReady(fn.timeoutMs);
+    const initMs = await instance.waitReady(fn.timeoutMs, command.argv[0]);
     progress(`init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});
@@ -109,7 +109,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const meta: ImageMeta = {
       format: META_FORMAT,
-      buildId: `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
+      buildId: buildDir.buildId,
       name: fn.name,
       runtime: fn.runtime,
       spec: fn,
@@ -123,12 +123,13 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       imageBytes: await directoryBytes(imageDir),
       criuVersion,
       criuBuild,
-      runtimeVersion,
+      runtimeVersion: interpreter.version,
+      interpreter,
       pipeInodes: inodes,
       files: await digestImageFiles(imageDir),
       sandbox: sandbox.plan,
     };
-    meta.cloneCheck = await checkClones({ fn, image: { meta, buildDir: buildDir.dir, imageDir }, preparedDir, store, criu });
+    meta.cloneCheck = await checkClones({ fn: deployed, image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir }, preparedDir, store, criu });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
     if (meta.cloneCheck.off) progress('clone check: turned off in function.json');

@@ -62,7 +62,8 @@ export async function bundleHeader(image: StoredImage, criu: Criu): Promise<Bund
     spec: meta.spec,
     entryDir: image.buildDir,
     preparedDir: meta.preparedDir,
-    fingerprint: await hostFingerprint(meta.spec, meta.preparedDir, criu),
+    // With the interpreter the build ran (recorded with the image), which every start of it runs.
+    fingerprint: await hostFingerprint({ ...meta.spec, interpreter: meta.interpreter.path }, meta.preparedDir, criu),
     ...(meta.rebuildReason !== undefined && { rebuildReason: meta.rebuildReason }),
   };
 }

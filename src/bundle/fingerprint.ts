@@ -66,7 +66,7 @@ export async function hostFingerprint(spec: FunctionSpec, preparedDir: string, c
   const [criuVersion, features, version, sha256] = await Promise.all([
     criu.version(),
     cpuFeatures(),
-    runtime.version(),
+    runtime.interpreter(spec).then((interpreter) => interpreter.version),
     sha256File(binary).catch(() => 'missing'),
   ]);
   return { arch: process.arch, kernel: os.release(), criu: criuVersion, cpuFeatures: features, runtime: { name: spec.runtime, version, binary, sha256 } };

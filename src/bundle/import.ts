@@ -86,7 +86,7 @@ async function readMeta(entryDir: string, header: BundleHeader): Promise<ImageMe
 /** Reads, verifies and publishes one bundle from `input`. */
 export async function importBundle(store: ImageStore, criu: Criu, input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
   await store.init();
-  const work = await store.createBuildDir('import');
+  const work = await store.createWorkDir('import');
   try {
     const { header, rebuildReason } = await extractVerified(input, work.dir, store, criu, options);
     return await publishImport(store, work.dir, header, rebuildReason);

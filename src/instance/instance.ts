@@ -90,13 +90,19 @@ export class Instance {
   }
 
   /** Waits for the runtime to finish init; returns the init time the shim measured. */
-  async waitReady(timeoutMs: number): Promise<number> {
+  /**
+   * Waits for the end of init. `interpreter`, the binary that runs the function, is named in an init failure,
+   * since a module missing from one python is often installed in another.
+   */
+  async waitReady(timeoutMs: number, interpreter?: string): Promise<number> {
+    const ran = interpreter ? ` (interpreter: ${interpreter})` : '';
+    const choose = interpreter ? '; another interpreter is chosen with "interpreter" in function.json' : '';
     const frame = await this.expect('ready', timeoutMs, {
       timeout: () => this.fail('PREBAKE_ERR_INIT_TIMEOUT', `init did not finish within ${timeoutMs} ms`, 'make init faster or raise timeoutMs in function.json'),
-      closed: (exit) => this.fail('PREBAKE_ERR_INIT_FAILED', `the runtime exited during init (${exit})`, 'see the function logs (--logs)'),
+      closed: (exit) => this.fail('PREBAKE_ERR_INIT_FAILED', `the runtime exited during init (${exit})${ran}`, `see the function logs (--logs)${choose}`),
       frame: (f) =>
         f.header.type === 'init-error'
-          ? this.functionFail('PREBAKE_ERR_INIT_FAILED', 'init failed', f)
+          ? this.functionFail('PREBAKE_ERR_INIT_FAILED', 'init failed', f, { suffix: ran, hint: interpreter && `fix the init error${choose}` })
           : undefined,
     });
     const initMs = Number(frame.header.initMs);
@@ -245,16 +251,17 @@ export class Instance {
     return new PrebakeError(code, `function "${this.functionName}": ${message}`, { functionName: this.functionName, hint });
   }
 
-  private functionFail(code: ErrorCode, what: string, frame: Frame): PrebakeError {
+  private functionFail(code: ErrorCode, what: string, frame: Frame, extra: { suffix?: string; hint?: string } = {}): PrebakeError {
     const reported = frame.header.error as Partial<FunctionErrorInfo> | undefined;
     const functionError: FunctionErrorInfo = {
       type: String(reported?.type ?? 'Error'),
       message: String(reported?.message ?? ''),
       ...(reported?.stack !== undefined && { stack: String(reported.stack) }),
     };
-    return new PrebakeError(code, `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}`, {
+    return new PrebakeError(code, `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}${extra.suffix ?? ''}`, {
       functionName: this.functionName,
       functionError,
+      hint: extra.hint,
     });
   }
 }

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { cloneCheckWarnings } from '../build/clone-check.ts';
 import { RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
+import { SOURCE_STATUSES, type SourceStatus } from '../store/source-status.ts';
 import type { ImageMeta } from '../store/store.ts';
 import type { FunctionSettings } from './config.ts';
 
@@ -24,7 +25,7 @@ export const FunctionDescriptionSchema = Type.Object({
   name: Type.String(),
   runtime: Type.Union(RUNTIMES.map((r) => Type.Literal(r))),
   handler: Type.String(),
-  dir: Type.String({ description: "the function's source directory" }),
+  dir: Type.String({ description: "the function's source directory (instances run the build's copy of it)" }),
   timeoutMs: Type.Integer(),
   memoryMb: Type.Integer(),
   buildId: Type.String(),
@@ -36,10 +37,14 @@ export const FunctionDescriptionSchema = Type.Object({
   criuVersion: Type.String(),
   criuBuild: Type.Optional(Type.String()),
   runtimeVersion: Type.String(),
+  interpreter: Type.Object({ path: Type.String(), version: Type.String() }),
   startMode: StartModeSchema,
   warm: Type.Object({ max: Count, idleMs: Count, idle: Count, busy: Count }),
-  /** The source changed since the build: prebaked and warm invocations are refused until a rebuild. */
-  stale: Type.Boolean(),
+  /**
+   * The source directory compared with what the build deployed (checked off the invocation path, at most every
+   * 2 s): invocations keep running the build until a rebuild.
+   */
+  source: Type.Union(SOURCE_STATUSES.map((s) => Type.Literal(s))),
   /** A restore of this build failed: invocations start plainly until a rebuild. */
   needsRebuild: Type.Boolean(),
   /** Result fields the build's clone-uniqueness check found equal in every clone but not in plain starts. */
@@ -58,7 +63,7 @@ export interface DescribeInput {
   meta: ImageMeta;
   settings: FunctionSettings;
   pool: { idle: number; busy: number };
-  stale: boolean;
+  source: SourceStatus;
   needsRebuild: boolean;
   counters: Counters;
 }
@@ -81,9 +86,10 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     criuVersion: meta.criuVersion,
     ...(meta.criuBuild && { criuBuild: meta.criuBuild }),
     runtimeVersion: meta.runtimeVersion,
+    interpreter: meta.interpreter,
     startMode: settings.startMode,
     warm: { ...settings.warm, ...input.pool },
-    stale: input.stale,
+    source: input.source,
     needsRebuild: input.needsRebuild,
     sharedState: meta.cloneCheck?.sharedPaths ?? [],
     warnings: cloneCheckWarnings(meta.cloneCheck),

@@ -10,8 +10,10 @@ import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
+import { resolveImage } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
+import { SourceStatusCache } from '../store/source-status.ts';
 import type { ImageStore } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
 import { functionSettings, type DaemonConfig } from './config.ts';
@@ -23,7 +25,7 @@ import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
 import { ConcurrencyLimiter, type Release } from './limiter.ts';
 import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
-import { resolveByName, unknownFunction } from './resolve-by-name.ts';
+import { registeredImage, unknownFunction } from './resolve-by-name.ts';
 
 export interface ManagerOptions {
   store: ImageStore;
@@ -56,6 +58,10 @@ export interface RegisterOptions {
 /** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
 export type InvocationResult = Omit<InvokeOutcome, 'logs'>;
 
+function afterAnswer(lease: Lease, healthy: boolean): Promise<string> {
+  return new Promise((resolve) => setImmediate(resolve)).then(() => lease.release(healthy));
+}
+
 export function outcomeOf(error: unknown): string {
   return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
 }
@@ -71,6 +77,7 @@ export class InstanceManager {
   private readonly builds: BuildQueue;
   private readonly marks = new RebuildMarks();
   private readonly counters = new Map<string, Counters>();
+  private readonly sources = new SourceStatusCache();
   /** Instance ends and slot releases under way: a shutdown waits for all of them. */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly leases = new InstanceLeases((ending) => this.track(ending));
@@ -124,8 +131,7 @@ export class InstanceManager {
 
   async rebuild(name: string, options: Pick<RegisterOptions, 'signal'> = {}): Promise<FunctionDescription> {
     this.assertOpen();
-    const image = await this.store.get(name);
-    if (!image) throw unknownFunction(name);
+    const image = await registeredImage(this.store, name);
     const spec = await loadFunction(await directoryInsideRoots(image.meta.spec.dir, this.config.functionsRoots));
     if (spec.name !== name) {
       throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${spec.dir}/function.json now names the function "${spec.name}", not "${name}"`, {
@@ -145,6 +151,7 @@ export class InstanceManager {
     this.leases.endLent(name);
     await this.store.remove(name);
     this.counters.delete(name);
+    this.sources.forget(name);
     this.marks.clear(name);
     this.invocationLogs.forget(name);
   }
@@ -176,18 +183,13 @@ export class InstanceManager {
   }
 
   async describe(name: string): Promise<FunctionDescription> {
-    const image = await this.store.get(name);
-    if (!image) throw unknownFunction(name);
-    const stale = await resolveByName(name, this.store, 'prebaked').then(
-      () => false,
-      (error: unknown) => (isPrebakeError(error, 'PREBAKE_ERR_IMAGE_STALE') ? true : Promise.reject(error)),
-    );
+    const image = await registeredImage(this.store, name);
     const pool = this.leases.pool(name);
     return describeFunction({
       meta: image.meta,
       settings: functionSettings(this.config, image.meta.spec),
       pool: { idle: pool?.idle ?? 0, busy: pool?.busy ?? 0 },
-      stale,
+      source: await this.sources.get(image.meta),
       needsRebuild: this.marks.needsRebuild(image),
       counters: this.countersOf(name),
     });
@@ -249,13 +251,13 @@ export class InstanceManager {
     let healthy = false;
     try {
       this.assertOpen();
-      const image = await this.store.get(name);
-      if (!image) throw unknownFunction(name);
+      const image = await registeredImage(this.store, name);
       known = true;
       release = await this.limiter.acquire(request.signal);
       const settings = functionSettings(this.config, image.meta.spec);
       const mode = request.mode ?? settings.startMode;
-      const fn = await resolveByName(name, this.store, mode === 'cold' ? 'cold' : 'prebaked');
+      // The deployed version: nothing on this path reads the function's source directory.
+      const fn = resolveImage(image, mode === 'cold' ? 'cold' : 'prebaked');
       const context = this.freshContext(log);
       lease = mode === 'warm' ? await this.leases.warm(fn, settings.warm, context) : await this.leases.fresh(fn, context);
       // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
@@ -276,7 +278,9 @@ export class InstanceManager {
       healthy = isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_ERROR');
       throw error;
     } finally {
-      const logs = lease ? lease.release(healthy) : Promise.resolve('');
+      // Ended once the answer is on its way: killing and reaping a restored tree takes a few ms of CPU that the
+      // caller need not wait for (the slot stays held until it is done).
+      const logs = lease ? afterAnswer(lease, healthy) : Promise.resolve('');
       // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
       if (release) this.track(logs.finally(release));
       if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome: report.outcome }, logs);

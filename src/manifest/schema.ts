@@ -65,6 +65,8 @@ export const ManifestSchema = Type.Object(
     tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),
     /** "none": an empty network namespace with loopback only. */
     network: Type.Optional(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)))),
+    /** The runtime's binary (python3, node or java): a path (relative to the function's directory) or a name on PATH. */
+    interpreter: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
     startMode: Type.Optional(StartModeSchema),
     /** Daemon only: warm-pool settings for this function. */
@@ -94,6 +96,11 @@ export interface FunctionSpec {
   /** Size of the instance's /tmp in MB (docs/SANDBOX.md). */
   tmpMb: number;
   network: NetworkMode;
+  /**
+   * The interpreter named in function.json (a path, or a name on PATH), else undefined: the runtime's default.
+   * A build's instances run the path the build resolved it to (see deployedSpec in src/store/store.ts).
+   */
+  interpreter?: string;
   /** From the manifest when set there; the daemon's config fills in the rest. */
   startMode?: StartMode;
   warm?: WarmSettings;

@@ -12,7 +12,7 @@ import { runtimeFor } from './index.ts';
  */
 export async function ensurePrepared(store: ImageStore, fn: FunctionSpec, digest: string): Promise<string> {
   const runtime = runtimeFor(fn.runtime);
-  const runtimeKey = (await runtime.prepareKey?.()) ?? '';
+  const runtimeKey = (await runtime.prepareKey?.(fn)) ?? '';
   const key = createHash('sha256').update(`${digest}\0${fn.runtime}\0${runtimeKey}`).digest('hex');
   const target = store.preparedDir(fn.name, key);
   if (await stat(target).then(() => true, () => false)) return target;

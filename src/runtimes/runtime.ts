@@ -1,4 +1,7 @@
 import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
+import type { Interpreter } from './interpreter.ts';
+
+export type { Interpreter } from './interpreter.ts';
 
 /** The command line that starts a function instance (program first). */
 export interface RuntimeCommand {
@@ -27,9 +30,15 @@ export interface RuntimeAdapter {
    * What, besides the function's source, a prepared directory depends on (the shim's own sources, say):
    * a change makes prebake prepare again rather than reuse an old directory.
    */
-  prepareKey?(): Promise<string>;
-  /** The runtime's command line; `workDir` is the one `prepare` filled. */
+  prepareKey?(fn: FunctionSpec): Promise<string>;
+  /**
+   * The runtime's command line, with `fn.interpreter` (else the runtime's default) as its program; `workDir`
+   * is the one `prepare` filled.
+   */
   command(fn: FunctionSpec, workDir: string): RuntimeCommand;
-  /** The runtime's version, for `prebake doctor` and the image's metadata; throws when it is not installed. */
-  version(): Promise<string>;
+  /**
+   * The interpreter `fn` names (else the runtime's default), resolved to a path, and its version: what a build
+   * records and `prebake doctor` shows. Throws PREBAKE_ERR_RUNTIME_MISSING when it does not run.
+   */
+  interpreter(fn?: Pick<FunctionSpec, 'interpreter' | 'name'>): Promise<Interpreter>;
 }

@@ -22,7 +22,7 @@ export async function startCommand(fn: FunctionSpec, preparedDir: string, comman
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
   try {
-    await instance.waitReady(fn.timeoutMs);
+    await instance.waitReady(fn.timeoutMs, command.argv[0]);
   } catch (error) {
     await instance.end();
     throw error;

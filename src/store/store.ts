@@ -1,19 +1,22 @@
 // The image store: everything prebake keeps under its home directory.
 //
 //   <home>/functions/<name>/current            symlink to builds/<build id>, swapped atomically on publish
-//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log; root only (0700, files 0600);
-//                                              bundled whole by src/bundle
+//   <home>/functions/<name>/builds/<id>/       meta.json, images/ (criu's), dump.log, code/ (the deployed code);
+//                                              root only (0700, meta.json and images 0600); bundled whole by src/bundle
 //   <home>/functions/<name>.lock               proper-lockfile's lock: one build or removal at a time
 //   <home>/prepared/<name>-<digest>/           what a runtime prepared (e.g. compiled classes); outlives builds
-//   <home>/tmp/                                builds in progress (same filesystem, so publish is a rename)
+//   <home>/tmp/                                work renamed into place when done (prepared files, bundle imports)
 //   <home>/run/                                per-instance work dirs of restores (criu's log and pidfile, /tmp's mount point)
 //   <home>/sandbox/root-<key>/                 roots of instances' views: mount points, a few /etc files
 //
+// A build is made in its final directory, since its instance runs from code/ there and the image records that
+// path; it becomes visible only when publish points `current` at it.
+//
 // Temp and run dirs carry the PID of the process that made them, so a later process can sweep what a crashed
 // one left behind without touching the work of one that still runs; the process removes those it still has
-// when it exits (a SIGTERM'd `prebake invoke` included).
-import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+// (and builds it did not publish) when it exits (a SIGTERM'd `prebake invoke` included).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readlinkSync, rmSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -22,10 +25,12 @@ import { PrebakeError } from '../errors.ts';
 import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
+import type { Interpreter } from '../runtimes/runtime.ts';
 import { ImageVerifier, type ImageFiles } from './image-files.ts';
 
-// 2: instances run sandboxed (meta.sandbox); an image of format 1 is stale.
-export const META_FORMAT = 2;
+// 2: instances run sandboxed (meta.sandbox); 3: from the build's copy of the code, with a recorded interpreter.
+// An image of an older format is stale.
+export const META_FORMAT = 3;
 
 /** What a build records: everything a restore and `prebake ls` need. */
 export interface ImageMeta {
@@ -47,6 +52,8 @@ export interface ImageMeta {
   /** Which criu build dumped it: "lean static, sha256 …" (see criu/build-info.ts; absent in older images). */
   criuBuild?: string;
   runtimeVersion: string;
+  /** The interpreter the build ran, which every start of this build runs too. */
+  interpreter: Interpreter;
   pipeInodes: PipeInodes;
   /** What the build's clone-uniqueness check found (absent in images built before it existed). */
   cloneCheck?: CloneCheck;
@@ -62,6 +69,22 @@ export interface StoredImage {
   meta: ImageMeta;
   buildDir: string;
   imageDir: string;
+  /** The function's code as deployed by this build: what its instances run. */
+  codeDir: string;
+}
+
+/** Where the code of the build in `buildDir` lives (the sandbox mounts it as the function's directory). */
+export function codeDirOf(buildDir: string): string {
+  return path.join(buildDir, 'code');
+}
+
+/** The function as its instances run it: the build's copy of the code, with the interpreter the build ran. */
+export function deployedSpec(image: StoredImage): FunctionSpec {
+  return { ...image.meta.spec, dir: image.codeDir, interpreter: image.meta.interpreter.path };
+}
+
+function storedImage(meta: ImageMeta, buildDir: string): StoredImage {
+  return { meta, buildDir, imageDir: path.join(buildDir, 'images'), codeDir: codeDirOf(buildDir) };
 }
 
 const LOCK_RETRY = { retries: 300, minTimeout: 100, maxTimeout: 1_000, factor: 1.5 };
@@ -83,6 +106,8 @@ export class ImageStore {
   readonly home: string;
   /** What this process has verified of the images it restores. */
   private readonly verifier = new ImageVerifier();
+  /** The last build read per function, with where it was read from. */
+  private readonly known = new Map<string, { buildDir: string; metaInode: number | undefined; image: StoredImage }>();
 
   constructor(home: string) {
     this.home = home;
@@ -131,10 +156,31 @@ export class ImageStore {
     return path.join(this.functionDir(name), 'builds', buildId);
   }
 
-  /** A fresh directory (0700) for a build in progress; the caller removes it on failure or publishes it. */
-  async createBuildDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  /**
+   * A fresh directory (0711) for a build in progress, at its final place; the caller removes it on failure or
+   * publishes it, and this process removes it at exit unless published. Call with the lock held. A kill -9
+   * leaves it behind until the next publish removes it.
+   */
+  async createBuildDir(name: string): Promise<{ buildId: string; dir: string; remove: () => Promise<void> }> {
+    // Build ids start with their time, so their sort is their age.
+    const buildId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+    const dir = this.functionBuildDir(name, buildId);
+    await mkdir(path.dirname(dir), { recursive: true });
+    await mkdir(dir, { mode: 0o700 });
+    // Searchable by others (not listable): the build's instance binds code/ from inside its user namespace,
+    // where host root has no more rights than anyone; makeRestorable narrows it after the dump.
+    await chmod(dir, 0o711);
+    workDirs.add(dir);
+    return { buildId, dir, remove: () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir)) };
+  }
+
+  /**
+   * A fresh directory (0700) under tmp/ for work renamed into place when done (a bundle being imported); the
+   * caller removes it, and this process removes it at exit.
+   */
+  async createWorkDir(label: string): Promise<{ dir: string; remove: () => Promise<void> }> {
     await this.init();
-    return ownedWorkDir(path.join(this.home, 'tmp', `build-${name}-${process.pid}-`));
+    return ownedWorkDir(path.join(this.home, 'tmp', `${label}-${process.pid}-`));
   }
 
   /** A fresh work dir for one restore; the caller removes it when the instance ends. */
@@ -168,10 +214,10 @@ export class ImageStore {
   }
 
   /**
-   * Moves a finished build into place and points `current` at it, atomically: a concurrent reader sees the
-   * old build or the new one, never half of either. The build it replaces stays until the next publish, so
-   * that a restore which read the old `current` a moment ago can finish; older ones are removed. Call with
-   * the lock held.
+   * Points `current` at a finished build (made by createBuildDir, or moved into place from `buildDir`),
+   * atomically: a concurrent reader sees the old build or the new one, never half of either. The build it replaces stays until the next publish, so
+   * that a restore which read the old `current` a moment ago can finish; any other build (older ones, or
+   * one a crash left half-made) is removed. Call with the lock held.
    */
   async publish(buildDir: string, meta: ImageMeta): Promise<StoredImage> {
     const fnDir = this.functionDir(meta.name);
@@ -180,19 +226,23 @@ export class ImageStore {
     // Root only: the function's env is in meta.json.
     await writeFile(path.join(buildDir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
     const finalDir = this.functionBuildDir(meta.name, meta.buildId);
-    // The same build again (a bundle imported twice): the old copy moves aside first, so that a restore
-    // holding its files open keeps them, and goes once the new one is in place.
-    const replaced = await rename(finalDir, `${buildDir}.replaced`).then(() => `${buildDir}.replaced`, () => undefined);
-    await rename(buildDir, finalDir);
+    if (buildDir !== finalDir) {
+      // A build made elsewhere (a bundle being imported) moves into place. The same build again (a bundle
+      // imported twice): the old copy moves aside first, so that a restore holding its files open keeps them,
+      // and goes once the new one is in place.
+      const replaced = await rename(finalDir, `${buildDir}.replaced`).then(() => `${buildDir}.replaced`, () => undefined);
+      await rename(buildDir, finalDir);
+      if (replaced) await rm(replaced, { recursive: true, force: true });
+    }
     workDirs.delete(buildDir);
-    if (replaced) await rm(replaced, { recursive: true, force: true });
+    const previous = await readlink(path.join(fnDir, 'current')).then((target) => path.basename(target), () => undefined);
     const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
     await symlink(path.join('builds', meta.buildId), nextLink);
     await rename(nextLink, path.join(fnDir, 'current'));
-    // Build ids start with their time, so the sort is their age.
-    const older = (await readdir(buildsDir)).filter((id) => id !== meta.buildId).sort();
-    for (const old of older.slice(0, -1)) await rm(path.join(buildsDir, old), { recursive: true, force: true });
-    return { meta, buildDir: finalDir, imageDir: path.join(finalDir, 'images') };
+    for (const old of await readdir(buildsDir)) {
+      if (old !== meta.buildId && old !== previous) await rm(path.join(buildsDir, old), { recursive: true, force: true });
+    }
+    return storedImage(meta, finalDir);
   }
 
   /** The function's current image, or undefined when it has none. */
@@ -200,11 +250,18 @@ export class ImageStore {
     const current = path.join(this.functionDir(name), 'current');
     let target: string;
     try {
-      target = await readlink(current);
+      // Every invocation asks, so this is the daemon's hot path: a synchronous readlink costs microseconds,
+      // where a trip through libuv's thread pool (busy with the file work of restores) cost up to 2 ms.
+      target = readlinkSync(current);
     } catch {
       return undefined;
     }
     const buildDir = path.resolve(this.functionDir(name), target);
+    // A published build never changes (a bundle imported again replaces it whole, with a new meta.json): its
+    // metadata is read once per meta.json inode.
+    const metaInode = statSync(path.join(buildDir, 'meta.json'), { throwIfNoEntry: false })?.ino;
+    const known = this.known.get(name);
+    if (known && known.buildDir === buildDir && known.metaInode === metaInode) return known.image;
     let meta: ImageMeta;
     try {
       meta = JSON.parse(await readFile(path.join(buildDir, 'meta.json'), 'utf8')) as ImageMeta;
@@ -215,7 +272,15 @@ export class ImageStore {
         hint: `rebuild it: prebake build ${name}`,
       });
     }
-    return { meta, buildDir, imageDir: path.join(buildDir, 'images') };
+    if (meta.format !== META_FORMAT) {
+      throw new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${name}": its image was made by another version of prebake`, {
+        functionName: name,
+        hint: `rebuild it: prebake build ${meta.spec?.dir ?? name}`,
+      });
+    }
+    const image = storedImage(meta, buildDir);
+    this.known.set(name, { buildDir, metaInode, image });
+    return image;
   }
 
   async list(): Promise<ImageMeta[]> {

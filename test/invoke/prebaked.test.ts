@@ -92,10 +92,13 @@ describe('a built function', () => {
     await sandbox.expectClean();
   });
 
-  it('refuses to restore an image whose source changed', async () => {
+  it('refuses to restore for its directory once the source changed; by name it runs the build', async () => {
     await writeFile(path.join(faultyDir, 'extra.js'), '// changed\n');
-    await expect(invoke({})).rejects.toMatchObject({ code: 'PREBAKE_ERR_IMAGE_STALE' });
+    const byDir = invokeFunction({ target: faultyDir, event: '{}' }, sandbox.store, sandbox.criu);
+    await expect(byDir).rejects.toMatchObject({ code: 'PREBAKE_ERR_IMAGE_STALE' });
+    expect(JSON.parse((await invoke({ n: 6 })).result).echo.n).toBe(6);
     await buildFunction(await loadFunction(faultyDir), { store: sandbox.store, criu: sandbox.criu });
-    expect(JSON.parse((await invoke({ n: 7 })).result).echo.n).toBe(7);
+    const rebuilt = await invokeFunction({ target: faultyDir, event: '{"n":7}' }, sandbox.store, sandbox.criu);
+    expect(JSON.parse(rebuilt.result).echo.n).toBe(7);
   });
 });

@@ -178,6 +178,8 @@ describe('the java adapter', SLOW, () => {
   });
 
   it('reports the installed version', async () => {
-    expect(await javaRuntime.version()).toMatch(/^java \d+/);
+    const interpreter = await javaRuntime.interpreter();
+    expect(interpreter.version).toMatch(/^java \d+/);
+    expect(path.isAbsolute(interpreter.path)).toBe(true);
   });
 });

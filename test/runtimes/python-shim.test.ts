@@ -83,6 +83,8 @@ describe('the python adapter', () => {
   });
 
   it('reports the installed version', async () => {
-    expect(await pythonRuntime.version()).toMatch(/^python 3\.\d+\.\d+/);
+    const interpreter = await pythonRuntime.interpreter();
+    expect(interpreter.version).toMatch(/^python 3\.\d+\.\d+/);
+    expect(path.isAbsolute(interpreter.path)).toBe(true);
   });
 });

@@ -41,7 +41,7 @@ describe('bundles over HTTP', () => {
     expect(put.status).toBe(200);
     const described = (await put.json()) as { name: string; buildId: string; stale: boolean; needsRebuild: boolean };
     const original = (await (await serverA.get('/functions/hello-node')).json()) as { buildId: string };
-    expect(described).toMatchObject({ name: 'hello-node', buildId: original.buildId, stale: false, needsRebuild: false });
+    expect(described).toMatchObject({ name: 'hello-node', buildId: original.buildId, source: 'unchanged', needsRebuild: false });
 
     const invoked = await serverB.invoke('hello-node', { name: 'http' });
     expect(invoked.status).toBe(200);

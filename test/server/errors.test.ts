@@ -120,22 +120,6 @@ describe('invocation errors', () => {
       await tight.close();
     }
   });
-
-  it('409 PREBAKE_ERR_IMAGE_STALE once the source changed, until a rebuild', async () => {
-    const dir = await sandbox.addFunction('hello-node', 'bundled');
-    expect((await server.post('/functions', { path: dir })).status).toBe(201);
-    await writeFile(path.join(dir, 'extra.js'), '// changed\n');
-    const stale = await server.invoke('hello-node', {});
-    expect(stale.status).toBe(409);
-    const error = await apiError(stale);
-    expect(error.code).toBe('PREBAKE_ERR_IMAGE_STALE');
-    expect(error.hint).toContain('POST /functions/hello-node/build');
-    expect(((await (await server.get('/functions/hello-node')).json()) as { stale: boolean }).stale).toBe(true);
-    // The source as it is can still run plainly.
-    expect((await server.invoke('hello-node', {}, '?mode=cold')).status).toBe(200);
-    expect((await server.post('/functions/hello-node/build')).status).toBe(200);
-    expect((await server.invoke('hello-node', {})).status).toBe(200);
-  });
 });
 
 describe('registration errors', () => {

@@ -1,8 +1,8 @@
 // Registering, describing, rebuilding and removing functions; the CLI changing the same home meanwhile.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
 import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
@@ -19,7 +19,8 @@ interface Description {
   buildId: string;
   sourceDigest: string;
   startMode: string;
-  stale: boolean;
+  source: string;
+  interpreter: { path: string; version: string };
   needsRebuild: boolean;
   sharedState: string[];
   warnings: string[];
@@ -46,8 +47,9 @@ describe('the function registry', () => {
     const response = await server.post('/functions', { path: helloDir });
     expect(response.status).toBe(201);
     const described = (await response.json()) as Description;
-    expect(described).toMatchObject({ name: 'hello-node', runtime: 'node', startMode: 'prebaked', stale: false, needsRebuild: false });
+    expect(described).toMatchObject({ name: 'hello-node', runtime: 'node', startMode: 'prebaked', source: 'unchanged', needsRebuild: false });
     expect(described).toMatchObject({ sharedState: [], warnings: [] });
+    expect(described.interpreter.version).toMatch(/^node v\d+/);
     expect(described.imageBytes).toBeGreaterThan(1_000_000);
     expect(described.sourceDigest).toMatch(/^sha256:/);
     expect(Date.parse(described.builtAt)).not.toBeNaN();
@@ -127,5 +129,39 @@ describe('the function registry', () => {
     expect((await server.post('/functions', { path: helloDir })).status).toBe(201);
     expect((await prebake('rm', 'hello-node')).exitCode).toBe(0);
     expect((await server.invoke('hello-node', {})).status).toBe(404);
+  });
+
+  it('keeps serving the build after its source changed or went away, and reports it', async () => {
+    expect((await server.post('/functions', { path: helloDir })).status).toBe(201);
+    const indexFile = path.join(helloDir, 'index.js');
+    const original = await readFile(indexFile, 'utf8');
+    const message = async (query = '') => {
+      const response = await server.invoke('hello-node', { name: 'x' }, query);
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { message: string }).message;
+    };
+    const source = async () => ((await (await server.get('/functions/hello-node')).json()) as Description).source;
+    await writeFile(indexFile, original.replace('Hello, ', 'Changed, '));
+    try {
+      for (const query of ['', '?mode=cold', '?mode=warm']) expect(await message(query)).toBe('Hello, x!');
+      await vi.waitFor(async () => expect(await source()).toBe('changed'), { timeout: 15_000, interval: 250 });
+      const list = (await (await server.get('/functions')).json()) as { functions: Description[] };
+      expect(list.functions.find((f) => f.name === 'hello-node')?.source).toBe('changed');
+
+      await rename(helloDir, `${helloDir}-moved`);
+      try {
+        expect(await message()).toBe('Hello, x!');
+        expect(await message('?mode=cold')).toBe('Hello, x!');
+        await vi.waitFor(async () => expect(await source()).toBe('missing'), { timeout: 15_000, interval: 250 });
+      } finally {
+        await rename(`${helloDir}-moved`, helloDir);
+      }
+      expect((await server.post('/functions/hello-node/build')).status).toBe(200);
+      expect(await message()).toBe('Changed, x!');
+      expect(await source()).toBe('unchanged');
+    } finally {
+      await writeFile(indexFile, original);
+    }
+    await server.del('/functions/hello-node');
   });
 });

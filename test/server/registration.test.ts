@@ -107,7 +107,8 @@ describe('the build queue', () => {
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const building = new Set((await sandbox.processes()).flatMap((line) => /queued\/(q-\d)/.exec(line)?.[1] ?? []));
+          // An instance runs from its build's copy of the code (<home>/functions/q-N/builds/...), criu names it too.
+          const building = new Set((await sandbox.processes()).flatMap((line) => /(?:queued|functions)\/(q-\d)\//.exec(line)?.[1] ?? []));
           mostAtOnce = Math.max(mostAtOnce, building.size);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }

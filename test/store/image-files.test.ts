@@ -52,8 +52,12 @@ async function patchByte(file: string): Promise<void> {
 describe('an image', () => {
   it('is readable by root (and the group of the instances\' namespace root, which criu reads it as) only and records the sha256 and size of every file', async () => {
     const built = await build();
-    const entries = await readdir(built.buildDir, { recursive: true, withFileTypes: true });
-    // The snapshot's /tmp keeps its own modes (1777, the instance's files) under tmp/, which is root's only.
+    // The deployed code (code/) keeps its own modes, as the source had them (the sandbox binds it read-only
+    // into every instance); the snapshot's /tmp keeps its own modes (1777, the instance's files) under tmp/,
+    // which is root's only.
+    const entries = (await readdir(built.buildDir, { recursive: true, withFileTypes: true })).filter(
+      (entry) => !path.join(entry.parentPath, entry.name).startsWith(built.codeDir),
+    );
     const snapshotTmp = path.join(built.buildDir, TMP_SNAPSHOT_DIR);
     for (const entry of [{ parentPath: path.dirname(built.buildDir), name: path.basename(built.buildDir) }, ...entries]) {
       const file = path.join(entry.parentPath, entry.name);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { sourceStatus } from '../../store/source-status.ts';
 import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
 
 export function registerLs(program: Command): void {
@@ -9,18 +10,22 @@ export function registerLs(program: Command): void {
     .action(async (options: { json?: boolean }, command: Command) => {
       const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const metas = await store.list();
+      // Whether each source changed since its build (invocations by name keep running the build either way).
+      const sources = await Promise.all(metas.map((meta) => sourceStatus(meta)));
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(metas, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(metas.map((meta, i) => ({ ...meta, source: sources[i] })), null, 2)}\n`);
         return;
       }
       if (metas.length === 0) {
         process.stdout.write('no functions built yet (prebake build <dir>)\n');
         return;
       }
-      const rows = [['NAME', 'RUNTIME', 'IMAGE', 'BUILD', 'BUILT AT', 'SOURCE']];
-      for (const m of metas) {
-        rows.push([m.name, m.runtime, formatBytes(m.imageBytes), formatMs(m.buildMs), m.builtAt, m.spec.dir]);
-      }
+      const rows = [['NAME', 'RUNTIME', 'IMAGE', 'BUILD', 'BUILT AT', 'SOURCE', 'INTERPRETER']];
+      metas.forEach((m, i) => {
+        const interpreter = `${m.interpreter.path} (${m.interpreter.version})`;
+        const source = sources[i] === 'unchanged' ? m.spec.dir : `${m.spec.dir} (${sources[i]} since the build)`;
+        rows.push([m.name, m.runtime, formatBytes(m.imageBytes), formatMs(m.buildMs), m.builtAt, source, interpreter]);
+      });
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     });

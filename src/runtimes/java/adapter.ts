@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, realpathSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
+import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
 
 const SHIM_SOURCES = path.join(import.meta.dirname, 'prebake');
@@ -19,12 +20,22 @@ const shimClassesDir = (workDir: string): string => path.join(workDir, 'shim-cla
 const functionClassesDir = (workDir: string): string => path.join(workDir, 'classes');
 const jarsFile = (workDir: string): string => path.join(workDir, 'jars.json');
 
+/** The default java, for functions whose function.json names none: PREBAKE_JAVA, else java on PATH. */
 export function javaBinary(): string {
   return process.env.PREBAKE_JAVA ?? 'java';
 }
 
 export function javacBinary(): string {
   return process.env.PREBAKE_JAVAC ?? 'javac';
+}
+
+// The javac that compiles for `fn`: for a java named in function.json, its JDK's own (beside it once links
+// are followed: /usr/bin/java -> /usr/lib/jvm/<jdk>/bin/java), so that classes match the JVM that runs them.
+export function javacFor(fn?: Pick<FunctionSpec, 'interpreter'>): string {
+  if (!fn?.interpreter) return javacBinary();
+  const java = findExecutable(fn.interpreter);
+  const sibling = java && findExecutable(path.join(path.dirname(realpathSync(java)), 'javac'));
+  return sibling ?? javacBinary();
 }
 
 /** The JVM flags of every instance. Exported for tests and `prebake doctor`. */
@@ -63,16 +74,15 @@ export const javaRuntime: RuntimeAdapter = {
     await rm(classesDir, { recursive: true, force: true });
     await mkdir(classesDir, { recursive: true });
     if (sources.length > 0) {
-      await javac(fn, workDir, 'function', [
-        '-encoding', 'UTF-8',
-        '-d', classesDir,
-        '-cp', [shimClassesDir(workDir), ...jars].join(path.delimiter),
-        ...sources,
-      ]);
+      const classpath = [shimClassesDir(workDir), ...jars.map((jar) => path.join(fn.dir, jar))].join(path.delimiter);
+      await javac(fn, workDir, 'function', ['-encoding', 'UTF-8', '-d', classesDir, '-cp', classpath, ...sources], classpath);
     }
+    // Relative to the function's directory: the same prepared classes serve its source and a build's copy.
     await writeFile(jarsFile(workDir), JSON.stringify(jars));
   },
-  prepareKey: shimSourcesDigest,
+  async prepareKey(fn) {
+    return `${await shimSourcesDigest()}\0${javacFor(fn)}`;
+  },
   command(fn, workDir) {
     let jars: string[];
     try {
@@ -85,25 +95,26 @@ export const javaRuntime: RuntimeAdapter = {
       });
     }
     // The function's directory is on the classpath too: for its resources and any .class files it ships.
-    const classpath = [shimClassesDir(workDir), functionClassesDir(workDir), fn.dir, ...jars].join(path.delimiter);
+    const classpath = [shimClassesDir(workDir), functionClassesDir(workDir), fn.dir, ...jars.map((jar) => path.resolve(fn.dir, jar))].join(path.delimiter);
     return {
-      argv: [javaBinary(), ...jvmFlags(fn.memoryMb), '-cp', classpath, SHIM_MAIN_CLASS, fn.dir, fn.handler],
+      argv: [namedInterpreter(fn, javaBinary()), ...jvmFlags(fn.memoryMb), '-cp', classpath, SHIM_MAIN_CLASS, fn.dir, fn.handler],
       env: {},
     };
   },
-  async version() {
-    const java = await execa(javaBinary(), ['-version'], { reject: false });
-    const javac = await execa(javacBinary(), ['-version'], { reject: false });
+  async interpreter(fn) {
+    const binary = namedInterpreter(fn, javaBinary());
+    const found = findExecutable(binary);
+    if (!found) throw interpreterMissing('java', fn, binary, 'is not an executable file');
+    const java = await execa(found, ['-version'], { reject: false });
     const javaVersion = /version "([^"]+)"/.exec(java.stderr)?.[1];
+    if (java.exitCode !== 0 || !javaVersion) throw interpreterMissing('java', fn, binary, 'does not run as a JVM', { stderr: java.stderr });
+    const javacBinaryFound = javacFor(fn);
+    const javac = await execa(javacBinaryFound, ['-version'], { reject: false });
     const javacVersion = /javac (\S+)/.exec(`${javac.stdout}\n${javac.stderr}`)?.[1];
-    if (java.exitCode !== 0 || !javaVersion || javac.exitCode !== 0 || !javacVersion) {
-      const missing = java.exitCode !== 0 || !javaVersion ? javaBinary() : javacBinary();
-      throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `cannot run ${missing} -version`, {
-        details: { java: java.stderr, javac: `${javac.stdout}${javac.stderr}` },
-        hint: 'install a JDK 17 or later (apt-get install openjdk-17-jdk-headless), or set PREBAKE_JAVA and PREBAKE_JAVAC',
-      });
+    if (javac.exitCode !== 0 || !javacVersion) {
+      throw interpreterMissing('java', fn, binary, `has no javac beside it, and ${javacBinaryFound} does not run (a JDK 17 or later is needed: apt-get install openjdk-17-jdk-headless)`);
     }
-    return `java ${javaVersion} (javac ${javacVersion})`;
+    return { path: found, version: `java ${javaVersion} (javac ${javacVersion})` };
   },
 };
 
@@ -128,29 +139,32 @@ async function compileShim(fn: FunctionSpec, workDir: string): Promise<void> {
   if ((await readFile(stampFile, 'utf8').catch(() => '')) === stamp) return;
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
-  await javac(fn, workDir, "prebake's shim", ['-encoding', 'UTF-8', '-d', outDir, ...sources]);
+  await javac(fn, workDir, "prebake's shim", ['-encoding', 'UTF-8', '-d', outDir, ...sources], '');
   await writeFile(stampFile, stamp);
 }
 
-async function javac(fn: FunctionSpec, workDir: string, what: string, args: string[]): Promise<void> {
+async function javac(fn: FunctionSpec, workDir: string, what: string, args: string[], classpath: string): Promise<void> {
+  const binary = javacFor(fn);
   // An argument file: a function may have more sources than a command line holds.
   const argFile = path.join(workDir, 'javac.args');
   await writeFile(argFile, args.map(quoteArgument).join('\n'));
-  const result = await execa(javacBinary(), [`@${argFile}`], { reject: false, all: true });
+  const result = await execa(binary, [`@${argFile}`], { reject: false, all: true });
   await rm(argFile, { force: true });
   if (result.exitCode === 0) return;
   if ((result as { code?: string }).code === 'ENOENT') {
-    throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `${fn.name}: cannot run ${javacBinary()}`, {
+    throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `${fn.name}: cannot run ${binary}`, {
       functionName: fn.name,
-      hint: 'install a JDK 17 or later (apt-get install openjdk-17-jdk-headless), or set PREBAKE_JAVAC',
+      hint: 'install a JDK 17 or later (apt-get install openjdk-17-jdk-headless), or set "interpreter" in function.json to the java of a JDK',
     });
   }
   const output = (result.all ?? '').split('\n').slice(0, JAVAC_OUTPUT_LINES).join('\n').trim();
   const subject = what === 'function' ? '' : ` on ${what}`;
-  throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `${fn.name}: javac failed${subject}: ${output}`, {
+  // The classpath is what a missing import most often comes down to: a jar that is not there.
+  const listed = classpath ? `\nclasspath: ${classpath}` : '';
+  throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `${fn.name}: javac failed${subject}: ${output}${listed}`, {
     functionName: fn.name,
-    details: { command: `${javacBinary()} @${argFile}`, exitCode: result.exitCode },
-    hint: `fix the compile errors: prebake compiles every .java file under ${fn.dir} with javac`,
+    details: { command: `${binary} @${argFile}`, exitCode: result.exitCode, classpath },
+    hint: `fix the compile errors: prebake compiles every .java file under ${fn.dir} with javac, against the .jar files there (symbolic links included)`,
   });
 }
 
@@ -159,15 +173,21 @@ function quoteArgument(argument: string): string {
   return `"${argument.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
+// Sources by absolute path; jars relative to `dir`. A jar may be a symbolic link (to /usr/share/java, say).
 async function listFunctionFiles(dir: string): Promise<{ sources: string[]; jars: string[] }> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const sources: string[] = [];
   const jars: string[] = [];
   for (const entry of entries) {
-    if (!entry.isFile()) continue;
     const file = path.join(entry.parentPath, entry.name);
-    if (entry.name.endsWith('.java')) sources.push(file);
-    else if (entry.name.endsWith('.jar')) jars.push(file);
+    if (entry.isFile() && entry.name.endsWith('.java')) sources.push(file);
+    if (!entry.name.endsWith('.jar')) continue;
+    if (entry.isSymbolicLink() && !(await stat(file).then((info) => info.isFile(), () => false))) {
+      throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `${path.relative(dir, file)} is a symbolic link to ${await readlink(file)}, which is not a file`, {
+        hint: 'point the link at an existing .jar, or remove it',
+      });
+    }
+    if (entry.isFile() || entry.isSymbolicLink()) jars.push(path.relative(dir, file));
   }
   return { sources: sources.sort(), jars: jars.sort() };
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import { nodeBinary } from '../../paths.ts';
+import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.mjs');
@@ -19,12 +20,18 @@ export const nodeRuntime: RuntimeAdapter = {
   command(fn) {
     const heapMb = Math.max(16, Math.floor(fn.memoryMb * 0.75));
     return {
-      argv: [nodeBinary(), `--max-old-space-size=${heapMb}`, SHIM, fn.dir, fn.handler],
+      argv: [namedInterpreter(fn, nodeBinary()), `--max-old-space-size=${heapMb}`, SHIM, fn.dir, fn.handler],
       env: {},
     };
   },
-  async version() {
-    const { stdout } = await execa(nodeBinary(), ['--version']);
-    return `node ${stdout.trim()}`;
+  async interpreter(fn) {
+    const binary = namedInterpreter(fn, nodeBinary());
+    const found = findExecutable(binary);
+    if (!found) throw interpreterMissing('node', fn, binary, 'is not an executable file');
+    const result = await execa(found, ['--version'], { reject: false });
+    if (result.exitCode !== 0 || !/^v\d+/.test(result.stdout.trim())) {
+      throw interpreterMissing('node', fn, binary, 'does not run as Node.js', { exitCode: result.exitCode, stderr: result.stderr });
+    }
+    return { path: found, version: `node ${result.stdout.trim()}` };
   },
 };

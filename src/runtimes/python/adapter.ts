@@ -1,35 +1,36 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { execa } from 'execa';
-import { PrebakeError } from '../../errors.ts';
+import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.py');
 const IDENTIFIER = '[A-Za-z_][A-Za-z0-9_]*';
 const HANDLER_PATTERN = new RegExp(`^${IDENTIFIER}(\\.${IDENTIFIER})+$`);
 
-/** The python the user asked for: PREBAKE_PYTHON, else python3 on PATH. */
+/** The default python, for functions whose function.json names none: PREBAKE_PYTHON, else python3 on PATH. */
 export function pythonBinary(): string {
   return process.env.PREBAKE_PYTHON ?? 'python3';
 }
 
-let resolvedPython: { binary: string; executable: string } | undefined;
+const executables = new Map<string, string>();
+const ASK_EXECUTABLE = 'import sys; print(sys.executable); print(sys.version.split()[0])';
 
 // `python3` on PATH is often a wrapper script (pyenv's shim costs about 50 ms per start), which would bill the
 // wrapper to every cold start prebake is compared with. The interpreter's own path is what an instance runs.
-function pythonExecutable(): string {
-  const binary = pythonBinary();
-  if (resolvedPython?.binary !== binary) {
-    let executable = binary;
+function pythonExecutable(binary: string): string {
+  let executable = executables.get(binary);
+  if (executable === undefined) {
+    executable = binary;
     try {
-      const out = execFileSync(binary, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 10_000 });
-      executable = out.trim() || binary;
+      const out = execFileSync(binary, ['-c', ASK_EXECUTABLE], { encoding: 'utf8', timeout: 10_000 });
+      executable = out.split('\n')[0]!.trim() || binary;
     } catch {
       // Not installed or broken: keep the name, so that starting an instance reports the real problem.
     }
-    resolvedPython = { binary, executable };
+    executables.set(binary, executable);
   }
-  return resolvedPython.executable;
+  return executable;
 }
 
 export const pythonRuntime: RuntimeAdapter = {
@@ -50,19 +51,19 @@ export const pythonRuntime: RuntimeAdapter = {
       // Python then ignores the standard library's own caches too, and recompiles it on every start where it
       // cannot write. Caches a function ships in its __pycache__ directories are still read.
       // -u: logs reach the controller as they are written, and nothing sits in a buffer at the snapshot.
-      argv: [pythonExecutable(), '-B', '-u', SHIM, fn.dir, fn.handler],
+      argv: [pythonExecutable(namedInterpreter(fn, pythonBinary())), '-B', '-u', SHIM, fn.dir, fn.handler],
       env: {},
     };
   },
-  async version() {
-    const result = await execa(pythonBinary(), ['--version'], { reject: false });
-    const match = /Python (\d+\.\d+\.\d+\S*)/.exec(`${result.stdout}\n${result.stderr}`);
-    if (result.exitCode !== 0 || !match) {
-      throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `cannot run ${pythonBinary()} --version`, {
-        details: { exitCode: result.exitCode, stderr: result.stderr },
-        hint: 'install Python 3 (apt-get install python3), or set PREBAKE_PYTHON to the interpreter',
-      });
+  async interpreter(fn) {
+    const binary = namedInterpreter(fn, pythonBinary());
+    const found = findExecutable(binary);
+    if (!found) throw interpreterMissing('python', fn, binary, 'is not an executable file');
+    const result = await execa(found, ['-c', ASK_EXECUTABLE], { reject: false });
+    const [executable, version] = result.stdout.split('\n').map((line) => line.trim());
+    if (result.exitCode !== 0 || !executable || !/^3\.\d+/.test(version ?? '')) {
+      throw interpreterMissing('python', fn, binary, 'does not run as Python 3', { exitCode: result.exitCode, stderr: result.stderr });
     }
-    return `python ${match[1]}`;
+    return { path: executable, version: `python ${version}` };
   },
 };

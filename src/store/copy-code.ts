@@ -1,0 +1,44 @@
+// Deploying a function's code: a build copies its directory (node_modules, vendored packages and jars included)
+// into the build's store entry, and every instance of that build runs from the copy. So an invocation by name
+// never reads the source directory, a later edit of the source cannot change a deployed version, and the source
+// may be read-only (criu's parasite needs a writable cwd in the task's mount namespace; see CRIU-NOTES.md).
+import { copyFile, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import path from 'node:path';
+
+// Version control is not code: a .git directory can be larger than the function.
+const NOT_DEPLOYED = new Set(['.git']);
+
+// Files copied at once: enough to keep the disk busy, few enough to stay under the open-file limit.
+const PARALLEL_COPIES = 32;
+
+/**
+ * Copies `source` into `target` (which must not exist yet). Symbolic links are copied as links; a relative one
+ * that leads out of `source` (`lib/x.jar -> ../../shared/x.jar`) is made absolute, so that it still reaches
+ * its target from the copy. Modes are kept (an executable stays executable).
+ */
+export async function copyFunctionCode(source: string, target: string): Promise<void> {
+  const files: [string, string][] = [];
+  const walk = async (relative: string): Promise<void> => {
+    await mkdir(path.join(target, relative), { recursive: relative === '' });
+    for (const entry of await readdir(path.join(source, relative), { withFileTypes: true })) {
+      if (NOT_DEPLOYED.has(entry.name)) continue;
+      const from = path.join(source, relative, entry.name);
+      const to = path.join(target, relative, entry.name);
+      if (entry.isDirectory()) await walk(path.join(relative, entry.name));
+      else if (entry.isSymbolicLink()) await symlink(linkTarget(source, from, await readlink(from)), to);
+      else if (entry.isFile()) files.push([from, to]);
+      // Sockets, fifos and devices are not code.
+    }
+  };
+  await walk('');
+  for (let i = 0; i < files.length; i += PARALLEL_COPIES) {
+    await Promise.all(files.slice(i, i + PARALLEL_COPIES).map(([from, to]) => copyFile(from, to)));
+  }
+}
+
+function linkTarget(root: string, link: string, target: string): string {
+  if (path.isAbsolute(target)) return target;
+  const resolved = path.resolve(path.dirname(link), target);
+  const inside = resolved === root || resolved.startsWith(`${root}${path.sep}`);
+  return inside ? target : resolved;
+}
