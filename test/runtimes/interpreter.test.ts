@@ -1,0 +1,110 @@
+// The interpreter is part of the function: named in function.json (else the runtime's default), resolved and
+// recorded by the build, and run by every later start of that build whatever the environment says then.
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+
+let sandbox: Sandbox;
+let python: string;
+const savedPython = process.env.PREBAKE_PYTHON;
+
+// A python of its own name: sys.executable keeps the name it was started by, so the answers say which ran.
+beforeAll(async () => {
+  sandbox = await makeSandbox();
+  await mkdir(path.join(sandbox.root, 'bin'));
+  python = path.join(sandbox.root, 'bin', 'python-of-the-function');
+  // python3 on PATH may be a wrapper script (pyenv): link the interpreter itself.
+  const real = execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], { encoding: 'utf8' }).trim();
+  await symlink(real, python);
+});
+
+afterEach(() => {
+  if (savedPython === undefined) delete process.env.PREBAKE_PYTHON;
+  else process.env.PREBAKE_PYTHON = savedPython;
+});
+
+afterAll(async () => {
+  try {
+    expect(await settled(() => sandbox.processes())).toEqual([]);
+  } finally {
+    await sandbox.cleanup();
+  }
+});
+
+async function addWithInterpreter(fixture: string, interpreter: string): Promise<string> {
+  const dir = await sandbox.addFunction(fixture);
+  const manifestFile = path.join(dir, 'function.json');
+  const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
+  await writeFile(manifestFile, JSON.stringify({ ...manifest, interpreter }));
+  return dir;
+}
+
+const invoke = async (target: string, mode?: 'cold' | 'prebaked') =>
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu)).result) as { executable: string };
+
+describe('the interpreter of a function', () => {
+  it('is the one function.json names, recorded by the build and run by every start whatever PREBAKE_PYTHON says', async () => {
+    const dir = await addWithInterpreter('python-interpreter', python);
+    process.env.PREBAKE_PYTHON = '/nonexistent/python3';
+    const built = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    expect(built.meta.interpreter.path).toBe(python);
+    expect(built.meta.interpreter.version).toMatch(/^python 3\.\d+\.\d+/);
+    expect(built.meta.runtimeVersion).toBe(built.meta.interpreter.version);
+    for (const mode of ['prebaked', 'cold'] as const) expect((await invoke('python-interpreter', mode)).executable).toBe(python);
+    // The CLI, in an environment of its own: prebaked and plain starts of the name still run the recorded one.
+    for (const mode of ['prebaked', 'cold']) {
+      const cli = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'invoke', 'python-interpreter', '--mode', mode], {
+        env: { PREBAKE_PYTHON: '/nonexistent/python3' },
+        reject: false,
+      });
+      expect(cli.exitCode, cli.stderr).toBe(0);
+      expect(JSON.parse(cli.stdout).executable).toBe(python);
+    }
+    const ls = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'ls'], { reject: false });
+    expect(ls.stdout).toContain(`${python} (${built.meta.interpreter.version})`);
+  });
+
+  it('is the default (PREBAKE_PYTHON) when function.json names none, resolved to a path', async () => {
+    process.env.PREBAKE_PYTHON = python;
+    const built = await sandbox.build('python-interpreter');
+    expect(built.meta.interpreter.path).toBe(python);
+    delete process.env.PREBAKE_PYTHON;
+    expect((await invoke('python-interpreter', 'cold')).executable).toBe(python);
+  });
+
+  it('is named in an init failure, with how to choose another', async () => {
+    const dir = await addWithInterpreter('python-missing-module', python);
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED', functionError: { type: 'ModuleNotFoundError' } });
+    const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { hint?: string };
+    expect(error.message).toContain(`(interpreter: ${python})`);
+    expect(error.hint).toContain('"interpreter" in function.json');
+    const plain = invokeFunction({ target: dir, event: '{}', mode: 'cold' }, sandbox.store, sandbox.criu);
+    await expect(plain).rejects.toThrow(`(interpreter: ${python})`);
+    // The failed build left no directory behind.
+    expect(await readdir(path.join(sandbox.home, 'functions', 'python-missing-module', 'builds'))).toEqual([]);
+  });
+
+  it('that does not exist fails the build before anything starts, naming it and where it came from', async () => {
+    const dir = await addWithInterpreter('python-interpreter', '/nonexistent/bin/python3');
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
+    await expect(failed).rejects.toThrow('/nonexistent/bin/python3 (named by "interpreter" in function.json)');
+    await sandbox.expectClean();
+  });
+
+  it('shows in prebake doctor with its path and version, for each runtime', async () => {
+    const doctor = await execa(path.join(ROOT, 'bin', 'prebake'), ['doctor', '--json'], { reject: false });
+    const checks = JSON.parse(doctor.stdout) as { checks?: { name: string; detail: string }[] } | { name: string; detail: string }[];
+    const list = Array.isArray(checks) ? checks : (checks.checks ?? []);
+    for (const runtime of ['node', 'python', 'java']) {
+      expect(list.find((c) => c.name === `runtime ${runtime}`)?.detail).toMatch(new RegExp(`^${runtime} \\S+.* at /`));
+    }
+  });
+});
