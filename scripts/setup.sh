@@ -38,6 +38,8 @@ apt_install ca-certificates gcc libc6-dev util-linux procps python3
 command -v javac >/dev/null || apt_install default-jdk-headless
 # The reference OCI registry: tests of push and pull start their own on 127.0.0.1 (never the packaged service).
 apt_install docker-registry
+# Jackson's jars under /usr/share/java: the test fixture java-jackson ships links to them, as a function would.
+apt_install libjackson2-databind-java
 
 # --- CRIU ------------------------------------------------------------------------------------------
 # Two criu builds: the distribution's (Debian 13's package; on Debian 12 that package unpacked into

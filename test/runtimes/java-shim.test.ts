@@ -132,6 +132,8 @@ describe('the java adapter', SLOW, () => {
     expect(message).toMatch(/^java-compile-error: javac failed: /);
     expect(message).toContain('Bad.java');
     expect(message).toContain("';' expected");
+    // The classpath javac was given, since a missing jar is the usual cause of a failed import.
+    expect(message).toMatch(/\nclasspath: \S*shim-classes/);
   });
 
   it("puts the function's .jar files on the classpath, for javac and for the JVM, from a renamed work directory", async () => {

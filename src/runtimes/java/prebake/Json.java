@@ -1,27 +1,34 @@
 package prebake;
 
+import java.lang.reflect.Array;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
- * Just enough JSON for the shim, which has no JSON library: reads the controller's flat headers (string,
- * number, boolean and null values, docs/PROTOCOL.md), quotes the strings of the headers it writes, and checks
- * that a handler's result is one JSON value (RFC 8259). Events and results are never parsed into objects:
- * they pass through as text.
+ * Just enough JSON for the shim, which has no JSON library of its own: reads the controller's flat headers
+ * (string, number, boolean and null values, docs/PROTOCOL.md), quotes the strings of the headers it writes,
+ * checks that a handler's result is one JSON value (RFC 8259), and, for handlers that take or return a Map, a
+ * List or a plain value while the function ships no Jackson, parses and writes those (see Binding).
  */
 final class Json {
   private static final String HEX = "0123456789abcdef";
   private final String text;
+  // Whether objects and arrays may nest: not in control frame headers, which are flat.
+  private final boolean nested;
   private int pos;
 
-  private Json(String text) {
+  private Json(String text, boolean nested) {
     this.text = text;
+    this.nested = nested;
   }
 
   /** Parses a flat JSON object; numbers become Double. Throws IllegalArgumentException on anything else. */
   static Map<String, Object> parseFlatObject(String text) {
-    Json parser = new Json(text);
+    Json parser = new Json(text, false);
     Map<String, Object> object = parser.object();
     parser.skipSpace();
     if (parser.pos != text.length()) throw parser.error("text after the object");
@@ -32,6 +39,74 @@ final class Json {
    * Null when `text` is exactly one JSON value (whitespace around it allowed), else what is wrong and where.
    * Iterative, so that deep nesting cannot overflow the stack.
    */
+  /**
+   * Parses one JSON value: objects become LinkedHashMap, arrays ArrayList, numbers Integer, Long or Double (the
+   * first that holds them), and true, false and null Boolean and null. Throws IllegalArgumentException.
+   */
+  static Object parse(String text) {
+    Json parser = new Json(text, true);
+    parser.skipSpace();
+    Object value = parser.value();
+    parser.skipSpace();
+    if (parser.pos != text.length()) throw parser.error("text after the value");
+    return value;
+  }
+
+  /** One JSON value for `value`: null, a String, Character, Number, Boolean, Enum, Map, Iterable or array. */
+  static String write(Object value) {
+    StringBuilder out = new StringBuilder();
+    write(out, value);
+    return out.toString();
+  }
+
+  private static void write(StringBuilder out, Object value) {
+    if (value == null) {
+      out.append("null");
+    } else if (value instanceof String || value instanceof Character) {
+      quote(out, value.toString());
+    } else if (value instanceof Boolean) {
+      out.append(value);
+    } else if (value instanceof Number number) {
+      if ((number instanceof Double d && (d.isNaN() || d.isInfinite())) || (number instanceof Float f && (f.isNaN() || f.isInfinite()))) {
+        throw new IllegalArgumentException("the result holds " + number + ", which JSON cannot express");
+      }
+      out.append(number);
+    } else if (value instanceof Enum<?> constant) {
+      quote(out, constant.name());
+    } else if (value instanceof Map<?, ?> map) {
+      out.append('{');
+      boolean first = true;
+      for (Map.Entry<?, ?> entry : map.entrySet()) {
+        if (!first) out.append(',');
+        first = false;
+        quote(out, String.valueOf(entry.getKey()));
+        out.append(':');
+        write(out, entry.getValue());
+      }
+      out.append('}');
+    } else if (value instanceof Iterable<?> items) {
+      out.append('[');
+      boolean first = true;
+      for (Object item : items) {
+        if (!first) out.append(',');
+        first = false;
+        write(out, item);
+      }
+      out.append(']');
+    } else if (value.getClass().isArray()) {
+      out.append('[');
+      for (int i = 0; i < Array.getLength(value); i++) {
+        if (i > 0) out.append(',');
+        write(out, Array.get(value, i));
+      }
+      out.append(']');
+    } else {
+      throw new UnsupportedOperationException("a " + value.getClass().getName() + " cannot be written as JSON without Jackson:"
+          + " ship jackson-databind (with jackson-core and jackson-annotations) in the function's directory, or return a Map,"
+          + " a List, a String, a number or a boolean");
+    }
+  }
+
   static String invalidity(String text) {
     return new Validator(text).check();
   }
@@ -64,7 +139,7 @@ final class Json {
   }
 
   private Map<String, Object> object() {
-    Map<String, Object> object = new HashMap<>();
+    Map<String, Object> object = nested ? new LinkedHashMap<>() : new HashMap<>();
     skipSpace();
     expect('{');
     skipSpace();
@@ -86,10 +161,30 @@ final class Json {
     }
   }
 
+  private List<Object> array() {
+    List<Object> array = new ArrayList<>();
+    expect('[');
+    skipSpace();
+    if (peek() == ']') {
+      pos++;
+      return array;
+    }
+    for (;;) {
+      skipSpace();
+      array.add(value());
+      skipSpace();
+      char next = next();
+      if (next == ']') return array;
+      if (next != ',') throw error("expected ',' or ']'");
+    }
+  }
+
   private Object value() {
     char c = peek();
     if (c == '"') return string();
-    if (c == '-' || (c >= '0' && c <= '9')) return number();
+    if (c == '-' || (c >= '0' && c <= '9')) return nested ? typedNumber() : number();
+    if (nested && c == '{') return object();
+    if (nested && c == '[') return array();
     if (text.startsWith("true", pos)) return literal("true", Boolean.TRUE);
     if (text.startsWith("false", pos)) return literal("false", Boolean.FALSE);
     if (text.startsWith("null", pos)) return literal("null", null);
@@ -109,6 +204,22 @@ final class Json {
     } catch (NumberFormatException e) {
       throw error("bad number");
     }
+  }
+
+  private Number typedNumber() {
+    int start = pos;
+    double value = number();
+    String digits = text.substring(start, pos);
+    if (digits.indexOf('.') < 0 && digits.indexOf('e') < 0 && digits.indexOf('E') < 0) {
+      try {
+        long whole = Long.parseLong(digits);
+        if (whole == (int) whole) return (int) whole;
+        return whole;
+      } catch (NumberFormatException e) {
+        // beyond a long: a double, as JavaScript would read it
+      }
+    }
+    return value;
   }
 
   private String string() {
@@ -163,7 +274,7 @@ final class Json {
   }
 
   private IllegalArgumentException error(String what) {
-    return new IllegalArgumentException("bad control frame header at offset " + pos + ": " + what);
+    return new IllegalArgumentException((nested ? "bad JSON at offset " : "bad control frame header at offset ") + pos + ": " + what);
   }
   /** A validating scanner: one pass over the text, with the open arrays and objects on an explicit stack. */
   private static final class Validator {

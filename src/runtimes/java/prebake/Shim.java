@@ -9,13 +9,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
-import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -27,12 +21,11 @@ import java.util.Map;
  *
  * <pre>  java [flags] -cp SHIM_CLASSES:FUNCTION_CLASSES:... prebake.Shim FUNCTION_DIR Class::method</pre>
  *
- * The handler is {@code public String method(String event)} or {@code public String method(String event,
- * prebake.Context context)} of a class with a no-argument constructor; the shim makes one instance at start
- * (with the class's static initializers, that is the function's init) and calls the method once per
- * invocation, on its main thread. The event and the result are JSON text, passed through unparsed; a null
- * result is sent as {@code null}, and an empty event arrives as {@code "null"}. A result that is not one JSON
- * value fails the invocation with an {@link InvalidResultException}.
+ * The handler is a method of a class with a no-argument constructor (or a static method), in one of the shapes
+ * Handlers lists; the shim makes one instance at start (with the class's static initializers, that is the
+ * function's init) and calls the method once per invocation, on its main thread. A null result is sent as
+ * {@code null}, and an empty event arrives as {@code "null"}. A result that is not one JSON value fails the
+ * invocation with an {@link InvalidResultException}.
  *
  * <p>The control channel is opened as /proc/self/fd/3 and /proc/self/fd/4: Java has no public way to wrap an
  * inherited descriptor number in a stream, and opening the /proc link of a pipe opens the same pipe.
@@ -43,13 +36,12 @@ public final class Shim {
   // Error texts are clipped until the header fits MAX_HEADER_BYTES; these are where clipping starts.
   static final int MESSAGE_CHARS = 8 * 1024;
   static final int STACK_CHARS = 32 * 1024;
-  private static final MethodType HANDLER_TYPE = MethodType.methodType(String.class, String.class, Context.class);
 
   private final DataInputStream in;
   private final OutputStream out;
   private final String functionName;
   private final int memoryMb;
-  private MethodHandle handler;
+  private Handlers.Handler handler;
 
   private Shim(DataInputStream in, OutputStream out) {
     this.in = in;
@@ -86,7 +78,7 @@ public final class Shim {
     try {
       long started = System.nanoTime();
       try {
-        handler = loadHandler(functionDir, handlerName);
+        handler = Handlers.load(functionDir, handlerName);
       } catch (Throwable t) {
         flushLogs();
         send(errorHeader("{\"type\":\"init-error\"", unwrap(t)), null);
@@ -120,7 +112,7 @@ public final class Shim {
     byte[] result;
     try {
       String event = frame.body.length == 0 ? "null" : new String(frame.body, StandardCharsets.UTF_8);
-      String returned = (String) handler.invokeExact(event, new Context(id, functionName, memoryMb, deadline));
+      String returned = handler.handle(event, new Context(id, functionName, memoryMb, deadline));
       if (returned == null) returned = "null";
       String problem = Json.invalidity(returned);
       if (problem != null) throw new InvalidResultException(returned, problem);
@@ -182,55 +174,6 @@ public final class Shim {
   }
 
   // --- init ----------------------------------------------------------------------------------------------
-
-  private static MethodHandle loadHandler(String functionDir, String handlerName) throws Throwable {
-    int separator = handlerName.indexOf("::");
-    if (separator <= 0 || separator + 2 >= handlerName.length()) {
-      throw new IllegalArgumentException("handler \"" + handlerName + "\": expected \"Class::method\"");
-    }
-    String className = handlerName.substring(0, separator);
-    String methodName = handlerName.substring(separator + 2);
-    ClassLoader loader = ClassLoader.getSystemClassLoader();
-    Class<?> handlerClass;
-    try {
-      handlerClass = Class.forName(className, false, loader);
-    } catch (ClassNotFoundException e) {
-      throw new ClassNotFoundException("handler \"" + handlerName + "\": no class " + className
-          + " among the classes compiled from " + functionDir + " and its .jar files");
-    }
-    Method method = findMethod(handlerClass, methodName);
-    if (method == null) {
-      throw new NoSuchMethodException("handler \"" + handlerName + "\": " + className + " has no method "
-          + methodName + "(String) or " + methodName + "(String, prebake.Context) that returns String");
-    }
-    Class.forName(className, true, loader); // runs the static initializers: part of init
-    method.setAccessible(true); // a handler class need not be public
-    MethodHandle handle = MethodHandles.lookup().unreflect(method);
-    if (!Modifier.isStatic(method.getModifiers())) {
-      Constructor<?> constructor;
-      try {
-        constructor = handlerClass.getDeclaredConstructor();
-      } catch (NoSuchMethodException e) {
-        throw new NoSuchMethodException("handler \"" + handlerName + "\": " + className + " has no constructor without parameters");
-      }
-      constructor.setAccessible(true);
-      handle = handle.bindTo(constructor.newInstance());
-    }
-    if (method.getParameterCount() == 1) handle = MethodHandles.dropArguments(handle, 1, Context.class);
-    return handle.asType(HANDLER_TYPE);
-  }
-
-  private static Method findMethod(Class<?> handlerClass, String name) {
-    for (Class<?>[] parameters : List.of(new Class<?>[] {String.class, Context.class}, new Class<?>[] {String.class})) {
-      try {
-        Method method = handlerClass.getMethod(name, parameters);
-        if (method.getReturnType() == String.class) return method;
-      } catch (NoSuchMethodException e) {
-        // try the next signature
-      }
-    }
-    return null;
-  }
 
   private static Throwable unwrap(Throwable t) {
     while ((t instanceof InvocationTargetException || t instanceof ExceptionInInitializerError) && t.getCause() != null) {
