@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_NOT_FOUND: { exit: 3, status: 404, summary: 'no such route, or no such record (for example logs of a request)' },
   PREBAKE_ERR_UNKNOWN_FUNCTION: { exit: 3, status: 404, summary: 'no function by that name' },
   PREBAKE_ERR_NOT_BUILT: { exit: 3, status: 409, summary: 'the function has no image yet' },
-  PREBAKE_ERR_IMAGE_STALE: { exit: 3, status: 409, summary: "the function's source changed since its image was built" },
+  PREBAKE_ERR_IMAGE_STALE: { exit: 3, status: 409, summary: "invoked by its directory, the function's source changed since its image was built (by name, the build runs)" },
   PREBAKE_ERR_IMAGE_CORRUPT: { exit: 3, status: 502, summary: "the function's image is not as built (a file changed, missing or added): never restored" },
   PREBAKE_ERR_NAME_TAKEN: { exit: 4, status: 409, summary: 'another directory is registered under that function name' },
   PREBAKE_ERR_LOCKED: { exit: 4, status: 409, summary: 'another build or removal of the function is under way' },
