@@ -125,4 +125,7 @@ const cell = (s: Summary | undefined) => (s ? `${s.p50.toFixed(2)} / ${s.p95.toF
 process.stdout.write(`ms, p50 / p95 / min / max over ${args.runs} sequential invocations of a function with ${files} files in node_modules (load average at the end: ${load})\n`);
 process.stdout.write('| mode | overhead (client - start - run) | client | x-prebake-start-ms | x-prebake-run-ms |\n|---|---|---|---|---|\n');
 for (const [mode, s] of Object.entries(report)) process.stdout.write(`| ${mode} | ${cell(s.overhead)} | ${cell(s.client)} | ${cell(s.start)} | ${cell(s.run)} |\n`);
-if (args.json) await writeFile(args.json, `${JSON.stringify({ files, runs: Number(args.runs), report }, null, 2)}\n`);
+if (args.json) {
+  const settings = { files, runs: Number(args.runs), warmup: Number(args.warmup), loadAverage: os.loadavg() };
+  await writeFile(args.json, `${JSON.stringify({ ...settings, report }, null, 2)}\n`);
+}
