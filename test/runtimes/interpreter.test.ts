@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let python: string;
@@ -29,13 +29,7 @@ afterEach(() => {
   else process.env.PREBAKE_PYTHON = savedPython;
 });
 
-afterAll(async () => {
-  try {
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => sandbox.finish());
 
 async function addWithInterpreter(fixture: string, interpreter: string): Promise<string> {
   const dir = await sandbox.addFunction(fixture);

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { javaRuntime } from '../../src/runtimes/java/adapter.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { bodyJson, ShimLauncher } from './shim-process.ts';
 
 const SLOW = { timeout: 120_000 };
@@ -19,11 +19,7 @@ beforeAll(async () => {
 afterEach(() => launcher.stopAll());
 afterAll(async () => {
   await launcher.cleanup();
-  try {
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
+  await sandbox.finish();
 });
 
 const errorOf = (frame: { header: Record<string, unknown> }) => frame.header.error as { type: string; message: string };

@@ -9,7 +9,7 @@ import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { sourceStatus } from '../../src/store/source-status.ts';
 import type { StoredImage } from '../../src/store/store.ts';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -51,13 +51,7 @@ beforeAll(async () => {
   image = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
 });
 
-afterAll(async () => {
-  try {
-    expect(await settled(() => sandbox.processes())).toEqual([]);
-  } finally {
-    await sandbox.cleanup();
-  }
-});
+afterAll(() => sandbox.finish());
 
 describe('a build', () => {
   it("copies the function's code, node_modules included, into its store entry", async () => {
