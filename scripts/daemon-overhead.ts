@@ -13,6 +13,7 @@
 // Only ever talks to 127.0.0.1. Runs as root, like prebake. Everything lives in a temp dir, removed at the end
 // unless --keep.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -51,8 +52,14 @@ async function generateFunction(dir: string, files: number): Promise<void> {
   await writeFile(path.join(dir, 'index.js'), "const dep = require('pkg-0');\nexports.handler = async (event) => ({ dep: dep.name, echo: event });\n");
 }
 
+// The daemon's API token for this run, handed over in its environment.
+const API_TOKEN = randomBytes(32).toString('hex');
+
 function startDaemon(home: string): Promise<{ url: URL; stop: () => Promise<number | null> }> {
-  const child = spawn(PREBAKE, ['serve', '--host', LOOPBACK, '--port', '0', '--home', home], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(PREBAKE, ['serve', '--host', LOOPBACK, '--port', '0', '--home', home], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PREBAKE_API_TOKEN: API_TOKEN },
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Every request is logged: the daemon's stdout is read for the whole run, or it would block.
   const lines = readline.createInterface({ input: child.stdout! });
@@ -76,7 +83,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(url: URL, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const sent = performance.now();
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (response) => {
+    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` } }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString(), ms: performance.now() - sent }));
