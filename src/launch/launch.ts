@@ -144,7 +144,16 @@ function viewEnvironment(plan: SandboxPlan, env: Record<string, string>): Record
 // the view does not have. The instance runs the program's real path.
 function withResolvedProgram(command: RuntimeCommand): RuntimeCommand {
   const [program, ...args] = command.argv;
-  if (!program || program.includes('/')) return command;
+  if (!program) return command;
+  // A path too (an interpreter recorded with an image, /usr/bin/java -> /etc/alternatives/...): its links are
+  // resolved, so that the prefix bound into the view is the installation's.
+  if (program.includes('/')) {
+    try {
+      return { ...command, argv: [realpathSync(program), ...args] };
+    } catch {
+      return command;
+    }
+  }
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!path.isAbsolute(dir)) continue;
     try {

@@ -29,7 +29,8 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
   let instance: Instance | undefined;
   let cgroup: InstanceCgroup | undefined;
   try {
-    const plan = withFunctionDirs(meta.sandbox, meta.spec.dir, meta.preparedDir);
+    // The build's copy of the code, wherever the store holds it now (a bundle imported into another home).
+    const plan = withFunctionDirs(meta.sandbox, image.codeDir, meta.preparedDir);
     const skeleton = await restoreRoot(store.sandboxDir, plan);
     // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.

@@ -2,7 +2,7 @@
 // into the build's store entry, and every instance of that build runs from the copy. So an invocation by name
 // never reads the source directory, a later edit of the source cannot change a deployed version, and the source
 // may be read-only (criu's parasite needs a writable cwd in the task's mount namespace; see CRIU-NOTES.md).
-import { copyFile, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readlink, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 
 // Version control is not code: a .git directory can be larger than the function.
@@ -12,9 +12,9 @@ const NOT_DEPLOYED = new Set(['.git']);
 const PARALLEL_COPIES = 32;
 
 /**
- * Copies `source` into `target` (which must not exist yet). Symbolic links are copied as links; a relative one
- * that leads out of `source` (`lib/x.jar -> ../../shared/x.jar`) is made absolute, so that it still reaches
- * its target from the copy. Modes are kept (an executable stays executable).
+ * Copies `source` into `target` (which must not exist yet). Symbolic links are copied as links, but for a
+ * relative one that leads out of `source` to a file (`lib/x.jar -> ../../shared/x.jar`): the file is copied in
+ * its place. Modes are kept (an executable stays executable).
  */
 export async function copyFunctionCode(source: string, target: string): Promise<void> {
   const files: [string, string][] = [];
@@ -25,7 +25,7 @@ export async function copyFunctionCode(source: string, target: string): Promise<
       const from = path.join(source, relative, entry.name);
       const to = path.join(target, relative, entry.name);
       if (entry.isDirectory()) await walk(path.join(relative, entry.name));
-      else if (entry.isSymbolicLink()) await symlink(linkTarget(source, from, await readlink(from)), to);
+      else if (entry.isSymbolicLink()) await copyLink(source, from, to, files);
       else if (entry.isFile()) files.push([from, to]);
       // Sockets, fifos and devices are not code.
     }
@@ -36,9 +36,18 @@ export async function copyFunctionCode(source: string, target: string): Promise<
   }
 }
 
-function linkTarget(root: string, link: string, target: string): string {
-  if (path.isAbsolute(target)) return target;
+// A link stays a link when it stays inside the function's directory, or is absolute (/usr/share/java/x.jar:
+// the instance's view has /usr). A relative one that leads out of the directory is replaced by a copy of what it
+// points to, as a zip for Lambda would hold it: outside the directory, nothing is in the instance's view.
+async function copyLink(root: string, link: string, to: string, files: [string, string][]): Promise<void> {
+  const target = await readlink(link);
   const resolved = path.resolve(path.dirname(link), target);
   const inside = resolved === root || resolved.startsWith(`${root}${path.sep}`);
-  return inside ? target : resolved;
+  if (path.isAbsolute(target) || inside) {
+    await symlink(target, to);
+    return;
+  }
+  const info = await stat(link).catch(() => undefined);
+  if (info?.isFile()) files.push([link, to]);
+  else await symlink(resolved, to); // a directory or a broken link: kept as a link, made absolute
 }

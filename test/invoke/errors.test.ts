@@ -131,7 +131,9 @@ describe('a failing restore', () => {
       await started.cleanup();
     };
 
-    await appendFile(dataFile, 'and more\n');
+    // Instances run the build's copy of the code (/var/task binds it): the source is not what they hold open.
+    const deployedFile = path.join((await sandbox.store.get('open-file-node'))!.codeDir, 'data.txt');
+    await appendFile(deployedFile, 'and more\n');
     const grown = await prebakeFailure(restore());
     expect(grown.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
     expect(grown.message).toContain('/var/task/data.txt changed size since the build (6 bytes then, 15 now)');
@@ -139,7 +141,7 @@ describe('a failing restore', () => {
     expect(grown.message).not.toContain('afterRestore');
     expect(grown.hint).toContain('afterRestore');
 
-    await rm(dataFile);
+    await rm(deployedFile);
     const gone = await prebakeFailure(restore());
     expect(gone.message).toContain('/var/task/data.txt is gone since the build');
   });

@@ -12,6 +12,7 @@ import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let python: string;
+let realPython: string;
 const savedPython = process.env.PREBAKE_PYTHON;
 
 // A python of its own name: sys.executable keeps the name it was started by, so the answers say which ran.
@@ -22,6 +23,7 @@ beforeAll(async () => {
   // python3 on PATH may be a wrapper script (pyenv): link the interpreter itself.
   const real = execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], { encoding: 'utf8' }).trim();
   await symlink(real, python);
+  realPython = real;
 });
 
 afterEach(() => {
@@ -50,7 +52,8 @@ describe('the interpreter of a function', () => {
     expect(built.meta.interpreter.path).toBe(python);
     expect(built.meta.interpreter.version).toMatch(/^python 3\.\d+\.\d+/);
     expect(built.meta.runtimeVersion).toBe(built.meta.interpreter.version);
-    for (const mode of ['prebaked', 'cold'] as const) expect((await invoke('python-interpreter', mode)).executable).toBe(python);
+    // Instances run the installation the link leads to (its prefix is what the sandbox binds into the view).
+    for (const mode of ['prebaked', 'cold'] as const) expect((await invoke('python-interpreter', mode)).executable).toBe(realPython);
     // The CLI, in an environment of its own: prebaked and plain starts of the name still run the recorded one.
     for (const mode of ['prebaked', 'cold']) {
       const cli = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'invoke', 'python-interpreter', '--mode', mode], {
@@ -58,7 +61,7 @@ describe('the interpreter of a function', () => {
         reject: false,
       });
       expect(cli.exitCode, cli.stderr).toBe(0);
-      expect(JSON.parse(cli.stdout).executable).toBe(python);
+      expect(JSON.parse(cli.stdout).executable).toBe(realPython);
     }
     const ls = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'ls'], { reject: false });
     expect(ls.stdout).toContain(`${python} (${built.meta.interpreter.version})`);
@@ -69,7 +72,7 @@ describe('the interpreter of a function', () => {
     const built = await sandbox.build('python-interpreter');
     expect(built.meta.interpreter.path).toBe(python);
     delete process.env.PREBAKE_PYTHON;
-    expect((await invoke('python-interpreter', 'cold')).executable).toBe(python);
+    expect((await invoke('python-interpreter', 'cold')).executable).toBe(realPython);
   });
 
   it('is named in an init failure, with how to choose another', async () => {

@@ -31,7 +31,8 @@ exports.handler = async () => ({
   greeting: greeting(),
   cwd: process.cwd(),
   dirname: __dirname,
-  shared: fs.readFileSync('shared.txt', 'utf8'),
+  // The source's link leads out of its directory, so out of a plain start's view of the source: null there.
+  shared: fs.existsSync('shared.txt') ? fs.readFileSync('shared.txt', 'utf8') : null,
 });
 `,
   );
@@ -58,15 +59,17 @@ describe('a build', () => {
     expect(image.codeDir.startsWith(image.buildDir)).toBe(true);
     expect(await readFile(path.join(image.codeDir, 'node_modules', 'greeting', 'index.js'), 'utf8')).toContain('hello');
     expect(await readlink(path.join(image.codeDir, 'node_modules', '.bin', 'greet'))).toBe('../greeting/index.js');
-    // The link that left the directory still reaches its target from the copy.
-    expect(await readlink(path.join(image.codeDir, 'shared.txt'))).toBe(path.join(sandbox.root, 'shared.txt'));
+    // The link that left the directory is replaced by a copy of its file: nothing outside is in the view.
+    expect(await readFile(path.join(image.codeDir, 'shared.txt'), 'utf8')).toBe('outside');
     await expect(readFile(path.join(image.codeDir, '.git', 'HEAD'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('runs its instances from the copy, restored and plain', async () => {
+    // The sandbox binds the build's copy as the function's directory (/var/task); the plan names the host side.
+    expect(image.meta.sandbox.mounts.find((m) => m.target === '/var/task')?.source).toBe(image.codeDir);
     for (const mode of ['prebaked', 'cold'] as const) {
       const result = await invoke('deployed-node', mode);
-      expect(result).toEqual({ greeting: 'hello', cwd: image.codeDir, dirname: image.codeDir, shared: 'outside' });
+      expect(result).toEqual({ greeting: 'hello', cwd: '/var/task', dirname: '/var/task', shared: 'outside' });
     }
   });
 
@@ -108,7 +111,8 @@ describe('a build', () => {
     const rebuilt = await sandbox.store.get('deployed-node');
     expect(rebuilt?.meta.spec.dir).toBe(mountPoint);
     // Out here the mount point is an empty directory: the answer can only come from the build's copy.
-    expect(await invoke('deployed-node')).toMatchObject({ greeting: 'hello', cwd: rebuilt!.codeDir });
+    expect(await invoke('deployed-node')).toMatchObject({ greeting: 'hello', cwd: '/var/task' });
+    expect(rebuilt!.meta.sandbox.mounts.find((m) => m.target === '/var/task')?.source).toBe(rebuilt!.codeDir);
     expect(await sourceStatus(rebuilt!.meta)).not.toBe('unchanged');
   });
 });
