@@ -26,6 +26,12 @@ export interface ImportOptions {
   expectedName?: string;
   /** Throws when the function's code may not live in `dir` (the daemon's functions roots). */
   checkSourceDir?: (dir: string) => Promise<void>;
+  /**
+   * Publish the function under this name instead of the bundle's (`prebake pull --name`). Invoking by name runs
+   * the build's own copy of the code, so a renamed function restores as it was built; only the restored
+   * process's PREBAKE_FUNCTION_NAME, set at its start, keeps the old name.
+   */
+  name?: string;
 }
 
 export interface ImportResult extends StoredImage {
@@ -89,7 +95,7 @@ export async function importBundle(store: ImageStore, criu: Criu, input: Readabl
   const work = await store.createWorkDir('import');
   try {
     const { header, rebuildReason } = await extractVerified(input, work.dir, store, criu, options);
-    return await publishImport(store, work.dir, header, rebuildReason);
+    return await publishImport(store, work.dir, header, rebuildReason, options.name ?? header.name);
   } finally {
     await work.remove();
   }
@@ -220,10 +226,17 @@ async function checkHost(header: BundleHeader, store: ImageStore, criu: Criu, op
 }
 
 /** Moves the verified files into place under the function's lock: prepared files, code, then the entry. */
-async function publishImport(store: ImageStore, workDir: string, header: BundleHeader, rebuildReason: string | undefined): Promise<ImportResult> {
+async function publishImport(
+  store: ImageStore,
+  workDir: string,
+  header: BundleHeader,
+  rebuildReason: string | undefined,
+  name: string,
+): Promise<ImportResult> {
   const entryDir = path.join(workDir, 'entry');
-  const meta = await readMeta(entryDir, header);
-  const release = await store.lock(header.name);
+  const bundled = await readMeta(entryDir, header);
+  const meta: ImageMeta = name === bundled.name ? bundled : { ...bundled, name, spec: { ...bundled.spec, name } };
+  const release = await store.lock(name);
   let installedSource: string | undefined;
   try {
     const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));

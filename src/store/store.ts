@@ -134,11 +134,13 @@ export class ImageStore {
 
   /** Holds the function's lock until the returned release is called. Waits for another holder, up to minutes. */
   async lock(name: string, options: { wait?: boolean } = {}): Promise<() => Promise<void>> {
+    // Outside the try: an invalid name is bad input, not a lock held by someone else.
+    const dir = this.functionDir(name);
     await this.init();
     try {
-      return await lockfile.lock(this.functionDir(name), {
+      return await lockfile.lock(dir, {
         realpath: false,
-        lockfilePath: `${this.functionDir(name)}.lock`,
+        lockfilePath: `${dir}.lock`,
         stale: 30_000,
         retries: options.wait === false ? 0 : LOCK_RETRY,
       });

@@ -113,6 +113,25 @@ describe('prebake export and import', () => {
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);
   });
 
+  it('imports under another name with --name, beside the original, and the renamed one restores', async () => {
+    const homeC = path.join(sandbox.root, 'home-c');
+    for (const name of [[], ['--name', 'node-shim-v2']]) {
+      const imported = await prebake(homeC, ['import', bundleFile, ...name]);
+      expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    }
+    const storeC = new ImageStore(homeC);
+    expect((await storeC.list()).map((meta) => meta.name).sort()).toEqual(['node-shim', 'node-shim-v2']);
+    expect((await storeC.get('node-shim-v2'))!.meta.spec.name).toBe('node-shim-v2');
+    const invoke = await prebake(homeC, ['invoke', 'node-shim-v2', '-d', '{"renamed":true}', '--timing']);
+    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
+    expect(JSON.parse(text(invoke.stdout))).toMatchObject({ event: { renamed: true } });
+    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+    const before = await homeLeftovers(homeC);
+    const refused = await prebake(homeC, ['import', bundleFile, '--name', '../escape']);
+    expect(text(refused.stderr)).toContain('[PREBAKE_ERR_INVALID_INPUT]');
+    expect(await homeLeftovers(homeC)).toEqual(before);
+  });
+
   it('refuses a bundle with a damaged image file and keeps nothing of it', async () => {
     await rm(homeB, { recursive: true, force: true });
     const entries = await readEntries(bundle);

@@ -63,6 +63,15 @@ describe('prebake push and pull', () => {
     expect(invoke.exitCode, invoke.stderr).toBe(0);
     expect(JSON.parse(invoke.stdout)).toMatchObject({ message: 'Hello, registry!' });
     expect(invoke.stderr).toMatch(/start: prebaked/);
+
+    // The same snapshot under a name of this host's choosing.
+    const renamed = await prebake(homeB, 'pull', ref, '--name', 'hello-fleet');
+    expect(renamed.exitCode, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toMatch(/^imported hello-fleet \(node, build /);
+    const fleet = await prebake(homeB, 'invoke', 'hello-fleet', '-d', '{"name":"fleet"}', '--timing');
+    expect(fleet.exitCode, fleet.stderr).toBe(0);
+    expect(JSON.parse(fleet.stdout)).toMatchObject({ message: 'Hello, fleet!' });
+    expect(fleet.stderr).toMatch(/start: prebaked/);
   });
 
   it('uploads nothing again for an unchanged image, and only what changed after a rebuild', async () => {

@@ -55,10 +55,11 @@ export function registerBundle(program: Command): void {
     .description('verify a bundle and publish its function into the store')
     .argument('<file>', 'a bundle file, or - for stdin')
     .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
-    .action(async (file: string, options: { force?: boolean }, command: Command) => {
+    .option('--name <name>', "publish the function under this name instead of the bundle's")
+    .action(async (file: string, options: { force?: boolean; name?: string }, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const input = file === '-' ? process.stdin : await openBundleFile(file);
-      const result = await importBundle(store, criu, input, { force: options.force });
+      const result = await importBundle(store, criu, input, { force: options.force, name: options.name });
       process.stdout.write(describeImport(result));
     });
 }

@@ -26,9 +26,10 @@ export function registerRegistry(program: Command): void {
     .description('fetch a bundle from an OCI registry and import it (verified as any bundle)')
     .argument('<ref>', '<registry>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>')
     .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
-    .action(async (refText: string, options: { force?: boolean }, command: Command) => {
+    .option('--name <name>', "publish the function under this name instead of the bundle's")
+    .action(async (refText: string, options: { force?: boolean; name?: string }, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
-      const result = await pullBundle(store, criu, parseReference(refText), { force: options.force });
+      const result = await pullBundle(store, criu, parseReference(refText), { force: options.force, name: options.name });
       process.stdout.write(describeImport(result));
     });
 }
