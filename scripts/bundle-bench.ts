@@ -5,7 +5,7 @@
 // that holds N MB of random bytes (an image of about that size), to show memory stays flat as images grow.
 //
 //   node scripts/bundle-bench.ts [--runs 5] [--ballast-mb 400] [--function functions/heavy-node --function functions/hello-node]
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,8 @@ async function timed(args: string[]): Promise<{ seconds: number; rssMb: number }
 }
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'prebake-bundle-bench-'));
+// Instances run as an unprivileged user who must get through to the home's files (src/launch/reachable.ts).
+await chmod(root, 0o711);
 try {
   const home = path.join(root, 'a');
   const baseline = [];

@@ -3,7 +3,7 @@
 // (restore, resume, invoke, end), and prints the controller's CPU and the wall time per invocation.
 //
 //   node scripts/controller-cpu.ts [--runs 150] [--function functions/hello-node]
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,8 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const home = await mkdtemp(path.join(os.tmpdir(), 'prebake-cpu-'));
+// Instances run as an unprivileged user who must get through to the home's files (src/launch/reachable.ts).
+await chmod(home, 0o711);
 try {
   const store = new ImageStore(home);
   const criu = new Criu();

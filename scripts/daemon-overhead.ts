@@ -14,7 +14,7 @@
 // unless --keep.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +95,8 @@ function post(url: URL, body: string): Promise<{ status: number; headers: http.I
 }
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'prebake-overhead-'));
+// Instances run as an unprivileged user who must get through to the home's files (src/launch/reachable.ts).
+await chmod(root, 0o711);
 const files = Number(args.files);
 const functionDir = path.join(root, 'big-node');
 await generateFunction(functionDir, files);

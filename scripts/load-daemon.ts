@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -486,6 +486,8 @@ interface RegisteredFunction {
 }
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'prebake-load-'));
+// Instances run as an unprivileged user who must get through to the home's files (src/launch/reachable.ts).
+await chmod(work, 0o711);
 const home = path.resolve(args.home ?? path.join(work, 'home'));
 const logFile = path.join(work, 'daemon.log');
 const serveFlags = [

@@ -15,6 +15,7 @@ import { commandInView, isInView, launcherArgs, sandboxMounts, VIEW, type Sandbo
 import { ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
+import { assertReachableByInstances } from './reachable.ts';
 import { devNullFd, SpawnedProcess } from './spawn.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
@@ -66,6 +67,7 @@ export interface InstanceSandbox {
  * `sandboxDir` (the image store's; see ImageStore.sandboxDir).
  */
 export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand): Promise<InstanceSandbox> {
+  assertReachableByInstances(sandboxDir);
   const command = withResolvedProgram(hostCommand);
   const mounts = sandboxMounts(fn, preparedDir, command);
   const root = await ensureSkeleton(sandboxDir, mounts);
