@@ -1,6 +1,6 @@
 // function.json and a function's sources come from whoever registers the function: read only from regular
 // files, without blocking, bounded, and never echoed back in an error.
-import { mkdir, mkdtemp, rm, symlink, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -13,6 +13,8 @@ import { prebakeFailure, ROOT } from '../helpers.ts';
 let root: string;
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'prebake-hostile-'));
+  // It holds a sandbox dir: instances' unprivileged user must get through (src/launch/reachable.ts).
+  await chmod(root, 0o711);
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
