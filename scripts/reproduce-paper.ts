@@ -28,7 +28,7 @@ import { runInterleaved } from '../src/bench/run.ts';
 import { summarizeArm, type ArmResult } from '../src/bench/summary.ts';
 import { buildFunction } from '../src/build/build.ts';
 import { Criu } from '../src/criu/criu.ts';
-import { startInstance } from '../src/invoke/invoke.ts';
+import { startInstance } from '../src/start/start.ts';
 import { resolveFunction } from '../src/invoke/resolve.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { runtimeFor } from '../src/runtimes/index.ts';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
-import { startInstance } from '../invoke/invoke.ts';
+import { startInstance } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
 import { freshInstanceArm, warmInstanceArm, type Arm } from './arms.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';

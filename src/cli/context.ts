@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
-import { DEFAULT_EVENT_LIMIT_BYTES, eventTooLarge } from '../invoke/invoke.ts';
+import { DEFAULT_EVENT_LIMIT_BYTES, eventTooLarge } from '../invoke/event.ts';
 import { sweepLeftovers } from '../manager/leftovers.ts';
 import { resolveHome } from '../paths.ts';
 import { ImageStore } from '../store/store.ts';

@@ -4,12 +4,11 @@ import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import type { StartMode } from '../manifest/schema.ts';
-import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
-import { startCold } from '../start/cold.ts';
-import { startPrebaked } from '../start/restore.ts';
+import { startInstance } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore } from '../store/store.ts';
-import { resolveFunction, type ResolvedFunction } from './resolve.ts';
+import { checkEvent } from './event.ts';
+import { resolveFunction } from './resolve.ts';
 
 export interface InvokeRequest {
   /** A function name (from the store) or the path of a function directory. */
@@ -31,34 +30,6 @@ export interface InvokeOutcome {
   startMs: number;
   runMs: number;
   logs: string;
-}
-
-/** The largest event accepted by default: Lambda's limit for a synchronous invocation. */
-export const DEFAULT_EVENT_LIMIT_BYTES = LAMBDA_PAYLOAD_BYTES;
-
-export function eventTooLarge(limitBytes: number): PrebakeError {
-  return new PrebakeError('PREBAKE_ERR_PAYLOAD_TOO_LARGE', `the event is over the limit of ${limitBytes} bytes`, {
-    hint: 'pass large data by reference (a path or URL in the event), as with Lambda',
-  });
-}
-
-/** Throws PREBAKE_ERR_INVALID_EVENT unless `text` is one JSON value of an acceptable size. */
-export function checkEvent(text: string, limitBytes = DEFAULT_EVENT_LIMIT_BYTES): void {
-  if (limitBytes > MAX_BODY_BYTES) throw new RangeError(`an event limit over ${MAX_BODY_BYTES} bytes cannot be framed`);
-  if (Buffer.byteLength(text) > limitBytes) throw eventTooLarge(limitBytes);
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_EVENT', `the event is not valid JSON: ${(error as Error).message}`, {
-      hint: `pass JSON, for example --data '{"name":"x"}'`,
-    });
-  }
-}
-
-/** Starts an instance of a resolved function the way `fn.mode` says. */
-export async function startInstance(fn: ResolvedFunction, store: ImageStore, criu: Criu): Promise<StartedInstance> {
-  if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu);
-  return startCold(fn.spec, fn.preparedDir, store);
 }
 
 export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu): Promise<InvokeOutcome> {

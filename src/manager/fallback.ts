@@ -4,7 +4,7 @@
 // failure of the host (a full disk, criu killed, no memory) falls back without marking.
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import { startInstance } from '../invoke/invoke.ts';
+import { startInstance } from '../start/start.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';

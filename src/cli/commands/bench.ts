@@ -7,7 +7,7 @@ import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
 import { formatReport } from '../../bench/report.ts';
-import { checkEvent } from '../../invoke/invoke.ts';
+import { checkEvent } from '../../invoke/event.ts';
 import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
 import { wholeNumber } from '../options.ts';
 

@@ -2,7 +2,7 @@
 // JSON text passed through verbatim.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isPrebakeError, PrebakeError } from '../../errors.ts';
-import { checkEvent } from '../../invoke/invoke.ts';
+import { checkEvent } from '../../invoke/event.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { StartModeSchema } from '../../manifest/schema.ts';
 import { clientGoneSignal } from '../client-gone.ts';
