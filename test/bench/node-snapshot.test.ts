@@ -4,9 +4,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from '../../src/bench/node-snapshot/snapshot.ts';
+import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot, type NodeSnapshot } from '../../src/bench/node-snapshot/snapshot.ts';
 import { resolveFunction } from '../../src/invoke/resolve.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
+import type { FunctionSpec } from '../../src/manifest/schema.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
@@ -30,6 +31,28 @@ async function writeFunction(name: string, files: Record<string, string>): Promi
     await writeFile(path.join(dir, file), content);
   }
   return dir;
+}
+
+/** Starts `runs` instances from `snapshot`, one after another, and returns what each answered to `event`. */
+async function answersFromSnapshot(
+  spec: FunctionSpec,
+  preparedDir: string,
+  snapshot: NodeSnapshot,
+  event: string,
+  runs = 2,
+): Promise<Record<string, unknown>[]> {
+  const results = [];
+  for (let i = 0; i < runs; i++) {
+    const started = await startFromNodeSnapshot(spec, preparedDir, snapshot, sandbox.store);
+    try {
+      const { body } = await started.instance.invoke(event, { requestId: `r${i}`, timeoutMs: 5_000 });
+      results.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
+    } finally {
+      await started.instance.end();
+      await started.cleanup();
+    }
+  }
+  return results;
 }
 
 describe('node-snapshot', () => {
@@ -64,23 +87,13 @@ describe('node-snapshot', () => {
     try {
       const snapshot = await buildNodeSnapshot(spec, plain.preparedDir, work, spec.warmup.invocations);
       expect(snapshot.bytes).toBeGreaterThan(100_000);
-      const results = [];
-      for (let i = 0; i < 2; i++) {
-        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot, sandbox.store);
-        try {
-          const { body } = await started.instance.invoke('{"n":1}', { requestId: `r${i}`, timeoutMs: 5_000 });
-          results.push(JSON.parse(body.toString('utf8')));
-        } finally {
-          await started.instance.end();
-          await started.cleanup();
-        }
-      }
+      const results = await answersFromSnapshot(spec, plain.preparedDir, snapshot, '{"n":1}');
       expect(results[0]).toMatchObject({ calls: 2, sum: 41, dep: 'dep', sub: 'sub (cjs)', cpus: true });
       // Both starts came from the one heap: the init ran once, at build time.
-      expect(results[1].initId).toBe(results[0].initId);
-      expect(results[1].calls).toBe(2);
+      expect(results[1]!.initId).toBe(results[0]!.initId);
+      expect(results[1]!.calls).toBe(2);
       // Node reseeds Math.random when it deserialises a snapshot: values drawn after the start differ.
-      expect(results[1].fresh).not.toBe(results[0].fresh);
+      expect(results[1]!.fresh).not.toBe(results[0]!.fresh);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -106,21 +119,10 @@ describe('node-snapshot', () => {
     const work = await mkdtemp(path.join(sandbox.root, 'blobs-'));
     try {
       const snapshot = await buildNodeSnapshot(spec, plain.preparedDir, work, 0);
-      const ids = [];
-      for (let i = 0; i < 2; i++) {
-        const started = await startFromNodeSnapshot(spec, plain.preparedDir, snapshot, sandbox.store);
-        try {
-          const { body } = await started.instance.invoke('{"n":2}', { requestId: `r${i}`, timeoutMs: 5_000 });
-          const result = JSON.parse(body.toString('utf8'));
-          expect(result).toMatchObject({ sum: 3, sub: 'sub (esm)' });
-          ids.push(result.initId);
-        } finally {
-          await started.instance.end();
-          await started.cleanup();
-        }
-      }
+      const results = await answersFromSnapshot(spec, plain.preparedDir, snapshot, '{"n":2}');
+      for (const result of results) expect(result).toMatchObject({ sum: 3, sub: 'sub (esm)' });
       // The init ran once, when the snapshot was built.
-      expect(ids[1]).toBe(ids[0]);
+      expect(results[1]!.initId).toBe(results[0]!.initId);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
