@@ -27,6 +27,19 @@ async function openBundleFile(file: string): Promise<Readable> {
   return handle.createReadStream();
 }
 
+/** What `import` and `pull` both take. */
+export interface ImportFlags {
+  force?: boolean;
+  name?: string;
+}
+
+/** The options of `import` and `pull`, which publish a bundle the same way. */
+export function withImportFlags(command: Command): Command {
+  return command
+    .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
+    .option('--name <name>', "publish the function under this name instead of the bundle's");
+}
+
 export function describeImport(result: ImportResult): string {
   const { meta } = result;
   const marked = result.rebuildReason ? `; marked for rebuild: ${result.rebuildReason}` : '';
@@ -50,13 +63,10 @@ export function registerBundle(program: Command): void {
       else await pipeline(bundle, process.stdout as Writable, { end: false });
     });
 
-  program
-    .command('import')
+  withImportFlags(program.command('import'))
     .description('verify a bundle and publish its function into the store')
     .argument('<file>', 'a bundle file, or - for stdin')
-    .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
-    .option('--name <name>', "publish the function under this name instead of the bundle's")
-    .action(async (file: string, options: { force?: boolean; name?: string }, command: Command) => {
+    .action(async (file: string, options: ImportFlags, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const input = file === '-' ? process.stdin : await openBundleFile(file);
       const result = await importBundle(store, criu, input, { force: options.force, name: options.name });

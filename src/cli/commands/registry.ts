@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseReference } from '../../registry/reference.ts';
 import { pullBundle, pushBundle } from '../../registry/oci-bundle.ts';
 import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
-import { describeImport } from './bundle.ts';
+import { describeImport, withImportFlags, type ImportFlags } from './bundle.ts';
 
 export function registerRegistry(program: Command): void {
   program
@@ -21,13 +21,10 @@ export function registerRegistry(program: Command): void {
       );
     });
 
-  program
-    .command('pull')
+  withImportFlags(program.command('pull'))
     .description('fetch a bundle from an OCI registry and import it (verified as any bundle)')
     .argument('<ref>', '<registry>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>')
-    .option('--force', 'import a bundle from an incompatible host anyway, marked for rebuild')
-    .option('--name <name>', "publish the function under this name instead of the bundle's")
-    .action(async (refText: string, options: { force?: boolean; name?: string }, command: Command) => {
+    .action(async (refText: string, options: ImportFlags, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const result = await pullBundle(store, criu, parseReference(refText), { force: options.force, name: options.name });
       process.stdout.write(describeImport(result));
