@@ -1,7 +1,7 @@
 // prebake doctor: what prebake depends on, checked one by one, each with what to do when it fails.
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CGROUP_ROOT, hostCgroups, instanceCgroupName } from './cgroup/host.ts';
+import { CGROUP_ROOT, hostCgroups, instanceCgroupName, migrationState } from './cgroup/host.ts';
 import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
 import { kdatState } from './criu/kdat.ts';
@@ -68,6 +68,12 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     await hierarchy.create(instanceCgroupName(), { memoryBytes: 64 * 1024 * 1024, maxProcesses: 16 }).end();
     return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
+  await add('cgroup migrations', async () => {
+    const state = migrationState();
+    if (!state) throw new Error('no cgroups (see above)');
+    if (state.mode === 'slow') throw new Error(`slow: each instance start waits ~10 ms for an RCU grace period: ${state.detail}`);
+    return `fast: ${state.detail}`;
+  }, true);
   await add('native helpers', async () => {
     for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {

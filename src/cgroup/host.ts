@@ -7,6 +7,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
 import type { InstanceCgroup } from './instance-cgroup.ts';
 import { instanceLimits } from './limits.ts';
+import { favorDynamicMods, type MigrationState } from './migration.ts';
 import { CgroupV1 } from './v1.ts';
 import { CgroupV2 } from './v2.ts';
 
@@ -20,9 +21,20 @@ export function detectCgroups(root: string = CGROUP_ROOT): CgroupHierarchy | und
 }
 
 let host: CgroupHierarchy | null | undefined;
+let migration: MigrationState | undefined;
+/** The host's hierarchy, detected once; the first call also makes migrations into it cheap (migration.ts). */
 export function hostCgroups(): CgroupHierarchy | undefined {
-  if (host === undefined) host = detectCgroups() ?? null;
+  if (host === undefined) {
+    host = detectCgroups() ?? null;
+    if (host) migration = favorDynamicMods(host.version, host.root);
+  }
   return host ?? undefined;
+}
+
+/** Whether moving a process into an instance's cgroup is cheap here (and why); undefined without cgroups. */
+export function migrationState(): MigrationState | undefined {
+  hostCgroups();
+  return migration;
 }
 
 // The pid namespace is part of the owner's name: a prebake in another container sharing the hierarchy has
