@@ -7,8 +7,9 @@ headers=../node_modules/node-api-headers/include
 [ -d "$headers" ] || { echo "native/build.sh: run npm ci first ($headers is missing)" >&2; exit 1; }
 mkdir -p build
 cflags=(-O2 -Wall -Wextra -Werror)
-gcc "${cflags[@]}" -o build/prebake-exec.tmp prebake-exec.c && mv build/prebake-exec.tmp build/prebake-exec
-gcc "${cflags[@]}" -o build/prebake-restore.tmp prebake-restore.c && mv build/prebake-restore.tmp build/prebake-restore
+# The two launchers run on every start: linked statically, each skips the dynamic loader (~0.2 ms per exec here).
+gcc "${cflags[@]}" -static -o build/prebake-exec.tmp prebake-exec.c && mv build/prebake-exec.tmp build/prebake-exec
+gcc "${cflags[@]}" -static -o build/prebake-restore.tmp prebake-restore.c && mv build/prebake-restore.tmp build/prebake-restore
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/pipe.node.tmp pipe.c && mv build/pipe.node.tmp build/pipe.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/reseed.node.tmp reseed.c && mv build/reseed.node.tmp build/reseed.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/trim.node.tmp trim.c && mv build/trim.node.tmp build/trim.node

@@ -10,7 +10,7 @@ import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
-import { dumpExternals } from '../launch/sandbox-plan.ts';
+import { dumpExternals, viewEntries } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
 import { pipeInodes } from '../launch/pipes.ts';
@@ -65,7 +65,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
     const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command);
-    await checkView(deployed, sandbox.plan.mounts);
+    await checkView(deployed, viewEntries(sandbox.plan));
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });

@@ -11,8 +11,8 @@ import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { commandInView, isInView, launcherArgs, sandboxMounts, VIEW, type SandboxPlan } from './sandbox-plan.ts';
-import { ensureSkeleton } from './skeleton.ts';
+import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
+import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
 import { assertReachableByInstances } from './reachable.ts';
@@ -69,10 +69,12 @@ export interface InstanceSandbox {
 export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand): Promise<InstanceSandbox> {
   assertReachableByInstances(sandboxDir);
   const command = withResolvedProgram(hostCommand);
-  const mounts = sandboxMounts(fn, preparedDir, command);
-  const root = await ensureSkeleton(sandboxDir, mounts);
-  const plan: SandboxPlan = { root, mounts, tmpMb: fn.tmpMb, network: fn.network, cwd: VIEW.code };
-  return { plan, command: commandInView(mounts, command) };
+  const devicesInRoot = await devicesAllowed(sandboxDir);
+  const mounts = sandboxMounts(fn, preparedDir, command, devicesInRoot);
+  const rootEntries = sandboxRootEntries(devicesInRoot);
+  const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
+  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, cwd: VIEW.code };
+  return { plan, command: commandInView(viewEntries(plan), command) };
 }
 
 /**
@@ -139,7 +141,7 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
 // Host paths the controller passes on (JAVA_HOME) mean nothing inside when the view lacks them.
 function viewEnvironment(plan: SandboxPlan, env: Record<string, string>): Record<string, string> {
   const { JAVA_HOME: javaHome, ...rest } = env;
-  return javaHome !== undefined && isInView(plan.mounts, javaHome) ? { ...rest, JAVA_HOME: javaHome } : rest;
+  return javaHome !== undefined && isInView(viewEntries(plan), javaHome) ? { ...rest, JAVA_HOME: javaHome } : rest;
 }
 
 // `java` on PATH is /usr/bin/java -> /etc/alternatives/java -> the JDK: a chain through the host's /etc that

@@ -36,10 +36,24 @@ export interface SandboxMount {
   file: boolean;
 }
 
+/**
+ * Something the view's root (the skeleton) holds itself rather than a bind: a copy of a small host tree, or a
+ * device node. Every mount costs at each start and restore (criu re-creates each one in every clone), so what is
+ * small and fixed for the life of a prebake installation is copied once into the skeleton instead.
+ */
+export interface RootEntry {
+  kind: 'copy' | 'device';
+  source: string;
+  /** Absolute path inside the view. */
+  target: string;
+}
+
 export interface SandboxPlan {
-  /** Host directory that is the view's root (read-only): mount points, /etc files, symlinks. */
+  /** Host directory that is the view's root (read-only): mount points, /etc files, symlinks, RootEntry copies. */
   root: string;
   mounts: SandboxMount[];
+  /** What the root holds itself (absent in images built before it did: they bind everything). */
+  rootEntries?: RootEntry[];
   tmpMb: number;
   network: 'default' | 'none';
   /** The instance's working directory inside the view. */
@@ -49,9 +63,10 @@ export interface SandboxPlan {
 // The host's top-level directories that merged-/usr distributions make symlinks into /usr.
 const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
-// CA certificates for TLS clients (its certs/ links into /usr/share/ca-certificates). Every mount costs at each
-// start and restore, so the view has no more of /etc than this, the JDK's configuration and the skeleton's copies.
-const ETC_DIRS = ['/etc/ssl'];
+// CA certificates for TLS clients (its certs/ links into /usr/share/ca-certificates), copied into the skeleton
+// without its private/ directory. The view has no more of /etc than this, the JDK's configuration and the
+// skeleton's own files.
+const ETC_COPIES = ['/etc/ssl'];
 
 function isUnder(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
@@ -74,8 +89,26 @@ function runtimePrefix(binary: string): string | undefined {
   return isUnder(prefix, '/usr') || prefix === '/' ? undefined : prefix;
 }
 
-/** The mounts of an instance of `fn` started with `command`: every path the command names must be among them. */
-export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand): SandboxMount[] {
+/**
+ * What the skeleton holds for every instance: prebake's shims and native helpers, the CA certificates, and the
+ * devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as binds
+ * (sandboxMounts).
+ */
+export function sandboxRootEntries(devicesInRoot: boolean): RootEntry[] {
+  const entries: RootEntry[] = [
+    { kind: 'copy', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes') },
+    { kind: 'copy', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build') },
+  ];
+  for (const dir of ETC_COPIES) if (exists(dir)) entries.push({ kind: 'copy', source: dir, target: dir });
+  if (devicesInRoot) for (const device of DEVICES) entries.push({ kind: 'device', source: device, target: device });
+  return entries;
+}
+
+/**
+ * The binds of an instance of `fn` started with `command`: with sandboxRootEntries, every path the command
+ * names must be among them.
+ */
+export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand, devicesInRoot: boolean): SandboxMount[] {
   const mounts: SandboxMount[] = [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }];
   for (const name of USR_LINKS) {
     const host = `/${name}`;
@@ -85,23 +118,19 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   }
   const prefix = command.argv[0] ? runtimePrefix(command.argv[0]) : undefined;
   if (prefix) mounts.push({ kind: 'ro-bind', source: prefix, target: prefix, file: false });
-  for (const dir of [...ETC_DIRS, ...runtimeEtcDirs(command)]) {
+  for (const dir of runtimeEtcDirs(command)) {
     if (exists(dir)) mounts.push({ kind: 'ro-bind', source: dir, target: dir, file: false });
   }
   // Under a fixed directory, not at their host path: one under /tmp would be hidden by the instance's /tmp.
   (command.readOnlyPaths ?? []).forEach((extra, i) => {
     mounts.push({ kind: 'ro-bind', source: extra, target: path.join(VIEW.extra, String(i), path.basename(extra)), file: statSync(extra).isFile() });
   });
-  mounts.push(
-    { kind: 'ro-bind', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes'), file: false },
-    { kind: 'ro-bind', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build'), file: false },
-    { kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false },
-  );
+  mounts.push({ kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false });
   // Only a runtime that prepares something (Java's classes) names its prepared directory.
   if (command.argv.some((arg) => arg.split(path.delimiter).some((part) => isUnder(part, preparedDir)))) {
     mounts.push({ kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false });
   }
-  for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
+  if (!devicesInRoot) for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
   return mounts;
 }
 
@@ -112,9 +141,17 @@ function runtimeEtcDirs(command: RuntimeCommand): string[] {
   return readdirSync('/etc').filter((name) => name.startsWith('java-')).map((name) => `/etc/${name}`);
 }
 
+/** A host path and where the view has it: a bind (SandboxMount) or a copy in the root (RootEntry). */
+export type ViewEntry = Pick<SandboxMount, 'source' | 'target'>;
+
+/** Everything `plan`'s view holds from the host. */
+export function viewEntries(plan: Pick<SandboxPlan, 'mounts' | 'rootEntries'>): ViewEntry[] {
+  return [...plan.mounts, ...(plan.rootEntries ?? [])];
+}
+
 /** Maps a host path the command names to where it is inside the view; paths outside the view are kept. */
-export function toViewPath(mounts: SandboxMount[], hostPath: string): string {
-  let best: SandboxMount | undefined;
+export function toViewPath(mounts: ViewEntry[], hostPath: string): string {
+  let best: ViewEntry | undefined;
   for (const mount of mounts) {
     if (isUnder(hostPath, mount.source) && (!best || mount.source.length > best.source.length)) best = mount;
   }
@@ -122,13 +159,13 @@ export function toViewPath(mounts: SandboxMount[], hostPath: string): string {
 }
 
 /** Whether `viewPath` (absolute, inside the view) is something the instance can see. */
-export function isInView(mounts: SandboxMount[], viewPath: string): boolean {
+export function isInView(mounts: ViewEntry[], viewPath: string): boolean {
   if (isUnder(viewPath, VIEW.tmp) || isUnder(viewPath, VIEW.proc)) return true;
   return mounts.some((mount) => isUnder(viewPath, mount.target)) || /^\/(etc\/(passwd|group|hosts|resolv\.conf|nsswitch\.conf|localtime)|dev\/(fd|stdin|stdout|stderr))$/.test(viewPath);
 }
 
 /** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */
-export function commandInView(mounts: SandboxMount[], command: RuntimeCommand): RuntimeCommand {
+export function commandInView(mounts: ViewEntry[], command: RuntimeCommand): RuntimeCommand {
   const map = (arg: string) => arg.split(path.delimiter).map((part) => (path.isAbsolute(part) ? toViewPath(mounts, part) : part)).join(path.delimiter);
   return { ...command, argv: command.argv.map(map) };
 }

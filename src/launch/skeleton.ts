@@ -2,10 +2,15 @@
 // bound read-only as `/` by the launcher and given to `criu restore --root`. Named by its content, made once
 // (in a temp dir, renamed into place, so a concurrent maker sees all of it or none) and shared by every
 // instance whose view has the same shape. A bind of it, unlike a tmpfs root, costs criu nothing to restore.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { INSTANCE_ID, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
+import { promisify } from 'node:util';
+import { INSTANCE_ID, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
+
+const run = promisify(execFile);
 
 // /etc files copied from the host: name resolution and the time zone.
 const ETC_COPIES = ['/etc/hosts', '/etc/resolv.conf', '/etc/nsswitch.conf', '/etc/host.conf'];
@@ -15,9 +20,35 @@ interface SkeletonContent {
   dirs: string[];
   files: Record<string, string>;
   symlinks: Record<string, string>;
+  /** Host trees copied in, each with a stamp of what it held (so a changed tree makes a new skeleton). */
+  copies: Array<{ source: string; target: string; stamp: string }>;
+  /** Device nodes: where, and the host device's major and minor numbers. */
+  devices: Array<{ target: string; major: number; minor: number }>;
 }
 
-async function skeletonContent(mounts: SandboxMount[]): Promise<SkeletonContent> {
+// What an instance could read through a bind is what a copy holds: a directory or file that others cannot
+// read on the host (/etc/ssl/private) stays out.
+function readableByOthers(mode: number, directory: boolean): boolean {
+  return directory ? (mode & 0o005) === 0o005 : (mode & 0o004) !== 0;
+}
+
+/** Path, type, size, mode and mtime of everything under `dir` that a copy takes, as one hash. */
+async function treeStamp(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (relative: string): Promise<void> => {
+    for (const name of (await readdir(path.join(dir, relative))).sort()) {
+      const entry = path.join(relative, name);
+      const info = await lstat(path.join(dir, entry));
+      if (!info.isSymbolicLink() && !readableByOthers(info.mode, info.isDirectory())) continue;
+      hash.update(`${entry}\0${info.mode}\0${info.size}\0${info.mtimeMs}\n`);
+      if (info.isDirectory()) await walk(entry);
+    }
+  };
+  await walk('.');
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function skeletonContent(mounts: SandboxMount[], entries: RootEntry[]): Promise<SkeletonContent> {
   const dirs = ['proc', 'tmp', 'dev', 'etc'];
   const files: Record<string, string> = {
     // Who the instance is, for runtimes that look their user up (the JVM's user.home).
@@ -45,7 +76,48 @@ async function skeletonContent(mounts: SandboxMount[]): Promise<SkeletonContent>
     if (mount.file) files[relative] = '';
     else dirs.push(relative);
   }
-  return { dirs, files, symlinks };
+  const copies: SkeletonContent['copies'] = [];
+  const devices: SkeletonContent['devices'] = [];
+  for (const entry of entries) {
+    if (entry.kind === 'copy') {
+      copies.push({ source: entry.source, target: entry.target, stamp: await treeStamp(entry.source) });
+    } else {
+      const { rdev } = statSync(entry.source);
+      devices.push({ target: entry.target, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) });
+    }
+  }
+  return { dirs, files, symlinks, copies, devices };
+}
+
+const deviceProbes = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether a device node made under `sandboxDir` works (host root with CAP_MKNOD, on a filesystem not mounted
+ * nodev): then the skeleton holds /dev/null and the others itself, four mounts fewer per start. Once per process.
+ */
+export function devicesAllowed(sandboxDir: string): Promise<boolean> {
+  let probe = deviceProbes.get(sandboxDir);
+  if (!probe) {
+    probe = probeDevices(sandboxDir);
+    deviceProbes.set(sandboxDir, probe);
+  }
+  return probe;
+}
+
+async function probeDevices(sandboxDir: string): Promise<boolean> {
+  await mkdir(sandboxDir, { recursive: true });
+  const dir = await mkdtemp(path.join(sandboxDir, `.probe-${process.pid}-`));
+  try {
+    const node = path.join(dir, 'null');
+    await run('mknod', ['-m', '0666', node, 'c', '1', '3']);
+    const file = await open(node, 'w');
+    await file.write('x').finally(() => file.close());
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const made = new Map<string, Promise<string>>();
@@ -57,19 +129,19 @@ const planned = new Map<string, Promise<string>>();
  * shape: the host's /etc files are read at the first start of each (a daemon picks up a changed
  * /etc/resolv.conf when it restarts).
  */
-export function ensureSkeleton(sandboxDir: string, mounts: SandboxMount[]): Promise<string> {
-  const shape = JSON.stringify([sandboxDir, mounts]);
+export function ensureSkeleton(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
+  const shape = JSON.stringify([sandboxDir, mounts, entries]);
   let root = planned.get(shape);
   if (!root) {
-    root = skeletonFor(sandboxDir, mounts);
+    root = skeletonFor(sandboxDir, mounts, entries);
     planned.set(shape, root);
     root.catch(() => planned.delete(shape));
   }
   return root;
 }
 
-async function skeletonFor(sandboxDir: string, mounts: SandboxMount[]): Promise<string> {
-  const content = await skeletonContent(mounts);
+async function skeletonFor(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
+  const content = await skeletonContent(mounts, entries);
   const key = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
   const root = path.join(sandboxDir, `root-${key}`);
   let making = made.get(root);
@@ -92,6 +164,24 @@ async function makeSkeleton(sandboxDir: string, root: string, content: SkeletonC
       await writeFile(path.join(temp, file), text, { mode: 0o644 });
     }
     for (const [link, target] of Object.entries(content.symlinks)) await symlink(target, path.join(temp, link));
+    for (const copy of content.copies) {
+      const target = path.join(temp, copy.target);
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+      await cp(copy.source, target, {
+        recursive: true,
+        verbatimSymlinks: true,
+        preserveTimestamps: true,
+        filter: async (source) => {
+          const info = await lstat(source);
+          return info.isSymbolicLink() || readableByOthers(info.mode, info.isDirectory());
+        },
+      });
+    }
+    for (const device of content.devices) {
+      const target = path.join(temp, device.target);
+      await rm(target, { force: true });
+      await run('mknod', ['-m', '0666', target, 'c', String(device.major), String(device.minor)]);
+    }
     // Readable by the instance's uid, which owns nothing here.
     await chmod(temp, 0o755);
     await rename(temp, root).catch((error: NodeJS.ErrnoException) => {
@@ -116,5 +206,5 @@ export async function restoreRoot(sandboxDir: string, plan: SandboxPlan): Promis
     present.add(plan.root);
     return plan.root;
   }
-  return ensureSkeleton(sandboxDir, plan.mounts);
+  return ensureSkeleton(sandboxDir, plan.mounts, plan.rootEntries ?? []);
 }

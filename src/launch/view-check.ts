@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
-import { isInView, VIEW, type SandboxMount } from './sandbox-plan.ts';
+import { isInView, VIEW, type ViewEntry } from './sandbox-plan.ts';
 
 // Absolute paths in an environment value: alone, in a `:` or `,` list, or after `=` (--require=/x.js). URLs
 // (http://host/path) are addresses, not paths.
@@ -24,7 +24,7 @@ function outside(fn: FunctionSpec, what: string, where: string): PrebakeError {
  * in an `env` value, or a symbolic link on the way to its handler's code (other links, such as
  * node_modules/.bin, are the function's business: nothing of prebake's follows them).
  */
-export async function checkView(fn: FunctionSpec, mounts: SandboxMount[]): Promise<void> {
+export async function checkView(fn: FunctionSpec, mounts: ViewEntry[]): Promise<void> {
   for (const [name, value] of Object.entries(fn.env)) {
     for (const match of value.replace(URL, ' ').matchAll(PATH_TOKEN)) {
       const named = match[1]!;
