@@ -42,7 +42,7 @@ export async function checkClones({ fn, image, preparedDir, store, criu }: Clone
   if (fn.cloneCheck === false) return { sharedPaths: [], off: true };
   const event = JSON.stringify(fn.cloneCheck?.event ?? fn.warmup.event ?? {});
   const probe = async (start: () => Promise<StartedInstance>) =>
-    JSON.parse((await runOnce(await start(), event, { requestId: `clone-check-${randomUUID()}`, timeoutMs: fn.timeoutMs })).result) as unknown;
+    JSON.parse((await runOnce(start, event, { requestId: `clone-check-${randomUUID()}`, timeoutMs: fn.timeoutMs })).result) as unknown;
   const settled = await Promise.allSettled([
     probe(() => startPrebaked(image, store, criu)),
     probe(() => startPrebaked(image, store, criu)),

@@ -1,13 +1,16 @@
 // One invocation from start to end, as the CLI runs it: start an instance (restore or plain start), send the
-// event, collect the result and the logs, end the instance. The daemon's manager reuses the same steps.
+// event, collect the result and the logs, end the instance (the sequence of invocation.ts, which the daemon's
+// manager runs too).
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import type { StartMode } from '../manifest/schema.ts';
+import type { InvokeOptions } from '../instance/instance.ts';
 import { startInstance } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore } from '../store/store.ts';
 import { checkEvent } from './event.ts';
+import { oneShotLease, runInvocation, type Invoked } from './invocation.ts';
 import { resolveFunction } from './resolve.ts';
 
 export interface InvokeRequest {
@@ -36,27 +39,25 @@ export async function invokeFunction(request: InvokeRequest, store: ImageStore, 
   checkEvent(request.event, request.eventLimitBytes);
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
-  const started = await startInstance(fn, store, criu);
-  const { result, runMs, logs } = await runOnce(started, request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
-  return { requestId, functionName: fn.spec.name, result, start: started.kind, startMs: started.startMs, runMs, logs };
+  const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu), request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+  return { requestId, functionName: fn.spec.name, result, start: lease.kind, startMs: lease.startMs, runMs, logs };
 }
 
-/** Runs one event on a started instance, then ends it and removes its work dirs, on every path. */
-export async function runOnce(
-  started: StartedInstance,
-  event: string,
-  options: { requestId: string; timeoutMs: number },
-): Promise<{ result: string; runMs: number; logs: string }> {
-  const { instance } = started;
+/**
+ * Runs one event on an instance that `start` starts, and waits until the instance has ended and its work dirs
+ * are gone, on every path; a PrebakeError carries the instance's logs.
+ */
+export async function runOnce(start: () => Promise<StartedInstance>, event: string, options: InvokeOptions): Promise<Invoked & { logs: string }> {
+  let ended: Promise<string> = Promise.resolve('');
   try {
-    const { body, runMs } = await instance.invoke(event, options);
-    await instance.end();
-    return { result: body.toString('utf8'), runMs, logs: instance.logs.text() };
+    const invoked = await runInvocation(event, options, {
+      lease: async () => oneShotLease(await start()),
+      released: (_lease, logs) => (ended = logs),
+    });
+    return { ...invoked, logs: await ended };
   } catch (error) {
-    await instance.end();
-    if (error instanceof PrebakeError) error.logs = instance.logs.text();
+    const logs = await ended;
+    if (error instanceof PrebakeError) error.logs = logs;
     throw error;
-  } finally {
-    await started.cleanup();
   }
 }

@@ -1,20 +1,12 @@
 // Lending instances to invocations: a one-shot fresh instance (prebaked or cold), or one from the function's
 // warm pool. Knows every instance lent right now, so that a removal or a forced shutdown can end them.
-import type { StartMode } from '../manifest/schema.ts';
+import { endStarted, oneShotLease, type Lease } from '../invoke/invocation.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { WarmPolicy } from './config.ts';
 import { startFresh, type FreshStartContext } from './fallback.ts';
 import { WarmPool } from './warm-pool.ts';
-
-/** An instance lent to one invocation; `release` gives it back and resolves with its logs of the invocation. */
-export interface Lease {
-  started: StartedInstance;
-  kind: StartMode;
-  startMs: number;
-  /** healthy: the instance may serve again (the handler returned or threw). */
-  release(healthy: boolean): Promise<string>;
-}
 
 export interface PoolStats {
   name: string;
@@ -44,16 +36,7 @@ export class InstanceLeases {
   async fresh(fn: ResolvedFunction, context: FreshStartContext): Promise<Lease> {
     const started = await startFresh(fn, context);
     const entry = this.lend(fn.spec.name, started);
-    return {
-      started,
-      kind: started.kind,
-      startMs: started.startMs,
-      release: async () => {
-        this.lent.delete(entry);
-        await endStarted(started);
-        return started.instance.logs.text();
-      },
-    };
+    return oneShotLease(started, () => this.lent.delete(entry));
   }
 
   /** An idle instance from the function's pool; else a new one for the pool; else (pool full) a one-shot one. */
@@ -121,9 +104,4 @@ export class InstanceLeases {
     this.pools.set(name, pool);
     return pool;
   }
-}
-
-async function endStarted(started: StartedInstance): Promise<void> {
-  await started.instance.end();
-  await started.cleanup();
 }

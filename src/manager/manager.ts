@@ -10,20 +10,21 @@ import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
-import { resolveImage } from '../invoke/resolve.ts';
+import { runInvocation, type Lease } from '../invoke/invocation.ts';
+import { resolveImage, type ResolvedFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import { SourceStatusCache } from '../store/source-status.ts';
 import type { ImageStore } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
-import { functionSettings, type DaemonConfig } from './config.ts';
+import { functionSettings, type DaemonConfig, type WarmPolicy } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
 import { RebuildMarks, type FreshStartContext } from './fallback.ts';
 import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
-import { InstanceLeases, type Lease, type PoolStats } from './leases.ts';
+import { InstanceLeases, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
-import { ConcurrencyLimiter, type Release } from './limiter.ts';
+import { ConcurrencyLimiter } from './limiter.ts';
 import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
 import { registeredImage, unknownFunction } from './resolve-by-name.ts';
 
@@ -57,10 +58,6 @@ export interface RegisterOptions {
 
 /** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
 export type InvocationResult = Omit<InvokeOutcome, 'logs'>;
-
-function afterAnswer(lease: Lease, healthy: boolean): Promise<string> {
-  return new Promise((resolve) => setImmediate(resolve)).then(() => lease.release(healthy));
-}
 
 export function outcomeOf(error: unknown): string {
   return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
@@ -246,46 +243,45 @@ export class InstanceManager {
     const log = (request.log ?? this.log).child({ fn: name });
     const report: InvocationEvent = { functionName: name, outcome: 'ok' };
     let known = false;
-    let release: Release | undefined;
-    let lease: Lease | undefined;
-    let healthy = false;
     try {
       this.assertOpen();
       const image = await registeredImage(this.store, name);
       known = true;
-      release = await this.limiter.acquire(request.signal);
       const settings = functionSettings(this.config, image.meta.spec);
       const mode = request.mode ?? settings.startMode;
       // The deployed version: nothing on this path reads the function's source directory.
       const fn = resolveImage(image, mode === 'cold' ? 'cold' : 'prebaked');
-      const context = this.freshContext(log);
-      lease = mode === 'warm' ? await this.leases.warm(fn, settings.warm, context) : await this.leases.fresh(fn, context);
-      // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
-      this.assertOpen();
-      report.start = lease.kind;
-      report.startMs = lease.startMs;
-      const ran = await lease.started.instance.invoke(request.event, {
-        requestId,
-        timeoutMs: fn.spec.timeoutMs,
-        resultLimitBytes: this.config.resultLimitBytes,
+      const slot = await this.limiter.acquire(request.signal);
+      const invoked = await runInvocation(request.event, { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes }, {
+        // The one place an invocation gets its started instance.
+        lease: () => this.lease(fn, mode, settings.warm, log),
+        started: (lease) => {
+          // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
+          this.assertOpen();
+          report.start = lease.kind;
+          report.startMs = lease.startMs;
+        },
+        released: (lease, logs, failure) => {
+          const outcome = failure === undefined ? 'ok' : outcomeOf(failure);
+          // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
+          this.track(logs.finally(slot));
+          if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome }, logs);
+        },
       });
-      healthy = true;
-      report.runMs = ran.runMs;
-      return { requestId, functionName: name, result: ran.body.toString('utf8'), start: lease.kind, startMs: lease.startMs, runMs: ran.runMs };
+      report.runMs = invoked.runMs;
+      const { lease } = invoked;
+      return { requestId, functionName: name, result: invoked.result, start: lease.kind, startMs: lease.startMs, runMs: invoked.runMs };
     } catch (error) {
       report.outcome = outcomeOf(error);
-      // A handler that threw leaves its instance as good as before; anything else may not have.
-      healthy = isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_ERROR');
       throw error;
     } finally {
-      // Ended once the answer is on its way: killing and reaping a restored tree takes a few ms of CPU that the
-      // caller need not wait for (the slot stays held until it is done).
-      const logs = lease ? afterAnswer(lease, healthy) : Promise.resolve('');
-      // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
-      if (release) this.track(logs.finally(release));
-      if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome: report.outcome }, logs);
       if (known) this.record(report);
     }
+  }
+
+  private lease(fn: ResolvedFunction, mode: StartMode, warm: WarmPolicy, log: ManagerLogger): Promise<Lease> {
+    const context = this.freshContext(log);
+    return mode === 'warm' ? this.leases.warm(fn, warm, context) : this.leases.fresh(fn, context);
   }
 
   private freshContext(log: ManagerLogger): FreshStartContext {
