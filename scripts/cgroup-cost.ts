@@ -4,13 +4,13 @@
 // (create, join between clone and exec in native/spawn.c), which is then ended (kill what is left, rmdir);
 // and the end of a cgroup with a live process in it (v1: freeze, SIGKILL, thaw, wait until empty, rmdir).
 import { hostCgroups, instanceCgroupName } from '../src/cgroup/host.ts';
-import { devNullFd, SpawnedProcess } from '../src/launch/spawn.ts';
+import { SpawnedProcess } from '../src/launch/spawn.ts';
 
 const runs = Number(process.argv[2] ?? 100);
 const hierarchy = hostCgroups();
 if (!hierarchy) throw new Error('no cgroup hierarchy prebake can use');
 const limits = { memoryBytes: 256 * 1024 * 1024, maxProcesses: 1024 };
-const fds = [devNullFd(), devNullFd(), devNullFd()];
+const fds = [null, null, null];
 const samples: Record<string, number[]> = { 'spawn, plain': [], 'create cgroup': [], 'spawn, joining it': [], 'end cgroup': [], 'end, killing a sleep': [] };
 
 for (let i = 0; i < runs; i++) {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildFunction } from '../src/build/build.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { InstanceRegistry } from '../src/instance/registry.ts';
 import { invokeFunction } from '../src/invoke/invoke.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { ImageStore } from '../src/store/store.ts';
@@ -23,9 +24,11 @@ await chmod(home, 0o711);
 try {
   const store = new ImageStore(home);
   const criu = new Criu();
+  const instances = new InstanceRegistry();
+  instances.killOnExit();
   const spec = await loadFunction(values.function);
-  await buildFunction(spec, { store, criu });
-  const invoke = () => invokeFunction({ target: spec.name, event: '{}', mode: 'prebaked' }, store, criu);
+  await buildFunction(spec, { store, criu, instances });
+  const invoke = () => invokeFunction({ target: spec.name, event: '{}', mode: 'prebaked' }, store, criu, instances);
   for (let i = 0; i < 10; i++) await invoke(); // not counted: JIT and caches of the controller itself
   const cpu: number[] = [];
   const wall: number[] = [];

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { buildFunction } from '../src/build/build.ts';
 import { describeBuild } from '../src/criu/build-info.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { InstanceRegistry } from '../src/instance/registry.ts';
 import { invokeFunction } from '../src/invoke/invoke.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { ImageStore } from '../src/store/store.ts';
@@ -38,10 +39,12 @@ try {
   // Sandboxed instances reach their prepared code and image only through a home others can search.
   await chmod(home, 0o711);
   const store = new ImageStore(home);
+  const instances = new InstanceRegistry();
+  instances.killOnExit();
   const arms = [values.a, values.b].map((binary) => ({ criu: new Criu(binary), start: [] as number[], allMs: 0, controllerMs: 0 }));
   const spec = await loadFunction(values.function);
-  await buildFunction(spec, { store, criu: arms[0]!.criu });
-  const invoke = (criu: Criu) => invokeFunction({ target: spec.name, event: '{}', mode: 'prebaked' }, store, criu);
+  await buildFunction(spec, { store, criu: arms[0]!.criu, instances });
+  const invoke = (criu: Criu) => invokeFunction({ target: spec.name, event: '{}', mode: 'prebaked' }, store, criu, instances);
   for (const arm of arms) for (let i = 0; i < 5; i++) await invoke(arm.criu); // not counted: caches, JIT
   for (let i = 0; i < runs; i++) {
     for (const arm of i % 2 ? [...arms].reverse() : arms) {

@@ -28,6 +28,7 @@ import { runInterleaved } from '../src/bench/run.ts';
 import { summarizeArm, type ArmResult } from '../src/bench/summary.ts';
 import { buildFunction } from '../src/build/build.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { InstanceRegistry } from '../src/instance/registry.ts';
 import { startInstance } from '../src/start/start.ts';
 import { resolveFunction } from '../src/invoke/resolve.ts';
 import { loadFunction } from '../src/manifest/load.ts';
@@ -88,6 +89,8 @@ async function usableRuntimes(): Promise<SyntheticRuntime[]> {
 const work = await mkdtemp(path.join(os.tmpdir(), 'prebake-paper-'));
 const store = new ImageStore(path.join(work, 'home'));
 const criu = new Criu();
+const instances = new InstanceRegistry();
+instances.killOnExit();
 const startedAt = new Date().toISOString();
 const loadAtStart = os.loadavg();
 const began = performance.now();
@@ -112,18 +115,18 @@ try {
       const armOptions = (mode: string, timeoutMs: number) => ({ functionName: base, mode, event: '{"n":1}', timeoutMs });
       const readySpec = await loadFunction(ready.dir);
       for (const [dir, label] of [[ready.dir, 'ready'], [afterRequest.dir, '1req']] as const) {
-        const built = await buildFunction(await loadFunction(dir), { store, criu });
+        const built = await buildFunction(await loadFunction(dir), { store, criu, instances });
         images.push({ functionName: `${base}-${label}`, kind: 'criu', bytes: built.meta.imageBytes, buildMs: built.meta.buildMs, warmups: built.meta.warmupInvocations });
         const resolved = await resolveFunction(dir, store, 'prebaked');
-        functionArms.push(freshInstanceArm(armOptions(`prebaked-${label}`, readySpec.timeoutMs), () => startInstance(resolved, store, criu)));
+        functionArms.push(freshInstanceArm(armOptions(`prebaked-${label}`, readySpec.timeoutMs), () => startInstance(resolved, store, criu, instances)));
       }
       const plain = await resolveFunction(ready.dir, store, 'cold');
-      functionArms.unshift(freshInstanceArm(armOptions('cold', readySpec.timeoutMs), () => startInstance(plain, store, criu)));
+      functionArms.unshift(freshInstanceArm(armOptions('cold', readySpec.timeoutMs), () => startInstance(plain, store, criu, instances)));
       if (runtime === 'node') {
         for (const [count, label] of [[0, 'ready'], [1, '1req']] as const) {
           const snapshot = await buildNodeSnapshot(readySpec, plain.preparedDir, work, count);
           images.push({ functionName: `${base}-${label}`, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: count });
-          functionArms.push(freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () => startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot, store)));
+          functionArms.push(freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () => startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot, store, instances)));
         }
       }
 

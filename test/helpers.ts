@@ -8,6 +8,7 @@ import { hostCgroups } from '../src/cgroup/host.ts';
 import { cgroupOwner } from '../src/cgroup/sweep.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
+import { InstanceRegistry } from '../src/instance/registry.ts';
 import { ImageStore } from '../src/store/store.ts';
 import { listProcesses } from '../src/launch/proc.ts';
 
@@ -24,6 +25,8 @@ export interface Sandbox {
   home: string;
   store: ImageStore;
   criu: Criu;
+  /** The registry of every instance the test file starts outside a daemon. */
+  instances: InstanceRegistry;
   /** Copies a fixture (test/fixtures/functions) or bundled function into the sandbox; returns its path. */
   addFunction(name: string, from?: 'fixture' | 'bundled'): Promise<string>;
   /** Copies a function into the sandbox (as addFunction) and builds its image with real criu. */
@@ -51,6 +54,7 @@ export async function makeSandbox(): Promise<Sandbox> {
     home,
     store,
     criu: new Criu(),
+    instances: new InstanceRegistry(),
     async addFunction(name, from = 'fixture') {
       const target = path.join(root, 'functions', name);
       await cp(path.join(from === 'fixture' ? FIXTURES : BUNDLED, name), target, { recursive: true });
@@ -58,7 +62,7 @@ export async function makeSandbox(): Promise<Sandbox> {
     },
     async build(name, from) {
       const dir = await sandbox.addFunction(name, from);
-      return buildFunction(await loadFunction(dir), { store, criu: sandbox.criu });
+      return buildFunction(await loadFunction(dir), { store, criu: sandbox.criu, instances: sandbox.instances });
     },
     processes: () => processesMentioning(root),
     async expectClean() {

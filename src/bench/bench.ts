@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { startInstance } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
 import { freshInstanceArm, warmInstanceArm, type Arm } from './arms.ts';
@@ -24,6 +25,8 @@ export interface BenchOptions {
   event?: string;
   store: ImageStore;
   criu: Criu;
+  /** The registry the bench's instances are alive in. */
+  instances: InstanceRegistry;
   /** Things a user should know (a build, a skipped mode), one line each. */
   onNotice?: (line: string) => void;
   /** Before a function's runs: how many measurements they take. */
@@ -66,7 +69,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
   try {
     for (const target of options.targets) {
-      const fn = await prepareBenchFunction(target, { store, criu, needImage: options.modes.includes('prebaked'), onNotice: options.onNotice });
+      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage: options.modes.includes('prebaked'), onNotice: options.onNotice });
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];
@@ -105,7 +108,7 @@ async function makeArm(
   mode: BenchMode,
   context: BenchOptions & { scratch: string; images: ImageInfo[] },
 ): Promise<Arm> {
-  const { store, criu } = context;
+  const { store, criu, instances } = context;
   const armOptions = {
     functionName: fn.spec.name,
     mode,
@@ -114,18 +117,18 @@ async function makeArm(
   };
   switch (mode) {
     case 'cold':
-      return freshInstanceArm(armOptions, () => startInstance(fn.plain, store, criu));
+      return freshInstanceArm(armOptions, () => startInstance(fn.plain, store, criu, instances));
     case 'prebaked': {
       const prebaked = fn.prebaked!;
-      return freshInstanceArm(armOptions, () => startInstance(prebaked, store, criu));
+      return freshInstanceArm(armOptions, () => startInstance(prebaked, store, criu, instances));
     }
     case 'warm':
-      return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu));
+      return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu, instances));
     case 'node-snapshot': {
       // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
       const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
       context.images.push({ functionName: fn.spec.name, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: snapshot.warmups });
-      return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot, store));
+      return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot, store, instances));
     }
   }
 }

@@ -3,6 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { buildFunction } from '../build/build.ts';
 import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
 import { resolveFunction, type ResolvedFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
@@ -31,7 +32,7 @@ async function isDirectory(target: string): Promise<boolean> {
  */
 export async function prepareBenchFunction(
   target: string,
-  context: { store: ImageStore; criu: Criu; needImage: boolean; onNotice?: (line: string) => void },
+  context: { store: ImageStore; criu: Criu; instances: InstanceRegistry; needImage: boolean; onNotice?: (line: string) => void },
 ): Promise<BenchFunction> {
   const { store, criu } = context;
   let builtNow = false;
@@ -46,7 +47,7 @@ export async function prepareBenchFunction(
       const spec = await loadFunction(dir);
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
       context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
-      const built = await buildFunction(spec, { store, criu });
+      const built = await buildFunction(spec, { store, criu, instances: context.instances });
       context.onNotice?.(`${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`);
       builtNow = true;
       prebaked = await resolveFunction(target, store, 'prebaked');

@@ -9,6 +9,7 @@ import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
 import { dumpExternals, viewEntries } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
@@ -26,6 +27,8 @@ import { digestImageFiles } from '../store/image-files.ts';
 export interface BuildOptions {
   store: ImageStore;
   criu: Criu;
+  /** The registry the build's instances (the one dumped, the clone check's) are alive in. */
+  instances: InstanceRegistry;
   /** Called with progress lines ("init done in 120 ms"). */
   onProgress?: (message: string) => void;
   /** Fail the build (PREBAKE_ERR_CLONE_CHECK) rather than warn when clones share state. */
@@ -68,7 +71,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     await checkView(deployed, viewEntries(sandbox.plan));
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
-    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
+    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
     const initMs = await instance.waitReady(fn.timeoutMs, command.argv[0]);
     progress(`init done in ${initMs.toFixed(1)} ms`);
 
@@ -129,7 +132,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       files: await digestImageFiles(imageDir),
       sandbox: sandbox.plan,
     };
-    meta.cloneCheck = await checkClones({ fn: deployed, image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir }, preparedDir, store, criu });
+    meta.cloneCheck = await checkClones({ fn: deployed, image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir }, preparedDir, store, criu, instances: options.instances });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
     if (meta.cloneCheck.off) progress('clone check: turned off in function.json');

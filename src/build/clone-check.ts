@@ -5,6 +5,7 @@
 // at init. The four instances run side by side, so the check costs about one restore plus one plain start.
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
 import { runOnce } from '../invoke/invoke.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -32,22 +33,23 @@ export interface CloneCheckInput {
   preparedDir: string;
   store: ImageStore;
   criu: Criu;
+  instances: InstanceRegistry;
 }
 
 /**
  * Runs the check. A clone that cannot be restored fails it (the image is unusable); a probe that fails skips
  * it with a warning (the clones were not verified).
  */
-export async function checkClones({ fn, image, preparedDir, store, criu }: CloneCheckInput): Promise<CloneCheck> {
+export async function checkClones({ fn, image, preparedDir, store, criu, instances }: CloneCheckInput): Promise<CloneCheck> {
   if (fn.cloneCheck === false) return { sharedPaths: [], off: true };
   const event = JSON.stringify(fn.cloneCheck?.event ?? fn.warmup.event ?? {});
   const probe = async (start: () => Promise<StartedInstance>) =>
     JSON.parse((await runOnce(start, event, { requestId: `clone-check-${randomUUID()}`, timeoutMs: fn.timeoutMs })).result) as unknown;
   const settled = await Promise.allSettled([
-    probe(() => startPrebaked(image, store, criu)),
-    probe(() => startPrebaked(image, store, criu)),
-    probe(() => startCold(fn, preparedDir, store)),
-    probe(() => startCold(fn, preparedDir, store)),
+    probe(() => startPrebaked(image, store, criu, instances)),
+    probe(() => startPrebaked(image, store, criu, instances)),
+    probe(() => startCold(fn, preparedDir, store, instances)),
+    probe(() => startCold(fn, preparedDir, store, instances)),
   ]);
   const restoreFailure = settled.find((outcome) => outcome.status === 'rejected' && isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED'));
   if (restoreFailure) throw (restoreFailure as PromiseRejectedResult).reason;

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { setCgroupHome } from '../cgroup/host.ts';
 import { toPrebakeError } from '../errors.ts';
+import { InstanceRegistry } from '../instance/registry.ts';
 import { resolveHome } from '../paths.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
@@ -15,6 +16,10 @@ import { registerServe } from './commands/serve.ts';
 import { registerVerify } from './commands/verify.ts';
 import { exitOnSignals } from './signals.ts';
 
+// Every instance a command starts is alive in this registry; whatever way this process exits (a command's
+// end, an error, a signal: see signals.ts), none outlives it.
+const instances = new InstanceRegistry();
+instances.killOnExit();
 exitOnSignals();
 // A reader that went away (`prebake ls | head -1`) is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -40,14 +45,14 @@ program.hook('preAction', (_program, actionCommand) => {
   ran = actionCommand;
 });
 
-registerBuild(program);
-registerInvoke(program);
+registerBuild(program, instances);
+registerInvoke(program, instances);
 registerLs(program);
 registerRm(program);
 registerVerify(program);
 registerDoctor(program);
-registerServe(program);
-registerBench(program);
+registerServe(program, instances);
+registerBench(program, instances);
 registerBundle(program);
 registerRegistry(program);
 

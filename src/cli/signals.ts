@@ -1,4 +1,4 @@
-// A signal must still run the exit hook that ends this process's function instances (src/instance/instance.ts),
+// A signal must still run the exit hook that ends this process's function instances (installed by src/cli/main.ts),
 // so every command exits on SIGINT, SIGTERM and SIGHUP, except one that takes the signals over (serve drains).
 const EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 type HandledSignal = keyof typeof EXIT_CODES;

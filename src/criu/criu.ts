@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
-import { devNullFd, SpawnedProcess } from '../launch/spawn.ts';
+import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
 import { readCriuBuild, type CriuBuild } from './build-info.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
@@ -163,11 +163,10 @@ export class Criu {
       '--tmp', sandbox.tmpKey, String(sandbox.tmpMb), '--tmp-content', sandbox.tmpContent, '--error-log', logFile, '--', this.binary, ...criuArgs];
     // posix_spawn, not child_process: a fork() of the controller costs ~3 ms of CPU on every prebaked start.
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
-    // Like `cleanup: true` before, the process is killed if prebake exits first (launch/spawn.ts).
-    const devNull = devNullFd();
+    // The instance made of it owns the process (its end, or its registry's kill at exit, ends it).
     let child: SpawnedProcess;
     try {
-      child = new SpawnedProcess(PREBAKE_RESTORE, args, [devNull, devNull, devNull, ...options.extraFds], {
+      child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
       });
     } catch (error) {

@@ -1,6 +1,7 @@
 // A running function instance, however it started (plain start, build, or restore): the controller's side
 // of the protocol in docs/PROTOCOL.md, its logs, and its end. Whoever creates an Instance calls end() on every
-// path; instances still alive when prebake exits are killed by the exit hook below.
+// path; it is alive in its owner's registry (registry.ts) until its end is complete, for counting and for the
+// owner's last-resort kill at exit.
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
@@ -8,19 +9,10 @@ import type { InstancePipes } from '../launch/pipes.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
 import { LAMBDA_PAYLOAD_BYTES, type Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
+import type { InstanceRegistry } from './registry.ts';
 
 const END_GRACE_MS = 5_000;
 const LOG_DRAIN_MS = 200;
-
-const live = new Set<Instance>();
-process.once('exit', () => {
-  for (const instance of live) instance.killNow();
-});
-
-/** How many instances this process has alive (tests and metrics read it). */
-export function liveInstanceCount(): number {
-  return live.size;
-}
 
 export interface InstanceOptions {
   functionName: string;
@@ -37,6 +29,8 @@ export interface InstanceOptions {
    * kills the namespace init.
    */
   cgroup?: InstanceCgroup;
+  /** The registry of the instances' owner: the instance is in it from now until its end is complete. */
+  registry: InstanceRegistry;
 }
 
 export interface InvokeOptions {
@@ -60,6 +54,7 @@ export class Instance {
   readonly owner: InstanceOptions['owner'];
   readonly logs: LogCollector;
   private readonly cgroup: InstanceCgroup | undefined;
+  private readonly registry: InstanceRegistry;
   private readonly channel: ControlChannel;
   private readonly resolveInitPid: () => Promise<number>;
   private knownInitPid: number | undefined;
@@ -75,7 +70,8 @@ export class Instance {
     // An instance that breaks the protocol is ended at once, even while idle (a warm instance flooding frames).
     this.channel.onViolation = () => void this.end();
     this.logs = new LogCollector(options.pipes.stdout.read, options.pipes.stderr.read);
-    live.add(this);
+    this.registry = options.registry;
+    this.registry.add(this);
     // When the owner goes, the instance is gone: fail any wait at once rather than at its timeout.
     void this.owner.then(() => this.channel.close());
   }
@@ -186,7 +182,7 @@ export class Instance {
     } finally {
       this.channel.close();
       this.logs.close();
-      live.delete(this);
+      this.registry.delete(this);
     }
   }
 

@@ -6,6 +6,7 @@ import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import type { StartMode } from '../manifest/schema.ts';
 import type { InvokeOptions } from '../instance/instance.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { startInstance } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -35,11 +36,11 @@ export interface InvokeOutcome {
   logs: string;
 }
 
-export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu): Promise<InvokeOutcome> {
+export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<InvokeOutcome> {
   checkEvent(request.event, request.eventLimitBytes);
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
-  const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu), request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
+  const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu, instances), request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
   return { requestId, functionName: fn.spec.name, result, start: lease.kind, startMs: lease.startMs, runMs, logs };
 }
 

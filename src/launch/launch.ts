@@ -16,7 +16,7 @@ import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
 import { assertReachableByInstances } from './reachable.ts';
-import { devNullFd, SpawnedProcess } from './spawn.ts';
+import { SpawnedProcess } from './spawn.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
 const E2BIG = 7;
@@ -101,7 +101,7 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
     owner = new SpawnedProcess(
       PREBAKE_EXEC,
       launcherArgs(plan, command.argv),
-      [devNullFd(), ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
+      [null, ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
       { env: viewEnvironment(plan, instanceEnvironment(fn, command.env)), cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {

@@ -2,7 +2,7 @@
 // libuv fork()s the whole controller before exec, which costs milliseconds of CPU per spawn in a large Node
 // process; a vfork-style clone copies nothing. Used where a spawn is on the hot path (criu restore, once per
 // prebaked start), and wherever the child must join an instance's cgroups before it runs.
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { loadNativeAddon } from './native.ts';
 import type { OwnerProcess } from './owner.ts';
 
@@ -28,24 +28,10 @@ export interface SpawnOptions {
   cgroupProcs?: string[];
 }
 
-// One /dev/null for every spawned child's unused stdio, opened on first use (close-on-exec, as Node opens
-// every fd).
-let devNull: number | undefined;
-export function devNullFd(): number {
-  devNull ??= openSync('/dev/null', 'r+');
-  return devNull;
-}
-
 export interface ProcessExit {
   exitCode?: number;
   signal?: string;
 }
-
-// Like execa's `cleanup: true`: nothing spawned here outlives the controller.
-const running = new Set<SpawnedProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGTERM');
-});
 
 /** A child started by native/spawn.c, with the parts of a ChildProcess that an OwnerProcess needs. */
 export class SpawnedProcess implements OwnerProcess {
@@ -56,27 +42,37 @@ export class SpawnedProcess implements OwnerProcess {
   signalCode: string | null = null;
   private exited = false;
   private readonly done: Promise<ProcessExit>;
+  private resolveDone!: (exit: ProcessExit) => void;
 
   /**
-   * Spawns `file` with `args`; the child's fd i is fds[i] (give 0..2 too: devNullFd() for none). Without
-   * `options.env` the child gets the controller's environment; without `options.cwd`, its working directory.
+   * Spawns `file` with `args`; the child's fd i is fds[i] (give 0..2 too), /dev/null where fds[i] is null.
+   * Without `options.env` the child gets the controller's environment; without `options.cwd`, its working
+   * directory. Whoever spawns it owns it: an instance (its owner process) kills it at its end.
    */
-  constructor(file: string, args: string[], fds: number[], options: SpawnOptions = {}) {
+  constructor(file: string, args: string[], fds: (number | null)[], options: SpawnOptions = {}) {
     this.spawnargs = [file, ...args];
-    let resolve!: (exit: ProcessExit) => void;
-    this.done = new Promise((r) => (resolve = r));
-    this.pid = loadSpawnAddon().spawn(file, [file, ...args], fds, (code, signal) => {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    // The child gets its own copy of /dev/null; ours is closed once it has (close-on-exec, as Node opens every
+    // fd, so no other child inherits it meanwhile).
+    const devNull = fds.includes(null) ? openSync('/dev/null', 'r+') : undefined;
+    try {
+      this.pid = this.start(file, args, fds.map((fd) => fd ?? devNull!), options);
+    } finally {
+      if (devNull !== undefined) closeSync(devNull);
+    }
+  }
+
+  private start(file: string, args: string[], fds: number[], options: SpawnOptions): number {
+    return loadSpawnAddon().spawn(file, [file, ...args], fds, (code, signal) => {
       this.exited = true;
       this.exitCode = code;
       this.signalCode = signal;
-      running.delete(this);
-      resolve({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
+      this.resolveDone({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
     }, {
       ...(options.env && { env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`) }),
       ...(options.cwd && { cwd: options.cwd }),
       ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
     });
-    running.add(this);
   }
 
   /** Sends `signal` unless the child has been reaped; false when it could not be sent. */

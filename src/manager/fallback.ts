@@ -3,6 +3,7 @@
 // later invocations of that build go straight to a plain start instead of failing the same restore again; a
 // failure of the host (a full disk, criu killed, no memory) falls back without marking.
 import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { startInstance } from '../start/start.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
@@ -31,6 +32,7 @@ export class RebuildMarks {
 export interface FreshStartContext {
   store: ImageStore;
   criu: Criu;
+  instances: InstanceRegistry;
   fallback: boolean;
   marks: RebuildMarks;
   observer: ManagerObserver;
@@ -56,15 +58,15 @@ function restoreFailureKind(error: unknown): 'image' | 'transient' | undefined {
 
 /** Starts `fn` as resolved: restored when it is prebaked, plainly when cold or when its image failed before. */
 export async function startFresh(fn: ResolvedFunction, context: FreshStartContext): Promise<StartedInstance> {
-  const { store, criu, marks, observer } = context;
+  const { store, criu, instances, marks, observer } = context;
   const name = fn.spec.name;
-  const cold = () => startInstance({ ...fn, mode: 'cold' }, store, criu);
+  const cold = () => startInstance({ ...fn, mode: 'cold' }, store, criu, instances);
   if (fn.mode === 'cold' || !fn.image) return cold();
   if (context.fallback && marks.needsRebuild(fn.image)) return cold();
 
   const attempted = performance.now();
   try {
-    const started = await startInstance(fn, store, criu);
+    const started = await startInstance(fn, store, criu, instances);
     observer.restore?.({ functionName: name, ok: true });
     return started;
   } catch (error) {

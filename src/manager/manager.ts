@@ -9,6 +9,7 @@ import { exportBundle } from '../bundle/export.ts';
 import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
+import { InstanceRegistry } from '../instance/registry.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
 import { runInvocation, type Lease } from '../invoke/invocation.ts';
 import { resolveImage, type ResolvedFunction } from '../invoke/resolve.ts';
@@ -34,6 +35,8 @@ export interface ManagerOptions {
   config: DaemonConfig;
   log?: ManagerLogger;
   observer?: ManagerObserver;
+  /** The registry its instances are alive in: its own unless given one (`prebake serve` gives the CLI's). */
+  instances?: InstanceRegistry;
 }
 
 export interface InvokeRequest {
@@ -66,6 +69,8 @@ export function outcomeOf(error: unknown): string {
 export class InstanceManager {
   readonly config: DaemonConfig;
   readonly invocationLogs: InvocationLogs;
+  /** Every instance this manager has alive: fresh, warm, being built or being ended. */
+  readonly instances: InstanceRegistry;
   private readonly store: ImageStore;
   private readonly criu: Criu;
   private readonly log: ManagerLogger;
@@ -84,6 +89,7 @@ export class InstanceManager {
     this.store = options.store;
     this.criu = options.criu;
     this.config = options.config;
+    this.instances = options.instances ?? new InstanceRegistry();
     this.log = options.log ?? silentLogger;
     this.observer = options.observer ?? {};
     this.limiter = new ConcurrencyLimiter({
@@ -104,8 +110,9 @@ export class InstanceManager {
     }
   }
 
-  get stats(): { running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {
+  get stats(): { instances: number; running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {
     return {
+      instances: this.instances.count,
       running: this.limiter.running,
       queued: this.limiter.queued,
       builds: { running: this.builds.running, queued: this.builds.queued },
@@ -206,7 +213,7 @@ export class InstanceManager {
         if (!options.replace) await this.assertNameFree(spec);
         const started = performance.now();
         try {
-          const built = await buildFunction(spec, { store: this.store, criu: this.criu, onProgress: (line) => log.info({}, `build: ${line}`) });
+          const built = await buildFunction(spec, { store: this.store, criu: this.criu, instances: this.instances, onProgress: (line) => log.info({}, `build: ${line}`) });
           for (const warning of built.warnings) log.warn({ sharedState: built.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
         } catch (error) {
           this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
@@ -288,6 +295,7 @@ export class InstanceManager {
     return {
       store: this.store,
       criu: this.criu,
+      instances: this.instances,
       fallback: this.config.fallback,
       marks: this.marks,
       log,

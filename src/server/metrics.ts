@@ -1,7 +1,6 @@
 // Prometheus metrics (GET /metrics), every name prefixed prebake_. Each app has its own registry, so tests can
 // build several apps in one process.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { liveInstanceCount } from '../instance/instance.ts';
 import type { ManagerObserver } from '../manager/observer.ts';
 import type { ImageStore } from '../store/store.ts';
 
@@ -9,6 +8,8 @@ export interface MetricsSources {
   store: ImageStore;
   /** The manager's current numbers; read at scrape time. */
   stats: () => {
+    /** Instances alive in this app's manager (not in the process: two apps in one process count apart). */
+    instances: number;
     running: number;
     queued: number;
     builds: { running: number; queued: number };
@@ -69,7 +70,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     help: 'Function instances alive in the daemon (running an invocation or warm)',
     registers,
     collect() {
-      this.set(liveInstanceCount());
+      this.set(sources.stats().instances);
     },
   });
   new Gauge({

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { resolveDaemonConfig, type DaemonConfig, type DaemonConfigInput } from '../manager/config.ts';
 import { InstanceManager } from '../manager/manager.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -30,6 +31,8 @@ export interface BuildServerOptions {
   config?: DaemonConfigInput | DaemonConfig;
   /** fastify's logger option: false (tests), true, or pino options. */
   logger?: FastifyServerOptions['logger'];
+  /** The registry the daemon's instances are alive in (default: the manager's own). */
+  instances?: InstanceRegistry;
   /** The API token every route but /healthz requires (see auth.ts, token.ts). */
   auth: AuthOptions;
 }
@@ -62,6 +65,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     config,
     log: app.log,
     observer: metrics.observer,
+    instances: options.instances,
   });
   await manager.start();
   app.decorate('manager', manager);

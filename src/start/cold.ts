@@ -1,6 +1,7 @@
 // A plain start: spawn the runtime and run the function's init, no snapshot. Kept for comparison and as the
 // fallback when a restore fails.
 import { Instance } from '../instance/instance.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
@@ -9,18 +10,24 @@ import type { ImageStore } from '../store/store.ts';
 import type { StartedInstance } from './started.ts';
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
-export async function startCold(fn: FunctionSpec, preparedDir: string, store: ImageStore): Promise<StartedInstance> {
-  return startCommand(fn, preparedDir, runtimeFor(fn.runtime).command(fn, preparedDir), store);
+export async function startCold(fn: FunctionSpec, preparedDir: string, store: ImageStore, instances: InstanceRegistry): Promise<StartedInstance> {
+  return startCommand(fn, preparedDir, runtimeFor(fn.runtime).command(fn, preparedDir), store, instances);
 }
 
 /** A plain start of `command` (a runtime's shim, host paths) as an instance of `fn`, until its init is done. */
-export async function startCommand(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand, store: ImageStore): Promise<StartedInstance> {
+export async function startCommand(
+  fn: FunctionSpec,
+  preparedDir: string,
+  command: RuntimeCommand,
+  store: ImageStore,
+  instances: InstanceRegistry,
+): Promise<StartedInstance> {
   // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
   // (once) are set-up, not part of the start being measured.
   const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, command);
   const started = performance.now();
   const launched = launchInstance(fn, sandbox);
-  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid });
+  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });
   try {
     await instance.waitReady(fn.timeoutMs, command.argv[0]);
   } catch (error) {

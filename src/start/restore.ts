@@ -8,6 +8,7 @@ import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
 import { restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
 import { restoreRoot } from '../launch/skeleton.ts';
@@ -20,7 +21,7 @@ import type { StartedInstance } from './started.ts';
 // criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
 const FIRST_INHERITED_FD = 3;
 
-export async function startPrebaked(image: StoredImage, store: ImageStore, criu: Criu): Promise<StartedInstance> {
+export async function startPrebaked(image: StoredImage, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<StartedInstance> {
   const started = performance.now();
   const { meta } = image;
   // Never restore what is not the image as built: a patched page would run.
@@ -67,6 +68,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       pipes,
       restored: true,
       cgroup,
+      registry: instances,
       initPid: async () => {
         const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
         if (pid) return pid;

@@ -1,5 +1,6 @@
 // Starting an instance the way a resolved function says: a restore of its image (prebaked) or a plain start.
 import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { startCold } from './cold.ts';
@@ -15,7 +16,7 @@ export interface StartTarget {
 }
 
 /** Starts an instance of `fn` the way `fn.mode` says; prebaked needs the image. */
-export async function startInstance(fn: StartTarget, store: ImageStore, criu: Criu): Promise<StartedInstance> {
-  if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu);
-  return startCold(fn.spec, fn.preparedDir, store);
+export async function startInstance(fn: StartTarget, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<StartedInstance> {
+  if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu, instances);
+  return startCold(fn.spec, fn.preparedDir, store, instances);
 }

@@ -43,7 +43,7 @@ async function answersFromSnapshot(
 ): Promise<Record<string, unknown>[]> {
   const results = [];
   for (let i = 0; i < runs; i++) {
-    const started = await startFromNodeSnapshot(spec, preparedDir, snapshot, sandbox.store);
+    const started = await startFromNodeSnapshot(spec, preparedDir, snapshot, sandbox.store, sandbox.instances);
     try {
       const { body } = await started.instance.invoke(event, { requestId: `r${i}`, timeoutMs: 5_000 });
       results.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);

@@ -28,26 +28,26 @@ describe('build', () => {
   it('serialises two builds of one function and keeps the newest image and the one it replaced', async () => {
     const spec = await loadFunction(dir);
     const [first, second] = await Promise.all([
-      buildFunction(spec, { store: sandbox.store, criu: sandbox.criu }),
-      buildFunction(spec, { store: sandbox.store, criu: sandbox.criu }),
+      buildFunction(spec, { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }),
+      buildFunction(spec, { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }),
     ]);
     expect(first.meta.buildId).not.toBe(second.meta.buildId);
     const builds = await readdir(path.join(sandbox.home, 'functions', 'hello-node', 'builds'));
     expect(builds.sort()).toEqual([first.meta.buildId, second.meta.buildId].sort());
     const current = await sandbox.store.get('hello-node');
     expect([first.meta.buildId, second.meta.buildId]).toContain(current?.meta.buildId);
-    const third = await buildFunction(spec, { store: sandbox.store, criu: sandbox.criu });
+    const third = await buildFunction(spec, { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     const after = await readdir(path.join(sandbox.home, 'functions', 'hello-node', 'builds'));
     expect(after).toHaveLength(2);
     expect(after).toContain(third.meta.buildId);
     expect((await sandbox.store.get('hello-node'))?.meta.buildId).toBe(third.meta.buildId);
-    const outcome = await invokeFunction({ target: 'hello-node', event: '{"name":"twice"}' }, sandbox.store, sandbox.criu);
+    const outcome = await invokeFunction({ target: 'hello-node', event: '{"name":"twice"}' }, sandbox.store, sandbox.criu, sandbox.instances);
     expect(JSON.parse(outcome.result).message).toBe('Hello, twice!');
   });
 
   it('fails cleanly when criu is missing, leaving no temp dir and no image', async () => {
     const spec = { ...(await loadFunction(dir)), name: 'no-criu' };
-    await expect(buildFunction(spec, { store: sandbox.store, criu: new Criu('/nonexistent/criu') })).rejects.toMatchObject({
+    await expect(buildFunction(spec, { store: sandbox.store, criu: new Criu('/nonexistent/criu'), instances: sandbox.instances })).rejects.toMatchObject({
       code: 'PREBAKE_ERR_CRIU_MISSING',
     });
     expect(await sandbox.store.get('no-criu')).toBeUndefined();
@@ -68,7 +68,7 @@ describe('build', () => {
   it('removes a function with its image', async () => {
     expect(await sandbox.store.remove('hello-node')).toBe(true);
     expect(await sandbox.store.get('hello-node')).toBeUndefined();
-    await expect(invokeFunction({ target: 'hello-node', event: '{}' }, sandbox.store, sandbox.criu)).rejects.toMatchObject({
+    await expect(invokeFunction({ target: 'hello-node', event: '{}' }, sandbox.store, sandbox.criu, sandbox.instances)).rejects.toMatchObject({
       code: 'PREBAKE_ERR_UNKNOWN_FUNCTION',
     });
   });

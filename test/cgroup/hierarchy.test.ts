@@ -12,7 +12,7 @@ import type { InstanceCgroup } from '../../src/cgroup/instance-cgroup.ts';
 import { sweepLeftoverCgroups } from '../../src/cgroup/sweep.ts';
 import { CgroupV2 } from '../../src/cgroup/v2.ts';
 import { isPrebakeError } from '../../src/errors.ts';
-import { SpawnedProcess, devNullFd } from '../../src/launch/spawn.ts';
+import { SpawnedProcess } from '../../src/launch/spawn.ts';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
 const LIMITS = { memoryBytes: 64 * 1024 * 1024, maxProcesses: 100 };
@@ -43,7 +43,7 @@ afterEach(() => {
 
 /** A shell in `cgroup` that forks `children` sleepers and then stops itself (SIGSTOP): a tree in every state. */
 function startTree(cgroup: InstanceCgroup, children: number): SpawnedProcess {
-  const child = new SpawnedProcess('bash', ['-c', `for i in $(seq ${children}); do sleep 1000 & done; kill -STOP $$; wait`], [devNullFd(), devNullFd(), devNullFd()], {
+  const child = new SpawnedProcess('bash', ['-c', `for i in $(seq ${children}); do sleep 1000 & done; kill -STOP $$; wait`], [null, null, null], {
     cgroupProcs: cgroup.procsFiles,
   });
   spawned.push(child);
@@ -76,7 +76,7 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
   it("sweeps its home's cgroups whose owner is dead, and leaves a live owner's and another home's alone", async (context) => {
     const h = hierarchy();
     if (!h) return context.skip();
-    const gone = new SpawnedProcess('true', [], [devNullFd(), devNullFd(), devNullFd()]);
+    const gone = new SpawnedProcess('true', [], [null, null, null]);
     await gone;
     const home = '/var/lib/prebake-test-home';
     const dead = `${gone.pid}-${homeTag(home)}`;
@@ -107,7 +107,7 @@ describe('v1', () => {
   it('refuses a cgroup path it cannot join, naming it, and starts nothing', () => {
     let thrown: unknown;
     try {
-      new SpawnedProcess('true', [], [devNullFd()], { cgroupProcs: ['/sys/fs/cgroup/memory/prebake/no-such-cgroup/cgroup.procs'] });
+      new SpawnedProcess('true', [], [null], { cgroupProcs: ['/sys/fs/cgroup/memory/prebake/no-such-cgroup/cgroup.procs'] });
     } catch (error) {
       thrown = error;
     }

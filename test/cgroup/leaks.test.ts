@@ -62,7 +62,7 @@ describe('a restore whose criu is interrupted midway', () => {
   it.each(['KILL', 'STOP'] as const)('leaves no process when criu gets SIG%s (three times)', async (signal) => {
     const criu = await criuSending(signal);
     for (let i = 0; i < 3; i++) {
-      const failed = await invokeFunction({ target: 'limits-node', event: '{}', mode: 'prebaked' }, sandbox.store, criu).then(
+      const failed = await invokeFunction({ target: 'limits-node', event: '{}', mode: 'prebaked' }, sandbox.store, criu, sandbox.instances).then(
         () => undefined,
         (error: unknown) => error,
       );

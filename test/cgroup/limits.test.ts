@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 const invoke = (target: string, event: unknown, mode: 'cold' | 'prebaked') =>
-  invokeFunction({ target, event: JSON.stringify(event), mode }, sandbox.store, sandbox.criu);
+  invokeFunction({ target, event: JSON.stringify(event), mode }, sandbox.store, sandbox.criu, sandbox.instances);
 
 describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
   it('runs the instance in a cgroup of its own, with its memory and process limits', async () => {

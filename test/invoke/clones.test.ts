@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'faulty-node', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu)).result);
+  JSON.parse((await invokeFunction({ target: 'faulty-node', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
 
 describe('node clones', () => {
   it('never share random values', async () => {

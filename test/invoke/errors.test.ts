@@ -13,7 +13,7 @@ let sandbox: Sandbox;
 beforeAll(async () => {
   sandbox = await makeSandbox();
   const dir = await sandbox.addFunction('faulty-node');
-  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+  await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 });
 
 afterEach(async () => {
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 const invoke = (event: string, mode?: 'cold' | 'prebaked', target = 'faulty-node') =>
-  invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu);
+  invokeFunction({ target, event, mode }, sandbox.store, sandbox.criu, sandbox.instances);
 
 describe.each(['prebaked', 'cold'] as const)('in %s mode', (mode) => {
   it("reports a handler's error with its type and message", async () => {
@@ -73,7 +73,7 @@ describe('bad input', () => {
 describe('a failing build', () => {
   it("carries the function's message when init throws", async () => {
     const dir = await sandbox.addFunction('init-throws-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
     expect(error.code).toBe('PREBAKE_ERR_INIT_FAILED');
     expect(error.functionError?.message).toBe('cannot connect to the database at init');
     expect(error.message).toContain('init-throws-node');
@@ -82,7 +82,7 @@ describe('a failing build', () => {
 
   it('cuts off an init that never finishes at timeoutMs', async () => {
     const dir = await sandbox.addFunction('init-hangs-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
     expect(error.message).toContain('1500 ms');
     expect(await sandbox.store.get('init-hangs-node')).toBeUndefined();
@@ -90,7 +90,7 @@ describe('a failing build', () => {
 
   it('says to close sockets before the snapshot when criu cannot dump one', async () => {
     const dir = await sandbox.addFunction('socket-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }));
+    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
     expect(error.code).toBe('PREBAKE_ERR_DUMP_FAILED');
     expect(error.message).toContain('socket-node');
     expect(error.hint).toMatch(/beforeCheckpoint/);
@@ -100,7 +100,7 @@ describe('a failing build', () => {
   it('builds a function that closes its socket before the snapshot and reopens it after', async () => {
     const dir = await sandbox.addFunction('socket-node');
     const spec = await loadFunction(dir);
-    await buildFunction({ ...spec, env: { CLOSE_BEFORE_CHECKPOINT: '1' } }, { store: sandbox.store, criu: sandbox.criu });
+    await buildFunction({ ...spec, env: { CLOSE_BEFORE_CHECKPOINT: '1' } }, { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     const result = JSON.parse((await invoke('{}', 'prebaked', 'socket-node')).result);
     expect(result.listening).toBe(true);
     expect(result.port).toBeGreaterThan(0);
@@ -123,10 +123,10 @@ describe('a failing restore', () => {
     const manifestFile = path.join(dir, 'function.json');
     const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
     await writeFile(manifestFile, JSON.stringify({ ...manifest, env: { DATA_FILE: '/var/task/data.txt' } }));
-    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     expect(JSON.parse((await invoke('{}', 'prebaked', 'open-file-node')).result)).toEqual({ size: 6 });
     const restore = async () => {
-      const started = await startPrebaked((await sandbox.store.get('open-file-node'))!, sandbox.store, sandbox.criu);
+      const started = await startPrebaked((await sandbox.store.get('open-file-node'))!, sandbox.store, sandbox.criu, sandbox.instances);
       await started.instance.end();
       await started.cleanup();
     };

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 
@@ -14,7 +13,7 @@ let faultyDir: string;
 beforeAll(async () => {
   sandbox = await makeSandbox();
   faultyDir = await sandbox.addFunction('faulty-node');
-  await buildFunction(await loadFunction(faultyDir), { store: sandbox.store, criu: sandbox.criu });
+  await buildFunction(await loadFunction(faultyDir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 });
 
 afterAll(async () => {
@@ -26,7 +25,7 @@ afterAll(async () => {
 });
 
 const invoke = (event: unknown, mode?: 'cold' | 'prebaked') =>
-  invokeFunction({ target: 'faulty-node', event: JSON.stringify(event), mode }, sandbox.store, sandbox.criu);
+  invokeFunction({ target: 'faulty-node', event: JSON.stringify(event), mode }, sandbox.store, sandbox.criu, sandbox.instances);
 
 describe('a built function', () => {
   it('is stored with what a restore needs', async () => {
@@ -53,7 +52,7 @@ describe('a built function', () => {
     expect(new Set(results.map((r) => r.initializedAt)).size).toBe(1);
     expect(new Set(results.map((r) => r.requestId)).size).toBe(3);
     expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2]);
-    expect(liveInstanceCount()).toBe(0);
+    expect(sandbox.instances.count).toBe(0);
   });
 
   it('restores six clones of one image at once', async () => {
@@ -94,11 +93,11 @@ describe('a built function', () => {
 
   it('refuses to restore for its directory once the source changed; by name it runs the build', async () => {
     await writeFile(path.join(faultyDir, 'extra.js'), '// changed\n');
-    const byDir = invokeFunction({ target: faultyDir, event: '{}' }, sandbox.store, sandbox.criu);
+    const byDir = invokeFunction({ target: faultyDir, event: '{}' }, sandbox.store, sandbox.criu, sandbox.instances);
     await expect(byDir).rejects.toMatchObject({ code: 'PREBAKE_ERR_IMAGE_STALE' });
     expect(JSON.parse((await invoke({ n: 6 })).result).echo.n).toBe(6);
-    await buildFunction(await loadFunction(faultyDir), { store: sandbox.store, criu: sandbox.criu });
-    const rebuilt = await invokeFunction({ target: faultyDir, event: '{"n":7}' }, sandbox.store, sandbox.criu);
+    await buildFunction(await loadFunction(faultyDir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    const rebuilt = await invokeFunction({ target: faultyDir, event: '{"n":7}' }, sandbox.store, sandbox.criu, sandbox.instances);
     expect(JSON.parse(rebuilt.result).echo.n).toBe(7);
   });
 });

@@ -121,7 +121,7 @@ describe('"network": "none"', () => {
 
 describe('a path outside the view', () => {
   async function expectRefused(dir: string, what: RegExp): Promise<void> {
-    const error = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu }).catch((e: unknown) => e);
+    const error = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }).catch((e: unknown) => e);
     expect(isPrebakeError(error, 'PREBAKE_ERR_OUTSIDE_VIEW')).toBe(true);
     expect((error as Error).message).toMatch(what);
     expect(await sandbox.store.get(path.basename(dir))).toBeUndefined();

@@ -102,7 +102,7 @@ describe('a full disk during a restore', () => {
     store = new ImageStore(path.join(mountPoint, 'home'));
     const dir = path.join(sandbox.root, 'functions', 'faulty-small');
     await cp(path.join(FIXTURES, 'faulty-node'), dir, { recursive: true });
-    await buildFunction(await loadFunction(dir), { store, criu: sandbox.criu });
+    await buildFunction(await loadFunction(dir), { store, criu: sandbox.criu, instances: sandbox.instances });
     // Fill what is left of the disk.
     const filler = await open(path.join(mountPoint, 'filler'), 'w');
     try {
@@ -120,7 +120,7 @@ describe('a full disk during a restore', () => {
   });
 
   it('is a platform error (RESTORE_FAILED, the disk named), not the function exiting', async () => {
-    const error = await prebakeFailure(invokeFunction({ target: 'faulty-small', event: '{}' }, store, sandbox.criu));
+    const error = await prebakeFailure(invokeFunction({ target: 'faulty-small', event: '{}' }, store, sandbox.criu, sandbox.instances));
     expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
     expect(error.message).toMatch(/disk holding the store is full/);
     expect(error.details?.transient).toBeTruthy();

@@ -71,8 +71,8 @@ export function hooksTests(runtime: string, fixture: string, sandbox: () => Sand
       await writeFile(file, JSON.stringify(manifest));
     }
 
-    const build = async () => buildFunction(await loadFunction(dir), { store: sandbox().store, criu: sandbox().criu });
-    const invoke = (mode: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox().store, sandbox().criu);
+    const build = async () => buildFunction(await loadFunction(dir), { store: sandbox().store, criu: sandbox().criu, instances: sandbox().instances });
+    const invoke = (mode: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox().store, sandbox().criu, sandbox().instances);
 
     async function expectNothingLeft(): Promise<void> {
       expect(await settled(() => sandbox().processes())).toEqual([]);

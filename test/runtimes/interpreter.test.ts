@@ -42,13 +42,13 @@ async function addWithInterpreter(fixture: string, interpreter: string): Promise
 }
 
 const invoke = async (target: string, mode?: 'cold' | 'prebaked') =>
-  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu)).result) as { executable: string };
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as { executable: string };
 
 describe('the interpreter of a function', () => {
   it('is the one function.json names, recorded by the build and run by every start whatever PREBAKE_PYTHON says', async () => {
     const dir = await addWithInterpreter('python-interpreter', python);
     process.env.PREBAKE_PYTHON = '/nonexistent/python3';
-    const built = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    const built = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     expect(built.meta.interpreter.path).toBe(python);
     expect(built.meta.interpreter.version).toMatch(/^python 3\.\d+\.\d+/);
     expect(built.meta.runtimeVersion).toBe(built.meta.interpreter.version);
@@ -77,12 +77,12 @@ describe('the interpreter of a function', () => {
 
   it('is named in an init failure, with how to choose another', async () => {
     const dir = await addWithInterpreter('python-missing-module', python);
-    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED', functionError: { type: 'ModuleNotFoundError' } });
     const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { hint?: string };
     expect(error.message).toContain(`(interpreter: ${python})`);
     expect(error.hint).toContain('"interpreter" in function.json');
-    const plain = invokeFunction({ target: dir, event: '{}', mode: 'cold' }, sandbox.store, sandbox.criu);
+    const plain = invokeFunction({ target: dir, event: '{}', mode: 'cold' }, sandbox.store, sandbox.criu, sandbox.instances);
     await expect(plain).rejects.toThrow(`(interpreter: ${python})`);
     // The failed build left no directory behind.
     expect(await readdir(path.join(sandbox.home, 'functions', 'python-missing-module', 'builds'))).toEqual([]);
@@ -90,7 +90,7 @@ describe('the interpreter of a function', () => {
 
   it('that does not exist fails the build before anything starts, naming it and where it came from', async () => {
     const dir = await addWithInterpreter('python-interpreter', '/nonexistent/bin/python3');
-    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
     await expect(failed).rejects.toThrow('/nonexistent/bin/python3 (named by "interpreter" in function.json)');
     await sandbox.expectClean();

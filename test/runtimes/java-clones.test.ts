@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'random-java', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu)).result);
+  JSON.parse((await invokeFunction({ target: 'random-java', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
 
 describe('java clones', () => {
   it('never share random values', async () => {

@@ -76,7 +76,7 @@ describe('java handler shapes', SLOW, () => {
     for (const fixture of ['java-aws', 'java-jackson']) {
       await sandbox.build(fixture);
       const event = fixture === 'java-aws' ? { name: 'clone' } : { item: 'cake', quantity: 2, unitCents: 100 };
-      const outcome = await invokeFunction({ target: fixture, event: JSON.stringify(event) }, sandbox.store, sandbox.criu);
+      const outcome = await invokeFunction({ target: fixture, event: JSON.stringify(event) }, sandbox.store, sandbox.criu, sandbox.instances);
       expect(outcome.start).toBe('prebaked');
       expect(JSON.parse(outcome.result)).toMatchObject(fixture === 'java-aws' ? { message: 'Hello, clone!' } : { total_cents: 200 });
     }

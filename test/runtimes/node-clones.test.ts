@@ -14,7 +14,7 @@ let sandbox: Sandbox;
 let dir: string;
 let built: BuildResult;
 
-const build = async (strict?: boolean) => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, strict });
+const build = async (strict?: boolean) => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances, strict });
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => sandbox.finish());
 
 const invoke = async (mode: 'prebaked' | 'cold') =>
-  JSON.parse((await invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu)).result);
+  JSON.parse((await invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result);
 
 describe('node clones', () => {
   it('get fresh UUIDs from every reference to randomUUID, and share what a library seeded itself', async () => {

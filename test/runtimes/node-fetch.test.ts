@@ -41,13 +41,13 @@ afterAll(async () => {
 
 describe('node fetch at init', () => {
   it("builds: the shim closes undici's kept-alive connection before the snapshot, and clones fetch afresh", async () => {
-    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     const afterBuild = requests;
     expect(afterBuild).toBeGreaterThanOrEqual(1);
     // The server saw the connection end: nothing of the build's instance is left connected.
     expect(connections.size).toBe(0);
     const results = await Promise.all([1, 2].map(async () =>
-      JSON.parse((await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu)).result)));
+      JSON.parse((await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result)));
     for (const result of results) {
       // The config fetched at init is the snapshot's; each clone's own fetch is a new request.
       expect(result.config).toBe('response 1');

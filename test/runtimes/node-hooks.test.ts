@@ -30,8 +30,8 @@ async function setManifest(change: (manifest: Record<string, unknown>) => void):
   await writeFile(file, JSON.stringify(manifest));
 }
 
-const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
-const invoke = (mode?: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu);
+const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+const invoke = (mode?: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances);
 
 describe('node lifecycle hooks', () => {
   it('run before the snapshot and after each restore, not on a plain start', async () => {

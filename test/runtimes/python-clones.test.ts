@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'random-python', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu)).result);
+  JSON.parse((await invokeFunction({ target: 'random-python', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
 
 describe('python clones', () => {
   it('never share random values', async () => {

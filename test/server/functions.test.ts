@@ -3,7 +3,6 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
 import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
 
@@ -116,10 +115,10 @@ describe('the function registry', () => {
 
   it('removes a function with DELETE: its image, its registration and its instances', async () => {
     expect((await server.invoke('hello-node', {}, '?mode=warm')).status).toBe(200);
-    expect(liveInstanceCount()).toBe(1);
+    expect(server.app.manager.instances.count).toBe(1);
     const response = await server.del('/functions/hello-node');
     expect(response.status).toBe(204);
-    expect(await settled(async () => (liveInstanceCount() > 0 ? ['alive'] : []))).toEqual([]);
+    expect(await settled(async () => (server.app.manager.instances.count > 0 ? ['alive'] : []))).toEqual([]);
     expect(await sandbox.store.get('hello-node')).toBeUndefined();
     expect((await server.get('/functions/hello-node')).status).toBe(404);
     expect((await apiError(await server.del('/functions/hello-node'))).code).toBe('PREBAKE_ERR_UNKNOWN_FUNCTION');

@@ -1,6 +1,5 @@
 // The daemon over real HTTP: register a function, invoke it by fresh restores and from the warm pool.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { liveInstanceCount } from '../../src/instance/instance.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
@@ -119,7 +118,12 @@ describe('warm mode', () => {
       const described = (await (await warm.get('/functions/faulty-node')).json()) as { startMode: string; warm: { idle: number; busy: number; max: number } };
       expect(described.startMode).toBe('warm');
       expect(described.warm).toMatchObject({ max: 2, busy: 0 });
-      await expect.poll(() => liveInstanceCount()).toBe(2);
+      await expect.poll(() => warm.app.manager.instances.count).toBe(2);
+      // Two apps in one process: each counts its own manager's instances, not the process's.
+      const alive = async (app: TestServer) => metricValue(await (await app.get('/metrics')).text(), 'prebake_instances_alive');
+      expect(await alive(warm)).toBe(2);
+      expect(server.app.manager.instances.count).toBe(0);
+      expect(await alive(server)).toBe(0);
 
       // A crash ends only its own invocation; the next one gets a healthy instance.
       const crashed = await warm.invoke('faulty-node', { exit: 3 });

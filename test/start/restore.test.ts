@@ -12,7 +12,7 @@ describe('a prebaked start', () => {
     const sandbox = sandboxOfFile();
     const image = (await sandbox.store.get('faulty-node'))!;
     for (let round = 0; round < 3; round++) {
-      const clones = await Promise.all([1, 2, 3, 4].map(() => startPrebaked(image, sandbox.store, sandbox.criu)));
+      const clones = await Promise.all([1, 2, 3, 4].map(() => startPrebaked(image, sandbox.store, sandbox.criu, sandbox.instances)));
       try {
         for (const clone of clones) expect(await tracedThreads(await clone.instance.initPid())).toEqual([]);
         const outcomes = await Promise.all(

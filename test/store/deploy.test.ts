@@ -43,13 +43,13 @@ exports.handler = async () => ({
 }
 
 const invoke = async (target: string, mode?: 'cold' | 'prebaked') =>
-  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu)).result) as Record<string, string>;
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<string, string>;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
   dir = path.join(sandbox.root, 'functions', 'deployed-node');
   await writeFunction(dir, 'hello');
-  image = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+  image = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 });
 
 afterAll(() => sandbox.finish());

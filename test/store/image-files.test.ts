@@ -27,12 +27,12 @@ afterEach(async () => {
 
 afterAll(() => sandbox.cleanup());
 
-const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu });
+const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 
 /** A store as a newly started process has it: nothing verified yet. */
 const freshStore = () => new ImageStore(sandbox.home);
 
-const invoke = (store: ImageStore) => invokeFunction({ target: 'faulty-node', event: '{"n":1}' }, store, sandbox.criu);
+const invoke = (store: ImageStore) => invokeFunction({ target: 'faulty-node', event: '{"n":1}' }, store, sandbox.criu, sandbox.instances);
 
 
 /** Flips one byte in the middle of `file`, in place: same inode, same size. */

@@ -14,6 +14,7 @@ import { VIEW } from '../../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { startCommand } from '../../start/cold.ts';
 import type { StartedInstance } from '../../start/started.ts';
 import type { ImageStore } from '../../store/store.ts';
@@ -131,7 +132,7 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
 }
 
 /** A plain start of the Node shim that deserialises the function's heap from `snapshot` instead of loading it. */
-export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot, store: ImageStore): Promise<StartedInstance> {
+export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot, store: ImageStore, instances: InstanceRegistry): Promise<StartedInstance> {
   const command = commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]);
-  return startCommand(spec, preparedDir, { ...command, readOnlyPaths: [snapshot.blobPath] }, store);
+  return startCommand(spec, preparedDir, { ...command, readOnlyPaths: [snapshot.blobPath] }, store, instances);
 }

@@ -7,6 +7,7 @@ import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
 import { formatReport } from '../../bench/report.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
 import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
 import { wholeNumber } from '../options.ts';
@@ -25,7 +26,7 @@ async function writeOutput(file: string, content: string): Promise<void> {
   await writeFile(file, content);
 }
 
-export function registerBench(program: Command): void {
+export function registerBench(program: Command, instances: InstanceRegistry): void {
   program
     .command('bench')
     .description('measure start-up and end-to-end latency, cold against prebaked (and warm), and print a table per function')
@@ -53,6 +54,7 @@ export function registerBench(program: Command): void {
           event,
           store,
           criu,
+          instances,
           onNotice: (line) => {
             progress.finish();
             process.stderr.write(`${line}\n`);

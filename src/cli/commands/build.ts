@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { buildFunction } from '../../build/build.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { loadFunction } from '../../manifest/load.ts';
 import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
 
-export function registerBuild(program: Command): void {
+export function registerBuild(program: Command, instances: InstanceRegistry): void {
   program
     .command('build')
     .description('run functions to readiness (plus warm-ups), checkpoint them with criu, store the images')
@@ -17,6 +18,7 @@ export function registerBuild(program: Command): void {
         const built = await buildFunction(fn, {
           store,
           criu,
+          instances,
           strict: options.strict,
           onProgress: (line) => process.stderr.write(`${fn.name}: ${line}\n`),
         });

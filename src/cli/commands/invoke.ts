@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { isPrebakeError } from '../../errors.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { invokeFunction } from '../../invoke/invoke.ts';
 import { openStore, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
 
@@ -10,7 +11,7 @@ interface InvokeOptions {
   logs?: boolean;
 }
 
-export function registerInvoke(program: Command): void {
+export function registerInvoke(program: Command, instances: InstanceRegistry): void {
   program
     .command('invoke')
     .description("run a function once and print its result as JSON")
@@ -23,7 +24,7 @@ export function registerInvoke(program: Command): void {
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       try {
         const event = await readEventOption(options.data);
-        const outcome = await invokeFunction({ target, event, mode: options.mode }, store, criu);
+        const outcome = await invokeFunction({ target, event, mode: options.mode }, store, criu, instances);
         if (options.logs && outcome.logs) process.stderr.write(outcome.logs);
         if (options.timing) {
           process.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { resolveDaemonConfig, type DaemonConfigInput } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
 import { buildServer } from '../../server/server.ts';
@@ -60,7 +61,7 @@ async function daemonConfig(options: ServeOptions, command: Command): Promise<Da
   return config;
 }
 
-export function registerServe(program: Command): void {
+export function registerServe(program: Command, instances: InstanceRegistry): void {
   program
     .command('serve')
     .description('run the daemon: an HTTP API that registers, builds and invokes functions (docs/DAEMON.md)')
@@ -90,6 +91,7 @@ export function registerServe(program: Command): void {
       const app = await buildServer({
         store,
         criu,
+        instances,
         config,
         logger: { level: options.logLevel },
         auth: { token: apiToken.token, metricsPublic: options.metricsPublic },
