@@ -97,12 +97,12 @@ export class PrebakeError extends Error {
     return ERROR_CODES[this.code].status;
   }
 
-  /** The error as the HTTP API and `--json` output show it. */
-  toJSON(): Record<string, unknown> {
+  /** The error as the HTTP API shows it, with `hint` (by default the core's) in place of the core's hint. */
+  toJSON(hint = this.hint): Record<string, unknown> {
     return {
       code: this.code,
       message: this.message,
-      ...(this.hint && { hint: this.hint }),
+      ...(hint && { hint }),
       ...(this.functionName && { function: this.functionName }),
       ...(this.functionError && { functionError: this.functionError }),
     };
@@ -124,6 +124,18 @@ export function toPrebakeError(error: unknown): PrebakeError {
     cause: error,
     hint: 'this is a bug in prebake; please report it with the command you ran',
   });
+}
+
+/**
+ * A surface's how-to (the CLI's commands, the HTTP API's routes), by code: the core's errors say what happened
+ * in words no surface owns, and each surface says what to do in its own. An entry returns undefined to keep the
+ * core's hint.
+ */
+export type SurfaceHints = Partial<Record<ErrorCode, (error: PrebakeError) => string | undefined>>;
+
+/** The hint `error` gets on the surface whose table is `hints`. */
+export function surfaceHint(error: PrebakeError, hints: SurfaceHints): string | undefined {
+  return hints[error.code]?.(error) ?? error.hint;
 }
 
 export function isPrebakeError(error: unknown, code?: ErrorCode): error is PrebakeError {

@@ -141,7 +141,6 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       throw new PrebakeError('PREBAKE_ERR_CLONE_CHECK', `function "${fn.name}": ${warnings.join('; ')}`, {
         functionName: fn.name,
         details: { sharedPaths: meta.cloneCheck.sharedPaths },
-        hint: 'or build without --strict to publish the image with a warning',
       });
     }
     const stored = await store.publish(buildDir.dir, meta);

@@ -9,7 +9,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
-import { PrebakeError } from '../errors.ts';
 import { isInside } from '../manager/functions-roots.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
@@ -68,31 +67,19 @@ export async function bundleHeader(image: StoredImage, criu: Criu): Promise<Bund
   };
 }
 
-/** The function's current image, or PREBAKE_ERR_UNKNOWN_FUNCTION. */
-export async function requireImage(store: ImageStore, name: string): Promise<StoredImage> {
-  const image = await store.get(name);
-  if (!image) {
-    throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
-      functionName: name,
-      hint: 'list built functions with `prebake ls`',
-    });
-  }
-  return image;
-}
-
 /**
  * Opens a bundle of `name` as a stream. Resolves once the function is found and locked (so a caller can still
  * answer an error properly); the lock is released when the stream ends, fails or is destroyed by its reader.
  */
 export async function exportBundle(store: ImageStore, criu: Criu, name: string): Promise<Readable> {
-  await requireImage(store, name);
+  await store.require(name);
   const release = await store.lock(name);
   let pack: tar.Pack;
   let header: BundleHeader;
   let files: BundleFile[];
   try {
     // Read again under the lock: a build may have published between the check and the lock.
-    const image = await requireImage(store, name);
+    const image = await store.require(name);
     [header, files] = await Promise.all([bundleHeader(image, criu), bundleFiles(image)]);
     pack = tar.pack();
   } catch (error) {

@@ -67,7 +67,7 @@ export function parseSums(text: string): Map<string, string> {
 export function corrupt(why: string, cause?: unknown): PrebakeError {
   return new PrebakeError('PREBAKE_ERR_BUNDLE_CORRUPT', `the bundle is damaged or not a prebake bundle: ${why}`, {
     cause,
-    hint: 'export it again (prebake export), and check that nothing cut or rewrote it on the way',
+    hint: 'export it again, and check that nothing cut or rewrote it on the way',
   });
 }
 

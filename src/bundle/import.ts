@@ -18,6 +18,8 @@ import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
 import { isInside } from '../manager/functions-roots.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
 import { BUNDLE_FORMAT, corrupt, hashingTap, HEADER_NAME, parseSums, PARTS, sha256, SUMS_NAME, type BundleHeader } from './format.ts';
+import { imageMetaCheck } from '../store/meta-schema.ts';
+import { schemaProblem } from '../validate.ts';
 
 export interface ImportOptions {
   /** Import a bundle from an incompatible host anyway, marked for rebuild. */
@@ -83,6 +85,8 @@ async function readMeta(entryDir: string, header: BundleHeader): Promise<ImageMe
   } catch (error) {
     throw corrupt('entry/meta.json is missing or not JSON', error);
   }
+  const problem = schemaProblem(imageMetaCheck, meta, 'entry/meta.json');
+  if (problem) throw corrupt(`entry/meta.json is not valid: ${problem}`);
   if (meta.name !== header.name || meta.buildId !== header.buildId || meta.spec?.dir !== header.spec.dir) {
     throw corrupt('entry/meta.json names another function, build or directory than the header');
   }
@@ -220,7 +224,7 @@ async function checkHost(header: BundleHeader, store: ImageStore, criu: Criu, op
   if (options.force) return reason;
   throw new PrebakeError('PREBAKE_ERR_BUNDLE_INCOMPATIBLE', `function "${header.name}": the bundle was ${reason}`, {
     functionName: header.name,
-    hint: 'build the function on this host instead, or import with --force to keep it marked for rebuild',
+    hint: 'build the function on this host instead, or import it forced, to keep it marked for rebuild',
     details: { there: header.fingerprint, here },
   });
 }

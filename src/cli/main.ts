@@ -14,6 +14,7 @@ import { registerLs } from './commands/ls.ts';
 import { registerRm } from './commands/rm.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerVerify } from './commands/verify.ts';
+import { cliHint } from './hints.ts';
 import { exitOnSignals } from './signals.ts';
 
 // Every instance a command starts is alive in this registry; whatever way this process exits (a command's
@@ -67,7 +68,8 @@ try {
   if ((verbose || ran?.opts<{ logs?: boolean }>().logs) && error.functionError?.stack) {
     process.stderr.write(`${error.functionError.stack}\n`);
   }
-  process.stderr.write(`prebake: ${error.message}${error.hint ? ` (${error.hint})` : ''} [${error.code}]\n`);
+  const hint = cliHint(error);
+  process.stderr.write(`prebake: ${error.message}${hint ? ` (${hint})` : ''} [${error.code}]\n`);
   if (verbose) {
     if (error.details) process.stderr.write(`${JSON.stringify(error.details, null, 2)}\n`);
     process.stderr.write(`${error.stack ?? ''}\n`);

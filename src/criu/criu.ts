@@ -194,7 +194,7 @@ export class Criu {
       cause,
       hint: transient
         ? 'a problem of the host, not of the image: free disk or memory and retry'
-        : (known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it with `prebake build`'),
+        : (known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it'),
       details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
     });
   }
@@ -232,12 +232,12 @@ function restoreFailure(log: string): { reason: string; hint: string } | undefin
 }
 
 // What a user can do about the dump failures a function can cause.
-function dumpHint(log: string): string {
+function dumpHint(log: string): string | undefined {
   if (/sockets?[:.]|inet|tcp|unix/i.test(log)) {
     return 'the function holds a socket at the snapshot: close connections and servers in a beforeCheckpoint hook and reopen them in afterRestore';
   }
   if (/io_uring/.test(log)) return 'the function uses io_uring, which criu cannot dump';
-  return 'run with --verbose for the end of criu\'s log; `prebake doctor` checks criu and the kernel';
+  return undefined;
 }
 
 /** The last lines of a criu log, minus the noise every log has. */

@@ -36,14 +36,7 @@ export async function resolveFunction(
     if (!new RegExp(FUNCTION_NAME_PATTERN).test(target)) {
       throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `"${target}" is neither a function name nor a directory`);
     }
-    const image = await store.get(target);
-    if (!image) {
-      throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${target}" has been built`, {
-        functionName: target,
-        hint: 'list built functions with `prebake ls`, or build one with `prebake build <dir>`',
-      });
-    }
-    return resolveImage(image, askedMode ?? 'prebaked');
+    return resolveImage(await store.require(target), askedMode ?? 'prebaked');
   }
   const spec = await loadFunction(target);
   const image = await store.get(spec.name);
@@ -55,7 +48,8 @@ export async function resolveFunction(
   if (!image) {
     throw new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${spec.name}" has no image`, {
       functionName: spec.name,
-      hint: `build it first (prebake build ${spec.dir}), or use --mode cold`,
+      hint: 'build it first, or start it plainly (cold)',
+      details: { reason: 'no-image', dir: spec.dir },
     });
   }
   await assertFresh(image, spec.dir);
@@ -68,32 +62,39 @@ export function resolveImage(image: StoredImage, mode: Exclude<StartMode, 'warm'
   return { spec: deployedSpec(image), mode, preparedDir: image.meta.preparedDir, image };
 }
 
+/**
+ * Why an image is stale, for the surfaces' how-to (details.reason): the host or prebake changed since the build
+ * (rebuild it here), or its source did (rebuild it, or run the build as it is by the function's name).
+ */
+export type StaleReason = 'host-changed' | 'no-digests' | 'source-moved' | 'source-missing' | 'source-changed';
+
 /** PREBAKE_ERR_IMAGE_STALE for an image this host must not restore, whatever its source says. */
 function assertRestorable(image: StoredImage, dir: string): void {
   const { meta } = image;
   if (meta.rebuildReason !== undefined) {
     throw new PrebakeError('PREBAKE_ERR_IMAGE_STALE', `function "${meta.name}": its image was ${meta.rebuildReason}`, {
       functionName: meta.name,
-      hint: `rebuild it here: prebake build ${dir}`,
+      hint: 'rebuild it on this host',
+      details: { reason: 'host-changed' satisfies StaleReason, dir },
     });
   }
   // An image without the digests of its files cannot be verified (see store/image-files.ts): rebuild it.
-  if (!meta.files) throw staleImage(image, 'prebake started recording image digests', `prebake build ${dir}`);
+  if (!meta.files) throw staleImage(image, 'no-digests', 'prebake started recording image digests', dir);
 }
 
-function staleImage({ meta }: StoredImage, why: string, rebuild: string, alternative = ''): PrebakeError {
+function staleImage({ meta }: StoredImage, reason: StaleReason, why: string, dir: string): PrebakeError {
   return new PrebakeError('PREBAKE_ERR_IMAGE_STALE', `function "${meta.name}": ${why} since its image was built at ${meta.builtAt}`, {
     functionName: meta.name,
-    hint: `rebuild it (${rebuild})${alternative}`,
+    hint: reason.startsWith('source-') ? 'rebuild it, or invoke the built version by its name' : 'rebuild it',
+    details: { reason, dir },
   });
 }
 
 async function assertFresh(image: StoredImage, dir: string): Promise<void> {
   const { meta } = image;
-  const stale = (why: string) => staleImage(image, why, `prebake build ${dir}`, `, or invoke the built version by its name (prebake invoke ${meta.name})`);
   assertRestorable(image, dir);
-  if (dir !== meta.spec.dir) throw stale(`its source moved from ${meta.spec.dir} to ${dir}`);
+  if (dir !== meta.spec.dir) throw staleImage(image, 'source-moved', `its source moved from ${meta.spec.dir} to ${dir}`, dir);
   const status = await sourceStatus(meta, dir);
-  if (status === 'missing') throw stale(`its source directory ${dir} is gone`);
-  if (status === 'changed') throw stale('its source changed');
+  if (status === 'missing') throw staleImage(image, 'source-missing', `its source directory ${dir} is gone`, dir);
+  if (status === 'changed') throw staleImage(image, 'source-changed', 'its source changed', dir);
 }

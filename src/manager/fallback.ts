@@ -81,7 +81,7 @@ export async function startFresh(fn: ResolvedFunction, context: FreshStartContex
         : new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${name}": the restored instance failed to resume: ${error.message}`, {
             cause: error,
             functionName: name,
-            hint: 'the image may be corrupt or from another kernel or criu: rebuild it (POST /functions/:name/build)',
+            hint: 'the image may be corrupt or from another kernel or criu: rebuild it',
           });
     const outcome = kind === 'image' ? 'the image is marked for rebuild' : 'a transient failure: the image stays in use';
     context.log.warn(

@@ -1,4 +1,4 @@
-// Registering a directory runs its code as root. With functions roots configured (`--functions-root`), only
+// Registering a directory runs its code as root. With functions roots configured (functionsRoots), only
 // directories whose real path (every symlink resolved) lies inside one of them are taken, and the function is
 // registered under that real path, so that a symlink swapped after the check cannot point the build elsewhere.
 import { realpath } from 'node:fs/promises';
@@ -16,7 +16,7 @@ export async function directoryInsideRoots(dir: string, roots: readonly string[]
     if (realRoot !== undefined && isInside(real, realRoot)) return real;
   }
   throw new PrebakeError('PREBAKE_ERR_PATH_NOT_ALLOWED', `${dir} (really ${real}) is not inside a functions root of this daemon`, {
-    hint: `register a directory under ${roots.join(', ')}, or start the daemon with --functions-root for its parent`,
+    hint: `register a directory under ${roots.join(', ')}, or add its parent to the daemon's functionsRoots`,
   });
 }
 
@@ -35,7 +35,7 @@ export async function assertWouldBeInsideRoots(dir: string, roots: readonly stri
     if (realRoot !== undefined && isInside(target, realRoot)) return;
   }
   throw new PrebakeError('PREBAKE_ERR_PATH_NOT_ALLOWED', `the bundle's code belongs in ${dir} (really ${target}), not inside a functions root of this daemon`, {
-    hint: `build the function under ${roots.join(', ')}, or start the daemon with --functions-root for its parent`,
+    hint: `build the function under ${roots.join(', ')}, or add its parent to the daemon's functionsRoots`,
   });
 }
 

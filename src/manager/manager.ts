@@ -16,7 +16,7 @@ import { resolveImage, type ResolvedFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import { SourceStatusCache } from '../store/source-status.ts';
-import type { ImageStore } from '../store/store.ts';
+import { unknownFunction, type ImageStore } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
 import { functionSettings, type DaemonConfig, type WarmPolicy } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
@@ -27,7 +27,6 @@ import { InstanceLeases, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
-import { registeredImage, unknownFunction } from './resolve-by-name.ts';
 
 export interface ManagerOptions {
   store: ImageStore;
@@ -135,12 +134,13 @@ export class InstanceManager {
 
   async rebuild(name: string, options: Pick<RegisterOptions, 'signal'> = {}): Promise<FunctionDescription> {
     this.assertOpen();
-    const image = await registeredImage(this.store, name);
+    const image = await this.store.require(name);
     const spec = await loadFunction(await directoryInsideRoots(image.meta.spec.dir, this.config.functionsRoots));
     if (spec.name !== name) {
       throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${spec.dir}/function.json now names the function "${spec.name}", not "${name}"`, {
         functionName: name,
-        hint: `register it under its new name (POST /functions), then remove "${name}" (DELETE /functions/${name})`,
+        hint: `register it under its new name, then remove "${name}"`,
+        details: { reason: 'renamed', dir: spec.dir },
       });
     }
     await this.build(spec, options);
@@ -187,7 +187,7 @@ export class InstanceManager {
   }
 
   async describe(name: string): Promise<FunctionDescription> {
-    const image = await registeredImage(this.store, name);
+    const image = await this.store.require(name);
     const pool = this.leases.pool(name);
     return describeFunction({
       meta: image.meta,
@@ -239,7 +239,7 @@ export class InstanceManager {
     if (ownerDir === newDir) return;
     throw new PrebakeError('PREBAKE_ERR_NAME_TAKEN', `the function name "${spec.name}" belongs to ${existing.meta.spec.dir}, not ${spec.dir}`, {
       functionName: spec.name,
-      hint: `give the function another "name" in its function.json, or replace the registered one with POST /functions?replace=true`,
+      hint: 'give the function another "name" in its function.json, or replace the registered one',
     });
   }
 
@@ -252,7 +252,7 @@ export class InstanceManager {
     let known = false;
     try {
       this.assertOpen();
-      const image = await registeredImage(this.store, name);
+      const image = await this.store.require(name);
       known = true;
       const settings = functionSettings(this.config, image.meta.spec);
       const mode = request.mode ?? settings.startMode;

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { bundleFiles, bundleHeader, requireImage, type BundleFile } from '../bundle/export.ts';
+import { bundleFiles, bundleHeader, type BundleFile } from '../bundle/export.ts';
 import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, sha256, SUMS_NAME } from '../bundle/format.ts';
 import { importBundle, type ImportOptions, type ImportResult } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
@@ -53,11 +53,11 @@ async function digestOf(stream: Readable): Promise<string> {
 
 /** Pushes the function's bundle to `ref`, uploading only the blobs the registry lacks. Holds the function's lock. */
 export async function pushBundle(store: ImageStore, criu: Criu, name: string, ref: RegistryReference): Promise<PushResult> {
-  await requireImage(store, name);
+  await store.require(name);
   const client = new RegistryClient(ref);
   const release = await store.lock(name);
   try {
-    const image = await requireImage(store, name);
+    const image = await store.require(name);
     const [header, files] = await Promise.all([bundleHeader(image, criu), bundleFiles(image)]);
     const result: PushResult = { digest: '', uploaded: { blobs: 0, bytes: 0 }, present: { blobs: 0, bytes: 0 } };
     const send = async (descriptor: Descriptor, open: () => Readable) => {

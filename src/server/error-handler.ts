@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PrebakeError, toPrebakeError, type ErrorCode } from '../errors.ts';
+import { httpHint } from './hints.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PREBAKE_ERR_PAYLOAD_TOO_LARGE',
@@ -38,7 +39,7 @@ export function toApiError(error: unknown): PrebakeError {
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: PrebakeError): FastifyReply {
   if (error.code === 'PREBAKE_ERR_OVERLOADED') reply.header('retry-after', String(error.details?.retryAfterSec ?? 1));
-  return reply.code(error.httpStatus).send({ error: { ...error.toJSON(), requestId: request.id } });
+  return reply.code(error.httpStatus).send({ error: { ...error.toJSON(httpHint(error)), requestId: request.id } });
 }
 
 /** fastify's `frameworkErrors`: the router's refusals (a too long or malformed path) before any hook runs. */
@@ -62,7 +63,7 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
   // Node's own handler checks the same: a response already under way on this socket cannot get another head.
   const responding = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (socket.writable && !responding) {
-    const body = JSON.stringify({ error: { ...apiError.toJSON(), requestId } });
+    const body = JSON.stringify({ error: { ...apiError.toJSON(httpHint(apiError)), requestId } });
     const status = apiError.httpStatus;
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +

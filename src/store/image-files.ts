@@ -75,8 +75,8 @@ export class ImageVerifier {
     const corrupt = (problem: string) =>
       new PrebakeError('PREBAKE_ERR_IMAGE_CORRUPT', `function "${name}": its image is corrupt: ${problem}; it will not be restored`, {
         functionName: name,
-        hint: `rebuild it: prebake build ${image.meta.spec.dir}, or POST /functions/${name}/build to the daemon`,
-        details: { imageDir: image.imageDir, buildId: image.meta.buildId },
+        hint: 'rebuild it',
+        details: { imageDir: image.imageDir, buildId: image.meta.buildId, dir: image.meta.spec.dir },
       });
     const recorded = image.meta.files;
     if (!recorded) throw corrupt('it has no recorded file digests (built by an older prebake)');

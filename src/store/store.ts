@@ -26,7 +26,9 @@ import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
+import { schemaProblem } from '../validate.ts';
 import { ImageVerifier, type ImageFiles } from './image-files.ts';
+import { imageMetaCheck } from './meta-schema.ts';
 
 // 2: instances run sandboxed (meta.sandbox); 3: from the build's copy of the code, with a recorded interpreter.
 // An image of an older format is stale.
@@ -71,6 +73,35 @@ export interface StoredImage {
   imageDir: string;
   /** The function's code as deployed by this build: what its instances run. */
   codeDir: string;
+}
+
+/** PREBAKE_ERR_UNKNOWN_FUNCTION: the store holds no function `name` (each surface says how to list or add one). */
+export function unknownFunction(name: string): PrebakeError {
+  return new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" is built here`, { functionName: name });
+}
+
+// A build's meta.json, checked against its schema. Which directory to build again (`details.dir`) is known
+// when the file says it; `details.reason` tells the surfaces what happened: unreadable, other-version, invalid.
+async function readMeta(name: string, file: string): Promise<ImageMeta> {
+  const notBuilt = (reason: string, what: string, dir?: unknown, cause?: unknown) =>
+    new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${name}": its image metadata ${file} ${what}`, {
+      cause,
+      functionName: name,
+      details: { reason, file, ...(typeof dir === 'string' && { dir }) },
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw notBuilt('unreadable', `is unreadable: ${(error as Error).message}`, undefined, error);
+  }
+  const record = typeof parsed === 'object' && parsed !== null ? (parsed as { format?: unknown; spec?: { dir?: unknown } }) : {};
+  if (record.format !== META_FORMAT) {
+    throw notBuilt('other-version', `was written by another version of prebake (format ${String(record.format)}, not ${META_FORMAT})`, record.spec?.dir);
+  }
+  const problem = schemaProblem(imageMetaCheck, parsed, 'the file');
+  if (problem) throw notBuilt('invalid', `is not valid: ${problem}`, record.spec?.dir);
+  return parsed as ImageMeta;
 }
 
 /** Where the code of the build in `buildDir` lives (the sandbox mounts it as the function's directory). */
@@ -247,6 +278,13 @@ export class ImageStore {
     return storedImage(meta, finalDir);
   }
 
+  /** The function's current image; PREBAKE_ERR_UNKNOWN_FUNCTION when it has none. */
+  async require(name: string): Promise<StoredImage> {
+    const image = await this.get(name);
+    if (!image) throw unknownFunction(name);
+    return image;
+  }
+
   /** The function's current image, or undefined when it has none. */
   async get(name: string): Promise<StoredImage | undefined> {
     const current = path.join(this.functionDir(name), 'current');
@@ -264,22 +302,7 @@ export class ImageStore {
     const metaInode = statSync(path.join(buildDir, 'meta.json'), { throwIfNoEntry: false })?.ino;
     const known = this.known.get(name);
     if (known && known.buildDir === buildDir && known.metaInode === metaInode) return known.image;
-    let meta: ImageMeta;
-    try {
-      meta = JSON.parse(await readFile(path.join(buildDir, 'meta.json'), 'utf8')) as ImageMeta;
-    } catch (error) {
-      throw new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${name}": its image metadata is unreadable`, {
-        cause: error,
-        functionName: name,
-        hint: `rebuild it: prebake build ${name}`,
-      });
-    }
-    if (meta.format !== META_FORMAT) {
-      throw new PrebakeError('PREBAKE_ERR_NOT_BUILT', `function "${name}": its image was made by another version of prebake`, {
-        functionName: name,
-        hint: `rebuild it: prebake build ${meta.spec?.dir ?? name}`,
-      });
-    }
+    const meta = await readMeta(name, path.join(buildDir, 'meta.json'));
     const image = storedImage(meta, buildDir);
     this.known.set(name, { buildDir, metaInode, image });
     return image;

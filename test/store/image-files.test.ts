@@ -12,6 +12,8 @@ import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { ImageStore } from '../../src/store/store.ts';
 import { makeSandbox, prebakeFailure, ROOT, type Sandbox } from '../helpers.ts';
+import { cliHint } from '../../src/cli/hints.ts';
+import { httpHint } from '../../src/server/hints.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -89,7 +91,9 @@ describe('an image', () => {
       const error = await prebakeFailure(invoke(which));
       expect(error.code).toBe('PREBAKE_ERR_IMAGE_CORRUPT');
       expect(error.message).toMatch(/pages-1\.img does not match its sha256/);
-      expect(error.hint).toMatch(/prebake build/);
+      // The core says rebuild; each surface says how (src/cli/hints.ts, src/server/hints.ts).
+      expect(cliHint(error)).toContain(`prebake build ${built.meta.spec.dir}`);
+      expect(httpHint(error)).toContain('POST /functions/faulty-node/build');
     }
   });
 
@@ -134,6 +138,25 @@ describe('an image built before digests were recorded', () => {
     const error = await prebakeFailure(invoke(freshStore()));
     expect(error.code).toBe('PREBAKE_ERR_IMAGE_STALE');
     expect(error.message).toMatch(/image digests/);
+  });
+});
+
+describe('a meta.json that is not as a build writes it', () => {
+  it('is a typed error naming the file and the field, not a crash later', async () => {
+    const built = await build();
+    const metaFile = path.join(built.buildDir, 'meta.json');
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as { spec: Record<string, unknown> };
+    await writeFile(metaFile, JSON.stringify({ ...meta, spec: { ...meta.spec, timeoutMs: 'soon' } }));
+    const error = await prebakeFailure(invoke(freshStore()));
+    expect(error.code).toBe('PREBAKE_ERR_NOT_BUILT');
+    expect(error.message).toContain(metaFile);
+    expect(error.message).toContain('"spec.timeoutMs"');
+    expect(error.details).toMatchObject({ reason: 'invalid', file: metaFile, dir: meta.spec.dir });
+
+    await writeFile(metaFile, '{"format": 3, "name": ');
+    const cut = await prebakeFailure(invoke(freshStore()));
+    expect(cut.code).toBe('PREBAKE_ERR_NOT_BUILT');
+    expect(cut.details).toMatchObject({ reason: 'unreadable', file: metaFile });
   });
 });
 

@@ -1,7 +1,6 @@
 // POST /functions/:name/invoke: the request body is the event, the response body the handler's result, both
 // JSON text passed through verbatim.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { isPrebakeError, PrebakeError } from '../../errors.ts';
 import { checkEvent } from '../../invoke/event.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { StartModeSchema } from '../../manifest/schema.ts';
@@ -28,12 +27,7 @@ export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
     },
     handler: async (request, reply) => {
       const text = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : '{}';
-      try {
-        checkEvent(text, bodyLimit);
-      } catch (error) {
-        if (!isPrebakeError(error, 'PREBAKE_ERR_INVALID_EVENT')) throw error;
-        throw new PrebakeError(error.code, error.message, { hint: `send the event as JSON, for example curl -d '{"name":"x"}'` });
-      }
+      checkEvent(text, bodyLimit);
       // The client hung up: an invocation still waiting for a slot is dropped (one already running finishes).
       const outcome = await manager.invoke({
         signal: clientGoneSignal(reply),
