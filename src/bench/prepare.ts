@@ -1,11 +1,10 @@
 // What a bench needs of each function before its runs: an image built from the current source (built here
 // when missing or stale, said on stderr), and the function resolved for a plain start and for a restore.
-import { stat } from 'node:fs/promises';
 import { buildFunction } from '../build/build.ts';
 import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
-import { resolveFunction, type ResolvedFunction } from '../invoke/resolve.ts';
+import { looksLikePath, resolveFunction, type ResolvedFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -18,11 +17,6 @@ export interface BenchFunction {
   prebaked?: ResolvedFunction;
   /** True when this bench built the image. */
   builtNow: boolean;
-}
-
-async function isDirectory(target: string): Promise<boolean> {
-  if (target.includes('/') || target.startsWith('.')) return true;
-  return stat(target).then((s) => s.isDirectory(), () => false);
 }
 
 /**
@@ -42,7 +36,7 @@ export async function prepareBenchFunction(
       prebaked = await resolveFunction(target, store, 'prebaked');
     } catch (error) {
       if (!isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') && !isPrebakeError(error, 'PREBAKE_ERR_IMAGE_STALE')) throw error;
-      const dir = (await isDirectory(target)) ? target : (await store.get(target))?.meta.spec.dir;
+      const dir = looksLikePath(target) ? target : (await store.get(target))?.meta.spec.dir;
       if (!dir) throw error;
       const spec = await loadFunction(dir);
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';

@@ -1,7 +1,6 @@
 // prebake export: a function's current image, its code and the environment it needs, as one tar stream. The
 // files are streamed one after the other (never held in memory), each hashed as it goes; the hashes close the
 // stream. The function's lock is held until the stream ends, so a build cannot remove the files midway.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +12,8 @@ import { isInside } from '../manager/functions-roots.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';
-import { addEntry, BUNDLE_FORMAT, formatSums, hashingTap, HEADER_NAME, sha256, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
+import { sha256, sha256Tap } from '../files/sha256.ts';
+import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
 
 export interface BundleFile {
   /** Its name in the bundle: `<part>/<relative path>`. */
@@ -126,8 +126,8 @@ async function addFile(pack: tar.Pack, file: BundleFile): Promise<string | undef
     await addEntry(pack, { name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime });
     return sha256(target);
   }
-  const hash = createHash('sha256');
+  const { tap, digest } = sha256Tap();
   const entry = pack.entry({ name: file.name, size: info.size, mode, mtime: info.mtime });
-  await pipeline(createReadStream(file.file), hashingTap(hash), entry);
-  return hash.digest('hex');
+  await pipeline(createReadStream(file.file), tap, entry);
+  return digest();
 }

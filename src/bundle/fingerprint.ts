@@ -1,13 +1,11 @@
 // The environment a bundle's image needs: a restore reads back the kernel's and CPU's view of the process, the
 // criu that wrote the image, and the runtime binary whose memory the image holds. Recorded at export, compared
 // with the importing host part by part, so a refusal can say which part differs.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { access, readFile, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Criu } from '../criu/criu.ts';
+import { sha256OfFile } from '../files/sha256.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 
@@ -41,11 +39,9 @@ async function sha256File(file: string): Promise<string> {
   const key = `${file}\0${info.ino}\0${info.size}\0${info.mtimeMs}`;
   const known = binaryHashes.get(key);
   if (known) return known;
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  const digest = hash.digest('hex');
-  binaryHashes.set(key, digest);
-  return digest;
+  const { sha256 } = await sha256OfFile(file);
+  binaryHashes.set(key, sha256);
+  return sha256;
 }
 
 /** The runtime binary an instance of `spec` runs (the first word of its command line), resolved on PATH. */

@@ -8,8 +8,6 @@
 //   source/<path>         the function's code as it was built, when it lives outside the entry
 //   SHA256SUMS            "<sha256>  <path>" for every entry above, in sha256sum's format; written last because
 //                         the exporter learns each hash while it streams the file
-import { createHash, type Hash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import type tar from 'tar-stream';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -37,19 +35,6 @@ export interface BundleHeader {
 }
 
 /** A Transform that passes data through and feeds it to `hash`. */
-export function hashingTap(hash: Hash): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-}
-
-export function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 export function formatSums(sums: Map<string, string>): string {
   return [...sums].map(([name, hash]) => `${hash}  ${name}\n`).join('');
 }

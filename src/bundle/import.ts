@@ -1,7 +1,6 @@
 // prebake import: a bundle (docs/BUNDLES.md) read as a stream into a temp dir, every file hashed on the way and
 // checked against the bundle's SHA256SUMS, then published under the function's lock. Whatever goes wrong (a
 // damaged or truncated stream, a mismatch, an incompatible host), the temp dir goes and nothing is published.
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, cp, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +16,8 @@ import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
 import { isInside } from '../manager/functions-roots.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
-import { BUNDLE_FORMAT, corrupt, hashingTap, HEADER_NAME, parseSums, PARTS, sha256, SUMS_NAME, type BundleHeader } from './format.ts';
+import { sha256, sha256Tap } from '../files/sha256.ts';
+import { BUNDLE_FORMAT, corrupt, HEADER_NAME, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';
 import { imageMetaCheck } from '../store/meta-schema.ts';
 import { schemaProblem } from '../validate.ts';
 
@@ -163,9 +163,9 @@ async function extractVerified(
         continue;
       }
       if (type !== 'file') throw corrupt(`entry ${JSON.stringify(name)} is a ${type}`);
-      const hash = createHash('sha256');
-      await pipeline(entry, hashingTap(hash), createWriteStream(target, { mode: (entry.header.mode ?? 0o644) & 0o777, flags: 'wx' }));
-      seen.set(relative, hash.digest('hex'));
+      const { tap, digest } = sha256Tap();
+      await pipeline(entry, tap, createWriteStream(target, { mode: (entry.header.mode ?? 0o644) & 0o777, flags: 'wx' }));
+      seen.set(relative, digest());
     }
   } catch (error) {
     input.unpipe(extract);

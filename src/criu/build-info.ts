@@ -2,12 +2,12 @@
 // there); any other criu (a distribution's package, PREBAKE_CRIU) is "packaged". Two things follow from it:
 // where the build keeps its kernel-probe cache (kdat.ts), and what an image records about the criu that
 // dumped it (its build and the sha256 of the binary, which names the build exactly).
-import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { sha256 as sha256Hex } from '../files/sha256.ts';
 
 /** criu 4.x compiles its cache path in (RUNDIR); packaged builds use this one. */
 export const DEFAULT_KDAT_FILE = '/run/criu.kdat';
@@ -42,7 +42,7 @@ export const describeBuild = (build: CriuBuild) => `${build.kind} ${build.linked
 export async function readCriuBuild(binary: string): Promise<CriuBuild> {
   const file = await realpath(binary.includes('/') ? binary : await which(binary));
   const bytes = await readFile(file);
-  const sha256 = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+  const sha256 = sha256Hex(bytes).slice(0, 16);
   const json = await readFile(path.join(path.dirname(file), 'build.json'), 'utf8').then(JSON.parse, () => undefined);
   if (Value.Check(BuildJson, json)) {
     const lean: Static<typeof BuildJson> = json;

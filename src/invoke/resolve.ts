@@ -17,8 +17,9 @@ export interface ResolvedFunction {
 }
 
 // A target is a directory only when it says so ("./hello", "functions/hello", "/abs/hello"): a bare word is
-// always a name, whatever the working directory happens to hold.
-function looksLikePath(target: string): boolean {
+// always a name, whatever the working directory happens to hold. The one rule for every command that takes
+// either (invoke, bench).
+export function looksLikePath(target: string): boolean {
   return target.includes('/') || target === '.' || target === '..';
 }
 

@@ -2,7 +2,7 @@
 // digest), over fetch. Bodies stream both ways. No authentication: a registry that asks for it is refused
 // with its own message.
 import { Readable } from 'node:stream';
-import { sha256 } from '../bundle/format.ts';
+import { sha256 } from '../files/sha256.ts';
 import { PrebakeError } from '../errors.ts';
 import type { RegistryReference } from './reference.ts';
 

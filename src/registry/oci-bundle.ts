@@ -2,7 +2,6 @@
 // (by its sha256, so a file already in the registry is never sent again), and the manifest lists them in
 // bundle order with their names. Pull turns the artifact back into the bundle's tar stream and imports it,
 // so the registry's blobs go through the same checksums as a bundle file.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -10,7 +9,8 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { bundleFiles, bundleHeader, type BundleFile } from '../bundle/export.ts';
-import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, sha256, SUMS_NAME } from '../bundle/format.ts';
+import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, SUMS_NAME } from '../bundle/format.ts';
+import { sha256, sha256OfStream } from '../files/sha256.ts';
 import { importBundle, type ImportOptions, type ImportResult } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
@@ -45,12 +45,6 @@ async function layerSource(file: BundleFile): Promise<{ size: number; mode: numb
   return { size: info.size, mode, mediaType: FILE_TYPE, open: () => createReadStream(file.file) };
 }
 
-async function digestOf(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(stream, hash);
-  return `sha256:${hash.digest('hex')}`;
-}
-
 /** Pushes the function's bundle to `ref`, uploading only the blobs the registry lacks. Holds the function's lock. */
 export async function pushBundle(store: ImageStore, criu: Criu, name: string, ref: RegistryReference): Promise<PushResult> {
   await store.require(name);
@@ -74,7 +68,7 @@ export async function pushBundle(store: ImageStore, criu: Criu, name: string, re
       const source = await layerSource(file);
       const layer: Descriptor = {
         mediaType: source.mediaType,
-        digest: await digestOf(source.open()),
+        digest: `sha256:${await sha256OfStream(source.open())}`,
         size: source.size,
         annotations: { [TITLE]: file.name, [MODE]: source.mode.toString(8) },
       };

@@ -3,6 +3,15 @@ import type { Interpreter } from './interpreter.ts';
 
 export type { Interpreter } from './interpreter.ts';
 
+/**
+ * The heap limit of a garbage-collected runtime (Node's --max-old-space-size, Java's -Xmx) in an instance of
+ * `memoryMb`: three quarters of it, so that the runtime's own memory (code, threads, buffers) fits beside a full
+ * heap and a heap that grows meets its runtime's error, not the cgroup's kill; at least 16 MB.
+ */
+export function heapLimitMb(memoryMb: number): number {
+  return Math.max(16, Math.floor(memoryMb * 0.75));
+}
+
 /** The command line that starts a function instance (program first). */
 export interface RuntimeCommand {
   argv: string[];

@@ -7,12 +7,11 @@
 // remembers each file's device, inode, size, modification and change time as it verified them (the change time
 // cannot be set back, unlike the modification time); a later restore stats the files (and the images directory,
 // which changes when a file is added, removed or renamed) and verifies in full again only when one differs.
-import { createHash } from 'node:crypto';
 import { statSync, type BigIntStats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
-import { hashRegularFile } from '../files/regular-file.ts';
+import { sha256OfFile } from '../files/sha256.ts';
 
 export interface ImageFileDigest {
   /** Hex sha256 of the file's content. */
@@ -33,9 +32,8 @@ export interface VerifiableImage {
 export async function digestImageFiles(imageDir: string): Promise<ImageFiles> {
   const files: ImageFiles = {};
   for (const name of (await readdir(imageDir)).sort()) {
-    const hash = createHash('sha256');
-    const { size } = await hashRegularFile(path.join(imageDir, name), hash);
-    files[name] = { sha256: hash.digest('hex'), size };
+    const { sha256, size } = await sha256OfFile(path.join(imageDir, name));
+    files[name] = { sha256, size };
   }
   return files;
 }
@@ -87,15 +85,14 @@ export class ImageVerifier {
     if (extra.length > 0) throw corrupt(`${extra.join(', ')} ${extra.length === 1 ? 'is' : 'are'} not part of it`);
     const signatures = new Map<string, string>();
     for (const [file, expected] of Object.entries(recorded)) {
-      const hash = createHash('sha256');
-      let hashed: Awaited<ReturnType<typeof hashRegularFile>>;
+      let hashed: Awaited<ReturnType<typeof sha256OfFile>>;
       try {
-        hashed = await hashRegularFile(path.join(image.imageDir, file), hash);
+        hashed = await sha256OfFile(path.join(image.imageDir, file));
       } catch (error) {
         throw corrupt(`${file}: ${(error as Error).message}`);
       }
       if (hashed.size !== expected.size) throw corrupt(`${file} has ${hashed.size} bytes, not ${expected.size}`);
-      if (hash.digest('hex') !== expected.sha256) throw corrupt(`${file} does not match its sha256`);
+      if (hashed.sha256 !== expected.sha256) throw corrupt(`${file} does not match its sha256`);
       signatures.set(file, signature(hashed.stats));
     }
     signatures.set('.', signature(dirBefore));

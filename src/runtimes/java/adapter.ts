@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
-import type { RuntimeAdapter } from '../runtime.ts';
+import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
 
 const SHIM_SOURCES = path.join(import.meta.dirname, 'prebake');
 const SHIM_MAIN_CLASS = 'prebake.Shim';
@@ -50,7 +50,7 @@ export function jvmFlags(memoryMb: number): string[] {
     '-XX:+DisableAttachMechanism',
     // One GC thread instead of a pool: fewer threads to dump and restore.
     '-XX:+UseSerialGC',
-    `-Xmx${Math.max(16, Math.floor(memoryMb * 0.75))}m`,
+    `-Xmx${heapLimitMb(memoryMb)}m`,
     // The reseeding in a restored clone (prebake/Reseed.java) sets private fields of the JDK's generators.
     '--add-opens=java.base/java.lang=ALL-UNNAMED',
     '--add-opens=java.base/java.util=ALL-UNNAMED',

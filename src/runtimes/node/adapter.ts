@@ -2,7 +2,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { nodeBinary } from '../../paths.ts';
 import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
-import type { RuntimeAdapter } from '../runtime.ts';
+import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.mjs');
 
@@ -18,9 +18,8 @@ export const nodeRuntime: RuntimeAdapter = {
     return [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`];
   },
   command(fn) {
-    const heapMb = Math.max(16, Math.floor(fn.memoryMb * 0.75));
     return {
-      argv: [namedInterpreter(fn, nodeBinary()), `--max-old-space-size=${heapMb}`, SHIM, fn.dir, fn.handler],
+      argv: [namedInterpreter(fn, nodeBinary()), `--max-old-space-size=${heapLimitMb(fn.memoryMb)}`, SHIM, fn.dir, fn.handler],
       env: {},
     };
   },
