@@ -3,7 +3,7 @@ import type { StartMode } from '../manifest/schema.ts';
 import { sourceDigest } from '../manifest/digest.ts';
 import { loadFunction } from '../manifest/load.ts';
 import { FUNCTION_NAME_PATTERN, type FunctionSpec } from '../manifest/schema.ts';
-import { ensurePrepared } from '../runtimes/prepare.ts';
+import { ensurePrepared } from '../runtimes/index.ts';
 import { sourceStatus } from '../store/source-status.ts';
 import { deployedSpec, type ImageStore, type StoredImage } from '../store/store.ts';
 

@@ -1,5 +1,7 @@
 import { PrebakeError } from '../errors.ts';
-import type { RuntimeName } from '../manifest/schema.ts';
+import { sha256 } from '../files/sha256.ts';
+import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
+import type { ImageStore } from '../store/store.ts';
 import { javaRuntime } from './java/adapter.ts';
 import { nodeRuntime } from './node/adapter.ts';
 import { pythonRuntime } from './python/adapter.ts';
@@ -19,4 +21,17 @@ export function runtimeFor(name: RuntimeName): RuntimeAdapter {
     });
   }
   return runtime;
+}
+
+/**
+ * The directory the function's runtime prepared for this exact source and runtime (compiled classes for Java;
+ * empty for Node): one per source digest and runtime key, kept by the store (ImageStore.prepared).
+ */
+export async function ensurePrepared(store: ImageStore, fn: FunctionSpec, digest: string): Promise<string> {
+  const runtime = runtimeFor(fn.runtime);
+  const runtimeKey = (await runtime.prepareKey?.(fn)) ?? '';
+  const key = sha256(`${digest}\0${fn.runtime}\0${runtimeKey}`);
+  return store.prepared(fn.name, key, async (dir) => {
+    await runtime.prepare?.(fn, dir);
+  });
 }

@@ -247,6 +247,29 @@ export class ImageStore {
   }
 
   /**
+   * The prepared directory of `name` for `key` (see preparedDir), made once by `fill` (a runtime compiling
+   * classes) in a work dir and renamed into place, so that a concurrent caller sees all of it or none; shared
+   * by builds and plain starts.
+   */
+  async prepared(name: string, key: string, fill: (dir: string) => Promise<void>): Promise<string> {
+    const target = this.preparedDir(name, key);
+    if (await stat(target).then(() => true, () => false)) return target;
+    const work = await this.createWorkDir(`prepare-${name}`);
+    try {
+      await fill(work.dir);
+      // mkdtemp made it 0700; instances, which run as an unprivileged uid, read it (docs/SANDBOX.md).
+      await chmod(work.dir, 0o755);
+      await rename(work.dir, target).catch((error: NodeJS.ErrnoException) => {
+        // Another process prepared the same source first: theirs is as good as ours.
+        if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+      });
+    } finally {
+      await work.remove();
+    }
+    return target;
+  }
+
+  /**
    * Points `current` at a finished build (made by createBuildDir, or moved into place from `buildDir`),
    * atomically: a concurrent reader sees the old build or the new one, never half of either. The build it replaces stays until the next publish, so
    * that a restore which read the old `current` a moment ago can finish; any other build (older ones, or

@@ -15,7 +15,7 @@ const HANDLER_PATTERN = new RegExp(`^${IDENTIFIER}(\\.${IDENTIFIER})*::${IDENTIF
 const JAVAC_OUTPUT_LINES = 20;
 
 // What prepare() leaves in the work directory. Nothing in it names the work directory itself: it is prepared
-// under a temporary name and renamed into place (src/runtimes/prepare.ts).
+// under a temporary name and renamed into place (ImageStore.prepared in src/store/store.ts).
 const shimClassesDir = (workDir: string): string => path.join(workDir, 'shim-classes');
 const functionClassesDir = (workDir: string): string => path.join(workDir, 'classes');
 const jarsFile = (workDir: string): string => path.join(workDir, 'jars.json');
