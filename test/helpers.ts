@@ -67,7 +67,8 @@ export async function makeSandbox(): Promise<Sandbox> {
     processes: () => processesMentioning(root),
     async expectClean() {
       expect(await settled(() => sandbox.processes())).toEqual([]);
-      expect(await sandbox.tempDirs()).toEqual([]);
+      // An instance's work dirs go once it has ended, after its processes (the daemon ends it after answering).
+      expect(await settled(() => sandbox.tempDirs())).toEqual([]);
       expect(await settled(async () => ownCgroups())).toEqual([]);
     },
     async tempDirs() {
