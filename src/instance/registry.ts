@@ -2,21 +2,25 @@
 // kill them at once when its process exits. Every Instance joins the registry it is given when it is made and
 // leaves it when its end is complete; the owner decides when killNow runs (the CLI's entry point installs it
 // as an exit hook, src/cli/main.ts).
-import type { Instance } from './instance.ts';
+
+/** What the registry needs of an instance (instance.ts's Instance): a synchronous last-resort kill. */
+export interface RegisteredInstance {
+  killNow(): void;
+}
 
 export class InstanceRegistry {
-  private readonly live = new Set<Instance>();
+  private readonly live = new Set<RegisteredInstance>();
 
   /** Instances made and not yet completely ended (their end kills, reaps and drains). */
   get count(): number {
     return this.live.size;
   }
 
-  add(instance: Instance): void {
+  add(instance: RegisteredInstance): void {
     this.live.add(instance);
   }
 
-  delete(instance: Instance): void {
+  delete(instance: RegisteredInstance): void {
     this.live.delete(instance);
   }
 
