@@ -34,6 +34,9 @@ const SandboxSchema = Type.Object({
       file: Type.Boolean(),
     }),
   ),
+  rootEntries: Type.Optional(
+    Type.Array(Type.Object({ kind: Type.Union([Type.Literal('copy'), Type.Literal('device')]), source: Type.String(), target: Type.String() })),
+  ),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
   cwd: Type.String(),
