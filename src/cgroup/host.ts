@@ -64,7 +64,7 @@ export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
   if (!hierarchy) {
     throw new PrebakeError('PREBAKE_ERR_CGROUP', `function "${fn.name}": no cgroup hierarchy at ${CGROUP_ROOT} (neither cgroup2 nor v1 memory, pids and freezer)`, {
       functionName: fn.name,
-      hint: 'prebake enforces memoryMb and maxProcesses with cgroups: mount them (in a container, a writable /sys/fs/cgroup); `prebake doctor` checks',
+      hint: 'prebake enforces memoryMb and maxProcesses with cgroups: mount them (in a container, a writable /sys/fs/cgroup)',
     });
   }
   try {

@@ -130,9 +130,13 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
     pipes,
     cgroup,
     async initPid() {
-      if (ownerPid === undefined) throw new Error('prebake-exec did not start');
-      const pid = await firstChild(ownerPid);
-      if (pid === undefined) throw new Error(`prebake-exec (${ownerPid}) has no child`);
+      const pid = ownerPid === undefined ? undefined : await firstChild(ownerPid);
+      // The launcher outlives its child only briefly: the instance has exited (or never started).
+      if (pid === undefined) {
+        throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${fn.name}": its instance has no process (the launcher ${ownerPid ?? 'did not start'}${ownerPid === undefined ? '' : ' has no child'})`, {
+          functionName: fn.name,
+        });
+      }
       return pid;
     },
   };
