@@ -2,7 +2,7 @@
 // the restore mounts into the clone's view (src/criu/criu.ts, docs/SANDBOX.md):
 //
 //   prebake-restore --stage DIR --root SKELETON [--bind SRC NAME]... --tmp NAME SIZE_MB [--tmp-content DIR]
-//                   [--error-log FILE] -- CRIU [ARGS...]
+//                   [--error-log FILE] [--ready-fd FD] [--nice N] -- CRIU [ARGS...]
 //
 // Everything criu mounts into the clone is staged under DIR (in a restore's own run dir), because criu mounts
 // from inside the clone's user namespace, where host root has no more rights than anyone: a source under a
@@ -15,8 +15,14 @@
 //   would make every restore fork gzip and tar to unpack it (13 ms here); a copy in C costs next to nothing
 //   for the usual empty or small /tmp, and each clone gets its own, so a file that grew in one clone never
 //   reaches another.
-// Nothing here is visible on the host: the namespace ends with criu, and the tmpfs lives on only as the
-// clone's /tmp.
+// Nothing here is visible on the host: the namespace ends with this process, and the tmpfs lives on only as
+// the clone's /tmp.
+//
+// Then it runs criu as its child with `--restore-detached` and stays, as the instance's owner and its child
+// subreaper (see run_criu): criu exits as soon as the tree runs and it has let go of every thread, the clone
+// is reparented here, and FD (--ready-fd) gets one byte: the controller knows the restore is complete without
+// polling /proc, and no criu is left waiting on a clone (a clone killed before criu let go of all its threads
+// had a foreground criu wait on ptraced zombies). This process exits with the clone's status.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mount-flags.h"
@@ -44,7 +54,7 @@ static void die(const char *what, const char *path) {
 }
 
 static void usage(const char *problem) {
-  fprintf(stderr, "prebake-restore: %s\nusage: prebake-restore --stage DIR --root SKELETON [--bind SRC NAME]... --tmp NAME SIZE_MB [--tmp-content DIR] [--error-log FILE] -- CRIU [ARGS...]\n", problem);
+  fprintf(stderr, "prebake-restore: %s\nusage: prebake-restore --stage DIR --root SKELETON [--bind SRC NAME]... --tmp NAME SIZE_MB [--tmp-content DIR] [--error-log FILE] [--ready-fd FD] [--nice N] -- CRIU [ARGS...]\n", problem);
   exit(2);
 }
 
@@ -118,10 +128,90 @@ static void bind_read_only(const char *source, const char *target) {
   if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(target), NULL) != 0) die("read-only remount of", target);
 }
 
+// Ends this process the way `status` (a child's, from waitpid) ended that child: a signal is raised again, so
+// that the controller sees "criu was killed by SIGKILL" or "killed by SIGSEGV" as if it watched that child.
+static int exit_like(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    return 128 + sig;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+// This process's children by the kernel's list (it has one thread); at most `max`.
+static int children(pid_t *out, int max) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+  FILE *file = fopen(path, "re");
+  if (!file) return 0;
+  int count = 0;
+  while (count < max && fscanf(file, "%d", &out[count]) == 1) count++;
+  fclose(file);
+  return count;
+}
+
+// Waits for every child; returns the status of `root` (0 when it was not seen).
+static int reap_all(pid_t root) {
+  int root_status = 0, status;
+  for (;;) {
+    pid_t pid = waitpid(-1, &status, __WALL);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      return root_status;
+    }
+    if (pid == root) root_status = status;
+  }
+}
+
+static int run_criu(char **criu_argv, int ready_fd, int reniced) {
+  // Orphans below this process come here, not to the host's init: the clone, once criu exits.
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(PR_SET_CHILD_SUBREAPER)", NULL);
+  pid_t criu = fork();
+  if (criu < 0) die("fork", NULL);
+  if (criu == 0) {
+    execvp(criu_argv[0], criu_argv);
+    die("cannot run", criu_argv[0]);
+  }
+  int status;
+  while (waitpid(criu, &status, 0) < 0) {
+    if (errno != EINTR) die("waitpid", NULL);
+  }
+  pid_t clone[8];
+  int count = children(clone, 8);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    // criu kills what it restored when it fails by itself; a criu killed midway leaves its half-restored
+    // tree here (the instance's cgroup would end it too, but nothing need wait for that).
+    for (int c = 0; c < count; c++) kill(clone[c], SIGKILL);
+    reap_all(-1);
+    return exit_like(status);
+  }
+  // criu restores each thread's nice value, but lowering one takes CAP_SYS_NICE on the host, which the clone
+  // lacks in its user namespace: back to the image's priority from here (its process group holds the tree).
+  if (reniced) {
+    for (int c = 0; c < count; c++) {
+      pid_t group = getpgid(clone[c]);
+      if (group > 0) setpriority(PRIO_PGRP, group, 0);
+    }
+  }
+  if (ready_fd >= 0) {
+    ssize_t written;
+    do written = write(ready_fd, "R", 1);
+    while (written < 0 && errno == EINTR);
+    close(ready_fd);
+  }
+  return exit_like(reap_all(count > 0 ? clone[0] : -1));
+}
+
 int main(int argc, char **argv) {
   const char *stage = NULL, *root = NULL, *tmp = NULL, *content = NULL;
   const char **binds = calloc(argc, sizeof(char *));
-  int bind_count = 0;
+  int bind_count = 0, ready_fd = -1, nice_value = 0;
   unsigned long size_mb = 0;
   int i = 1;
   if (!binds) die("calloc", NULL);
@@ -145,6 +235,14 @@ int main(int argc, char **argv) {
       error_log = argv[++i];
     } else if (!strcmp(argv[i], "--tmp-content") && i + 1 < argc) {
       content = argv[++i];
+    } else if (!strcmp(argv[i], "--ready-fd") && i + 1 < argc) {
+      char *end;
+      ready_fd = (int)strtol(argv[++i], &end, 10);
+      if (*end || ready_fd < 3) usage("FD must be a number >= 3");
+    } else if (!strcmp(argv[i], "--nice") && i + 1 < argc) {
+      char *end;
+      nice_value = (int)strtol(argv[++i], &end, 10);
+      if (*end || nice_value < 0 || nice_value > 19) usage("--nice takes 0 to 19");
     } else {
       usage(argv[i]);
     }
@@ -152,6 +250,11 @@ int main(int argc, char **argv) {
   if (!stage || !root || !tmp) usage("--stage, --root and --tmp are required");
   if (i >= argc) usage("no CRIU");
 
+  // Neither criu nor the clone may hold the controller's end of the notice.
+  if (ready_fd >= 0 && fcntl(ready_fd, F_SETFD, FD_CLOEXEC) != 0) die("--ready-fd", NULL);
+  // A background restore (a pool's refill) yields the CPU to invocations: criu, and the clone while criu
+  // restores it, inherit this. Set before the staging, which is part of the restore's cost.
+  if (nice_value > 0 && setpriority(PRIO_PROCESS, 0, nice_value) != 0) die("setpriority", NULL);
   if (unshare(CLONE_NEWNS) != 0) die("unshare", NULL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("making / private", NULL);
   // The mount points on a small tmpfs of this namespace's own: made and dropped in memory, where a dozen
@@ -174,7 +277,5 @@ int main(int argc, char **argv) {
     tmp_root = tmp_path;
     if (nftw(content, copy_entry, 16, FTW_PHYS) != 0) die("copying", content);
   }
-  execvp(argv[i], argv + i);
-  fprintf(stderr, "prebake-restore: cannot run %s: %s\n", argv[i], strerror(errno));
-  return 127;
+  return run_criu(argv + i, ready_fd, nice_value > 0);
 }

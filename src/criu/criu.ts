@@ -1,11 +1,14 @@
 // The one place that runs criu: a thin typed wrapper over its command line. Everything else in prebake asks
 // this module to dump or restore. A faster driver (criu's RPC over a SOCK_SEQPACKET socket) can replace the
 // CLI behind the same interface later.
+import { closeSync } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
+import { createPipe } from '../launch/pipes.ts';
 import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
 import { readCriuBuild, type CriuBuild } from './build-info.ts';
@@ -46,6 +49,8 @@ export interface RestoreOptions {
   cgroupProcs?: string[];
   /** The sandbox to restore into (launch/sandbox-plan.ts). */
   sandbox: RestoreSandbox;
+  /** Restore at this nice value (1..19), a background refill; the clone gets its own priority back at the end. */
+  nice?: number;
 }
 
 export interface RestoreSandbox {
@@ -61,9 +66,17 @@ export interface RestoreSandbox {
   tmpContent: string;
 }
 
-/** A restore in the foreground: criu stays the parent of the restored tree and exits when it ends. */
+/**
+ * A restore under native/prebake-restore, which runs criu detached and then owns the clone: `process` exits
+ * when the clone ends (with its status), or when criu fails (with criu's).
+ */
 export interface RunningRestore {
   process: OwnerProcess;
+  /**
+   * Resolves true once criu has exited after a complete restore (every thread of the clone let go, so the
+   * clone's exit is seen as an exit); false when criu failed or the restore ended before that.
+   */
+  restored: Promise<boolean>;
   pidFile: string;
   logFile: string;
   workDir: string;
@@ -142,7 +155,7 @@ export class Criu {
     }
   }
 
-  /** Starts `criu restore` in the foreground (see RunningRestore). */
+  /** Starts `criu restore` (see RunningRestore). */
   async restore(options: RestoreOptions): Promise<RunningRestore> {
     await this.prepare();
     const pidFile = path.join(options.workDir, 'pid');
@@ -150,34 +163,41 @@ export class Criu {
     const { sandbox } = options;
     const staged = (name: string) => path.join(sandbox.stageDir, name);
     const criuArgs = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
-      '--log-file', logFile, '--pidfile', pidFile, '-v2',
+      '--log-file', logFile, '--pidfile', pidFile, '-v2', '--restore-detached',
       // The restored tree stays in criu's own cgroup, the instance's (cgroupProcs). By default criu puts restored
       // tasks back into the cgroups an image records (images dumped before prebake ignored cgroups: the build's).
       '--manage-cgroups=ignore',
       '--root', staged('root'),
       ...[...sandbox.mounts.map((mount) => mount.key), sandbox.tmpKey].flatMap((key) => ['--external', `mnt[${key}]:${staged(key)}`])];
     for (const pipe of options.inheritPipes) criuArgs.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
+    // prebake-restore says on this pipe, after the extra fds, when criu is done (see RunningRestore.restored).
+    const ready = createPipe();
+    const readyFd = 3 + options.extraFds.length;
     // criu runs inside native/prebake-restore, which stages the view's root, its binds and a fresh /tmp.
     const args = ['--stage', sandbox.stageDir, '--root', sandbox.skeleton,
       ...sandbox.mounts.flatMap((mount) => ['--bind', mount.source, mount.key]),
-      '--tmp', sandbox.tmpKey, String(sandbox.tmpMb), '--tmp-content', sandbox.tmpContent, '--error-log', logFile, '--', this.binary, ...criuArgs];
+      '--tmp', sandbox.tmpKey, String(sandbox.tmpMb), '--tmp-content', sandbox.tmpContent, '--error-log', logFile,
+      '--ready-fd', String(readyFd), ...(options.nice ? ['--nice', String(options.nice)] : []), '--', this.binary, ...criuArgs];
     // posix_spawn, not child_process: a fork() of the controller costs ~3 ms of CPU on every prebaked start.
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
     // The instance made of it owns the process (its end, or its registry's kill at exit, ends it).
     let child: SpawnedProcess;
     try {
-      child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds], {
+      child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
       });
     } catch (error) {
+      closeSync(ready.read);
       if (error instanceof PrebakeError) throw error;
       throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `cannot run criu (${this.binary}): ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,
         hint: 'run scripts/setup.sh, or set PREBAKE_CRIU to a criu >= 4.1',
         details: { command: [this.binary, ...args].join(' ') },
       });
+    } finally {
+      closeSync(ready.write);
     }
-    return { process: child, pidFile, logFile, workDir: options.workDir };
+    return { process: child, restored: restoreNotice(ready.read), pidFile, logFile, workDir: options.workDir };
   }
 
   /**
@@ -198,6 +218,20 @@ export class Criu {
       details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
     });
   }
+}
+
+/** Whether prebake-restore wrote its byte on `fd` (criu done) before the pipe closed; owns `fd`. */
+function restoreNotice(fd: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const notice = new net.Socket({ fd, readable: true, writable: false });
+    const settle = (restored: boolean) => {
+      resolve(restored);
+      notice.destroy();
+    };
+    notice.once('data', () => settle(true));
+    notice.once('end', () => settle(false));
+    notice.once('error', () => settle(false));
+  });
 }
 
 /** Why a restore failed when the host is to blame rather than the image; undefined when nothing says so. */

@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
-import type { Criu } from '../criu/criu.ts';
-import { isPrebakeError } from '../errors.ts';
+import { logTail, type Criu, type RunningRestore } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
@@ -14,14 +14,29 @@ import { restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/san
 import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
-import { firstChild } from '../launch/proc.ts';
-import { criuDetached } from './detached.ts';
+import { processTree, readProcess } from '../launch/proc.ts';
 import type { StartedInstance } from './started.ts';
 
 // criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
 const FIRST_INHERITED_FD = 3;
 
-export async function startPrebaked(image: StoredImage, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<StartedInstance> {
+export interface PrebakedOptions {
+  /**
+   * Send the resume frame (reseed, afterRestore hooks) as part of the start (default). Without it the clone is
+   * restored and waits, unresumed, for resumeClone (a pool that runs the hooks when it hands the clone out).
+   */
+  resume?: boolean;
+  /** Restore at this nice value: a background refill (see RestoreOptions.nice). */
+  nice?: number;
+}
+
+export async function startPrebaked(
+  image: StoredImage,
+  store: ImageStore,
+  criu: Criu,
+  instances: InstanceRegistry,
+  options: PrebakedOptions = {},
+): Promise<StartedInstance> {
   const started = performance.now();
   const { meta } = image;
   // Never restore what is not the image as built: a patched page would run.
@@ -38,7 +53,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
     cgroup = createInstanceCgroup(meta.spec);
     const pipes = createInstancePipes();
     const ends = instanceEnds(pipes);
-    let restore: Awaited<ReturnType<Criu['restore']>>;
+    let restore: RunningRestore;
     try {
       restore = await criu.restore({
         imageDir: image.imageDir,
@@ -46,6 +61,7 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
         extraFds: PIPE_NAMES.map((name) => ends[name]),
         inheritPipes: PIPE_NAMES.map((name, i) => ({ fd: FIRST_INHERITED_FD + i, inode: meta.pipeInodes[name] })),
         cgroupProcs: cgroup.procsFiles,
+        ...(options.nice && { nice: options.nice }),
         sandbox: {
           stageDir: path.join(runDir, 'stage'),
           skeleton,
@@ -69,30 +85,29 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
       restored: true,
       cgroup,
       registry: instances,
-      initPid: async () => {
-        const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
-        if (pid) return pid;
-        // No pidfile yet: the tree's root is still criu's child, mid-restore. Killing only criu would orphan it.
-        const criuPid = running.process.pid;
-        const child = criuPid === undefined ? undefined : await firstChild(criuPid);
-        if (child === undefined) throw new Error(`criu (${criuPid}) has no child yet`);
-        return child;
-      },
+      initPid: () => restoredRoot(running),
     });
-    try {
-      await instance.resume(randomBytes(32).toString('hex'), meta.spec.timeoutMs);
-    } catch (error) {
-      // criu writes the pidfile only once the tree is restored: without a pid in it (on a full disk the file
-      // is created but stays empty), the restore itself failed.
-      const restored = await readFile(running.pidFile, 'utf8').then((text) => /^\d+\s*$/.test(text), () => false);
-      if (isPrebakeError(error, 'PREBAKE_ERR_FUNCTION_EXITED') && !restored) {
-        const failure = await criu.restoreError(running, `function "${meta.name}"`, 'the restored process exited before it was ready', error);
-        await instance.end();
-        throw failure;
-      }
-      throw error;
+    const label = `function "${meta.name}"`;
+    // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
+    // threads. The start is complete when both are done (see RunningRestore.restored).
+    const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
+    const restored = await Promise.race([running.restored, sleep(meta.spec.timeoutMs).then(() => 'timeout' as const)]);
+    const resumeError = await resumed;
+    if (restored === 'timeout') {
+      const failure = new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore did not finish within ${meta.spec.timeoutMs} ms`, {
+        functionName: meta.name,
+        hint: 'a problem of the host, not of the image (criu stopped, or the host overloaded): retry',
+        details: { command: running.process.spawnargs.join(' '), logTail: await logTail(running.logFile), transient: 'criu did not finish' },
+      });
+      await instance.end();
+      throw failure;
     }
-    await criuDetached(await instance.initPid());
+    if (!restored) {
+      const failure = await criu.restoreError(running, label, 'the restored process exited before it was ready', resumeError);
+      await instance.end();
+      throw failure;
+    }
+    if (resumeError) throw resumeError;
     return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
   } catch (error) {
     await instance?.end();
@@ -100,4 +115,25 @@ export async function startPrebaked(image: StoredImage, store: ImageStore, criu:
     await cleanup();
     throw error;
   }
+}
+
+/** First words to a restored clone: its own seed for its randomness, and its afterRestore hooks. */
+export function resumeClone(instance: Instance, timeoutMs: number): Promise<void> {
+  return instance.resume(randomBytes(32).toString('hex'), timeoutMs);
+}
+
+// The restored tree's root on the host: criu writes the pidfile before it exits; before that (a restore
+// interrupted midway) it is the namespace init below prebake-restore.
+async function restoredRoot(running: RunningRestore): Promise<number> {
+  const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
+  if (pid) return pid;
+  const ownerPid = running.process.pid;
+  for (const candidate of ownerPid === undefined ? [] : await processTree(ownerPid)) {
+    if ((await readProcess(candidate))?.namespaceInit) return candidate;
+  }
+  throw new Error(`prebake-restore (${ownerPid}) has no restored tree yet`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -1,5 +1,5 @@
 // A prebaked start hands over a clone that criu has let go of entirely: a handler that exits at once must be
-// seen to exit (not left behind a criu that hangs on threads it could not detach; see src/start/detached.ts).
+// seen to exit (not left behind a criu that hangs on threads it could not detach; see native/prebake-restore.c).
 import { describe, expect, it } from 'vitest';
 import { tracedThreads } from '../../src/launch/proc.ts';
 import { startPrebaked } from '../../src/start/restore.ts';
