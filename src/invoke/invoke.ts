@@ -19,7 +19,7 @@ export interface InvokeRequest {
   target: string;
   /** The event as JSON text; checked before anything starts. */
   event: string;
-  mode?: Exclude<StartMode, 'warm'>;
+  mode?: Exclude<StartMode, 'warm' | 'pooled'>;
   /** The largest event accepted (default DEFAULT_EVENT_LIMIT_BYTES). */
   eventLimitBytes?: number;
   requestId?: string;

@@ -10,7 +10,7 @@ import { deployedSpec, type ImageStore, type StoredImage } from '../store/store.
 export interface ResolvedFunction {
   spec: FunctionSpec;
   /** How to start it: as asked, else prebaked when it has an image, else cold. */
-  mode: Exclude<StartMode, 'warm'>;
+  mode: Exclude<StartMode, 'warm' | 'pooled'>;
   preparedDir: string;
   /** The current image, when there is one and it matches the source. */
   image?: StoredImage;
@@ -31,7 +31,7 @@ export function looksLikePath(target: string): boolean {
 export async function resolveFunction(
   target: string,
   store: ImageStore,
-  askedMode?: Exclude<StartMode, 'warm'>,
+  askedMode?: Exclude<StartMode, 'warm' | 'pooled'>,
 ): Promise<ResolvedFunction> {
   if (!looksLikePath(target)) {
     if (!new RegExp(FUNCTION_NAME_PATTERN).test(target)) {
@@ -58,7 +58,7 @@ export async function resolveFunction(
 }
 
 /** A built function as deployed: its build's copy of the code, run by the interpreter the build ran. */
-export function resolveImage(image: StoredImage, mode: Exclude<StartMode, 'warm'>): ResolvedFunction {
+export function resolveImage(image: StoredImage, mode: Exclude<StartMode, 'warm' | 'pooled'>): ResolvedFunction {
   if (mode !== 'cold') assertRestorable(image, image.meta.spec.dir);
   return { spec: deployedSpec(image), mode, preparedDir: image.meta.preparedDir, image };
 }

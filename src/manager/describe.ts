@@ -2,9 +2,10 @@
 // has served since the daemon started. The schema doubles as the HTTP response schema.
 import { Type, type Static } from '@sinclair/typebox';
 import { cloneCheckWarnings } from '../build/clone-check.ts';
-import { RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
+import { POOL_HOOKS, RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
 import { SOURCE_STATUSES, type SourceStatus } from '../store/source-status.ts';
 import type { ImageMeta } from '../store/store.ts';
+import type { ClonePoolStats } from './clone-pool.ts';
 import type { FunctionSettings } from './config.ts';
 
 const Count = Type.Integer({ minimum: 0 });
@@ -16,6 +17,7 @@ export const CountersSchema = Type.Object({
   prebaked: Count,
   warm: Count,
   cold: Count,
+  pooled: Count,
   restoreFailures: Count,
   fallbacks: Count,
 });
@@ -41,6 +43,23 @@ export const FunctionDescriptionSchema = Type.Object({
   startMode: StartModeSchema,
   warm: Type.Object({ max: Count, idleMs: Count, idle: Count, busy: Count }),
   /**
+   * The clone pool (start mode `pooled`): its settings; clones `ready` now; invocations served from it (`hits`)
+   * or restored on demand because it was empty (`misses`); clones restored into it (`refills`), ended unused
+   * after `maxIdleSeconds` (`retired`), ended by themselves while ready and replaced (`died`).
+   */
+  pool: Type.Object({
+    size: Count,
+    maxIdleSeconds: Count,
+    hooks: Type.Union(POOL_HOOKS.map((h) => Type.Literal(h))),
+    ready: Count,
+    hits: Count,
+    misses: Count,
+    refills: Count,
+    retired: Count,
+    died: Count,
+    refillFailures: Count,
+  }),
+  /**
    * The source directory compared with what the build deployed (checked off the invocation path, at most every
    * 2 s): invocations keep running the build until a rebuild.
    */
@@ -56,13 +75,15 @@ export const FunctionDescriptionSchema = Type.Object({
 export type FunctionDescription = Static<typeof FunctionDescriptionSchema>;
 
 export function emptyCounters(): Counters {
-  return { invocations: 0, errors: 0, prebaked: 0, warm: 0, cold: 0, restoreFailures: 0, fallbacks: 0 };
+  return { invocations: 0, errors: 0, prebaked: 0, warm: 0, cold: 0, pooled: 0, restoreFailures: 0, fallbacks: 0 };
 }
 
 export interface DescribeInput {
   meta: ImageMeta;
   settings: FunctionSettings;
   pool: { idle: number; busy: number };
+  /** The function's clone pool, when it has one. */
+  clones?: ClonePoolStats;
   source: SourceStatus;
   needsRebuild: boolean;
   counters: Counters;
@@ -89,6 +110,18 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     interpreter: meta.interpreter,
     startMode: settings.startMode,
     warm: { ...settings.warm, ...input.pool },
+    pool: {
+      size: settings.pool.size,
+      maxIdleSeconds: settings.pool.maxIdleSeconds,
+      hooks: settings.pool.hooks,
+      ready: input.clones?.ready ?? 0,
+      hits: input.clones?.hits ?? 0,
+      misses: input.clones?.misses ?? 0,
+      refills: input.clones?.refills ?? 0,
+      retired: input.clones?.retired ?? 0,
+      died: input.clones?.died ?? 0,
+      refillFailures: input.clones?.refillFailures ?? 0,
+    },
     source: input.source,
     needsRebuild: input.needsRebuild,
     sharedState: meta.cloneCheck?.sharedPaths ?? [],

@@ -1,10 +1,12 @@
-// Lending instances to invocations: a one-shot fresh instance (prebaked or cold), or one from the function's
-// warm pool. Knows every instance lent right now, so that a removal or a forced shutdown can end them.
+// Lending instances to invocations: a one-shot fresh instance (prebaked or cold), one from the function's
+// warm pool, or a fresh clone from its clone pool. Knows every instance lent right now, so that a removal or a
+// forced shutdown can end them.
 import { endStarted, oneShotLease, type Lease } from '../invoke/invocation.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartMode } from '../manifest/schema.ts';
 import type { StartedInstance } from '../start/started.ts';
-import type { WarmPolicy } from './config.ts';
+import type { ClonePools } from './clone-pool.ts';
+import type { ClonePolicy, WarmPolicy } from './config.ts';
 import { startFresh, type FreshStartContext } from './fallback.ts';
 import { WarmPool } from './warm-pool.ts';
 
@@ -19,9 +21,11 @@ export class InstanceLeases {
   private readonly lent = new Set<{ name: string; started: StartedInstance }>();
   /** Runs an instance's end in the background; the manager waits for them at shutdown. */
   private readonly track: (ending: Promise<unknown>) => void;
+  readonly clones: ClonePools;
 
-  constructor(track: (ending: Promise<unknown>) => void) {
+  constructor(track: (ending: Promise<unknown>) => void, clones: ClonePools) {
     this.track = track;
+    this.clones = clones;
   }
 
   get poolStats(): PoolStats[] {
@@ -35,6 +39,21 @@ export class InstanceLeases {
   /** A fresh instance that ends after this one invocation. */
   async fresh(fn: ResolvedFunction, context: FreshStartContext): Promise<Lease> {
     const started = await startFresh(fn, context);
+    const entry = this.lend(fn.spec.name, started);
+    return oneShotLease(started, () => this.lent.delete(entry));
+  }
+
+  /**
+   * A clone from the function's clone pool, used once and ended; when the pool is empty (a miss), a fresh
+   * restore on demand, as in start mode prebaked.
+   */
+  async pooled(fn: ResolvedFunction, policy: ClonePolicy, context: FreshStartContext): Promise<Lease> {
+    // An image whose restore failed is not restored ahead either: startFresh falls back as the daemon says.
+    if (fn.image && context.marks.needsRebuild(fn.image)) return this.fresh(fn, context);
+    const asked = performance.now();
+    const taken = await this.clones.poolFor(fn, policy)?.take(fn.spec.timeoutMs);
+    if (!taken) return this.fresh(fn, context);
+    const started: StartedInstance = { ...taken, kind: 'pooled', startMs: performance.now() - asked };
     const entry = this.lend(fn.spec.name, started);
     return oneShotLease(started, () => this.lent.delete(entry));
   }
@@ -72,8 +91,9 @@ export class InstanceLeases {
     };
   }
 
-  /** Ends the function's warm instances (busy ones as they come back). */
+  /** Ends the function's warm instances (busy ones as they come back) and its ready clones. */
   retire(name: string): void {
+    this.clones.retire(name);
     this.pools.get(name)?.close();
     this.pools.delete(name);
   }
@@ -84,6 +104,7 @@ export class InstanceLeases {
   }
 
   retireAll(): void {
+    this.clones.retireAll();
     for (const name of [...this.pools.keys()]) this.retire(name);
   }
 

@@ -18,7 +18,8 @@ import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import { SourceStatusCache } from '../store/source-status.ts';
 import { unknownFunction, type ImageStore } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
-import { functionSettings, type DaemonConfig, type WarmPolicy } from './config.ts';
+import { ClonePools, type ClonePoolStats } from './clone-pool.ts';
+import { functionSettings, type DaemonConfig, type FunctionSettings } from './config.ts';
 import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
 import { RebuildMarks, type FreshStartContext } from './fallback.ts';
 import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
@@ -81,7 +82,7 @@ export class InstanceManager {
   private readonly sources = new SourceStatusCache();
   /** Instance ends and slot releases under way: a shutdown waits for all of them. */
   private readonly pending = new Set<Promise<unknown>>();
-  private readonly leases = new InstanceLeases((ending) => this.track(ending));
+  private readonly leases: InstanceLeases;
   private closing: Promise<void> | undefined;
 
   constructor(options: ManagerOptions) {
@@ -90,6 +91,8 @@ export class InstanceManager {
     this.config = options.config;
     this.instances = options.instances ?? new InstanceRegistry();
     this.log = options.log ?? silentLogger;
+    const track = (work: Promise<unknown>) => this.track(work);
+    this.leases = new InstanceLeases(track, new ClonePools({ store: this.store, criu: this.criu, instances: this.instances, log: this.log, track }));
     this.observer = options.observer ?? {};
     this.limiter = new ConcurrencyLimiter({
       limit: this.config.maxConcurrent,
@@ -107,16 +110,39 @@ export class InstanceManager {
     if (cgroups > 0 || killed > 0 || removedDirs > 0) {
       this.log.warn({ cgroups, killed, removedDirs }, 'swept instances and work dirs left by a previous run');
     }
+    for (const meta of await this.store.list()) await this.prefill(meta.name);
   }
 
-  get stats(): { instances: number; running: number; queued: number; builds: { running: number; queued: number }; pools: PoolStats[] } {
+  get stats(): {
+    instances: number;
+    running: number;
+    queued: number;
+    builds: { running: number; queued: number };
+    pools: PoolStats[];
+    clonePools: ClonePoolStats[];
+  } {
     return {
       instances: this.instances.count,
       running: this.limiter.running,
       queued: this.limiter.queued,
       builds: { running: this.builds.running, queued: this.builds.queued },
       pools: this.leases.poolStats,
+      clonePools: this.leases.clones.stats,
     };
+  }
+
+  // A function in start mode pooled gets its clones restored as soon as it has an image, not at its first call.
+  private async prefill(name: string): Promise<void> {
+    const image = await this.store.get(name).catch(() => undefined);
+    if (!image || this.closing) return;
+    const settings = functionSettings(this.config, image.meta.spec);
+    if (settings.startMode !== 'pooled' || this.marks.needsRebuild(image)) return;
+    try {
+      this.leases.clones.poolFor(resolveImage(image, 'prebaked'), settings.pool);
+    } catch (error) {
+      // An image this host cannot restore (stale): invocations say so; nothing to fill.
+      this.log.warn({ fn: name, err: error }, 'not filling the clone pool');
+    }
   }
 
   // -- functions ---------------------------------------------------------------------------------------------
@@ -178,6 +204,7 @@ export class InstanceManager {
     this.marks.clear(name);
     // Warm instances of the old image end, as after a build.
     this.leases.retire(name);
+    await this.prefill(name);
     return this.describe(name);
   }
 
@@ -193,6 +220,7 @@ export class InstanceManager {
       meta: image.meta,
       settings: functionSettings(this.config, image.meta.spec),
       pool: { idle: pool?.idle ?? 0, busy: pool?.busy ?? 0 },
+      ...(this.leases.clones.stat(name) && { clones: this.leases.clones.stat(name) }),
       source: await this.sources.get(image.meta),
       needsRebuild: this.marks.needsRebuild(image),
       counters: this.countersOf(name),
@@ -226,6 +254,7 @@ export class InstanceManager {
     this.marks.clear(spec.name);
     // Warm instances of the old build end; the next warm invocation restores the new one.
     this.leases.retire(spec.name);
+    await this.prefill(spec.name);
   }
 
   /** Throws PREBAKE_ERR_NAME_TAKEN when the store holds `spec.name` from another directory. */
@@ -261,7 +290,7 @@ export class InstanceManager {
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(request.event, { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes }, {
         // The one place an invocation gets its started instance.
-        lease: () => this.lease(fn, mode, settings.warm, log),
+        lease: () => this.lease(fn, mode, settings, log),
         started: (lease) => {
           // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
           this.assertOpen();
@@ -286,9 +315,11 @@ export class InstanceManager {
     }
   }
 
-  private lease(fn: ResolvedFunction, mode: StartMode, warm: WarmPolicy, log: ManagerLogger): Promise<Lease> {
+  private lease(fn: ResolvedFunction, mode: StartMode, settings: FunctionSettings, log: ManagerLogger): Promise<Lease> {
     const context = this.freshContext(log);
-    return mode === 'warm' ? this.leases.warm(fn, warm, context) : this.leases.fresh(fn, context);
+    if (mode === 'warm') return this.leases.warm(fn, settings.warm, context);
+    if (mode === 'pooled') return this.leases.pooled(fn, settings.pool, context);
+    return this.leases.fresh(fn, context);
   }
 
   private freshContext(log: ManagerLogger): FreshStartContext {

@@ -108,5 +108,6 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     ...(manifest.interpreter && { interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter }),
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),
+    ...(manifest.pool && { pool: manifest.pool }),
   };
 }

@@ -5,8 +5,11 @@ export const NETWORK_MODES = ['default', 'none'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 export type RuntimeName = (typeof RUNTIMES)[number];
 
-/** How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, or plain. */
-export const START_MODES = ['prebaked', 'warm', 'cold'] as const;
+/**
+ * How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, plain, or
+ * a fresh clone restored ahead of need.
+ */
+export const START_MODES = ['prebaked', 'warm', 'cold', 'pooled'] as const;
 export type StartMode = (typeof START_MODES)[number];
 export const StartModeSchema = Type.Union(START_MODES.map((m) => Type.Literal(m)));
 
@@ -19,6 +22,20 @@ export const WarmSettingsSchema = Type.Object(
   { additionalProperties: false },
 );
 export type WarmSettings = Static<typeof WarmSettingsSchema>;
+
+/** When a pooled clone runs its afterRestore hooks: when it is restored into the pool, or handed out. */
+export const POOL_HOOKS = ['fill', 'assign'] as const;
+
+/** Clone-pool settings (start mode `pooled`): clones kept ready, how long one may wait, when hooks run. */
+export const PoolSettingsSchema = Type.Object(
+  {
+    size: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 60 * 60 })),
+    hooks: Type.Optional(Type.Union(POOL_HOOKS.map((h) => Type.Literal(h)))),
+  },
+  { additionalProperties: false },
+);
+export type PoolSettings = Static<typeof PoolSettingsSchema>;
 
 // A function's name doubles as a directory name in the image store and a URL segment. It never ends in ".lock":
 // the store keeps a function's lock beside its directory as <name>.lock (src/store/store.ts), so a function
@@ -71,6 +88,8 @@ export const ManifestSchema = Type.Object(
     startMode: Type.Optional(StartModeSchema),
     /** Daemon only: warm-pool settings for this function. */
     warm: Type.Optional(WarmSettingsSchema),
+    /** Daemon only: clone-pool settings for this function (start mode `pooled`). */
+    pool: Type.Optional(PoolSettingsSchema),
   },
   { additionalProperties: false },
 );
@@ -104,6 +123,7 @@ export interface FunctionSpec {
   /** From the manifest when set there; the daemon's config fills in the rest. */
   startMode?: StartMode;
   warm?: WarmSettings;
+  pool?: PoolSettings;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

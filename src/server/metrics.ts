@@ -1,6 +1,7 @@
 // Prometheus metrics (GET /metrics), every name prefixed prebake_. Each app has its own registry, so tests can
 // build several apps in one process.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClonePoolStats } from '../manager/clone-pool.ts';
 import type { ManagerObserver } from '../manager/observer.ts';
 import type { ImageStore } from '../store/store.ts';
 
@@ -14,6 +15,7 @@ export interface MetricsSources {
     queued: number;
     builds: { running: number; queued: number };
     pools: { name: string; idle: number; busy: number }[];
+    clonePools: ClonePoolStats[];
   };
 }
 
@@ -83,6 +85,33 @@ export function createMetrics(sources: MetricsSources): Metrics {
       for (const pool of sources.stats().pools) {
         this.set({ function: pool.name, state: 'idle' }, pool.idle);
         this.set({ function: pool.name, state: 'busy' }, pool.busy);
+      }
+    },
+  });
+  new Gauge({
+    name: 'prebake_pooled_clones',
+    help: 'Clones ready in clone pools (start mode pooled), by function; target: the size each pool refills to',
+    labelNames: ['function', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const pool of sources.stats().clonePools) {
+        this.set({ function: pool.name, state: 'ready' }, pool.ready);
+        this.set({ function: pool.name, state: 'target' }, pool.size);
+      }
+    },
+  });
+  new Counter({
+    name: 'prebake_clone_pool_events_total',
+    help: 'Clone pools by function and event: hit (served from the pool), miss (restored on demand), refill, retired (idle too long), died (ended while ready, replaced), refill_failed',
+    labelNames: ['function', 'event'] as const,
+    registers,
+    collect() {
+      // The pools count; a scrape copies their totals (a pool replaced by a new build starts again at 0).
+      this.reset();
+      for (const pool of sources.stats().clonePools) {
+        const events = { hit: pool.hits, miss: pool.misses, refill: pool.refills, retired: pool.retired, died: pool.died, refill_failed: pool.refillFailures };
+        for (const [event, count] of Object.entries(events)) this.inc({ function: pool.name, event }, count);
       }
     },
   });

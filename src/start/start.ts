@@ -10,7 +10,7 @@ import type { StartedInstance } from './started.ts';
 /** What a start needs to know of a function (invoke/resolve.ts's ResolvedFunction is one). */
 export interface StartTarget {
   spec: FunctionSpec;
-  mode: Exclude<StartMode, 'warm'>;
+  mode: Exclude<StartMode, 'warm' | 'pooled'>;
   preparedDir: string;
   image?: StoredImage;
 }

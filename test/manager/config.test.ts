@@ -37,16 +37,30 @@ describe('the daemon config', () => {
 
   it('names the field that is wrong', () => {
     expect(() => resolveDaemonConfig({ warm: { max: -1 } })).toThrow(/field "warm\.max"/);
+    expect(() => resolveDaemonConfig({ pool: { hooks: 'later' } })).toThrow(/field "pool\.hooks"/);
+    expect(() => resolveDaemonConfig({ pool: { size: 0 } })).toThrow(/field "pool\.size"/);
     expect(() => resolveDaemonConfig({ nonsense: 1 })).toThrow('the daemon config: field "nonsense": Unexpected property');
   });
 
   it("resolves a function's settings: daemon override, then function.json, then daemon default", () => {
-    const config = resolveDaemonConfig({ startMode: 'prebaked', warm: { max: 4, idleMs: 1000 }, functions: { fn: { warm: { max: 9 } } } });
-    expect(functionSettings(config, spec())).toEqual({ startMode: 'prebaked', warm: { max: 9, idleMs: 1000 } });
-    expect(functionSettings(config, spec({ startMode: 'warm', warm: { max: 2, idleMs: 5 } }))).toEqual({
+    const config = resolveDaemonConfig({
+      startMode: 'prebaked',
+      warm: { max: 4, idleMs: 1000 },
+      pool: { size: 3 },
+      functions: { fn: { warm: { max: 9 }, pool: { hooks: 'assign' } } },
+    });
+    const pool = { size: 3, maxIdleSeconds: DEFAULTS.pool.maxIdleSeconds, hooks: 'assign' };
+    expect(functionSettings(config, spec())).toEqual({ startMode: 'prebaked', warm: { max: 9, idleMs: 1000 }, pool });
+    expect(functionSettings(config, spec({ startMode: 'warm', warm: { max: 2, idleMs: 5 }, pool: { size: 1, maxIdleSeconds: 7, hooks: 'fill' } }))).toEqual({
       startMode: 'warm',
       warm: { max: 9, idleMs: 5 },
+      pool: { size: 1, maxIdleSeconds: 7, hooks: 'assign' },
     });
+  });
+
+  it('takes its own resolved form again (buildServer resolves what serve resolved)', () => {
+    const config = resolveDaemonConfig({ pool: { size: 4, maxIdleSeconds: 30 }, functions: { fn: { startMode: 'pooled' } } });
+    expect(resolveDaemonConfig(config)).toEqual(config);
   });
 });
 
