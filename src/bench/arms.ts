@@ -3,7 +3,8 @@
 //
 // Times, all from performance.now() in the controller:
 //   start      request -> instance ready to run the handler (what StartedInstance.startMs says: spawn + init
-//              for a plain start, restore + resume for a prebaked one); 0 for a warm instance
+//              for a plain start, restore + resume for a prebaked one; taking a clone from a pool); 0 for a
+//              warm instance
 //   handler    event sent -> result frame in (the handler plus the frame round trip)
 //   e2e        request -> result frame in: start + handler. The protocol is one-shot (the result frame is the
 //              only response), so this is also the time to first response.
@@ -71,13 +72,23 @@ async function memoryOf(instance: Instance): Promise<{ rssMb?: number; pssMb?: n
   }
 }
 
-/** A fresh instance for every measurement, made by `start` (a plain start, a restore, a snapshot start). */
-export function freshInstanceArm(options: ArmOptions, start: () => Promise<StartedInstance>): Arm {
+/**
+ * A fresh instance for every measurement, made by `start` (a plain start, a restore, a snapshot start, a take
+ * from a pool). `between` runs off the clock before each measurement (a pool's refill) and `close` at the end.
+ */
+export function freshInstanceArm(
+  options: ArmOptions,
+  start: () => Promise<StartedInstance>,
+  offClock: { between?: () => Promise<void>; close?: () => Promise<void> } = {},
+): Arm {
   return {
     functionName: options.functionName,
     mode: options.mode,
-    async open() {},
+    async open() {
+      await offClock.between?.();
+    },
     async measure(run) {
+      await offClock.between?.();
       const at = new Date().toISOString();
       const requested = performance.now();
       let started: StartedInstance | undefined;
@@ -109,7 +120,9 @@ export function freshInstanceArm(options: ArmOptions, start: () => Promise<Start
       }
       return sample;
     },
-    async close() {},
+    async close() {
+      await offClock.close?.();
+    },
   };
 }
 

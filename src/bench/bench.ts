@@ -4,10 +4,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
+import { PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
+import type { ResolvedFunction } from '../invoke/resolve.ts';
+import { ClonePool } from '../manager/clone-pool.ts';
+import { DEFAULTS } from '../manager/config.ts';
+import { silentLogger, type ManagerLogger } from '../manager/observer.ts';
 import { startInstance } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
-import { freshInstanceArm, warmInstanceArm, type Arm } from './arms.ts';
+import { freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions } from './arms.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
@@ -69,7 +74,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
   try {
     for (const target of options.targets) {
-      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage: options.modes.includes('prebaked'), onNotice: options.onNotice });
+      const needImage = options.modes.includes('prebaked') || options.modes.includes('pooled');
+      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];
@@ -124,6 +130,8 @@ async function makeArm(
     }
     case 'warm':
       return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu, instances));
+    case 'pooled':
+      return pooledArm(armOptions, fn.prebaked!, context);
     case 'node-snapshot': {
       // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
       const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
@@ -131,4 +139,44 @@ async function makeArm(
       return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot, store, instances));
     }
   }
+}
+
+// The daemon's clone pool, at its default size, refilled between runs (off the clock): each run takes a ready
+// clone, invokes it once and ends it, as an invocation in start mode pooled does while its pool lasts.
+function pooledArm(options: ArmOptions, fn: ResolvedFunction, context: Pick<BenchOptions, 'store' | 'criu' | 'instances'>): Arm {
+  const pending = new Set<Promise<unknown>>();
+  let refillError: unknown;
+  const log: ManagerLogger = { ...silentLogger, warn: (fields) => (refillError = (fields as { err?: unknown }).err) };
+  const pool = new ClonePool(fn.image!, { ...DEFAULTS.pool, maxIdleSeconds: 24 * 60 * 60 }, {
+    store: context.store,
+    criu: context.criu,
+    instances: context.instances,
+    log,
+    track: (work) => {
+      const tracked = work.catch(() => {}).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+    },
+    refillOnTake: false,
+  });
+  return freshInstanceArm(
+    options,
+    async () => {
+      const asked = performance.now();
+      const started = await pool.take(options.timeoutMs);
+      if (!started) {
+        throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${fn.spec.name}": the clone pool is empty: its refill failed`, { cause: refillError });
+      }
+      return { ...started, kind: 'pooled', startMs: performance.now() - asked };
+    },
+    {
+      between: async () => {
+        pool.fill();
+        await pool.settled();
+      },
+      close: async () => {
+        pool.close();
+        while (pending.size > 0) await Promise.all([...pending]);
+      },
+    },
+  );
 }

@@ -5,9 +5,11 @@ import { PrebakeError } from '../errors.ts';
  * - cold: a plain start (spawn the runtime, run the function's init) for every invocation;
  * - prebaked: a fresh `criu restore` of the function's image for every invocation;
  * - warm: one instance started before the runs and reused (start time 0): the floor no start can beat;
- * - node-snapshot: a plain start of Node from a V8 startup snapshot of the function (Node functions only).
+ * - node-snapshot: a plain start of Node from a V8 startup snapshot of the function (Node functions only);
+ * - pooled: a fresh clone taken from a clone pool (src/manager/clone-pool.ts) filled off the clock, and
+ *   refilled between runs, off the clock too: what the daemon's start mode pooled costs while its pool lasts.
  */
-export const BENCH_MODES = ['cold', 'prebaked', 'warm', 'node-snapshot'] as const;
+export const BENCH_MODES = ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
 export const DEFAULT_MODES: readonly BenchMode[] = ['cold', 'prebaked', 'warm'];
 

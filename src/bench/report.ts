@@ -1,4 +1,5 @@
 // The text report: one table per function, then the speed-ups over the cold start.
+import { DEFAULTS } from '../manager/config.ts';
 import type { BenchRun } from './bench.ts';
 import type { Summary } from './stats.ts';
 import { speedups, summarizeArm, type ArmSummary } from './summary.ts';
@@ -64,6 +65,11 @@ export function formatReport(run: BenchRun): string {
       const start = r.startupP50 === undefined ? '' : `start ${ratio(r.startupP50)} (p50), ${ratio(r.startupP95)} (p95); `;
       out.push(`  ${r.mode} vs ${r.baseline}: ${start}e2e ${ratio(r.e2eP50)} (p50), ${ratio(r.e2eP95)} (p95)`);
     }
+    // What start mode pooled holds while the function is not being called: every ready clone's memory.
+    for (const s of mine.filter((x) => x.mode === 'pooled' && x.pss)) {
+      const size = DEFAULTS.pool.size;
+      out.push(`  pooled: a pool of ${size} ready clones holds ${size} x ${s.pss!.p50.toFixed(1)} MB PSS = ${(size * s.pss!.p50).toFixed(1)} MB`);
+    }
     for (const s of mine.filter((x) => x.failures > 0)) {
       const firstError = run.arms.find((a) => a.functionName === name && a.mode === s.mode)?.samples.find((x) => !x.ok)?.error;
       out.push(`  ${s.mode}: ${s.failures} of ${s.runs} runs failed; first: ${firstError ?? 'unknown'}`);
@@ -77,7 +83,7 @@ export function formatReport(run: BenchRun): string {
       `criu ${m.criu}; load average (1 min) ${run.load.start[0]?.toFixed(2)} at start, ${run.load.end[0]?.toFixed(2)} at end`,
   );
   out.push(
-    'start: request until the instance can run the handler (spawn + init, restore + resume; 0 when warm). ' +
+    'start: request until the instance can run the handler (spawn + init, restore + resume; a take from the pool; 0 when warm). ' +
       'e2e: request until the result (= time to first response). Percentiles: linear interpolation. ' +
       'Speed-up: cold time / mode time.',
   );

@@ -47,6 +47,11 @@ export interface ClonePoolContext {
   log: ManagerLogger;
   /** Runs an instance's end (or a refill) in the background; the manager waits for them at shutdown. */
   track: (work: Promise<unknown>) => void;
+  /**
+   * Refill as soon as a clone is taken (default). Off, refills wait for fill(): the bench refills between its
+   * samples, off the clock, not while the next one is measured.
+   */
+  refillOnTake?: boolean;
 }
 
 interface ReadyClone {
@@ -93,7 +98,7 @@ export class ClonePool {
         this.died(entry);
         continue;
       }
-      this.fill();
+      if (this.context.refillOnTake !== false) this.fill();
       if (!entry.resumed) {
         try {
           await resumeClone(instance, timeoutMs);
@@ -111,7 +116,7 @@ export class ClonePool {
       return entry.started;
     }
     this.counts.misses++;
-    this.fill();
+    if (this.context.refillOnTake !== false) this.fill();
     return undefined;
   }
 

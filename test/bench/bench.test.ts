@@ -54,16 +54,18 @@ describe('prebake bench', () => {
   it('builds a function that has no image, runs every mode, and writes JSON and a chart', async () => {
     const json = path.join(sandbox.root, 'out', 'bench.json');
     const chart = path.join(sandbox.root, 'out', 'bench.svg');
-    const result = await prebake('bench', helloDir, '--runs', '2', '--modes', 'cold,prebaked,warm,node-snapshot', '--json', json, '--chart', chart);
+    // pooled: every clone is used once; a sandbox clean afterwards says the pool ended its spare clones.
+    const result = await prebake('bench', helloDir, '--runs', '2', '--modes', 'cold,prebaked,warm,node-snapshot,pooled', '--json', json, '--chart', chart);
     expect(result.stderr).toContain('hello-node: no image yet, building it');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/hello-node \(node\): 2 runs per mode/);
     expect(result.stdout).toMatch(/prebaked vs cold: start \d+\.\d\dx \(p50\)/);
+    expect(result.stdout).toMatch(/pooled: a pool of 2 ready clones holds 2 x \d+\.\d MB PSS = \d+\.\d MB/);
 
     const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument;
     expect(doc.machine).toMatchObject({ cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String) });
-    expect(doc.config).toMatchObject({ runs: 2, modes: ['cold', 'prebaked', 'warm', 'node-snapshot'] });
-    expect(doc.results.map((r) => r.mode)).toEqual(['cold', 'prebaked', 'warm', 'node-snapshot']);
+    expect(doc.config).toMatchObject({ runs: 2, modes: ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled'] });
+    expect(doc.results.map((r) => r.mode)).toEqual(['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled']);
     for (const r of doc.results) {
       expect(r).toMatchObject({ function: 'hello-node', runs: 2, failures: 0 });
       expect(Object.keys(r.e2e_ms).sort()).toEqual(['max', 'mean', 'min', 'n', 'p50', 'p95', 'p99']);
@@ -93,7 +95,7 @@ describe('prebake bench', () => {
     const svg = await readFile(chart, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    for (const mode of ['cold', 'prebaked', 'warm', 'node-snapshot']) expect(svg).toContain(`>${mode}<`);
+    for (const mode of ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled']) expect(svg).toContain(`>${mode}<`);
   });
 
   it('takes the name of a built function, and skips node-snapshot for a function it cannot hold', async () => {
