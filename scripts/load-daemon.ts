@@ -3,7 +3,7 @@
 // invocation when the previous one has fully answered) for a bounded time and request count, and records
 // throughput, client-side latency, the daemon's start times, errors by status, and what is left running.
 //
-//   node scripts/load-daemon.ts [--functions hello-node,heavy-node] [--modes prebaked,warm,cold]
+//   node scripts/load-daemon.ts [--functions hello-node,heavy-node] [--modes prebaked,pooled,warm,cold]
 //                               [--concurrency 1,4,16] [--seconds 10] [--max-requests 20000]
 //                               [--max-concurrent N] [--max-queued 16] [--config FILE] [--overload 48]
 //                               [--no-backoff] [--home DIR] [--json FILE] [--keep]
@@ -15,9 +15,12 @@
 // Retry-After and keep serving the rest. Clients wait Retry-After after a 429 (as the daemon asks) unless
 // --no-backoff.
 //
-// After each level: no invocation is running or queued, and the function instances alive (processes whose
-// command line names the home or a function's directory) are exactly the warm pools' (at most warm.max per
-// function). At the end: SIGTERM, the daemon exits 0, and nothing it started is left. Exits 1 when a check
+// Every mode but warm gives each invocation a fresh instance: "fresh/s" is how many the daemon started (cold),
+// restored (prebaked, a pooled miss) or handed out of a clone pool (pooled) per second.
+//
+// After each level: no invocation is running or queued, every clone pool is full again (pool.size ready,
+// no refill under way), and the function instances alive (processes whose command line names the home or a
+// function's directory) are exactly the warm pools' (at most warm.max per function) and the clone pools'. At the end: SIGTERM, the daemon exits 0, and nothing it started is left. Exits 1 when a check
 // fails or a request failed with anything but 429.
 //
 // Only ever talks to 127.0.0.1. Runs as root, like prebake. Without --home, the home (images) and the daemon's
@@ -41,7 +44,7 @@ import { resolveDaemonConfig, type DaemonConfigInput } from '../src/manager/conf
 const REPO = path.resolve(import.meta.dirname, '..');
 const PREBAKE = path.join(REPO, 'bin', 'prebake');
 const LOOPBACK = '127.0.0.1';
-const MODES = ['prebaked', 'warm', 'cold'] as const;
+const MODES = ['prebaked', 'pooled', 'warm', 'cold'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values: args } = parseArgs({
@@ -220,6 +223,9 @@ interface Metrics {
   alive: number;
   warmIdle: number;
   warmBusy: number;
+  /** Clones ready in the clone pools, and the sizes they refill to. */
+  pooledReady: number;
+  pooledTarget: number;
   restoresFailed: number;
   fallbacks: number;
   /** The daemon's V8 heap in use (prom-client's default metric). */
@@ -239,6 +245,8 @@ async function metrics(base: URL): Promise<Metrics> {
     alive: sum('prebake_instances_alive '),
     warmIdle: sum('prebake_warm_instances{', (line) => line.includes('state="idle"')),
     warmBusy: sum('prebake_warm_instances{', (line) => line.includes('state="busy"')),
+    pooledReady: sum('prebake_pooled_clones{', (line) => line.includes('state="ready"')),
+    pooledTarget: sum('prebake_pooled_clones{', (line) => line.includes('state="target"')),
     restoresFailed: sum('prebake_restores_total{', (line) => line.includes('outcome="failed"')),
     fallbacks: sum('prebake_fallbacks_total{'),
     heapUsedMb: sum('prebake_nodejs_heap_size_used_bytes ') / 2 ** 20,
@@ -310,6 +318,8 @@ interface LevelResult {
   ok: number;
   /** Successful invocations per second. */
   throughput: number;
+  /** Successful invocations per second that got a fresh instance (every start but warm). */
+  freshPerSecond: number;
   /** Client-side latency of the 200s: from sending the request to the end of the response. */
   latencyMs?: Summary;
   /** x-prebake-start-ms and x-prebake-run-ms of the 200s. */
@@ -329,7 +339,7 @@ interface LevelResult {
   after: {
     settled: boolean;
     settleMs: number;
-    /** Live instances under the daemon once settled, the warm pools' size, the daemon's own count. */
+    /** Live instances under the daemon once settled, the warm and clone pools' size, the daemon's own count. */
     instances: number;
     warmPool: number;
     alive: number;
@@ -378,8 +388,8 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
   const errors: Record<string, number> = {};
   for (const s of samples) if (s.status !== 200) errors[`${s.status} ${s.code}`] = (errors[`${s.status} ${s.code}`] ?? 0) + 1;
 
-  // What is left: nothing running or queued, no instance beyond the warm pools. Instances end in the background
-  // after their response, so give them a moment.
+  // What is left: nothing running or queued, no instance beyond the warm and clone pools, the clone pools
+  // refilled. Instances end (and clone pools refill) in the background after their response: give them a moment.
   const marks = [home, ...registered.map((f) => f.dir)];
   const settleBegan = performance.now();
   let now = await metrics(base);
@@ -388,14 +398,15 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
   while (performance.now() - settleBegan < 10_000) {
     now = await metrics(base);
     seen = await census(marks, home, daemon!.pid);
-    const pool = now.warmIdle + now.warmBusy;
-    if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && seen.underDaemon.length === pool && now.alive === pool && seen.orphans.length === 0) {
+    const pool = now.warmIdle + now.warmBusy + now.pooledReady;
+    const refilled = now.pooledReady === now.pooledTarget;
+    if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && refilled && seen.underDaemon.length === pool && now.alive === pool && seen.orphans.length === 0) {
       settled = true;
       break;
     }
     await sleep(100);
   }
-  const pool = now.warmIdle + now.warmBusy;
+  const pool = now.warmIdle + now.warmBusy + now.pooledReady;
   const footprint = await daemonFootprint(daemon!.pid);
   const describe = (info: ProcessInfo) => `${info.pid} ${info.argv.join(' ').slice(0, 160)}`;
   return {
@@ -407,6 +418,7 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
     sent,
     ok: okSamples.length,
     throughput: okSamples.length / (elapsedMs / 1000),
+    freshPerSecond: okSamples.filter((sample) => sample.start !== 'warm').length / (elapsedMs / 1000),
     latencyMs: summarize(okSamples.map((s) => s.ms)),
     startMs: summarize(okSamples.map((s) => s.startMs!).filter(Number.isFinite)),
     runMs: summarize(okSamples.map((s) => s.runMs!).filter(Number.isFinite)),
@@ -442,13 +454,14 @@ const counts = (record: Record<string, number>) =>
     .join(', ') || '-';
 
 function table(results: LevelResult[]): string {
-  const header = ['function', 'mode', 'C', 'ok', 'req/s', 'p50', 'p95', 'p99', 'max', 'start p50', 'cpu %', 'daemon %', 'client %', 'left', 'RSS MB', 'heap MB', 'fds', 'starts', 'errors'];
+  const header = ['function', 'mode', 'C', 'ok', 'req/s', 'fresh/s', 'p50', 'p95', 'p99', 'max', 'start p50', 'cpu %', 'daemon %', 'client %', 'left', 'RSS MB', 'heap MB', 'fds', 'starts', 'errors'];
   const rows = results.map((r) => [
     r.overload ? `${r.functionName} (overload)` : r.functionName,
     r.mode,
     String(r.concurrency),
     String(r.ok),
     fmt(r.throughput),
+    fmt(r.freshPerSecond),
     fmt(r.latencyMs?.p50),
     fmt(r.latencyMs?.p95),
     fmt(r.latencyMs?.p99),
@@ -465,7 +478,7 @@ function table(results: LevelResult[]): string {
     counts(r.errors),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const right = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  const right = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => (i === cells.length - 1 ? cell : right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
@@ -526,7 +539,7 @@ try {
   out(`load average at start: ${loadAtStart.map((v) => v.toFixed(2)).join(' ')}`);
   out(
     `daemon: prebake serve --host ${LOOPBACK} --port 0 ${serveFlags.join(' ')} (maxConcurrent ${daemonConfig.maxConcurrent}, maxQueued ${daemonConfig.maxQueued}, ` +
-      `queueTimeoutMs ${daemonConfig.queueTimeoutMs}, warm.max ${daemonConfig.warm.max}, warm.idleMs ${daemonConfig.warm.idleMs})`,
+      `queueTimeoutMs ${daemonConfig.queueTimeoutMs}, warm.max ${daemonConfig.warm.max}, warm.idleMs ${daemonConfig.warm.idleMs}, pool.size ${daemonConfig.pool.size})`,
   );
   out(`load: closed loop, ${seconds} s or ${maxRequests} requests per level; clients ${backoff ? 'wait Retry-After after a 429' : 'ignore Retry-After'}`);
 
@@ -568,7 +581,7 @@ try {
     if (isOverload && result.ok === 0) problems.push(`${label}: nothing succeeded under overload`);
     if (result.restoresFailed > 0 || result.fallbacks > 0) problems.push(`${label}: ${result.restoresFailed} restores failed, ${result.fallbacks} fallbacks`);
     if (!result.after.settled) {
-      problems.push(`${label}: did not settle in 10 s: ${result.after.instances} instances, warm pools ${result.after.warmPool}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`);
+      problems.push(`${label}: did not settle in 10 s: ${result.after.instances} instances, warm and clone pools ${result.after.warmPool}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`);
     }
     if (result.after.orphans.length > 0) problems.push(`${label}: orphaned instances: ${result.after.orphans.join('; ')}`);
   }
@@ -601,7 +614,8 @@ try {
   out('Latency (client side, request sent to response read) of the 200s in ms; start p50: x-prebake-start-ms;');
   out('cpu %: busy share of all CPUs during the level; daemon %, client %: the daemon\'s process (its one JavaScript');
   out('thread and helpers; not criu or the instances) and this script (shares of one CPU);');
-  out('left: function instances alive once the level settled (the warm pools, of every function);');
+  out('fresh/s: 200s per second that got a fresh instance (every start but warm: a restore, a plain start, a pooled clone);');
+  out('left: function instances alive once the level settled (the warm pools and ready pooled clones, of every function);');
   out(`RSS MB, heap MB, fds: the daemon's resident memory, V8 heap in use and open file descriptors then (after registration: ${fmt(registeredFootprint?.rssMb, 0)} MB RSS, ${registeredFootprint?.fds ?? '-'} fds).`);
   out(table(results));
   out();
