@@ -61,9 +61,12 @@ describe('loadFunction', () => {
         maxProcesses: 64,
         cpus: 0.5,
         env: { STAGE: 'test' },
+        startMode: 'pooled',
+        pool: { size: 3, maxIdleSeconds: 60, hooks: 'assign' },
       }),
     );
     expect(spec).toMatchObject({ name: 'custom-name', handler: 'lib/app.main', warmup: { invocations: 3, event: { a: 1 } }, timeoutMs: 1234, memoryMb: 512, maxProcesses: 64, cpus: 0.5, env: { STAGE: 'test' } });
+    expect(spec).toMatchObject({ startMode: 'pooled', pool: { size: 3, maxIdleSeconds: 60, hooks: 'assign' } });
   });
 
   it('names the field that is wrong', async () => {
@@ -72,6 +75,8 @@ describe('loadFunction', () => {
     expect(await manifestError(await fnDir('bad-warmup', { runtime: 'node', handler: 'x.y', warmup: { invocations: 'two' } }))).toMatch(/field "warmup\.invocations"/);
     expect(await manifestError(await fnDir('bad-processes', { runtime: 'node', handler: 'x.y', maxProcesses: 2 }))).toMatch(/field "maxProcesses"/);
     expect(await manifestError(await fnDir('bad-cpus', { runtime: 'node', handler: 'x.y', cpus: 0 }))).toMatch(/field "cpus"/);
+    expect(await manifestError(await fnDir('bad-pool', { runtime: 'node', handler: 'x.y', pool: { hooks: 'sometimes' } }))).toMatch(/field "pool\.hooks"/);
+    expect(await manifestError(await fnDir('big-pool', { runtime: 'node', handler: 'x.y', pool: { size: 1000 } }))).toMatch(/field "pool\.size"/);
     expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
     expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
     expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);
