@@ -91,7 +91,7 @@ export async function startPrebaked(
     // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
     // threads. The start is complete when both are done (see RunningRestore.restored).
     const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
-    const restored = await Promise.race([running.restored, sleep(meta.spec.timeoutMs).then(() => 'timeout' as const)]);
+    const restored = await withinMs(running.restored, meta.spec.timeoutMs);
     const resumeError = await resumed;
     if (restored === 'timeout') {
       const failure = new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore did not finish within ${meta.spec.timeoutMs} ms`, {
@@ -134,6 +134,12 @@ async function restoredRoot(running: RunningRestore): Promise<number> {
   throw new Error(`prebake-restore (${ownerPid}) has no restored tree yet`);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** What `promise` resolves with, or 'timeout' after `ms` (the timer cleared either way: one per start). */
+async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
