@@ -85,7 +85,7 @@ export async function startPrebaked(
       restored: true,
       cgroup,
       registry: instances,
-      initPid: () => restoredRoot(running),
+      initPid: () => restoredRoot(running, meta.name),
     });
     const label = `function "${meta.name}"`;
     // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
@@ -124,14 +124,16 @@ export function resumeClone(instance: Instance, timeoutMs: number): Promise<void
 
 // The restored tree's root on the host: criu writes the pidfile before it exits; before that (a restore
 // interrupted midway) it is the namespace init below prebake-restore.
-async function restoredRoot(running: RunningRestore): Promise<number> {
+async function restoredRoot(running: RunningRestore, name: string): Promise<number> {
   const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
   if (pid) return pid;
   const ownerPid = running.process.pid;
   for (const candidate of ownerPid === undefined ? [] : await processTree(ownerPid)) {
     if ((await readProcess(candidate))?.namespaceInit) return candidate;
   }
-  throw new Error(`prebake-restore (${ownerPid}) has no restored tree yet`);
+  throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": its restored instance has no process (prebake-restore ${ownerPid} has no restored tree)`, {
+    functionName: name,
+  });
 }
 
 /** What `promise` resolves with, or 'timeout' after `ms` (the timer cleared either way: one per start). */
