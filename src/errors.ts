@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_NOT_BUILT: { exit: 3, status: 409, summary: 'the function has no image yet' },
   PREBAKE_ERR_IMAGE_STALE: { exit: 3, status: 409, summary: "invoked by its directory, the function's source changed since its image was built (by name, the build runs)" },
   PREBAKE_ERR_IMAGE_CORRUPT: { exit: 3, status: 502, summary: "the function's image is not as built (a file changed, missing or added): never restored" },
+  PREBAKE_ERR_FORK_UNSUPPORTED: { exit: 2, status: 400, summary: 'fork mode was asked for a function that cannot be forked: not Python, or more than one thread at the snapshot' },
   PREBAKE_ERR_NAME_TAKEN: { exit: 4, status: 409, summary: 'another directory is registered under that function name' },
   PREBAKE_ERR_LOCKED: { exit: 4, status: 409, summary: 'another build or removal of the function is under way' },
   PREBAKE_ERR_BUNDLE_CORRUPT: { exit: 2, status: 400, summary: 'a bundle is damaged, truncated or not a prebake bundle' },

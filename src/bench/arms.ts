@@ -12,7 +12,12 @@
 import { randomUUID } from 'node:crypto';
 import { isPrebakeError } from '../errors.ts';
 import type { Instance } from '../instance/instance.ts';
+import type { Criu } from '../criu/criu.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
+import type { ResolvedFunction } from '../invoke/resolve.ts';
+import { ForkTemplates, startForked } from '../start/fork.ts';
 import type { StartedInstance } from '../start/started.ts';
+import type { ImageStore } from '../store/store.ts';
 import { readInstanceMemory } from './memory.ts';
 
 export interface Sample {
@@ -159,5 +164,22 @@ export function warmInstanceArm(options: ArmOptions, start: () => Promise<Starte
       }
     },
     close,
+  };
+}
+
+/**
+ * A fresh child of the function's fork template for every measurement; the template is restored when the arm
+ * opens (not timed), as the daemon keeps one per function, and ended when it closes.
+ */
+export function forkArm(options: ArmOptions, fn: ResolvedFunction, store: ImageStore, criu: Criu, instances: InstanceRegistry): Arm {
+  const image = fn.image!;
+  const templates = new ForkTemplates(store, criu, instances);
+  const fresh = freshInstanceArm(options, () => startForked(fn.spec, image, templates));
+  return {
+    ...fresh,
+    async open() {
+      await templates.forImage(image);
+    },
+    close: () => templates.endAll(),
   };
 }

@@ -10,9 +10,10 @@ import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { ClonePool } from '../manager/clone-pool.ts';
 import { DEFAULTS } from '../manager/config.ts';
 import { silentLogger, type ManagerLogger } from '../manager/observer.ts';
+import { assertForkable } from '../start/fork-template.ts';
 import { startInstance } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
-import { freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions } from './arms.ts';
+import { forkArm, freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions } from './arms.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
@@ -74,16 +75,16 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
   try {
     for (const target of options.targets) {
-      const needImage = options.modes.includes('prebaked') || options.modes.includes('pooled');
+      const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
       const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];
       for (const mode of options.modes) {
-        const problem = mode === 'node-snapshot' ? nodeSnapshotUnsupported(fn.spec) : undefined;
+        const problem = unsupported(fn, mode);
         if (problem) {
           skipped.push({ functionName: fn.spec.name, mode, reason: problem });
-          options.onNotice?.(`${fn.spec.name}: skipping node-snapshot: ${problem}`);
+          options.onNotice?.(`${fn.spec.name}: skipping ${mode}: ${problem}`);
           continue;
         }
         functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
@@ -109,6 +110,18 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   };
 }
 
+/** Why `mode` cannot start `fn`, if it cannot. */
+function unsupported(fn: BenchFunction, mode: BenchMode): string | undefined {
+  if (mode === 'node-snapshot') return nodeSnapshotUnsupported(fn.spec);
+  if (mode !== 'fork') return undefined;
+  try {
+    assertForkable(fn.spec);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 async function makeArm(
   fn: BenchFunction,
   mode: BenchMode,
@@ -128,6 +141,8 @@ async function makeArm(
       const prebaked = fn.prebaked!;
       return freshInstanceArm(armOptions, () => startInstance(prebaked, store, criu, instances));
     }
+    case 'fork':
+      return forkArm(armOptions, fn.prebaked!, store, criu, instances);
     case 'warm':
       return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu, instances));
     case 'pooled':

@@ -8,8 +8,10 @@ import { PrebakeError } from '../errors.ts';
  * - node-snapshot: a plain start of Node from a V8 startup snapshot of the function (Node functions only);
  * - pooled: a fresh clone taken from a clone pool (src/manager/clone-pool.ts) filled off the clock, and
  *   refilled between runs, off the clock too: what the daemon's start mode pooled costs while its pool lasts.
+ * - fork: a fresh child of a fork template for every invocation, the template restored before the runs (Python
+ *   functions only).
  */
-export const BENCH_MODES = ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled'] as const;
+export const BENCH_MODES = ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled', 'fork'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
 export const DEFAULT_MODES: readonly BenchMode[] = ['cold', 'prebaked', 'warm'];
 

@@ -64,6 +64,7 @@ const MODE_COLOURS: Record<string, string> = {
   warm: '#2ca02c',
   'node-snapshot': '#9467bd',
   pooled: '#ff7f0e',
+  fork: '#8c564b',
 };
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#d62728'];
 

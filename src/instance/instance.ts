@@ -138,6 +138,33 @@ export class Instance {
     await this.expect('resumed', timeoutMs, this.hookFailures('afterRestore', timeoutMs));
   }
 
+  /** Makes a restored Python clone a fork template (docs/PROTOCOL.md, "Fork templates"); returns its thread count. */
+  async becomeTemplate(timeoutMs: number): Promise<number> {
+    this.channel.send({ type: 'template' });
+    const frame = await this.expect('template-ready', timeoutMs, this.templateFailures('becoming a fork template', timeoutMs));
+    return Number(frame.header.threads);
+  }
+
+  /**
+   * Has a template fork a child with a /tmp of `tmpMb`: the child's pid in the template's PID namespace, and the
+   * template's fds of the controller's ends of the child's pipes, which it holds until release().
+   */
+  async fork(tmpMb: number, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
+    this.channel.send({ type: 'fork', tmpMb });
+    const frame = await this.expect('forked', timeoutMs, this.templateFailures('forking a child', timeoutMs));
+    const { pid, fds } = frame.header as { pid?: unknown; fds?: unknown };
+    if (typeof pid !== 'number' || typeof fds !== 'object' || fds === null) {
+      throw this.fail('PREBAKE_ERR_PROTOCOL', 'the fork template answered "forked" without a pid and fds');
+    }
+    return { pid, fds: fds as Record<string, number> };
+  }
+
+  /** Tells a template to close its copies of the last child's pipe ends, now that the controller holds them. */
+  async release(timeoutMs: number): Promise<void> {
+    this.channel.send({ type: 'release' });
+    await this.expect('released', timeoutMs, this.templateFailures('releasing a child', timeoutMs));
+  }
+
   /** Ends the instance and everything in its PID namespace; waits until its owner is reaped. Idempotent. */
   end(): Promise<void> {
     if (!this.ending) {
@@ -204,6 +231,14 @@ export class Instance {
       timeout: () => this.fail('PREBAKE_ERR_HOOK_FAILED', `the ${phase} hooks did not finish within ${timeoutMs} ms`),
       closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during its ${phase} hooks (${exit})`),
       frame: (f) => (f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `its ${phase} hook threw`, f) : undefined),
+    };
+  }
+
+  private templateFailures(what: string, timeoutMs: number): FrameExpectations {
+    return {
+      timeout: () => this.fail('PREBAKE_ERR_TIMEOUT', `the fork template did not answer within ${timeoutMs} ms (${what})`),
+      closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the fork template exited while ${what} (${exit})`, 'an image built before fork mode existed has a shim without it: rebuild the function'),
+      frame: (f) => (f.header.type === 'fork-error' ? this.functionFail('PREBAKE_ERR_SPAWN', `the fork template failed ${what}`, f) : undefined),
     };
   }
 

@@ -19,7 +19,8 @@ export interface InvokeRequest {
   target: string;
   /** The event as JSON text; checked before anything starts. */
   event: string;
-  mode?: Exclude<StartMode, 'warm' | 'pooled'>;
+  /** No fork: a one-shot would restore a template to fork it once, slower than a prebaked start (README). */
+  mode?: Exclude<StartMode, 'warm' | 'pooled' | 'fork'>;
   /** The largest event accepted (default DEFAULT_EVENT_LIMIT_BYTES). */
   eventLimitBytes?: number;
   requestId?: string;

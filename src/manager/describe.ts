@@ -18,6 +18,7 @@ export const CountersSchema = Type.Object({
   warm: Count,
   cold: Count,
   pooled: Count,
+  fork: Count,
   restoreFailures: Count,
   fallbacks: Count,
 });
@@ -75,7 +76,7 @@ export const FunctionDescriptionSchema = Type.Object({
 export type FunctionDescription = Static<typeof FunctionDescriptionSchema>;
 
 export function emptyCounters(): Counters {
-  return { invocations: 0, errors: 0, prebaked: 0, warm: 0, cold: 0, pooled: 0, restoreFailures: 0, fallbacks: 0 };
+  return { invocations: 0, errors: 0, prebaked: 0, warm: 0, cold: 0, pooled: 0, fork: 0, restoreFailures: 0, fallbacks: 0 };
 }
 
 export interface DescribeInput {

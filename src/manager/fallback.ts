@@ -5,6 +5,7 @@
 import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
+import type { ForkTemplates } from '../start/fork.ts';
 import { startInstance } from '../start/start.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartedInstance } from '../start/started.ts';
@@ -35,6 +36,8 @@ export interface FreshStartContext {
   instances: InstanceRegistry;
   fallback: boolean;
   marks: RebuildMarks;
+  /** The daemon's fork templates, for the fork start mode. */
+  templates?: ForkTemplates;
   observer: ManagerObserver;
   log: ManagerLogger;
 }
@@ -50,6 +53,8 @@ function restoreFailureKind(error: unknown): 'image' | 'transient' | undefined {
   // would hide the bug.
   if (error.code === 'PREBAKE_ERR_HOOK_FAILED' && error.functionError) return undefined;
   if (error.code === 'PREBAKE_ERR_SHUTTING_DOWN') return undefined;
+  // Fork mode asked for a function that cannot be forked: the configuration is at fault, not the image.
+  if (error.code === 'PREBAKE_ERR_FORK_UNSUPPORTED') return undefined;
   // Over memoryMb while restoring: a plain start has the same limit.
   if (error.code === 'PREBAKE_ERR_OUT_OF_MEMORY') return undefined;
   if (error.code === 'PREBAKE_ERR_RESTORE_FAILED' && error.details?.transient) return 'transient';
@@ -66,7 +71,7 @@ export async function startFresh(fn: ResolvedFunction, context: FreshStartContex
 
   const attempted = performance.now();
   try {
-    const started = await startInstance(fn, store, criu, instances);
+    const started = await startInstance(fn, store, criu, instances, context.templates);
     observer.restore?.({ functionName: name, ok: true });
     return started;
   } catch (error) {

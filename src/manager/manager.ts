@@ -15,6 +15,7 @@ import { runInvocation, type Lease } from '../invoke/invocation.ts';
 import { resolveImage, type ResolvedFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
+import { ForkTemplates } from '../start/fork.ts';
 import { SourceStatusCache } from '../store/source-status.ts';
 import { unknownFunction, type ImageStore } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
@@ -83,6 +84,7 @@ export class InstanceManager {
   /** Instance ends and slot releases under way: a shutdown waits for all of them. */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly leases: InstanceLeases;
+  private readonly templates: ForkTemplates;
   private closing: Promise<void> | undefined;
 
   constructor(options: ManagerOptions) {
@@ -100,6 +102,7 @@ export class InstanceManager {
       queueTimeoutMs: this.config.queueTimeoutMs,
     });
     this.builds = new BuildQueue(this.config.builds);
+    this.templates = new ForkTemplates(this.store, this.criu, this.instances);
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
@@ -179,6 +182,7 @@ export class InstanceManager {
     if (!(await this.store.get(name).catch(() => true))) throw unknownFunction(name);
     this.leases.retire(name);
     this.leases.endLent(name);
+    this.templates.retire(name);
     await this.store.remove(name);
     this.counters.delete(name);
     this.sources.forget(name);
@@ -205,6 +209,7 @@ export class InstanceManager {
     // Warm instances of the old image end, as after a build.
     this.leases.retire(name);
     await this.prefill(name);
+    this.templates.retire(name);
     return this.describe(name);
   }
 
@@ -252,9 +257,10 @@ export class InstanceManager {
       options.signal,
     );
     this.marks.clear(spec.name);
-    // Warm instances of the old build end; the next warm invocation restores the new one.
+    // Warm instances and the fork template of the old build end; the next invocation restores the new one.
     this.leases.retire(spec.name);
     await this.prefill(spec.name);
+    this.templates.retire(spec.name);
   }
 
   /** Throws PREBAKE_ERR_NAME_TAKEN when the store holds `spec.name` from another directory. */
@@ -286,7 +292,7 @@ export class InstanceManager {
       const settings = functionSettings(this.config, image.meta.spec);
       const mode = request.mode ?? settings.startMode;
       // The deployed version: nothing on this path reads the function's source directory.
-      const fn = resolveImage(image, mode === 'cold' ? 'cold' : 'prebaked');
+      const fn = resolveImage(image, mode === 'warm' || mode === 'pooled' ? 'prebaked' : mode);
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(request.event, { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes }, {
         // The one place an invocation gets its started instance.
@@ -329,6 +335,7 @@ export class InstanceManager {
       instances: this.instances,
       fallback: this.config.fallback,
       marks: this.marks,
+      templates: this.templates,
       log,
       observer: {
         restore: (event) => {
@@ -383,6 +390,7 @@ export class InstanceManager {
       this.builds.refuseQueued(new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down'));
       this.leases.retireAll();
       this.leases.endLent();
+      this.track(this.templates.endAll());
       while (this.pending.size > 0) await Promise.all([...this.pending]);
     })();
     return this.closing;

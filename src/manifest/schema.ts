@@ -6,10 +6,10 @@ export type NetworkMode = (typeof NETWORK_MODES)[number];
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /**
- * How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, plain, or
- * a fresh clone restored ahead of need.
+ * How the daemon starts an instance per invocation (docs/DAEMON.md): a fresh restore, a reused one, plain, a
+ * fresh clone restored ahead of need, or a child forked from a template restored once (Python only).
  */
-export const START_MODES = ['prebaked', 'warm', 'cold', 'pooled'] as const;
+export const START_MODES = ['prebaked', 'warm', 'cold', 'pooled', 'fork'] as const;
 export type StartMode = (typeof START_MODES)[number];
 export const StartModeSchema = Type.Union(START_MODES.map((m) => Type.Literal(m)));
 

@@ -98,13 +98,16 @@ describe('prebake bench', () => {
     for (const mode of ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled']) expect(svg).toContain(`>${mode}<`);
   });
 
-  it('takes the name of a built function, and skips node-snapshot for a function it cannot hold', async () => {
+  it('takes the name of a built function, and skips node-snapshot and fork for a function they cannot start', async () => {
     const pythonDir = await sandbox.addFunction('hello-python', 'bundled');
-    const result = await prebake('bench', 'hello-node', pythonDir, '--runs', '1', '--warmups', '0', '--modes', 'prebaked,node-snapshot');
+    const result = await prebake('bench', 'hello-node', pythonDir, '--runs', '1', '--warmups', '0', '--modes', 'prebaked,node-snapshot,fork');
     expect(result.stderr).not.toContain('hello-node: no image yet');
     expect(result.stderr).toContain('hello-python: skipping node-snapshot: a python function');
+    expect(result.stderr).toMatch(/hello-node: skipping fork: .*single-threaded runtime/);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('hello-python (python): 1 runs per mode');
+    // The fork arm ran for the Python function: its row has one successful run.
+    expect(result.stdout).toMatch(/^fork .* 1\/1$/m);
   });
 
   it('refuses an unknown mode before running anything', async () => {

@@ -33,7 +33,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
     .argument('<function...>', 'function directories (built first when their image is missing or stale) or names of built functions')
     .option('-n, --runs <n>', 'recorded invocations per function and mode', wholeNumber(1, 100_000), 20)
     .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', wholeNumber(0, 100_000), 1)
-    .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions), pooled`, DEFAULT_MODES.join(','))
+    .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions), pooled, fork (Python functions)`, DEFAULT_MODES.join(','))
     .option('-d, --data <json>', "the event of every invocation, as JSON; @FILE reads it from FILE, - from stdin (default: each function's warm-up event)")
     .option('--json <file>', 'write every run and the summary as JSON')
     .option('--chart <file.svg>', 'draw the distributions as an SVG chart')

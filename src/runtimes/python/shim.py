@@ -249,6 +249,27 @@ def _reseed(seed):
             print(f'prebake: could not reseed numpy.random: {error}', file=sys.stderr)
 
 
+def _template(kind, header, serve_child):
+    # Fork mode (prebake_fork.py): imported only here, so that nothing of it is in a snapshot.
+    import prebake_fork
+
+    try:
+        if kind == 'template':
+            _send({'type': 'template-ready', 'threads': prebake_fork.become_template()})
+        elif kind == 'fork':
+            tmp_mb = header.get('tmpMb')
+            if not isinstance(tmp_mb, int) or tmp_mb <= 0:
+                raise ValueError('the fork frame has no "tmpMb"')
+            _flush_logs()  # a child must not write the template's buffered output again
+            pid, fds = prebake_fork.fork(tmp_mb, _read_frame, serve_child)
+            _send({'type': 'forked', 'pid': pid, 'fds': fds})
+        else:
+            prebake_fork.release()
+            _send({'type': 'released'})
+    except OSError as error:
+        _send({'type': 'fork-error', 'error': _error_info(error)})
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 
@@ -286,9 +307,15 @@ def main():
     init_ms = (time.perf_counter() - init_started) * 1000
     _send({'type': 'ready', 'runtime': 'python', 'initMs': round(init_ms, 3)})
 
+    _serve(handler, hooks, function_name, memory_mb)
+
+
+def _serve(handler, hooks, function_name, memory_mb, first=None):
+    """Answers frames until the controller goes; `first`, a frame already read (a forked child's resume)."""
     try:
         while True:
-            header, body = _read_frame()
+            header, body = first or _read_frame()
+            first = None
             kind = header.get('type')
             if kind == 'invoke':
                 _invoke(handler, header, body, function_name, memory_mb)
@@ -296,6 +323,8 @@ def main():
                 _checkpoint(hooks)
             elif kind == 'resume':
                 _resume(hooks, header)
+            elif kind in ('template', 'fork', 'release'):
+                _template(kind, header, lambda first: _serve(handler, hooks, function_name, memory_mb, first))
             else:
                 raise ValueError(f'a control frame of unknown type {kind!r}')
     except (ControllerGone, BrokenPipeError):

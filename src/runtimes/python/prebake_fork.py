@@ -1,0 +1,186 @@
+"""Fork mode (docs/PROTOCOL.md, "Fork templates"): a restored clone that runs no handler itself and forks a
+child per invocation, so that copy-on-write shares the snapshot's pages instead of criu copying them into
+every clone. Imported by the shim only when the controller makes a clone a template (never at init: nothing
+here is in the snapshot).
+
+Each child gets what any other instance gets:
+  - its own pipes to the controller (made here; the controller opens its ends through /proc/<template>/fd and
+    tells the template to close its copies with `release`), and none of the template's (dup2 over fds 1 to 4,
+    everything else closed);
+  - its own cgroup: the controller moves the child in before it sends the first frame (`resume`), and the
+    child sets up its sandbox only after reading that frame, so that its /tmp and everything it allocates
+    is charged to its own cgroup;
+  - its own PID namespace (it is PID 1 there, with its own /proc: it can neither see nor signal the template
+    or a sibling) and its own /tmp (a fresh tmpfs of tmpMb holding a copy of the template's /tmp, which is
+    the snapshot's). The template's user namespace gave away its capabilities, so the child is cloned into a
+    user namespace of its own (mapping only its uid) that owns its new mount and PID namespaces, and drops
+    every capability once it has mounted them;
+  - its own randomness: `resume` reseeds it, as in a restored clone;
+  - its exit status, which the template (its parent) reaps and writes on the child's status pipe.
+
+One clone(2) with the namespace flags rather than os.fork() and unshare(): unshare cannot move the caller
+into a new PID namespace, so that way needs a second fork, and each fork of a big interpreter copies its page
+tables (about 2 ms for heavy-python here). Python's own fork bookkeeping runs around it (PyOS_BeforeFork and
+PyOS_AfterFork_*), as os.fork() does.
+"""
+
+import ctypes
+import gc
+import os
+import platform
+import shutil
+import signal
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+SYS_CLONE = {'x86_64': 56, 'aarch64': 220}.get(platform.machine())
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+PR_CAPBSET_DROP = 24
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+CONTROLLER_ENDS = ('controlIn', 'controlOut', 'stdout', 'stderr', 'status')
+# Where a child's ends go (docs/PROTOCOL.md, "Channels"); the status pipe's write end stays with the template.
+CHILD_FDS = {'stdout': 1, 'stderr': 2, 'controlIn': 3, 'controlOut': 4}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+# The GIL stays held across clone (PyDLL): the child must not run Python before PyOS_AfterFork_Child.
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
+_held = []
+# The write end of each live child's status pipe, by pid.
+_status_pipes = {}
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [('effective', ctypes.c_uint32), ('permitted', ctypes.c_uint32), ('inheritable', ctypes.c_uint32)]
+
+
+def _check(result, what):
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f'{what}: {os.strerror(error)}')
+
+
+def become_template():
+    """Returns how many threads the process has: a fork copies only the calling one."""
+    threads = len(os.listdir('/proc/self/task'))
+    signal.signal(signal.SIGCHLD, _reap)
+    # Objects that exist now stay out of every later collection, so that a child's collections do not write
+    # to (and so copy) the pages they share with the template.
+    gc.collect()
+    gc.freeze()
+    return threads
+
+
+def _reap(signum, frame):
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(wait_status)
+        fd = _status_pipes.pop(pid, None)
+        if fd is not None:
+            try:
+                os.write(fd, f'signal {-code}'.encode() if code < 0 else f'exit {code}'.encode())
+            except OSError:  # the controller has let go of the child already
+                pass
+            os.close(fd)
+
+
+def fork(tmp_mb, read_frame, serve):
+    """Forks a child; returns its pid and the template's copies of the controller's ends (kept until release)."""
+    if SYS_CLONE is None:
+        raise OSError(0, f'fork mode does not know clone(2) on {platform.machine()}')
+    pipes = {name: os.pipe() for name in CONTROLLER_ENDS}
+    # SIGCHLD stays blocked until the child's status pipe is registered: a child that dies at once is reaped
+    # with somewhere to report to.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    # As the template sees them: in the child's new user namespace they are unmapped until it maps them.
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        ctypes.pythonapi.PyOS_BeforeFork()
+        pid = _syscall(SYS_CLONE, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0)
+        if pid == 0:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
+            _child(pipes, (uid, gid), tmp_mb, read_frame, serve)
+        error = ctypes.get_errno()
+        ctypes.pythonapi.PyOS_AfterFork_Parent()
+        if pid < 0:
+            for read, write in pipes.values():
+                os.close(read)
+                os.close(write)
+            raise OSError(error, f'clone: {os.strerror(error)}')
+        _status_pipes[pid] = pipes['status'][1]
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    # controlIn: the controller writes, the child reads; the others the other way round.
+    ours = {name: (write if name == 'controlIn' else read) for name, (read, write) in pipes.items()}
+    for name, (read, write) in pipes.items():
+        if name != 'status':
+            os.close(read if name == 'controlIn' else write)
+    _held.extend(ours.values())
+    return pid, ours
+
+
+def release():
+    """The controller holds its ends: the template lets go of its copies."""
+    while _held:
+        os.close(_held.pop())
+
+
+def _child(pipes, ids, tmp_mb, read_frame, serve):
+    uid, gid = ids
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        for name, fd in CHILD_FDS.items():
+            read, write = pipes[name]
+            os.dup2(read if name == 'controlIn' else write, fd, inheritable=fd <= 2)
+        os.closerange(max(CHILD_FDS.values()) + 1, os.sysconf('SC_OPEN_MAX'))
+        # The controller sends the first frame once this process is in its own cgroup: everything from here
+        # on is charged there.
+        first = read_frame()
+        for name, text in (('setgroups', 'deny'), ('uid_map', f'{uid} {uid} 1'), ('gid_map', f'{gid} {gid} 1')):
+            with open(f'/proc/self/{name}', 'w') as f:
+                f.write(text)
+        _fresh_tmp(tmp_mb)
+        _check(_libc.mount(b'proc', b'/proc', b'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, None), 'mount /proc')
+        os.setsid()
+        _drop_capabilities()
+    except BaseException as error:  # the child cannot run: say why in its logs, exit 70 (EX_SOFTWARE)
+        try:
+            os.write(2, f'prebake: the forked child could not start: {error}\n'.encode())
+        finally:
+            os._exit(70)
+    serve(first)
+
+
+def _fresh_tmp(tmp_mb):
+    # The template's /tmp is the snapshot's (no handler ever ran in it): its content is copied into the new one.
+    template_tmp = os.open('/tmp', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _check(_libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV, f'size={tmp_mb}m,mode=1777'.encode()), 'mount /tmp')
+        if os.listdir(template_tmp):
+            shutil.copytree(f'/proc/self/fd/{template_tmp}', '/tmp', symlinks=True, dirs_exist_ok=True)
+    finally:
+        os.close(template_tmp)
+
+
+def _drop_capabilities():
+    # As the launcher leaves every instance: an empty bounding set, no capability at all.
+    cap = 0
+    while _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), 'capset')

@@ -1,0 +1,116 @@
+// Fork mode with real criu and real Python: a template restored once, a fresh child per start, each child with
+// its own channel, cgroup, /tmp, PID namespace and seed; the template survives its children's failures.
+import { afterAll, describe, expect, it } from 'vitest';
+import { ForkTemplates, startForked } from '../../src/start/fork.ts';
+import { ForkTemplate } from '../../src/start/fork-template.ts';
+import type { StartedInstance } from '../../src/start/started.ts';
+import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
+import { ownCgroups, prebakeFailure, sandboxForFile, settled } from '../helpers.ts';
+
+const sandboxOfFile = sandboxForFile('faulty-python', 'random-python', 'limits-python', 'threads-python', 'faulty-node');
+let templates: ForkTemplates | undefined;
+
+afterAll(async () => {
+  await templates?.endAll();
+});
+
+function templatesOf(): ForkTemplates {
+  const sandbox = sandboxOfFile();
+  templates ??= new ForkTemplates(sandbox.store, sandbox.criu, sandbox.instances);
+  return templates;
+}
+
+async function image(name: string): Promise<StoredImage> {
+  return (await sandboxOfFile().store.get(name))!;
+}
+
+async function fork(name: string): Promise<StartedInstance> {
+  const built = await image(name);
+  return startForked(deployedSpec(built), built, templatesOf());
+}
+
+/** Starts a child of `name`'s template, runs `event` once, ends the child: the result, or the error's code and message. */
+async function invokeChild(name: string, event: unknown): Promise<Record<string, unknown>> {
+  const child = await fork(name);
+  try {
+    const { body } = await child.instance.invoke(JSON.stringify(event), { requestId: 'r', timeoutMs: 5_000 });
+    expect(child.kind).toBe('fork');
+    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  } catch (error) {
+    const { code, message } = error as { code: string; message: string };
+    return { code, message };
+  } finally {
+    await child.instance.end();
+  }
+}
+
+describe('fork mode', () => {
+  it("gives each child a /tmp of its own holding the snapshot's, a PID namespace of its own, and no capability", async () => {
+    const first = await invokeChild('faulty-python', { write: 'written-by-first' });
+    const second = await invokeChild('faulty-python', {});
+    expect(first.tmp).toEqual(['from-init.txt', 'written-by-first']);
+    expect(second.tmp).toEqual(['from-init.txt']);
+    for (const seen of [first, second]) {
+      expect(seen.pid).toBe(1);
+      expect(seen.procPids).toEqual([1]);
+      expect(seen.capEff).toBe('0000000000000000');
+      expect(seen.uid).toBe(1000);
+      // Its own pipes on 0 to 4 (and the directory listing them): none of the template's.
+      expect(seen.fds).toEqual([0, 1, 2, 3, 4, 5]);
+    }
+    expect(first.cgroup).not.toBe(second.cgroup);
+  });
+
+  it('reseeds every child with its own seed', async () => {
+    const results = await Promise.all([1, 2, 3].map(() => invokeChild('random-python', {})));
+    for (const field of ['random', 'uuid', 'ssl', 'tempfile']) {
+      expect(new Set(results.map((result) => result[field])).size, field).toBe(3);
+    }
+  });
+
+  it("holds each child to the function's memory limit, and the template survives the kill", async () => {
+    const over = await invokeChild('limits-python', { allocMb: 128 });
+    expect(over.code).toBe('PREBAKE_ERR_OUT_OF_MEMORY');
+    const after = await invokeChild('limits-python', {});
+    expect(after.cgroup).toMatch(/memory:\/prebake/);
+  });
+
+  it('reports a child that exits or crashes as any instance, and forks the next from the same template', async () => {
+    const template = await templatesOf().forImage(await image('faulty-python'));
+    const exited = await invokeChild('faulty-python', { exit: 3 });
+    expect(exited.code).toBe('PREBAKE_ERR_FUNCTION_EXITED');
+    expect(exited.message).toMatch(/exit code 3/);
+    const crashed = await invokeChild('faulty-python', { crash: true });
+    expect(crashed.code).toBe('PREBAKE_ERR_FUNCTION_EXITED');
+    expect(crashed.message).toMatch(/SIGSEGV/);
+    expect((await invokeChild('faulty-python', {})).pid).toBe(1);
+    expect(await templatesOf().forImage(await image('faulty-python'))).toBe(template);
+    expect(template.alive).toBe(true);
+  });
+
+  it('replaces a template that died', async () => {
+    const template = await templatesOf().forImage(await image('faulty-python'));
+    await template.end();
+    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt']);
+    expect(await templatesOf().forImage(await image('faulty-python'))).not.toBe(template);
+  });
+
+  it('refuses a Node function and a Python process with two threads at the snapshot, leaving nothing behind', async () => {
+    const sandbox = sandboxOfFile();
+    const node = await prebakeFailure(ForkTemplate.restore(await image('faulty-node'), sandbox.store, sandbox.criu, sandbox.instances));
+    expect(node.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
+    expect(node.message).toMatch(/faulty-node.*node/);
+    const threads = await prebakeFailure(ForkTemplate.restore(await image('threads-python'), sandbox.store, sandbox.criu, sandbox.instances));
+    expect(threads.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
+    expect(threads.message).toMatch(/threads-python.*2 threads/);
+  });
+
+  it('ends every template and child: no process or cgroup is left', async () => {
+    const child = await fork('faulty-python');
+    await templatesOf().endAll();
+    await child.instance.end();
+    expect(await settled(async () => ownCgroups())).toEqual([]);
+    expect(await settled(() => sandboxOfFile().processes())).toEqual([]);
+    expect(templatesOf().size).toBe(0);
+  });
+});
