@@ -37,8 +37,9 @@ export class ForkTemplate {
   private readonly pid: number;
   /** Where the template and its children are alive (their owner's registry). */
   private readonly instances: InstanceRegistry;
-  /** A fork holds the template's channel from `fork` to `released`. */
-  private turn: Promise<void> = Promise.resolve();
+  /** A fork holds the template's channel from `fork` to `released`; the forks waiting for it, in order. */
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
 
   private constructor(buildId: string, template: StartedInstance, pid: number, instances: InstanceRegistry) {
     this.buildId = buildId;
@@ -84,11 +85,19 @@ export class ForkTemplate {
   /** A fresh child as an instance of `spec` of its own, in its own cgroup, resumed (reseeded, hooks run). */
   async fork(spec: FunctionSpec): Promise<StartedInstance> {
     const started = performance.now();
-    const cgroup = createInstanceCgroup(spec);
-    let child: Awaited<ReturnType<ForkTemplate['forkChild']>> | undefined;
+    const forking = this.forkChild(spec);
+    let cgroup: InstanceCgroup;
+    try {
+      // Made while the template clones the child (forkChild has sent its request by now): 0.3 ms off the start.
+      cgroup = createInstanceCgroup(spec);
+    } catch (error) {
+      await forking.then((child) => closeEnds(child.ends), () => {});
+      throw error;
+    }
+    let child: Awaited<typeof forking> | undefined;
     let instance: Instance | undefined;
     try {
-      child = await this.forkChild(spec);
+      child = await forking;
       const { ends, pid } = child;
       joinCgroup(cgroup, pid, spec.name);
       // The instance reads only the controller's ends; the child's are in the child (-1: not the controller's).
@@ -113,7 +122,7 @@ export class ForkTemplate {
     } catch (error) {
       if (instance) await instance.end();
       else {
-        if (child) for (const fd of Object.values(child.ends)) closeSync(fd);
+        if (child) closeEnds(child.ends);
         await cgroup.end();
       }
       throw error;
@@ -122,11 +131,10 @@ export class ForkTemplate {
 
   // Has the template fork, takes the controller's ends of the child's pipes from the template's fds, and tells
   // the template to close its copies; `released` resolves when it has (the template is free for the next fork).
+  // When the template is free, the request goes out before this returns its promise (no await comes first).
   private async forkChild(spec: FunctionSpec): Promise<{ pid: number; ends: ControllerEnds; released: Promise<void> }> {
-    const previous = this.turn;
-    let done!: () => void;
-    this.turn = new Promise((resolve) => (done = resolve));
-    await previous;
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
     const { instance } = this.template;
     let released: Promise<void> | undefined;
     try {
@@ -142,12 +150,18 @@ export class ForkTemplate {
       try {
         return { pid: hostPid(this.pid, forked.pid, spec.name), ends, released };
       } catch (error) {
-        for (const fd of Object.values(ends)) closeSync(fd);
+        closeEnds(ends);
         throw error;
       }
     } finally {
-      void (released ?? Promise.resolve()).catch(() => {}).finally(done);
+      void (released ?? Promise.resolve()).catch(() => {}).finally(() => this.handOver());
     }
+  }
+
+  private handOver(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
   }
 }
 
@@ -202,6 +216,10 @@ function readProcFile(file: string): string {
   } catch {
     return '';
   }
+}
+
+function closeEnds(ends: ControllerEnds): void {
+  for (const fd of Object.values(ends)) closeSync(fd);
 }
 
 async function endStarted(started: StartedInstance): Promise<void> {

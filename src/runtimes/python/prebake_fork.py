@@ -151,8 +151,11 @@ def _child(pipes, ids, tmp_mb, read_frame, serve):
         # on is charged there.
         first = read_frame()
         for name, text in (('setgroups', 'deny'), ('uid_map', f'{uid} {uid} 1'), ('gid_map', f'{gid} {gid} 1')):
-            with open(f'/proc/self/{name}', 'w') as f:
-                f.write(text)
+            fd = os.open(f'/proc/self/{name}', os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
         _fresh_tmp(tmp_mb)
         _check(_libc.mount(b'proc', b'/proc', b'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, None), 'mount /proc')
         os.setsid()
