@@ -97,12 +97,15 @@ describe('fork mode', () => {
 
   it('refuses a Node function and a Python process with two threads at the snapshot, leaving nothing behind', async () => {
     const sandbox = sandboxOfFile();
+    const before = new Set(ownCgroups());
     const node = await prebakeFailure(ForkTemplate.restore(await image('faulty-node'), sandbox.store, sandbox.criu, sandbox.instances));
     expect(node.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
     expect(node.message).toMatch(/faulty-node.*node/);
     const threads = await prebakeFailure(ForkTemplate.restore(await image('threads-python'), sandbox.store, sandbox.criu, sandbox.instances));
     expect(threads.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
     expect(threads.message).toMatch(/threads-python.*2 threads/);
+    // The two-threaded template was restored, then ended: its cgroup is gone.
+    expect(await settled(async () => ownCgroups().filter((name) => !before.has(name)))).toEqual([]);
   });
 
   it('ends every template and child: no process or cgroup is left', async () => {
