@@ -7,7 +7,7 @@
 //
 //   node scripts/criu-ab.ts --a /opt/prebake/criu/run-criu --b /opt/prebake/criu-lean/criu \
 //     [--runs 60] [--function functions/hello-node]
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { InstanceRegistry } from '../src/instance/registry.ts';
 import { invokeFunction } from '../src/invoke/invoke.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { ImageStore } from '../src/store/store.ts';
+import { joinCpuacctGroup } from './cpuacct-group.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,11 +30,8 @@ const { values } = parseArgs({
 });
 if (!values.a || !values.b) throw new Error('--a and --b name the two criu binaries');
 const runs = Number(values.runs);
-const CPUACCT = '/sys/fs/cgroup/cpuacct';
-const group = path.join(CPUACCT, `prebake-criu-ab-${process.pid}`);
-const inGroup = await mkdir(group).then(() => writeFile(path.join(group, 'cgroup.procs'), String(process.pid)).then(() => true), () => false);
-// CPU (ns) of this script and everything it started since it joined the group.
-const groupNs = async () => (inGroup ? Number(await readFile(path.join(group, 'cpuacct.usage'), 'utf8')) : Number.NaN);
+const cpuacct = await joinCpuacctGroup('prebake-criu-ab');
+const groupNs = () => cpuacct.usageNs();
 const home = await mkdtemp(path.join(os.tmpdir(), 'prebake-criu-ab-'));
 try {
   // Sandboxed instances reach their prepared code and image only through a home others can search.
@@ -64,8 +62,5 @@ try {
   }
 } finally {
   await rm(home, { recursive: true, force: true });
-  if (inGroup) {
-    await writeFile(path.join(CPUACCT, 'cgroup.procs'), String(process.pid));
-    await rmdir(group);
-  }
+  await cpuacct.leave();
 }

@@ -4,10 +4,10 @@
 // start and end to end and the CPU per invocation (teardown included) of everything involved: the controller,
 // criu and the clone, or the template and its child. CPU comes from a cpuacct cgroup (v1) of the script's own,
 // which criu, the template and its children inherit (prebake moves instances in the memory, pids, freezer and
-// cpu hierarchies only), as in scripts/criu-ab.ts; without cgroup v1 cpuacct only the controller's is shown.
+// cpu hierarchies only; scripts/cpuacct-group.ts); without cgroup v1 cpuacct only the controller's is shown.
 //
 //   node scripts/fork-cpu.ts [--runs 60] [--function functions/heavy-python]
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { startPrebaked } from '../src/start/restore.ts';
 import type { StartedInstance } from '../src/start/started.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { deployedSpec, ImageStore } from '../src/store/store.ts';
+import { joinCpuacctGroup } from './cpuacct-group.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,10 +28,8 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const CPUACCT = '/sys/fs/cgroup/cpuacct';
-const group = path.join(CPUACCT, `prebake-fork-cpu-${process.pid}`);
-const inGroup = await mkdir(group).then(() => writeFile(path.join(group, 'cgroup.procs'), String(process.pid)).then(() => true), () => false);
-const groupNs = async () => (inGroup ? Number(await readFile(path.join(group, 'cpuacct.usage'), 'utf8')) : Number.NaN);
+const cpuacct = await joinCpuacctGroup('prebake-fork-cpu');
+const groupNs = () => cpuacct.usageNs();
 const home = await mkdtemp(path.join(os.tmpdir(), 'prebake-fork-cpu-'));
 const criu = new Criu();
 const store = new ImageStore(home);
@@ -79,8 +78,5 @@ try {
 } finally {
   await templates.endAll();
   await rm(home, { recursive: true, force: true });
-  if (inGroup) {
-    await writeFile(path.join(CPUACCT, 'cgroup.procs'), String(process.pid));
-    await rmdir(group);
-  }
+  await cpuacct.leave();
 }
