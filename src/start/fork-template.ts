@@ -34,9 +34,11 @@ export class ForkTemplate {
   readonly buildId: string;
   private readonly template: StartedInstance;
   /** The template's host pid: where the controller finds a child's pipe ends. */
-  private readonly pid: number;
+  readonly pid: number;
   /** Where the template and its children are alive (their owner's registry). */
   private readonly instances: InstanceRegistry;
+  /** The template's process is gone (killed, crashed), whether or not its end has run yet. */
+  private exited = false;
   /** A fork holds the template's channel from `fork` to `released`; the forks waiting for it, in order. */
   private busy = false;
   private readonly waiting: (() => void)[] = [];
@@ -46,6 +48,12 @@ export class ForkTemplate {
     this.template = template;
     this.pid = pid;
     this.instances = instances;
+    // A template that dies by another hand (the OOM killer, an operator) ends as an instance, so that its
+    // owner replaces it rather than forking from a dead one.
+    void template.instance.owner.then(() => {
+      this.exited = true;
+      void template.instance.end();
+    });
   }
 
   /** Restores `image` as a template; PREBAKE_ERR_FORK_UNSUPPORTED when its process has more than one thread. */
@@ -70,7 +78,7 @@ export class ForkTemplate {
   }
 
   get alive(): boolean {
-    return !this.template.instance.ended;
+    return !this.exited && !this.template.instance.ended;
   }
 
   /** Calls `listener` once when the template starts ending (killed, crashed, or ended by its owner). */

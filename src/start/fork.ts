@@ -45,7 +45,11 @@ export class ForkTemplates {
     const restoring = ForkTemplate.restore(image, this.store, this.criu, this.instances);
     this.templates.set(name, restoring);
     restoring.then(
-      (template) => template.onEnd(() => this.forget(name, restoring)),
+      (template) =>
+        template.onEnd(() => {
+          this.forget(name, restoring);
+          this.track(template.end());
+        }),
       () => this.forget(name, restoring),
     );
     return restoring;
@@ -56,8 +60,7 @@ export class ForkTemplates {
     const template = this.templates.get(name);
     if (!template) return;
     this.templates.delete(name);
-    const ending: Promise<void> = template.then((t) => t.end(), () => {}).finally(() => this.ending.delete(ending));
-    this.ending.add(ending);
+    this.track(template.then((t) => t.end(), () => {}));
   }
 
   /** Ends every template and refuses new ones. */
@@ -65,6 +68,11 @@ export class ForkTemplates {
     this.closed = true;
     for (const name of [...this.templates.keys()]) this.retire(name);
     while (this.ending.size > 0) await Promise.all([...this.ending]);
+  }
+
+  private track(end: Promise<void>): void {
+    const ending: Promise<void> = end.catch((error: unknown) => process.emitWarning(error as Error)).finally(() => this.ending.delete(ending));
+    this.ending.add(ending);
   }
 
   private forget(name: string, template: Promise<ForkTemplate>): void {
@@ -77,6 +85,13 @@ export async function startForked(spec: FunctionSpec, image: StoredImage, templa
   const asked = performance.now();
   assertForkable(spec);
   const template = await templates.forImage(image);
-  const child = await template.fork(spec);
+  let child: StartedInstance;
+  try {
+    child = await template.fork(spec);
+  } catch (error) {
+    // The template died under this fork (killed while it forked): once more from a new one.
+    if (template.alive) throw error;
+    child = await (await templates.forImage(image)).fork(spec);
+  }
   return { ...child, startMs: performance.now() - asked };
 }

@@ -88,11 +88,17 @@ describe('fork mode', () => {
     expect(template.alive).toBe(true);
   });
 
-  it('replaces a template that died', async () => {
-    const template = await templatesOf().forImage(await image('faulty-python'));
-    await template.end();
+  it('replaces a template that was ended or killed', async () => {
+    const ended = await templatesOf().forImage(await image('faulty-python'));
+    await ended.end();
     expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt']);
-    expect(await templatesOf().forImage(await image('faulty-python'))).not.toBe(template);
+    const killed = await templatesOf().forImage(await image('faulty-python'));
+    expect(killed).not.toBe(ended);
+    process.kill(killed.pid, 'SIGKILL');
+    // At once: the fork either finds the template dead, or runs into its death and forks from a new one.
+    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt']);
+    expect(killed.alive).toBe(false);
+    expect(await templatesOf().forImage(await image('faulty-python'))).not.toBe(killed);
   });
 
   it('refuses a Node function and a Python process with two threads at the snapshot, leaving nothing behind', async () => {
