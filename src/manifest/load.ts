@@ -91,6 +91,9 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
   }
   const handlerProblem = runtimeFor(manifest.runtime).checkHandler(manifest.handler);
   if (handlerProblem) throw fail(`field "handler": ${handlerProblem}`);
+  if (manifest.startMode === 'fork' && manifest.runtime !== 'python') {
+    throw fail(`field "startMode": "fork" is for Python functions only (a fork copies one thread, and ${manifest.runtime} runs several)`);
+  }
   return {
     name,
     dir,

@@ -80,6 +80,7 @@ describe('loadFunction', () => {
     expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
     expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
     expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);
+    expect(await manifestError(await fnDir('fork-node', { runtime: 'node', handler: 'x.y', startMode: 'fork' }))).toMatch(/field "startMode": "fork" is for Python/);
     expect(await manifestError(await fnDir('Bad Name', { runtime: 'node', handler: 'x.y' }))).toMatch(/name/);
   });
 
