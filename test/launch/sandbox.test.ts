@@ -1,5 +1,5 @@
 // Issue 13's "seen from inside an instance", asserted for each runtime's probe in every start mode: build (what
-// the init saw, kept in the snapshot), cold, prebaked and warm (through the daemon), plus /tmp privacy, a /tmp
+// the init saw, kept in the snapshot), cold, prebaked, warm and (Python) fork (through the daemon), plus /tmp privacy, a /tmp
 // file grown after the build, "network": "none", and paths outside the view refused at build.
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,6 +32,7 @@ const PROBES = [
   { name: 'probe-java', code: '/var/task/Probe.java' },
 ];
 const MODES = ['cold', 'prebaked', 'warm'] as const;
+type Mode = (typeof MODES)[number] | 'fork';
 const PROBE_TMP_MB = 16; // the probes' function.json
 
 let sandbox: Sandbox;
@@ -45,7 +46,7 @@ beforeAll(async () => {
 
 afterAll(() => closeAndClean(server, sandbox));
 
-async function probe(name: string, mode: (typeof MODES)[number], event: Record<string, unknown> = {}): Promise<Probe> {
+async function probe(name: string, mode: Mode, event: Record<string, unknown> = {}): Promise<Probe> {
   const response = await server.invoke(name, event, `?mode=${mode}`);
   expect(response.status).toBe(200);
   return (await response.json()) as Probe;
@@ -101,6 +102,27 @@ describe.each(PROBES)('$name, seen from inside', ({ name, code }) => {
     await probe(name, 'prebaked', { grow: true });
     const next = await probe(name, 'prebaked', { grow: true });
     expect(next.tmp).toEqual(['from-init.txt', 'grown.log']);
+  });
+});
+
+describe('probe-python in fork mode (a child of a template restored once)', () => {
+  it('is an unprivileged, private view, as in every other mode', async () => {
+    const paths = hostPaths();
+    const report = await probe('probe-python', 'fork', { paths, pids: [process.pid] });
+    expectSandboxed(report.atInit, '/var/task/main.py');
+    // A user namespace one level further down: its map names the template's uid (1000), which the template's own
+    // map puts at the host's HOST_ID_BASE + 1000, as for every instance.
+    expect(report.hostUid).toBe(INSTANCE_ID);
+    expectSandboxed({ ...report, hostUid: HOST_ID_BASE }, '/var/task/main.py');
+    expect(report.visible).toEqual(Object.fromEntries(paths.map((p) => [p, false])));
+    expect(report.signalled).toEqual([]);
+  });
+
+  it("gives every child the snapshot's /tmp, never what another child wrote or grew", async () => {
+    const first = await probe('probe-python', 'fork', { write: 'secret-1', grow: true });
+    const second = await probe('probe-python', 'fork', { grow: true });
+    expect(first.tmp).toEqual(['from-init.txt', 'grown.log']);
+    expect(second.tmp).toEqual(['from-init.txt', 'grown.log']);
   });
 });
 

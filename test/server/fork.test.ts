@@ -22,7 +22,7 @@ describe('the fork start mode in the daemon', () => {
     expect(responses.map((r) => r.headers.get('x-prebake-start'))).toEqual(['fork', 'fork', 'fork']);
     const results = (await Promise.all(responses.map((r) => r.json()))) as { random: number; tmp: string[] }[];
     expect(new Set(results.map((r) => r.random)).size).toBe(3);
-    for (const result of results) expect(result.tmp).toEqual(['from-init.txt', 'mine']);
+    for (const result of results) expect(result.tmp).toEqual(['from-init.txt', 'held.log', 'mine']);
     const described = (await (await server.get('/functions/faulty-python')).json()) as { counters: { fork: number } };
     expect(described.counters.fork).toBe(3);
   });

@@ -46,17 +46,20 @@ async function invokeChild(name: string, event: unknown): Promise<Record<string,
 
 describe('fork mode', () => {
   it("gives each child a /tmp of its own holding the snapshot's, a PID namespace of its own, and no capability", async () => {
-    const first = await invokeChild('faulty-python', { write: 'written-by-first' });
-    const second = await invokeChild('faulty-python', {});
-    expect(first.tmp).toEqual(['from-init.txt', 'written-by-first']);
-    expect(second.tmp).toEqual(['from-init.txt']);
+    const first = await invokeChild('faulty-python', { write: 'written-by-first', append: 'abc' });
+    const second = await invokeChild('faulty-python', { append: 'abc' });
+    expect(first.tmp).toEqual(['from-init.txt', 'held.log', 'written-by-first']);
+    expect(second.tmp).toEqual(['from-init.txt', 'held.log']);
+    // Files held open since init: each child appends to its own copy, never to the template's.
+    for (const seen of [first, second]) expect([seen.held, seen.unnamed]).toEqual([3, 3]);
     for (const seen of [first, second]) {
       expect(seen.pid).toBe(1);
       expect(seen.procPids).toEqual([1]);
       expect(seen.capEff).toBe('0000000000000000');
       expect(seen.uid).toBe(1000);
-      // Its own pipes on 0 to 4 (and the directory listing them): none of the template's.
-      expect(seen.fds).toEqual([0, 1, 2, 3, 4, 5]);
+      // Its own pipes on 0 to 4, the function's two files (5, 6) and the directory listing them: none of the
+      // template's pipes.
+      expect(seen.fds).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     }
     expect(first.cgroup).not.toBe(second.cgroup);
   });
@@ -91,12 +94,12 @@ describe('fork mode', () => {
   it('replaces a template that was ended or killed', async () => {
     const ended = await templatesOf().forImage(await image('faulty-python'));
     await ended.end();
-    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt']);
+    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt', 'held.log']);
     const killed = await templatesOf().forImage(await image('faulty-python'));
     expect(killed).not.toBe(ended);
     process.kill(killed.pid, 'SIGKILL');
     // At once: the fork either finds the template dead, or runs into its death and forks from a new one.
-    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt']);
+    expect((await invokeChild('faulty-python', {})).tmp).toEqual(['from-init.txt', 'held.log']);
     expect(killed.alive).toBe(false);
     expect(await templatesOf().forImage(await image('faulty-python'))).not.toBe(killed);
   });

@@ -30,6 +30,7 @@ import os
 import platform
 import shutil
 import signal
+import stat
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -146,7 +147,12 @@ def _child(pipes, ids, tmp_mb, read_frame, serve):
         for name, fd in CHILD_FDS.items():
             read, write = pipes[name]
             os.dup2(read if name == 'controlIn' else write, fd, inheritable=fd <= 2)
-        os.closerange(max(CHILD_FDS.values()) + 1, os.sysconf('SC_OPEN_MAX'))
+        # The template's pipes: the new ones' first fds (now on 1 to 4), the other children's status pipes and
+        # the last child's ends, in case they were not released. What the function itself held open at the
+        # snapshot stays open, as in a restored clone.
+        for fd in {fd for pair in pipes.values() for fd in pair} | set(_status_pipes.values()) | set(_held):
+            if fd > max(CHILD_FDS.values()):
+                os.close(fd)
         # The controller sends the first frame once this process is in its own cgroup: everything from here
         # on is charged there.
         first = read_frame()
@@ -175,8 +181,41 @@ def _fresh_tmp(tmp_mb):
         _check(_libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV, f'size={tmp_mb}m,mode=1777'.encode()), 'mount /tmp')
         if os.listdir(template_tmp):
             shutil.copytree(f'/proc/self/fd/{template_tmp}', '/tmp', symlinks=True, dirs_exist_ok=True)
+        _move_open_files(template_tmp, os.fstat(template_tmp).st_dev)
     finally:
         os.close(template_tmp)
+
+
+def _move_open_files(template_tmp, template_dev):
+    # Files the function held open in /tmp at the snapshot are the template's: left as they are, every child
+    # would write into the same file. Each such fd is reopened on the child's copy, with its flags and
+    # position (as criu does for a restored clone); one whose file was deleted (a tempfile.TemporaryFile)
+    # gets an unnamed copy of its content in the new /tmp.
+    for name in os.listdir('/proc/self/fd'):
+        fd = int(name)
+        try:
+            st = os.fstat(fd)
+        except OSError:  # the directory listing's own fd, already closed
+            continue
+        if fd == template_tmp or st.st_dev != template_dev:
+            continue
+        with open(f'/proc/self/fdinfo/{fd}') as f:
+            info = dict(line.split(':', 1) for line in f if ':' in line)
+        flags, pos = int(info['flags'], 8), int(info['pos'])
+        kept = flags & (os.O_ACCMODE | os.O_APPEND | os.O_NONBLOCK | os.O_DIRECTORY | os.O_CLOEXEC)
+        target = os.readlink(f'/proc/self/fd/{fd}')
+        if target.endswith(' (deleted)'):
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            moved = os.open('/tmp', os.O_TMPFILE | os.O_RDWR | (kept & (os.O_APPEND | os.O_CLOEXEC)), st.st_mode & 0o7777)
+            for offset in range(0, st.st_size, 1 << 20):
+                os.pwrite(moved, os.pread(fd, 1 << 20, offset), offset)
+        else:
+            moved = os.open(target, kept)
+        if stat.S_ISREG(st.st_mode):
+            os.lseek(moved, pos, os.SEEK_SET)
+        os.dup2(moved, fd, inheritable=not flags & os.O_CLOEXEC)
+        os.close(moved)
 
 
 def _drop_capabilities():
