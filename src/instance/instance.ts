@@ -6,6 +6,7 @@ import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
+import type { NetworkMode } from '../manifest/schema.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
 import { LAMBDA_PAYLOAD_BYTES, type Frame } from './frames.ts';
 import { LogCollector } from './logs.ts';
@@ -146,11 +147,11 @@ export class Instance {
   }
 
   /**
-   * Has a template fork a child with a /tmp of `tmpMb`: the child's pid in the template's PID namespace, and the
+   * Has a template fork a child with a /tmp of `tmpMb` (and a network namespace of its own for "none"): the child's pid in the template's PID namespace, and the
    * template's fds of the controller's ends of the child's pipes, which it holds until release().
    */
-  async fork(tmpMb: number, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
-    this.channel.send({ type: 'fork', tmpMb });
+  async fork(tmpMb: number, network: NetworkMode, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
+    this.channel.send({ type: 'fork', tmpMb, network });
     const frame = await this.expect('forked', timeoutMs, this.templateFailures('forking a child', timeoutMs));
     const { pid, fds } = frame.header as { pid?: unknown; fds?: unknown };
     if (typeof pid !== 'number' || typeof fds !== 'object' || fds === null) {

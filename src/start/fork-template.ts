@@ -146,7 +146,7 @@ export class ForkTemplate {
     const { instance } = this.template;
     let released: Promise<void> | undefined;
     try {
-      const forked = await instance.fork(spec.tmpMb, spec.timeoutMs);
+      const forked = await instance.fork(spec.tmpMb, spec.network, spec.timeoutMs);
       let ends: ControllerEnds;
       try {
         ends = openControllerEnds(this.pid, forked.fds, spec.name);

@@ -1,6 +1,10 @@
 // Fork mode with real criu and real Python: a template restored once, a fresh child per start, each child with
 // its own channel, cgroup, /tmp, PID namespace and seed; the template survives its children's failures.
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
 import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { ForkTemplate } from '../../src/start/fork-template.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
@@ -89,6 +93,20 @@ describe('fork mode', () => {
     expect((await invokeChild('faulty-python', {})).pid).toBe(1);
     expect(await templatesOf().forImage(await image('faulty-python'))).toBe(template);
     expect(template.alive).toBe(true);
+  });
+
+  it('gives each child of a "network": "none" function a network namespace of its own, with loopback up', async () => {
+    const sandbox = sandboxOfFile();
+    const dir = path.join(sandbox.root, 'functions', 'offline-python');
+    await cp(path.join(sandbox.root, 'functions', 'faulty-python'), dir, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(dir, 'function.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ ...manifest, name: 'offline-python', network: 'none' }));
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    const children = [await invokeChild('offline-python', {}), await invokeChild('offline-python', {})];
+    for (const child of children) expect([child.netDevices, child.loopback]).toEqual([['lo'], true]);
+    expect(children[0]!.netns).not.toBe(children[1]!.netns);
+    const online = await invokeChild('faulty-python', {});
+    expect((online.netDevices as string[]).length).toBeGreaterThan(1);
   });
 
   it('replaces a template that was ended or killed', async () => {

@@ -25,14 +25,18 @@ PyOS_AfterFork_*), as os.fork() does.
 """
 
 import ctypes
+import fcntl
 import gc
 import os
 import platform
 import shutil
 import signal
+import socket
 import stat
+import struct
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 SYS_CLONE = {'x86_64': 56, 'aarch64': 220}.get(platform.machine())
@@ -40,6 +44,9 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 PR_CAPBSET_DROP = 24
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 CONTROLLER_ENDS = ('controlIn', 'controlOut', 'stdout', 'stderr', 'status')
 # Where a child's ends go (docs/PROTOCOL.md, "Channels"); the status pipe's write end stays with the template.
@@ -98,8 +105,11 @@ def _reap(signum, frame):
             os.close(fd)
 
 
-def fork(tmp_mb, read_frame, serve):
-    """Forks a child; returns its pid and the template's copies of the controller's ends (kept until release)."""
+def fork(tmp_mb, offline, read_frame, serve):
+    """
+    Forks a child (`offline`: into a network namespace of its own with loopback only, as the launcher does for
+    "network": "none"); returns its pid and the template's copies of the controller's ends (kept until release).
+    """
     if SYS_CLONE is None:
         raise OSError(0, f'fork mode does not know clone(2) on {platform.machine()}')
     pipes = {name: os.pipe() for name in CONTROLLER_ENDS}
@@ -110,10 +120,11 @@ def fork(tmp_mb, read_frame, serve):
     uid, gid = os.getuid(), os.getgid()
     try:
         ctypes.pythonapi.PyOS_BeforeFork()
-        pid = _syscall(SYS_CLONE, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0)
+        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWNET if offline else 0)
+        pid = _syscall(SYS_CLONE, flags | signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             ctypes.pythonapi.PyOS_AfterFork_Child()
-            _child(pipes, (uid, gid), tmp_mb, read_frame, serve)
+            _child(pipes, (uid, gid), tmp_mb, offline, read_frame, serve)
         error = ctypes.get_errno()
         ctypes.pythonapi.PyOS_AfterFork_Parent()
         if pid < 0:
@@ -139,7 +150,7 @@ def release():
         os.close(_held.pop())
 
 
-def _child(pipes, ids, tmp_mb, read_frame, serve):
+def _child(pipes, ids, tmp_mb, offline, read_frame, serve):
     uid, gid = ids
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -164,6 +175,8 @@ def _child(pipes, ids, tmp_mb, read_frame, serve):
                 os.close(fd)
         _fresh_tmp(tmp_mb)
         _check(_libc.mount(b'proc', b'/proc', b'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, None), 'mount /proc')
+        if offline:
+            _loopback_up()
         os.setsid()
         _drop_capabilities()
     except BaseException as error:  # the child cannot run: say why in its logs, exit 70 (EX_SOFTWARE)
@@ -216,6 +229,13 @@ def _move_open_files(template_tmp, template_dev):
             os.lseek(moved, pos, os.SEEK_SET)
         os.dup2(moved, fd, inheritable=not flags & os.O_CLOEXEC)
         os.close(moved)
+
+
+def _loopback_up():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack('16sH', b'lo', 0)
+        flags = struct.unpack('16sH', fcntl.ioctl(s, SIOCGIFFLAGS, request)[:18])[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack('16sH', b'lo', flags | IFF_UP))
 
 
 def _drop_capabilities():
