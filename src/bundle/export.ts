@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
-import { isInside } from '../manager/functions-roots.ts';
+import { isInside } from '../files/inside.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';

@@ -14,7 +14,7 @@ import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { sourceFingerprint } from '../manifest/digest.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
-import { isInside } from '../manager/functions-roots.ts';
+import { isInside } from '../files/inside.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
 import { sha256, sha256Tap } from '../files/sha256.ts';
 import { BUNDLE_FORMAT, corrupt, HEADER_NAME, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';

@@ -2,7 +2,7 @@
 // killed, whatever state they are in, and the cgroups removed. A cgroup is a leftover when the pid in its
 // name (see instanceCgroupName) is gone from our pid namespace. One that still holds processes is swept only
 // by a prebake on the home it served (its tag in the name): another home's daemon or CLI sweeps its own.
-import { processAlive } from '../store/store.ts';
+import { processAlive } from '../process-alive.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
 import { homeTag, hostCgroups, PID_NAMESPACE } from './host.ts';
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
+import { isInside } from '../files/inside.ts';
 
 /** Where things are inside every instance's view. The host directories behind them move; these never do. */
 export const VIEW = {
@@ -68,10 +69,6 @@ const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
 // skeleton's own files.
 const ETC_COPIES = ['/etc/ssl'];
 
-function isUnder(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
 
 function exists(file: string): boolean {
   return statSync(file, { throwIfNoEntry: false }) !== undefined;
@@ -86,7 +83,7 @@ function runtimePrefix(binary: string): string | undefined {
     return undefined; // not an absolute path or not installed: starting it reports the problem
   }
   const prefix = path.dirname(path.dirname(real));
-  return isUnder(prefix, '/usr') || prefix === '/' ? undefined : prefix;
+  return isInside(prefix, '/usr') || prefix === '/' ? undefined : prefix;
 }
 
 /**
@@ -127,7 +124,7 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   });
   mounts.push({ kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false });
   // Only a runtime that prepares something (Java's classes) names its prepared directory.
-  if (command.argv.some((arg) => arg.split(path.delimiter).some((part) => isUnder(part, preparedDir)))) {
+  if (command.argv.some((arg) => arg.split(path.delimiter).some((part) => isInside(part, preparedDir)))) {
     mounts.push({ kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false });
   }
   if (!devicesInRoot) for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
@@ -153,15 +150,15 @@ export function viewEntries(plan: Pick<SandboxPlan, 'mounts' | 'rootEntries'>): 
 export function toViewPath(mounts: ViewEntry[], hostPath: string): string {
   let best: ViewEntry | undefined;
   for (const mount of mounts) {
-    if (isUnder(hostPath, mount.source) && (!best || mount.source.length > best.source.length)) best = mount;
+    if (isInside(hostPath, mount.source) && (!best || mount.source.length > best.source.length)) best = mount;
   }
   return best ? path.join(best.target, path.relative(best.source, hostPath)) : hostPath;
 }
 
 /** Whether `viewPath` (absolute, inside the view) is something the instance can see. */
 export function isInView(mounts: ViewEntry[], viewPath: string): boolean {
-  if (isUnder(viewPath, VIEW.tmp) || isUnder(viewPath, VIEW.proc)) return true;
-  return mounts.some((mount) => isUnder(viewPath, mount.target)) || /^\/(etc\/(passwd|group|hosts|resolv\.conf|nsswitch\.conf|localtime)|dev\/(fd|stdin|stdout|stderr))$/.test(viewPath);
+  if (isInside(viewPath, VIEW.tmp) || isInside(viewPath, VIEW.proc)) return true;
+  return mounts.some((mount) => isInside(viewPath, mount.target)) || /^\/(etc\/(passwd|group|hosts|resolv\.conf|nsswitch\.conf|localtime)|dev\/(fd|stdin|stdout|stderr))$/.test(viewPath);
 }
 
 /** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */

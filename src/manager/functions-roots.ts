@@ -4,6 +4,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
+import { isInside } from '../files/inside.ts';
 
 /** The directory to load: `dir` itself without roots, else its real path once it is inside a root. */
 export async function directoryInsideRoots(dir: string, roots: readonly string[]): Promise<string> {
@@ -39,7 +40,3 @@ export async function assertWouldBeInsideRoots(dir: string, roots: readonly stri
   });
 }
 
-export function isInside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
-}

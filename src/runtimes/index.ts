@@ -1,7 +1,6 @@
 import { PrebakeError } from '../errors.ts';
 import { sha256 } from '../files/sha256.ts';
 import type { FunctionSpec, RuntimeName } from '../manifest/schema.ts';
-import type { ImageStore } from '../store/store.ts';
 import { javaRuntime } from './java/adapter.ts';
 import { nodeRuntime } from './node/adapter.ts';
 import { pythonRuntime } from './python/adapter.ts';
@@ -27,7 +26,12 @@ export function runtimeFor(name: RuntimeName): RuntimeAdapter {
  * The directory the function's runtime prepared for this exact source and runtime (compiled classes for Java;
  * empty for Node): one per source digest and runtime key, kept by the store (ImageStore.prepared).
  */
-export async function ensurePrepared(store: ImageStore, fn: FunctionSpec, digest: string): Promise<string> {
+/** What ensurePrepared needs of the image store (ImageStore.prepared keeps the layout and the publish). */
+export interface PreparedDirs {
+  prepared(name: string, key: string, fill: (dir: string) => Promise<void>): Promise<string>;
+}
+
+export async function ensurePrepared(store: PreparedDirs, fn: FunctionSpec, digest: string): Promise<string> {
   const runtime = runtimeFor(fn.runtime);
   const runtimeKey = (await runtime.prepareKey?.(fn)) ?? '';
   const key = sha256(`${digest}\0${fn.runtime}\0${runtimeKey}`);

@@ -29,6 +29,7 @@ import type { Interpreter } from '../runtimes/runtime.ts';
 import { schemaProblem } from '../validate.ts';
 import { ImageVerifier, type ImageFiles } from './image-files.ts';
 import { imageMetaCheck } from './meta-schema.ts';
+import { processAlive } from '../process-alive.ts';
 
 // 2: instances run sandboxed (meta.sandbox); 3: from the build's copy of the code, with a recorded interpreter.
 // An image of an older format is stale.
@@ -375,14 +376,6 @@ export class ImageStore {
   }
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Total bytes of the files under `dir`. */
 export async function directoryBytes(dir: string): Promise<number> {
