@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
 import { FileReadError, readRegularFile } from '../files/regular-file.ts';
-import { runtimeFor } from '../runtimes/index.ts';
+import { handlerProblem } from './handler.ts';
 import {
   DEFAULT_MAX_PROCESSES,
   DEFAULT_MEMORY_MB,
@@ -89,8 +89,8 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
       `the function name "${name}" (from the directory's name) is not valid: use lower-case letters, digits, ".", "_" and "-", not ending in ".lock"; or set "name"`,
     );
   }
-  const handlerProblem = runtimeFor(manifest.runtime).checkHandler(manifest.handler);
-  if (handlerProblem) throw fail(`field "handler": ${handlerProblem}`);
+  const handlerIssue = handlerProblem(manifest.runtime, manifest.handler);
+  if (handlerIssue) throw fail(`field "handler": ${handlerIssue}`);
   if (manifest.startMode === 'fork' && manifest.runtime !== 'python') {
     throw fail(`field "startMode": "fork" is for Python functions only (a fork copies one thread, and ${manifest.runtime} runs several)`);
   }

@@ -7,11 +7,10 @@ import { PrebakeError } from '../../errors.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
+import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM_SOURCES = path.join(import.meta.dirname, 'prebake');
 const SHIM_MAIN_CLASS = 'prebake.Shim';
-const IDENTIFIER = '[A-Za-z_$][A-Za-z0-9_$]*';
-const HANDLER_PATTERN = new RegExp(`^${IDENTIFIER}(\\.${IDENTIFIER})*::${IDENTIFIER}$`);
 const JAVAC_OUTPUT_LINES = 20;
 
 // What prepare() leaves in the work directory. Nothing in it names the work directory itself: it is prepared
@@ -60,11 +59,7 @@ export function jvmFlags(memoryMb: number): string[] {
 
 export const javaRuntime: RuntimeAdapter = {
   name: 'java',
-  checkHandler(handler) {
-    return HANDLER_PATTERN.test(handler)
-      ? undefined
-      : 'expected "<class>::<method>", for example "Hello::handleRequest" (a class in a package: "com.example.Hello::handle")';
-  },
+  checkHandler: (handler) => handlerProblem('java', handler),
   async prepare(fn, workDir) {
     await mkdir(workDir, { recursive: true });
     await compileShim(fn, workDir);

@@ -3,16 +3,13 @@ import { execa } from 'execa';
 import { nodeBinary } from '../../paths.ts';
 import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
+import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.mjs');
 
 export const nodeRuntime: RuntimeAdapter = {
   name: 'node',
-  checkHandler(handler) {
-    return /^[\w./-]+\.[A-Za-z_$][\w$]*$/.test(handler) && !handler.includes('..')
-      ? undefined
-      : 'expected "<file without extension>.<export>", for example "index.handler"';
-  },
+  checkHandler: (handler) => handlerProblem('node', handler),
   handlerFiles(handler) {
     const base = handler.slice(0, handler.lastIndexOf('.'));
     return [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`];

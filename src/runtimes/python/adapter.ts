@@ -3,10 +3,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
+import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.py');
-const IDENTIFIER = '[A-Za-z_][A-Za-z0-9_]*';
-const HANDLER_PATTERN = new RegExp(`^${IDENTIFIER}(\\.${IDENTIFIER})+$`);
 
 /** The default python, for functions whose function.json names none: PREBAKE_PYTHON, else python3 on PATH. */
 export function pythonBinary(): string {
@@ -38,11 +37,7 @@ function pythonExecutable(binary: string): string {
 
 export const pythonRuntime: RuntimeAdapter = {
   name: 'python',
-  checkHandler(handler) {
-    return HANDLER_PATTERN.test(handler)
-      ? undefined
-      : 'expected "<module>.<function>", for example "main.handler" (a module in a package: "pkg.mod.handler")';
-  },
+  checkHandler: (handler) => handlerProblem('python', handler),
   handlerFiles(handler) {
     const module = handler.split('.').slice(0, -1).join('/');
     return [`${module}.py`, path.join(module, '__init__.py')];
