@@ -14,7 +14,7 @@ import { checkEvent } from './event.ts';
 import { oneShotLease, runInvocation, type Invoked } from './invocation.ts';
 import { resolveFunction } from './resolve.ts';
 
-export interface InvokeRequest {
+export interface OneShotRequest {
   /** A function name (from the store) or the path of a function directory. */
   target: string;
   /** The event as JSON text; checked before anything starts. */
@@ -37,7 +37,7 @@ export interface InvokeOutcome {
   logs: string;
 }
 
-export async function invokeFunction(request: InvokeRequest, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<InvokeOutcome> {
+export async function invokeFunction(request: OneShotRequest, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<InvokeOutcome> {
   checkEvent(request.event, request.eventLimitBytes);
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);

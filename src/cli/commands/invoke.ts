@@ -4,7 +4,7 @@ import type { InstanceRegistry } from '../../instance/registry.ts';
 import { invokeFunction } from '../../invoke/invoke.ts';
 import { openStore, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
 
-interface InvokeOptions {
+interface InvokeFlags {
   data: string;
   mode?: 'prebaked' | 'cold';
   timing?: boolean;
@@ -20,7 +20,7 @@ export function registerInvoke(program: Command, instances: InstanceRegistry): v
     .addOption(new Option('-m, --mode <mode>', 'how to start the instance (default: prebaked once built, else cold)').choices(['prebaked', 'cold']))
     .option('--timing', 'print start and run times to stderr')
     .option('--logs', "print the function's output to stderr")
-    .action(async (target: string, options: InvokeOptions, command: Command) => {
+    .action(async (target: string, options: InvokeFlags, command: Command) => {
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       try {
         const event = await readEventOption(options.data);
