@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { PrebakeError } from '../errors.ts';
 import { encodeFrame, FrameDecoder, FrameError, FrameTooLargeError, MAX_BODY_BYTES, type Frame } from './frames.ts';
 
 export type ChannelFailure =
@@ -83,7 +84,8 @@ export class ControlChannel {
     const queued = this.frames.shift();
     if (queued) return Promise.resolve(queued);
     if (this.failure) return Promise.reject(new ChannelError(this.failure));
-    if (this.waiter) return Promise.reject(new Error('ControlChannel.next: a wait is already pending'));
+    // One reader at a time is how Instance uses a channel: a second is a bug in prebake, said as such.
+    if (this.waiter) return Promise.reject(new PrebakeError('PREBAKE_ERR_INTERNAL', 'ControlChannel.next: a wait is already pending (a bug in prebake)'));
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = undefined;
