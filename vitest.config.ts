@@ -13,7 +13,7 @@ const UNIT = [
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
   'test/launch/{reachable,spawn}.test.ts',
-  'test/manager/{build-queue,config,limiter,warm-pool}.test.ts',
+  'test/manager/{build-queue,config,limiter,pool-size,warm-pool}.test.ts',
   'test/manifest/load.test.ts',
   'test/server/token.test.ts',
 ];

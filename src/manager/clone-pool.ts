@@ -2,8 +2,9 @@
 // invocation (the paper's model stays: every invocation gets a never-used clone of the snapshot, only the
 // restore has moved off its path).
 //
-// Policy, per function and build: keep `size` clones ready, refilled in the background one restore at a time
-// at nice 10 (invocations come first on a busy host); a clone ready for `maxIdleSeconds` is retired, and the pool
+// Policy, per function and build: keep a target number of clones ready (`size`, or sized from the function's
+// arrival rate and refill time when `size` is "auto": pool-size.ts), refilled in the background one restore at a
+// time at nice 10 (invocations come first on a busy host); a clone ready for `maxIdleSeconds` is retired, and the pool
 // then stops refilling until the next invocation asks (a function nobody calls holds no memory). Each clone is
 // resumed (its own seed, then its afterRestore hooks) before it is handed out: at fill, or at the take when the
 // function's hooks must see the invocation's moment (`hooks: "assign"`: fresh credentials and connections, at
@@ -16,14 +17,20 @@ import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import type { ClonePolicy } from './config.ts';
 import type { ManagerLogger } from './observer.ts';
+import { PoolSizer } from './pool-size.ts';
 
 /** The nice value of background refills: below every invocation, above idle work. */
 export const REFILL_NICE = 10;
 
 export interface ClonePoolStats {
   name: string;
-  /** The target number of ready clones. */
-  size: number;
+  /** The size set: a number, or "auto". */
+  size: number | 'auto';
+  /** The number of ready clones it refills to now (`size`, or the automatic size as last recomputed). */
+  target: number;
+  /** With size "auto": what the target was derived from (pool-size.ts), as of its last recomputation. */
+  ratePerSecond?: number;
+  refillMs?: number;
   /** Clones restored and waiting for an invocation. */
   ready: number;
   /** Invocations served by a ready clone, and those that found none (they restored on demand). */
@@ -67,6 +74,8 @@ export class ClonePool {
   private readonly policy: ClonePolicy;
   private readonly context: ClonePoolContext;
   private readonly ready: ReadyClone[] = [];
+  /** With size "auto": the target's moving averages. */
+  private readonly sizer: PoolSizer | undefined;
   private readonly counts = { hits: 0, misses: 0, refills: 0, retired: 0, died: 0, refillFailures: 0 };
   private filling: Promise<void> | undefined;
   /** Whether to refill: false after an idle retirement, until an invocation asks again. */
@@ -79,10 +88,17 @@ export class ClonePool {
     this.image = image;
     this.policy = policy;
     this.context = context;
+    this.sizer = policy.size === 'auto' ? new PoolSizer(policy) : undefined;
   }
 
   get stats(): ClonePoolStats {
-    return { name: this.name, size: this.policy.size, ready: this.ready.length, ...this.counts };
+    return { name: this.name, size: this.policy.size, ...(this.sizer?.current ?? { target: this.target }), ready: this.ready.length, ...this.counts };
+  }
+
+  private get target(): number {
+    const { size } = this.policy;
+    // The constructor made a sizer for "auto".
+    return size === 'auto' ? this.sizer!.current.target : size;
   }
 
   /**
@@ -91,6 +107,7 @@ export class ClonePool {
    */
   async take(timeoutMs: number): Promise<StartedInstance | undefined> {
     this.wanted = true;
+    this.sizer?.arrival();
     for (let entry = this.ready.shift(); entry; entry = this.ready.shift()) {
       clearTimeout(entry.timer);
       const { instance } = entry.started;
@@ -127,7 +144,7 @@ export class ClonePool {
 
   /** Starts refilling up to the target, unless a refill is under way. */
   fill(): void {
-    if (this.filling || this.closed || !this.wanted || this.ready.length >= this.policy.size) return;
+    if (this.filling || this.closed || !this.wanted || this.ready.length >= this.target) return;
     const filling = this.refill().finally(() => {
       this.filling = undefined;
     });
@@ -148,8 +165,9 @@ export class ClonePool {
   // restores of the misses they are meant to prevent.
   private async refill(): Promise<void> {
     const resume = this.policy.hooks === 'fill';
-    while (!this.closed && this.wanted && this.ready.length < this.policy.size) {
+    while (!this.closed && this.wanted && this.ready.length < this.target) {
       let started: StartedInstance;
+      const begun = performance.now();
       try {
         started = await startPrebaked(this.image, this.context.store, this.context.criu, this.context.instances, { resume, nice: REFILL_NICE });
       } catch (error) {
@@ -162,6 +180,7 @@ export class ClonePool {
         return;
       }
       this.counts.refills++;
+      this.sizer?.refilled(performance.now() - begun);
       this.add(started, resume);
     }
   }

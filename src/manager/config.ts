@@ -7,7 +7,16 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
 import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
 import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
-import { FUNCTION_NAME_PATTERN, PoolSettingsSchema, StartModeSchema, WarmSettingsSchema, type FunctionSpec, type StartMode } from '../manifest/schema.ts';
+import {
+  DEFAULT_POOL_SIZING,
+  FUNCTION_NAME_PATTERN,
+  PoolSettingsSchema,
+  poolSettingsProblem,
+  StartModeSchema,
+  WarmSettingsSchema,
+  type FunctionSpec,
+  type StartMode,
+} from '../manifest/schema.ts';
 import { schemaProblem } from '../validate.ts';
 
 export const FunctionOverridesSchema = Type.Object(
@@ -85,7 +94,11 @@ export interface WarmPolicy {
 
 /** A function's clone pool (start mode `pooled`, clone-pool.ts). */
 export interface ClonePolicy {
-  size: number;
+  /** Clones kept ready, or "auto": sized as src/manager/pool-size.ts says, within minSize and maxSize. */
+  size: number | 'auto';
+  minSize: number;
+  maxSize: number;
+  burst: number;
   /** In seconds, as in function.json: a resolved config passes validation again (buildServer resolves it). */
   maxIdleSeconds: number;
   hooks: 'fill' | 'assign';
@@ -115,7 +128,8 @@ export const DEFAULTS = {
   warm: { max: 4, idleMs: 60_000 },
   // Two clones cover an invocation arriving while the previous one's replacement restores; a clone of
   // hello-node holds ~21 MB (PSS), so an idle function costs little for ten minutes.
-  pool: { size: 2, maxIdleSeconds: 600, hooks: 'fill' },
+  // A fixed size by default: predictable memory, and what the benchmarks measured; "auto" is asked for.
+  pool: { size: 2, ...DEFAULT_POOL_SIZING, maxIdleSeconds: 600, hooks: 'fill' },
   // Restores are mostly kernel work; a few per core keep both busy without thrashing.
   maxConcurrent: Math.max(4, 4 * os.availableParallelism()),
   maxQueued: 100,
@@ -140,26 +154,30 @@ const checkConfig = TypeCompiler.Compile(DaemonConfigSchema);
 
 /** Validates `input` (from a config file and flags), fills in defaults and freezes the result. */
 export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon config'): DaemonConfig {
+  const invalid = (problem: string) =>
+    new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${problem}`, { hint: 'see "Configuration" in docs/DAEMON.md' });
   const problem = schemaProblem(checkConfig, input, 'the config');
-  if (problem) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${problem}`, {
-      hint: 'see "Configuration" in docs/DAEMON.md',
-    });
-  }
+  if (problem) throw invalid(problem);
   const config = input as DaemonConfigInput;
+  const poolProblem = [
+    poolSettingsProblem(config.pool, 'pool'),
+    ...Object.entries(config.functions ?? {}).map(([name, override]) => poolSettingsProblem(override.pool, `functions.${name}.pool`)),
+  ].find((p) => p !== undefined);
+  if (poolProblem) throw invalid(poolProblem);
   const headersTimeoutMs = config.http?.headersTimeoutMs ?? DEFAULTS.http.headersTimeoutMs;
   const requestTimeoutMs = config.http?.requestTimeoutMs ?? DEFAULTS.http.requestTimeoutMs;
   // Node refuses a headers deadline past the whole request's.
   if (headersTimeoutMs > requestTimeoutMs) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: field "http.headersTimeoutMs" (${headersTimeoutMs}) is over "http.requestTimeoutMs" (${requestTimeoutMs})`, {
-      hint: 'see "Configuration" in docs/DAEMON.md',
-    });
+    throw invalid(`field "http.headersTimeoutMs" (${headersTimeoutMs}) is over "http.requestTimeoutMs" (${requestTimeoutMs})`);
   }
   return Object.freeze({
     startMode: config.startMode ?? DEFAULTS.startMode,
     warm: { max: config.warm?.max ?? DEFAULTS.warm.max, idleMs: config.warm?.idleMs ?? DEFAULTS.warm.idleMs },
     pool: {
       size: config.pool?.size ?? DEFAULTS.pool.size,
+      minSize: config.pool?.minSize ?? DEFAULTS.pool.minSize,
+      maxSize: config.pool?.maxSize ?? DEFAULTS.pool.maxSize,
+      burst: config.pool?.burst ?? DEFAULTS.pool.burst,
       maxIdleSeconds: config.pool?.maxIdleSeconds ?? DEFAULTS.pool.maxIdleSeconds,
       hooks: config.pool?.hooks ?? DEFAULTS.pool.hooks,
     },
@@ -206,6 +224,9 @@ export function functionSettings(config: DaemonConfig, spec: FunctionSpec): Func
     },
     pool: {
       size: override?.pool?.size ?? spec.pool?.size ?? config.pool.size,
+      minSize: override?.pool?.minSize ?? spec.pool?.minSize ?? config.pool.minSize,
+      maxSize: override?.pool?.maxSize ?? spec.pool?.maxSize ?? config.pool.maxSize,
+      burst: override?.pool?.burst ?? spec.pool?.burst ?? config.pool.burst,
       maxIdleSeconds: override?.pool?.maxIdleSeconds ?? spec.pool?.maxIdleSeconds ?? config.pool.maxIdleSeconds,
       hooks: override?.pool?.hooks ?? spec.pool?.hooks ?? config.pool.hooks,
     },

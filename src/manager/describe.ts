@@ -6,7 +6,8 @@ import { POOL_HOOKS, RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
 import { SOURCE_STATUSES, type SourceStatus } from '../store/source-status.ts';
 import type { ImageMeta } from '../store/store.ts';
 import type { ClonePoolStats } from './clone-pool.ts';
-import type { FunctionSettings } from './config.ts';
+import type { ClonePolicy, FunctionSettings } from './config.ts';
+import { PoolSizer } from './pool-size.ts';
 
 const Count = Type.Integer({ minimum: 0 });
 
@@ -44,12 +45,20 @@ export const FunctionDescriptionSchema = Type.Object({
   startMode: StartModeSchema,
   warm: Type.Object({ max: Count, idleMs: Count, idle: Count, busy: Count }),
   /**
-   * The clone pool (start mode `pooled`): its settings; clones `ready` now; invocations served from it (`hits`)
-   * or restored on demand because it was empty (`misses`); clones restored into it (`refills`), ended unused
-   * after `maxIdleSeconds` (`retired`), ended by themselves while ready and replaced (`died`).
+   * The clone pool (start mode `pooled`): its settings; the number of clones it refills to now (`target`: `size`,
+   * or with size "auto" derived from `ratePerSecond` and `refillMs` at the last invocation or refill); clones
+   * `ready` now; invocations served from it (`hits`) or restored on demand because it was empty (`misses`); clones
+   * restored into it (`refills`), ended unused after `maxIdleSeconds` (`retired`), ended by themselves while ready
+   * and replaced (`died`).
    */
   pool: Type.Object({
-    size: Count,
+    size: Type.Union([Count, Type.Literal('auto')]),
+    minSize: Count,
+    maxSize: Count,
+    burst: Count,
+    target: Count,
+    ratePerSecond: Type.Optional(Type.Number({ minimum: 0 })),
+    refillMs: Type.Optional(Type.Number({ minimum: 0 })),
     maxIdleSeconds: Count,
     hooks: Type.Union(POOL_HOOKS.map((h) => Type.Literal(h))),
     ready: Count,
@@ -113,6 +122,10 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     warm: { ...settings.warm, ...input.pool },
     pool: {
       size: settings.pool.size,
+      minSize: settings.pool.minSize,
+      maxSize: settings.pool.maxSize,
+      burst: settings.pool.burst,
+      ...poolTargetOf(settings.pool, input.clones),
       maxIdleSeconds: settings.pool.maxIdleSeconds,
       hooks: settings.pool.hooks,
       ready: input.clones?.ready ?? 0,
@@ -129,4 +142,11 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     warnings: cloneCheckWarnings(meta.cloneCheck),
     counters: { ...input.counters },
   };
+}
+
+/** The pool's target as it stands; before the pool exists (no image yet, or not pooled), what it would start at. */
+function poolTargetOf(policy: ClonePolicy, clones: ClonePoolStats | undefined): Pick<ClonePoolStats, 'target' | 'ratePerSecond' | 'refillMs'> {
+  if (!clones) return policy.size === 'auto' ? new PoolSizer(policy).current : { target: policy.size };
+  const { target, ratePerSecond, refillMs } = clones;
+  return { target, ...(ratePerSecond !== undefined && { ratePerSecond }), ...(refillMs !== undefined && { refillMs }) };
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   FUNCTION_NAME_PATTERN,
   ManifestSchema,
+  poolSettingsProblem,
   type FunctionSpec,
   type Manifest,
 } from './schema.ts';
@@ -80,6 +81,8 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
   const problem = schemaProblem(checkManifest, raw, 'the manifest');
   if (problem) throw fail(problem);
   const manifest = raw as Manifest;
+  const poolProblem = poolSettingsProblem(manifest.pool, 'pool');
+  if (poolProblem) throw fail(poolProblem);
   if (nestedDeeperThan(manifest.warmup?.event, MAX_WARMUP_EVENT_DEPTH)) {
     throw fail(`field "warmup.event": nested deeper than ${MAX_WARMUP_EVENT_DEPTH} levels`);
   }

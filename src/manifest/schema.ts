@@ -26,16 +26,39 @@ export type WarmSettings = Static<typeof WarmSettingsSchema>;
 /** When a pooled clone runs its afterRestore hooks: when it is restored into the pool, or handed out. */
 export const POOL_HOOKS = ['fill', 'assign'] as const;
 
-/** Clone-pool settings (start mode `pooled`): clones kept ready, how long one may wait, when hooks run. */
+/** The most clones one function's pool may keep ready (a fixed size, or an automatic size's bounds). */
+export const MAX_POOL_SIZE = 64;
+const poolCount = (minimum: number) => Type.Integer({ minimum, maximum: MAX_POOL_SIZE });
+
+/**
+ * Clone-pool settings (start mode `pooled`): clones kept ready (a number, or "auto": sized from the arrival rate
+ * and the refill time, plus `burst`, within `minSize` and `maxSize`), how long one may wait, when hooks run.
+ */
 export const PoolSettingsSchema = Type.Object(
   {
-    size: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    size: Type.Optional(Type.Union([poolCount(1), Type.Literal('auto')])),
+    minSize: Type.Optional(poolCount(0)),
+    maxSize: Type.Optional(poolCount(1)),
+    burst: Type.Optional(poolCount(0)),
     maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 60 * 60 })),
     hooks: Type.Optional(Type.Union(POOL_HOOKS.map((h) => Type.Literal(h)))),
   },
   { additionalProperties: false },
 );
 export type PoolSettings = Static<typeof PoolSettingsSchema>;
+
+/** Bounds and margin of an automatic pool size where nothing sets them (docs/DAEMON.md says why). */
+export const DEFAULT_POOL_SIZING = { minSize: 1, maxSize: 8, burst: 1 } as const;
+
+/**
+ * What the schema cannot say of one `pool` object: its bounds in order. `field` is where the object sits ("pool",
+ * "functions.fn.pool"). Bounds set in different places (function.json, the daemon's config) cannot be checked
+ * where either is read: where they cross, maxSize wins (src/manager/pool-size.ts).
+ */
+export function poolSettingsProblem(pool: PoolSettings | undefined, field: string): string | undefined {
+  if (pool?.minSize === undefined || pool.maxSize === undefined || pool.minSize <= pool.maxSize) return undefined;
+  return `field "${field}.minSize": ${pool.minSize} is over ${field}.maxSize (${pool.maxSize})`;
+}
 
 // A function's name doubles as a directory name in the image store and a URL segment. It never ends in ".lock":
 // the store keeps a function's lock beside its directory as <name>.lock (src/store/store.ts), so a function

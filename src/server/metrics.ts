@@ -97,7 +97,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.reset();
       for (const pool of sources.stats().clonePools) {
         this.set({ function: pool.name, state: 'ready' }, pool.ready);
-        this.set({ function: pool.name, state: 'target' }, pool.size);
+        this.set({ function: pool.name, state: 'target' }, pool.target);
       }
     },
   });

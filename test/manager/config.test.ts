@@ -39,7 +39,20 @@ describe('the daemon config', () => {
     expect(() => resolveDaemonConfig({ warm: { max: -1 } })).toThrow(/field "warm\.max"/);
     expect(() => resolveDaemonConfig({ pool: { hooks: 'later' } })).toThrow(/field "pool\.hooks"/);
     expect(() => resolveDaemonConfig({ pool: { size: 0 } })).toThrow(/field "pool\.size"/);
+    expect(() => resolveDaemonConfig({ pool: { size: 'large' } })).toThrow(/field "pool\.size"/);
+    expect(() => resolveDaemonConfig({ pool: { burst: -1 } })).toThrow(/field "pool\.burst"/);
+    expect(() => resolveDaemonConfig({ pool: { size: 'auto', maxSize: 0 } })).toThrow(/field "pool\.maxSize"/);
     expect(() => resolveDaemonConfig({ nonsense: 1 })).toThrow('the daemon config: field "nonsense": Unexpected property');
+  });
+
+  it('takes an automatic pool size within bounds in order', () => {
+    const config = resolveDaemonConfig({ pool: { size: 'auto' } });
+    expect(config.pool).toMatchObject({ size: 'auto', minSize: DEFAULTS.pool.minSize, maxSize: DEFAULTS.pool.maxSize, burst: DEFAULTS.pool.burst });
+    expect(() => resolveDaemonConfig({ pool: { size: 'auto', minSize: 5, maxSize: 4 } })).toThrow('the daemon config: field "pool.minSize": 5 is over pool.maxSize (4)');
+    expect(() => resolveDaemonConfig({ functions: { fn: { pool: { minSize: 3, maxSize: 2 } } } })).toThrow(/field "functions\.fn\.pool\.minSize"/);
+    // Bounds from different places are taken as they are (maxSize wins where they cross: pool-size.ts).
+    const crossed = resolveDaemonConfig({ pool: { maxSize: 2 }, functions: { fn: { pool: { size: 'auto', minSize: 3 } } } });
+    expect(functionSettings(crossed, spec()).pool).toMatchObject({ size: 'auto', minSize: 3, maxSize: 2 });
   });
 
   it("resolves a function's settings: daemon override, then function.json, then daemon default", () => {
@@ -49,17 +62,18 @@ describe('the daemon config', () => {
       pool: { size: 3 },
       functions: { fn: { warm: { max: 9 }, pool: { hooks: 'assign' } } },
     });
-    const pool = { size: 3, maxIdleSeconds: DEFAULTS.pool.maxIdleSeconds, hooks: 'assign' };
+    const pool = { size: 3, minSize: 1, maxSize: 8, burst: 1, maxIdleSeconds: DEFAULTS.pool.maxIdleSeconds, hooks: 'assign' };
     expect(functionSettings(config, spec())).toEqual({ startMode: 'prebaked', warm: { max: 9, idleMs: 1000 }, pool });
-    expect(functionSettings(config, spec({ startMode: 'warm', warm: { max: 2, idleMs: 5 }, pool: { size: 1, maxIdleSeconds: 7, hooks: 'fill' } }))).toEqual({
+    const fnPool = { size: 'auto', minSize: 0, maxSize: 4, burst: 2, maxIdleSeconds: 7, hooks: 'fill' } as const;
+    expect(functionSettings(config, spec({ startMode: 'warm', warm: { max: 2, idleMs: 5 }, pool: fnPool }))).toEqual({
       startMode: 'warm',
       warm: { max: 9, idleMs: 5 },
-      pool: { size: 1, maxIdleSeconds: 7, hooks: 'assign' },
+      pool: { ...fnPool, hooks: 'assign' },
     });
   });
 
   it('takes its own resolved form again (buildServer resolves what serve resolved)', () => {
-    const config = resolveDaemonConfig({ pool: { size: 4, maxIdleSeconds: 30 }, functions: { fn: { startMode: 'pooled' } } });
+    const config = resolveDaemonConfig({ pool: { size: 4, maxIdleSeconds: 30 }, functions: { fn: { startMode: 'pooled', pool: { size: 'auto', maxSize: 3 } } } });
     expect(resolveDaemonConfig(config)).toEqual(config);
   });
 });

@@ -69,6 +69,11 @@ describe('loadFunction', () => {
     expect(spec).toMatchObject({ startMode: 'pooled', pool: { size: 3, maxIdleSeconds: 60, hooks: 'assign' } });
   });
 
+  it('keeps an automatic pool size and its bounds', async () => {
+    const pool = { size: 'auto', minSize: 0, maxSize: 12, burst: 3 };
+    expect((await loadFunction(await fnDir('auto-pool', { runtime: 'node', handler: 'x.y', startMode: 'pooled', pool }))).pool).toEqual(pool);
+  });
+
   it('names the field that is wrong', async () => {
     expect(await manifestError(await fnDir('bad-runtime', { runtime: 'ruby', handler: 'x.y' }))).toMatch(/field "runtime"/);
     expect(await manifestError(await fnDir('bad-timeout', { runtime: 'node', handler: 'x.y', timeoutMs: -5 }))).toMatch(/field "timeoutMs"/);
@@ -77,6 +82,11 @@ describe('loadFunction', () => {
     expect(await manifestError(await fnDir('bad-cpus', { runtime: 'node', handler: 'x.y', cpus: 0 }))).toMatch(/field "cpus"/);
     expect(await manifestError(await fnDir('bad-pool', { runtime: 'node', handler: 'x.y', pool: { hooks: 'sometimes' } }))).toMatch(/field "pool\.hooks"/);
     expect(await manifestError(await fnDir('big-pool', { runtime: 'node', handler: 'x.y', pool: { size: 1000 } }))).toMatch(/field "pool\.size"/);
+    expect(await manifestError(await fnDir('vague-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'many' } }))).toMatch(/field "pool\.size"/);
+    expect(await manifestError(await fnDir('big-burst', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', burst: 65 } }))).toMatch(/field "pool\.burst"/);
+    expect(await manifestError(await fnDir('crossed-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', minSize: 4, maxSize: 2 } }))).toMatch(
+      /field "pool\.minSize": 4 is over pool\.maxSize \(2\)/,
+    );
     expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
     expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
     expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);

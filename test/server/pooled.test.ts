@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonConfigInput } from '../../src/manager/config.ts';
 import type { FunctionDescription } from '../../src/manager/describe.ts';
 import { childrenOf, listProcesses } from '../../src/launch/proc.ts';
+import { poolTarget } from '../../src/manager/pool-size.ts';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
@@ -142,6 +143,28 @@ describe('start mode pooled', () => {
     expect(body.restores).toBe(1);
     // The hook ran when the clone was handed out, after the pool was full.
     expect(body.restoredAt).toBeGreaterThanOrEqual(filledBy);
+  });
+
+  it('sizes the pool from its arrival rate and refill time when size is "auto"', async () => {
+    const sizing = { minSize: 1, maxSize: 6, burst: 1 };
+    const s = await start({ functions: { 'pooled-node': { pool: { size: 'auto', ...sizing } } } });
+    // Before any invocation: no rate, so the margin alone (within the bounds), and one refill measured.
+    const quiet = await poolUntil(s, (p) => p.ready === 1 && p.refills === 1);
+    expect(quiet).toMatchObject({ size: 'auto', ...sizing, target: poolTarget(0, quiet.refillMs, sizing), ratePerSecond: 0 });
+    expect(quiet.target).toBe(sizing.minSize);
+    expect(quiet.refillMs).toBeGreaterThan(0);
+
+    const burst = 6;
+    const starts = await Promise.all(Array.from({ length: burst }, async () => (await invoke(s)).start));
+    expect(starts).toContain('pooled');
+    // Once the pool has refilled to its new target (nothing changes it after that), the target is above the
+    // minimum, follows from what the daemon reports, and the metric says the same.
+    const grown = await poolUntil(s, (p) => p.hits + p.misses === burst && p.ready === p.target && p.target > sizing.minSize);
+    expect(grown.ratePerSecond).toBeGreaterThan(0);
+    expect(grown.target).toBe(poolTarget(grown.ratePerSecond!, grown.refillMs, sizing));
+    const metrics = await (await s.get('/metrics')).text();
+    expect(metricValue(metrics, 'prebake_pooled_clones{function="pooled-node",state="target"}')).toBe(grown.target);
+    expect(metricValue(metrics, 'prebake_pooled_clones{function="pooled-node",state="ready"}')).toBe(grown.target);
   });
 
   it('ends every clone at shutdown, a refill under way included', async () => {
