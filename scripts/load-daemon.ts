@@ -3,7 +3,7 @@
 // invocation when the previous one has fully answered) for a bounded time and request count, and records
 // throughput, client-side latency, the daemon's start times, errors by status, and what is left running.
 //
-//   node scripts/load-daemon.ts [--functions hello-node,heavy-node] [--modes prebaked,pooled,warm,cold]
+//   node scripts/load-daemon.ts [--functions hello-node,heavy-node] [--modes prebaked,pooled,fork,warm,cold]
 //                               [--concurrency 1,4,16] [--seconds 10] [--max-requests 20000]
 //                               [--max-concurrent N] [--max-queued 16] [--config FILE] [--overload 48]
 //                               [--no-backoff] [--home DIR] [--json FILE] [--keep]
@@ -16,12 +16,16 @@
 // --no-backoff.
 //
 // Every mode but warm gives each invocation a fresh instance: "fresh/s" is how many the daemon started (cold),
-// restored (prebaked, a pooled miss) or handed out of a clone pool (pooled) per second.
+// restored (prebaked, a pooled miss), handed out of a clone pool (pooled) or forked from the function's
+// template (fork) per second. Fork mode is for Python functions only: any other function named with it is
+// refused before the daemon starts (exit 2).
 //
 // After each level: no invocation is running or queued, every clone pool is full again (pool.size ready,
 // no refill under way), and the function instances alive (processes whose command line names the home or a
-// function's directory) are exactly the warm pools' (at most warm.max per function) and the clone pools'. At the end: SIGTERM, the daemon exits 0, and nothing it started is left. Exits 1 when a check
-// fails or a request failed with anything but 429.
+// function's directory) are exactly the warm pools' (at most warm.max per function), the clone pools' ready
+// clones and the fork templates (one per function that has served in fork mode: a template is kept for the
+// daemon's life, its children end with their invocation). At the end: SIGTERM, the daemon exits 0, and
+// nothing it started is left. Exits 1 when a check fails or a request failed with anything but 429.
 //
 // Only ever talks to 127.0.0.1. Runs as root, like prebake. Without --home, the home (images) and the daemon's
 // log live in a temp dir, removed at the end unless --keep.
@@ -38,19 +42,24 @@ import { parseArgs } from 'node:util';
 import { describeMachine, type MachineInfo } from '../src/bench/machine.ts';
 import { summarize, type Summary } from '../src/bench/stats.ts';
 import { Criu } from '../src/criu/criu.ts';
+import { isPrebakeError } from '../src/errors.ts';
 import { isNodeProcess, listProcesses, processCpuMs, statusKb, type ProcessInfo } from '../src/launch/proc.ts';
 import { resolveDaemonConfig, type DaemonConfigInput } from '../src/manager/config.ts';
+import { loadFunction } from '../src/manifest/load.ts';
+import type { FunctionSpec } from '../src/manifest/schema.ts';
+import { assertForkable } from '../src/start/fork-template.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const PREBAKE = path.join(REPO, 'bin', 'prebake');
 const LOOPBACK = '127.0.0.1';
-const MODES = ['prebaked', 'pooled', 'warm', 'cold'] as const;
+const MODES = ['prebaked', 'pooled', 'fork', 'warm', 'cold'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values: args } = parseArgs({
   options: {
     functions: { type: 'string', default: 'hello-node,heavy-node' },
-    modes: { type: 'string', default: MODES.join(',') },
+    // fork is not a default: it serves Python functions only, and the default functions are Node's.
+    modes: { type: 'string', default: MODES.filter((mode) => mode !== 'fork').join(',') },
     concurrency: { type: 'string', default: '1,4,16' },
     seconds: { type: 'string', default: '10' },
     'max-requests': { type: 'string', default: '20000' },
@@ -93,6 +102,27 @@ const configInput = configFile === undefined ? {} : (JSON.parse(await readFile(c
 const daemonConfig = resolveDaemonConfig({ ...configInput, maxQueued, ...(maxConcurrentFlag !== undefined && { maxConcurrent: maxConcurrentFlag }) });
 const overload = args.overload === undefined ? 2 * (daemonConfig.maxConcurrent + daemonConfig.maxQueued) : wholeNumbers(args.overload, 'overload', 0)[0]!;
 const backoff = !args['no-backoff'];
+
+// Every function's manifest, read before anything is started: a missing function or one that cannot run in a
+// mode asked for ends the run here, with nothing to clean up.
+async function checkedSpec(name: string): Promise<FunctionSpec> {
+  const failWith = (what: string, error: unknown, hint?: string): never => {
+    if (!isPrebakeError(error)) throw error;
+    fail(`${what}: ${error.message}; ${hint ?? error.hint}`);
+  };
+  const spec = await loadFunction(path.join(REPO, 'functions', name)).catch((error: unknown) => failWith(`--functions ${name}`, error));
+  if (modes.includes('fork')) {
+    try {
+      assertForkable(spec);
+    } catch (error) {
+      // Every level runs every function in every mode: the run cannot skip it quietly.
+      failWith('--modes fork', error, 'name only Python functions with fork (such as hello-python,heavy-python), or leave fork out of --modes');
+    }
+  }
+  return spec;
+}
+const specs: FunctionSpec[] = [];
+for (const name of functionNames) specs.push(await checkedSpec(name));
 
 // -- the machine ---------------------------------------------------------------------------------------------
 
@@ -339,9 +369,13 @@ interface LevelResult {
   after: {
     settled: boolean;
     settleMs: number;
-    /** Live instances under the daemon once settled, the warm and clone pools' size, the daemon's own count. */
+    /**
+     * Live instances under the daemon once settled; the warm pools' instances and the clone pools' ready clones;
+     * the fork templates kept (every function that has served in fork mode so far); the daemon's own count.
+     */
     instances: number;
     warmPool: number;
+    forkTemplates: number;
     alive: number;
     orphans: string[];
     extra: string[];
@@ -351,6 +385,9 @@ interface LevelResult {
     daemonFds: number;
   };
 }
+
+/** Functions whose fork template is alive: those that have served in fork mode (templates are kept). */
+const forkTemplates = new Set<string>();
 
 async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurrency: number, isOverload: boolean): Promise<LevelResult> {
   const target = new URL(`/functions/${fn.name}/invoke?mode=${mode}`, base);
@@ -388,8 +425,12 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
   const errors: Record<string, number> = {};
   for (const s of samples) if (s.status !== 200) errors[`${s.status} ${s.code}`] = (errors[`${s.status} ${s.code}`] ?? 0) + 1;
 
-  // What is left: nothing running or queued, no instance beyond the warm and clone pools, the clone pools
-  // refilled. Instances end (and clone pools refill) in the background after their response: give them a moment.
+  // A fork level leaves its function's template alive for the rest of the run (its children end).
+  if (okSamples.some((sample) => sample.start === 'fork')) forkTemplates.add(fn.name);
+
+  // What is left: nothing running or queued, no instance beyond the warm and clone pools and the fork
+  // templates, the clone pools refilled. Instances end (and clone pools refill) in the background after their
+  // response: give them a moment.
   const marks = [home, ...registered.map((f) => f.dir)];
   const settleBegan = performance.now();
   let now = await metrics(base);
@@ -398,9 +439,9 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
   while (performance.now() - settleBegan < 10_000) {
     now = await metrics(base);
     seen = await census(marks, home, daemon!.pid);
-    const pool = now.warmIdle + now.warmBusy + now.pooledReady;
+    const kept = now.warmIdle + now.warmBusy + now.pooledReady + forkTemplates.size;
     const refilled = now.pooledReady === now.pooledTarget;
-    if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && refilled && seen.underDaemon.length === pool && now.alive === pool && seen.orphans.length === 0) {
+    if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && refilled && seen.underDaemon.length === kept && now.alive === kept && seen.orphans.length === 0) {
       settled = true;
       break;
     }
@@ -435,6 +476,7 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
       settleMs: performance.now() - settleBegan,
       instances: seen.underDaemon.length,
       warmPool: pool,
+      forkTemplates: forkTemplates.size,
       alive: now.alive,
       orphans: seen.orphans.map(describe),
       extra: settled ? [] : seen.underDaemon.map(describe),
@@ -546,9 +588,7 @@ try {
   daemon = await startDaemon(home, logFile, serveFlags);
   progress(`daemon ${daemon.pid} listening on ${daemon.url.href}; home ${home}`);
 
-  for (const name of functionNames) {
-    const dir = path.join(REPO, 'functions', name);
-    const manifest = JSON.parse(await readFile(path.join(dir, 'function.json'), 'utf8')) as { warmup?: { event?: unknown } };
+  for (const { name, dir, warmup } of specs) {
     const response = await api(daemon.url, '/functions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -556,7 +596,7 @@ try {
     });
     const body = (await response.json()) as { buildMs?: number; imageBytes?: number; error?: { code: string; message: string } };
     if (response.status !== 201) throw new Error(`registering ${name}: ${response.status} ${body.error?.code}: ${body.error?.message}`);
-    registered.push({ name, dir, event: JSON.stringify(manifest.warmup?.event ?? {}), buildMs: body.buildMs!, imageBytes: body.imageBytes! });
+    registered.push({ name, dir, event: JSON.stringify(warmup.event), buildMs: body.buildMs!, imageBytes: body.imageBytes! });
     progress(`registered ${name}: built in ${body.buildMs!.toFixed(0)} ms, image ${(body.imageBytes! / 1e6).toFixed(1)} MB`);
   }
   registeredFootprint = await daemonFootprint(daemon.pid);
@@ -571,7 +611,7 @@ try {
     progress(
       `${fn.name} ${mode} C=${c}${isOverload ? ' (overload)' : ''}: ${result.ok} ok in ${result.elapsedS.toFixed(1)} s, ${fmt(result.throughput)}/s, ` +
         `p50 ${fmt(result.latencyMs?.p50)} p99 ${fmt(result.latencyMs?.p99)} ms; errors ${counts(result.errors)}; cpu ${fmt(result.machineCpuPct, 0)}%; ` +
-        `left ${result.after.instances} (pool ${result.after.warmPool})${result.after.settled ? '' : ' NOT SETTLED'}; ` +
+        `left ${result.after.instances} (pools ${result.after.warmPool}, fork templates ${result.after.forkTemplates})${result.after.settled ? '' : ' NOT SETTLED'}; ` +
         `daemon ${fmt(result.after.daemonRssMb, 0)} MB, ${result.after.daemonFds} fds`,
     );
     const label = `${fn.name} ${mode} C=${c}`;
@@ -581,7 +621,7 @@ try {
     if (isOverload && result.ok === 0) problems.push(`${label}: nothing succeeded under overload`);
     if (result.restoresFailed > 0 || result.fallbacks > 0) problems.push(`${label}: ${result.restoresFailed} restores failed, ${result.fallbacks} fallbacks`);
     if (!result.after.settled) {
-      problems.push(`${label}: did not settle in 10 s: ${result.after.instances} instances, warm and clone pools ${result.after.warmPool}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`);
+      problems.push(`${label}: did not settle in 10 s: ${result.after.instances} instances, warm and clone pools ${result.after.warmPool}, fork templates ${result.after.forkTemplates}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`);
     }
     if (result.after.orphans.length > 0) problems.push(`${label}: orphaned instances: ${result.after.orphans.join('; ')}`);
   }
@@ -614,8 +654,8 @@ try {
   out('Latency (client side, request sent to response read) of the 200s in ms; start p50: x-prebake-start-ms;');
   out('cpu %: busy share of all CPUs during the level; daemon %, client %: the daemon\'s process (its one JavaScript');
   out('thread and helpers; not criu or the instances) and this script (shares of one CPU);');
-  out('fresh/s: 200s per second that got a fresh instance (every start but warm: a restore, a plain start, a pooled clone);');
-  out('left: function instances alive once the level settled (the warm pools and ready pooled clones, of every function);');
+  out('fresh/s: 200s per second that got a fresh instance (every start but warm: a restore, a plain start, a pooled clone, a forked child);');
+  out('left: function instances alive once the level settled (the warm pools, ready pooled clones and fork templates, of every function);');
   out(`RSS MB, heap MB, fds: the daemon's resident memory, V8 heap in use and open file descriptors then (after registration: ${fmt(registeredFootprint?.rssMb, 0)} MB RSS, ${registeredFootprint?.fds ?? '-'} fds).`);
   out(table(results));
   out();
