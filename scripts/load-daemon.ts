@@ -20,8 +20,8 @@
 // template (fork) per second. Fork mode is for Python functions only: any other function named with it is
 // refused before the daemon starts (exit 2).
 //
-// After each level: no invocation is running or queued, every clone pool is full again (pool.size ready,
-// no refill under way), and the function instances alive (processes whose command line names the home or a
+// After each level: no invocation is running or queued, every clone pool is full again (at least its
+// target ready: pool.size, or with size "auto" the target as of then; no refill under way), and the function instances alive (processes whose command line names the home or a
 // function's directory) are exactly the warm pools' (at most warm.max per function), the clone pools' ready
 // clones and the fork templates (one per function that has served in fork mode: a template is kept for the
 // daemon's life, its children end with their invocation). At the end: SIGTERM, the daemon exits 0, and
@@ -253,9 +253,9 @@ interface Metrics {
   alive: number;
   warmIdle: number;
   warmBusy: number;
-  /** Clones ready in the clone pools, and the sizes they refill to. */
+  /** Clones ready in the clone pools; the pools with fewer ready than their target (a refill to come). */
   pooledReady: number;
-  pooledTarget: number;
+  poolsBelowTarget: number;
   restoresFailed: number;
   fallbacks: number;
   /** The daemon's V8 heap in use (prom-client's default metric). */
@@ -276,7 +276,10 @@ async function metrics(base: URL): Promise<Metrics> {
     warmIdle: sum('prebake_warm_instances{', (line) => line.includes('state="idle"')),
     warmBusy: sum('prebake_warm_instances{', (line) => line.includes('state="busy"')),
     pooledReady: sum('prebake_pooled_clones{', (line) => line.includes('state="ready"')),
-    pooledTarget: sum('prebake_pooled_clones{', (line) => line.includes('state="target"')),
+    // Per pool, as a pool of size "auto" may hold more than its target (it shrinks only as clones retire).
+    poolsBelowTarget: [...new Set([...text.matchAll(/^prebake_pooled_clones\{function="([^"]+)"/gm)].map((match) => match[1]!))].filter(
+      (name) => sum(`prebake_pooled_clones{function="${name}",state="ready"}`) < sum(`prebake_pooled_clones{function="${name}",state="target"}`),
+    ).length,
     restoresFailed: sum('prebake_restores_total{', (line) => line.includes('outcome="failed"')),
     fallbacks: sum('prebake_fallbacks_total{'),
     heapUsedMb: sum('prebake_nodejs_heap_size_used_bytes ') / 2 ** 20,
@@ -440,7 +443,7 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
     now = await metrics(base);
     seen = await census(marks, home, daemon!.pid);
     const kept = now.warmIdle + now.warmBusy + now.pooledReady + forkTemplates.size;
-    const refilled = now.pooledReady === now.pooledTarget;
+    const refilled = now.poolsBelowTarget === 0;
     if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && refilled && seen.underDaemon.length === kept && now.alive === kept && seen.orphans.length === 0) {
       settled = true;
       break;
