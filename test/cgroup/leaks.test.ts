@@ -30,17 +30,23 @@ afterAll(async () => {
   await sandbox.cleanup();
 });
 
-/** A criu that runs the real one and, during a restore, sends `signal` to it once it has forked the tree. */
+/**
+ * A criu that runs the real one and, during a restore, sends `signal` to it once it has forked the tree: from
+ * criu's own post-restore action script (its parent is criu), so the moment does not depend on how fast the
+ * restore is (a wrapper polling for criu's children from outside lost the race to a fast detached restore).
+ */
 async function criuSending(signal: 'KILL' | 'STOP'): Promise<Criu> {
-  const wrapper = path.join(sandbox.root, `criu-${signal}`);
-  await writeFile(wrapper, `#!/bin/bash
-[ "$1" = restore ] || exec ${criuBinary()} "$@"
-${criuBinary()} "$@" &
-criu=$!
-while [ -z "$(cat /proc/$criu/task/$criu/children 2>/dev/null)" ] && kill -0 $criu 2>/dev/null; do sleep 0.001; done
-kill -${signal} $criu
-wait $criu
+  const script = path.join(sandbox.root, `criu-${signal}-action`);
+  await writeFile(script, `#!/bin/sh
+[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && kill -${signal} $PPID
+exit 0
 `);
+  const wrapper = path.join(sandbox.root, `criu-${signal}`);
+  await writeFile(wrapper, `#!/bin/sh
+[ "$1" = restore ] || exec ${criuBinary()} "$@"
+exec ${criuBinary()} "$@" --action-script ${script}
+`);
+  await chmod(script, 0o755);
   await chmod(wrapper, 0o755);
   return new Criu(wrapper);
 }
