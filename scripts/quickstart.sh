@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set everything up (scripts/setup.sh), build the bundled functions into images, and compare
-# plain starts, prebaked starts (criu restore) and warm starts side by side with `prebake bench`.
+# plain starts, prebaked starts (criu restore), pooled clones, fork children (Python) and warm starts side by side with `prebake bench`.
 # As root; safe to run again. Extra arguments go to `prebake bench` (for example --runs 50).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,4 +18,4 @@ for dir in functions/*/; do
     echo "quickstart: skipping ${dir%/}: the $runtime runtime is not available (see prebake doctor)" >&2
   fi
 done
-bin/prebake bench "${functions[@]}" --json bench-results/bench.json --chart bench-results/bench.svg "$@"
+bin/prebake bench "${functions[@]}" --modes cold,prebaked,pooled,fork,warm --json bench-results/bench.json --chart bench-results/bench.svg "$@"
