@@ -1,6 +1,6 @@
 // One side of scripts/tree-ab.ts: loads prebake from checkout TREE, builds FUNCTION_DIR into HOME (unless it is
-// there), then answers each "go" line with one prebaked start's startMs, the start + end wall time and the CPU
-// of this process and all it started (criu, the clone, the teardown) in that time.
+// there), then answers each "go" line with one prebaked start's startMs, the start + end wall time, the CPU
+// of this process and all it started (criu, the clone, the teardown) in that time, and this process's own share.
 //
 //   node scripts/tree-ab-worker.ts TREE HOME FUNCTION_DIR
 import { chmod, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
@@ -43,9 +43,15 @@ try {
   for await (const line of createInterface({ input: process.stdin })) {
     if (line !== 'go') break;
     await new Promise((resolve) => setTimeout(resolve, 20)); // the previous instance's reaping, outside the count
-    const [t0, c0] = [performance.now(), await cpuNs()];
+    const [t0, c0, own] = [performance.now(), await cpuNs(), process.cpuUsage()];
     const started = await once();
-    console.log(JSON.stringify({ startMs: started.startMs, cycleMs: performance.now() - t0, cpuMs: ((await cpuNs()) - c0) / 1e6 }));
+    const controller = process.cpuUsage(own);
+    console.log(JSON.stringify({
+      startMs: started.startMs,
+      cycleMs: performance.now() - t0,
+      cpuMs: ((await cpuNs()) - c0) / 1e6,
+      controllerMs: (controller.user + controller.system) / 1000,
+    }));
   }
 } finally {
   await writeFile(`${CPUACCT}/cgroup.procs`, String(process.pid));

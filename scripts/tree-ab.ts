@@ -1,12 +1,13 @@
 // Two checkouts of prebake side by side on one function: alternates prebaked starts between them invocation by
 // invocation (ABBA...), so that a shared machine's drift hits both alike, and prints each one's start p50 (and
 // the paired difference) and the CPU per start + end of everything each side ran (a cpuacct cgroup per side).
-// Each side builds the function into a home of its own with its own code. How the sandbox's cost was measured
+// Each side builds the function into a home of its own (named by its checkout) with its own code. How the sandbox's cost was measured
 // against the tree before it (docs/BENCHMARKS.md, "The sandbox").
 //
 //   node scripts/tree-ab.ts --a /path/to/before --b /path/to/after [--function functions/hello-node] [--runs 100]
 //   (CRIU_A / CRIU_B pick each side's criu; PREBAKE_CRIU both)
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,12 +29,15 @@ const name = path.basename(fnDir);
 interface Sample {
   startMs: number;
   cycleMs: number;
+  /** Everything the side ran: the controller, criu, the clone, the teardown. */
   cpuMs: number;
+  /** The controller's own share (the Node process that restores and ends the instance). */
+  controllerMs: number;
 }
 
 function side(label: 'A' | 'B', tree: string) {
   const criu = process.env[`CRIU_${label}`];
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'tree-ab-worker.ts'), path.resolve(tree), `/var/tmp/prebake-tree-ab-${label}-${name}`, fnDir], {
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'tree-ab-worker.ts'), path.resolve(tree), `/var/tmp/prebake-tree-ab-${createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 8)}-${name}`, fnDir], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, ...(criu && { PREBAKE_CRIU: criu }) },
   });
@@ -57,7 +61,8 @@ for (const s of sides) {
   const start = s.samples.map((x) => x.startMs);
   console.log(`${s.label} ${s.tree}: start p50 ${quantile(start, 0.5).toFixed(2)} p25 ${quantile(start, 0.25).toFixed(2)} min ${quantile(start, 0).toFixed(2)} ` +
     `p90 ${quantile(start, 0.9).toFixed(2)}; start+end p50 ${quantile(s.samples.map((x) => x.cycleMs), 0.5).toFixed(2)}; ` +
-    `CPU per start+end p50 ${quantile(s.samples.map((x) => x.cpuMs), 0.5).toFixed(1)} ms`);
+    `CPU per start+end p50 ${quantile(s.samples.map((x) => x.cpuMs), 0.5).toFixed(1)} ms, of which criu + clone ` +
+    `${quantile(s.samples.map((x) => x.cpuMs - x.controllerMs), 0.5).toFixed(1)} ms`);
 }
 const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
 console.log(`B - A per pair: p50 ${quantile(b.samples.map((x, i) => x.startMs - a.samples[i]!.startMs), 0.5).toFixed(2)} ms`);
