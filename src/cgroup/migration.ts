@@ -5,7 +5,8 @@
 // "Cost"). The kernel's `favordynmods` cgroup mount option (Linux 6.0) flips the semaphore to its
 // writer-friendly mode for the whole host: a migration then costs ~0.06 ms, and forks and exits pay an atomic
 // operation instead of a per-CPU one. A serverless host migrates on every start, so prebake asks for it:
-// - cgroup v2: `favordynmods` is a remount option of the unified hierarchy (Documentation/admin-guide/cgroup-v2.rst);
+// - cgroup v2: `favordynmods` is a remount option of the unified hierarchy (Documentation/admin-guide/cgroup-v2.rst),
+//   given with the mount's other options;
 // - cgroup v1: a hierarchy's options cannot change on remount, so prebake mounts a named hierarchy of its own with
 //   no controllers and the option (the semaphore is global: one such hierarchy serves every controller).
 // PREBAKE_CGROUP_FAVORDYNMODS=0 leaves the host as it is (starts are then ~10 ms slower, bimodal).
@@ -36,10 +37,24 @@ export function favorsDynamicMods(mounts: string): boolean {
   });
 }
 
-/** The `mount` invocation that turns favordynmods on for a host with cgroup `version` mounted at `root`. */
-export function favorCommand(version: 1 | 2, root: string): string[] {
+/** The options of the cgroup2 mount at `root` in `mounts` (/proc/self/mounts text), if there is one. */
+export function cgroup2Options(mounts: string, root: string): string | undefined {
+  for (const line of mounts.split('\n')) {
+    const [, mountPoint, type, options] = line.split(' ');
+    if (type === 'cgroup2' && mountPoint === root) return options;
+  }
+  return undefined;
+}
+
+/**
+ * The `mount` invocation that turns favordynmods on for a host with cgroup `version` mounted at `root`. On v2
+ * the remount repeats the mount's current options (`currentOptions`), so that systemd's `nsdelegate` and
+ * `memory_recursiveprot` stay whatever the remount's semantics (util-linux 2.38 on Linux 6.18 keeps them on a
+ * bare `remount,favordynmods` too: verified on this VM's empty /sys/fs/cgroup/unified).
+ */
+export function favorCommand(version: 1 | 2, root: string, currentOptions = 'rw'): string[] {
   return version === 2
-    ? ['-o', 'remount,favordynmods', root]
+    ? ['-o', `remount,${currentOptions},favordynmods`, root]
     : ['-t', 'cgroup', '-o', `none,name=${FAVOR_HIERARCHY_NAME},favordynmods`, 'cgroup', FAVOR_HIERARCHY_DIR];
 }
 
@@ -53,7 +68,7 @@ export function favorDynamicMods(version: 1 | 2, root: string, env: NodeJS.Proce
   if (env.PREBAKE_CGROUP_FAVORDYNMODS === '0') return { mode: 'slow', detail: 'favordynmods left off (PREBAKE_CGROUP_FAVORDYNMODS=0)' };
   try {
     if (version === 1) mkdirSync(FAVOR_HIERARCHY_DIR, { recursive: true, mode: 0o755 });
-    execFileSync('mount', favorCommand(version, root), { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('mount', favorCommand(version, root, cgroup2Options(mounts(), root)), { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
     return { mode: 'slow', detail: `cannot turn favordynmods on (${stderr || (error as Error).message})` };

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hostCgroups, migrationState } from '../../src/cgroup/host.ts';
-import { FAVOR_HIERARCHY_DIR, favorCommand, favorDynamicMods, favorsDynamicMods } from '../../src/cgroup/migration.ts';
+import { cgroup2Options, FAVOR_HIERARCHY_DIR, favorCommand, favorDynamicMods, favorsDynamicMods } from '../../src/cgroup/migration.ts';
 
 describe('favordynmods', () => {
   it('is found on a cgroup or cgroup2 mount only, as a whole option', () => {
@@ -15,7 +15,15 @@ describe('favordynmods', () => {
   });
 
   it('is a remount of the unified hierarchy on v2, a named hierarchy of prebake\'s own on v1', () => {
-    expect(favorCommand(2, '/sys/fs/cgroup')).toEqual(['-o', 'remount,favordynmods', '/sys/fs/cgroup']);
+    // The remount is given every option the mount has: systemd's root flags stay as they were.
+    const mounts = 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot 0 0\n';
+    expect(cgroup2Options(mounts, '/sys/fs/cgroup')).toBe('rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot');
+    expect(cgroup2Options(mounts, '/elsewhere')).toBeUndefined();
+    expect(favorCommand(2, '/sys/fs/cgroup', cgroup2Options(mounts, '/sys/fs/cgroup'))).toEqual([
+      '-o',
+      'remount,rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot,favordynmods',
+      '/sys/fs/cgroup',
+    ]);
     expect(favorCommand(1, '/sys/fs/cgroup')).toEqual(['-t', 'cgroup', '-o', 'none,name=prebake-favordynmods,favordynmods', 'cgroup', FAVOR_HIERARCHY_DIR]);
   });
 
