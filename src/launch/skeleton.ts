@@ -89,6 +89,17 @@ async function skeletonContent(mounts: SandboxMount[], entries: RootEntry[]): Pr
   return { dirs, files, symlinks, copies, devices };
 }
 
+/** `make()`'s promise for `key`, made once per process; a failure is forgotten, so that a later call tries again. */
+function once<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let value = cache.get(key);
+  if (!value) {
+    value = make();
+    cache.set(key, value);
+    value.catch(() => cache.delete(key));
+  }
+  return value;
+}
+
 const deviceProbes = new Map<string, Promise<boolean>>();
 
 /**
@@ -96,12 +107,7 @@ const deviceProbes = new Map<string, Promise<boolean>>();
  * nodev): then the skeleton holds /dev/null and the others itself, four mounts fewer per start. Once per process.
  */
 export function devicesAllowed(sandboxDir: string): Promise<boolean> {
-  let probe = deviceProbes.get(sandboxDir);
-  if (!probe) {
-    probe = probeDevices(sandboxDir);
-    deviceProbes.set(sandboxDir, probe);
-  }
-  return probe;
+  return once(deviceProbes, sandboxDir, () => probeDevices(sandboxDir));
 }
 
 async function probeDevices(sandboxDir: string): Promise<boolean> {
@@ -130,27 +136,14 @@ const planned = new Map<string, Promise<string>>();
  * /etc/resolv.conf when it restarts).
  */
 export function ensureSkeleton(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
-  const shape = JSON.stringify([sandboxDir, mounts, entries]);
-  let root = planned.get(shape);
-  if (!root) {
-    root = skeletonFor(sandboxDir, mounts, entries);
-    planned.set(shape, root);
-    root.catch(() => planned.delete(shape));
-  }
-  return root;
+  return once(planned, JSON.stringify([sandboxDir, mounts, entries]), () => skeletonFor(sandboxDir, mounts, entries));
 }
 
 async function skeletonFor(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
   const content = await skeletonContent(mounts, entries);
   const key = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
   const root = path.join(sandboxDir, `root-${key}`);
-  let making = made.get(root);
-  if (!making) {
-    making = makeSkeleton(sandboxDir, root, content);
-    made.set(root, making);
-    making.catch(() => made.delete(root));
-  }
-  return making;
+  return once(made, root, () => makeSkeleton(sandboxDir, root, content));
 }
 
 async function makeSkeleton(sandboxDir: string, root: string, content: SkeletonContent): Promise<string> {
