@@ -3,8 +3,9 @@
 // of this process and all it started (criu, the clone, the teardown) in that time, and this process's own share.
 //
 //   node scripts/tree-ab-worker.ts TREE HOME FUNCTION_DIR
-import { chmod, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { joinCpuacctGroup } from './cpuacct-group.ts';
 
 const [tree, home, fnDir] = process.argv.slice(2) as [string, string, string];
 const { buildFunction } = await import(`${tree}/src/build/build.ts`);
@@ -16,11 +17,7 @@ const { startPrebaked: start } = await import(`${tree}/src/start/restore.ts`);
 const registry = await import(`${tree}/src/instance/registry.ts`).then((m) => new m.InstanceRegistry(), () => undefined);
 const startPrebaked = (image: unknown, store: unknown, criu: unknown) => start(image, store, criu, registry);
 
-const CPUACCT = '/sys/fs/cgroup/cpuacct';
-const group = `${CPUACCT}/prebake-tree-ab-${process.pid}`;
-await mkdir(group);
-await writeFile(`${group}/cgroup.procs`, String(process.pid));
-const cpuNs = async () => Number(await readFile(`${group}/cpuacct.usage`, 'utf8'));
+const cpuacct = await joinCpuacctGroup('prebake-tree-ab');
 try {
   await mkdir(home, { recursive: true });
   await chmod(home, 0o711); // sandboxed instances reach their code and image through it
@@ -43,17 +40,16 @@ try {
   for await (const line of createInterface({ input: process.stdin })) {
     if (line !== 'go') break;
     await new Promise((resolve) => setTimeout(resolve, 20)); // the previous instance's reaping, outside the count
-    const [t0, c0, own] = [performance.now(), await cpuNs(), process.cpuUsage()];
+    const [t0, c0, own] = [performance.now(), await cpuacct.usageNs(), process.cpuUsage()];
     const started = await once();
     const controller = process.cpuUsage(own);
     console.log(JSON.stringify({
       startMs: started.startMs,
       cycleMs: performance.now() - t0,
-      cpuMs: ((await cpuNs()) - c0) / 1e6,
+      cpuMs: ((await cpuacct.usageNs()) - c0) / 1e6,
       controllerMs: (controller.user + controller.system) / 1000,
     }));
   }
 } finally {
-  await writeFile(`${CPUACCT}/cgroup.procs`, String(process.pid));
-  await rmdir(group);
+  await cpuacct.leave();
 }
