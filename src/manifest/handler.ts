@@ -4,6 +4,8 @@ import type { RuntimeName } from './schema.ts';
 
 const JAVA_IDENTIFIER = '[A-Za-z_$][A-Za-z0-9_$]*';
 const PYTHON_IDENTIFIER = '[A-Za-z_][A-Za-z0-9_]*';
+const PYTHON_HANDLER = new RegExp(`^${PYTHON_IDENTIFIER}(\\.${PYTHON_IDENTIFIER})+$`);
+const JAVA_HANDLER = new RegExp(`^${JAVA_IDENTIFIER}(\\.${JAVA_IDENTIFIER})*::${JAVA_IDENTIFIER}$`);
 
 const FORMS: Record<RuntimeName, { test: (handler: string) => boolean; expected: string }> = {
   node: {
@@ -11,11 +13,11 @@ const FORMS: Record<RuntimeName, { test: (handler: string) => boolean; expected:
     expected: 'expected "<file without extension>.<export>", for example "index.handler"',
   },
   python: {
-    test: (handler) => new RegExp(`^${PYTHON_IDENTIFIER}(\\.${PYTHON_IDENTIFIER})+$`).test(handler),
+    test: (handler) => PYTHON_HANDLER.test(handler),
     expected: 'expected "<module>.<function>", for example "main.handler" (a module in a package: "pkg.mod.handler")',
   },
   java: {
-    test: (handler) => new RegExp(`^${JAVA_IDENTIFIER}(\\.${JAVA_IDENTIFIER})*::${JAVA_IDENTIFIER}$`).test(handler),
+    test: (handler) => JAVA_HANDLER.test(handler),
     expected: 'expected "<class>::<method>", for example "Hello::handleRequest" (a class in a package: "com.example.Hello::handle")',
   },
 };
