@@ -85,20 +85,23 @@ SH
 fi
 
 # The lean criu: Debian 13's criu source package, built with Debian's build dependencies and linked
-# statically, without gnutls and nftables (prebake uses neither), so that each restore skips the dynamic
-# linking of 23 libraries (a quarter of a small function's start, see docs/CRIU.md). Built with its own
-# kernel-probe cache path (RUNDIR: criu 4.1 compiles the path in, and deletes a cache written by another build
-# as stale), so that the host's own criu keeps /run/criu.kdat to itself. Built once; a failed build leaves
-# the packaged criu in place.
+# statically, without gnutls and nftables, and with prebake's patches (scripts/build-lean-criu.sh, native/criu/),
+# so that each restore skips the dynamic linking of 23 libraries (a quarter of a small function's start, see
+# docs/CRIU.md) and fills memory with huge pages where the host allows. Built with its own kernel-probe cache
+# path, so that the host's own criu keeps /run/criu.kdat to itself. Built once, and again when the patches
+# change; a failed build leaves the packaged criu in place.
 LEAN_DIR=$PREFIX/criu-lean
 LEAN_KDAT_DIR=/run/prebake-criu
 CRIU_LEAN_VERSION=4.1.1
-lean_ok() { [ -f "$LEAN_DIR/build.json" ] && "$LEAN_DIR/criu" --version 2>/dev/null | grep -qx "Version: $CRIU_LEAN_VERSION"; }
+lean_ok() {
+  [ -f "$LEAN_DIR/build.json" ] && "$LEAN_DIR/criu" --version 2>/dev/null | grep -qx "Version: $CRIU_LEAN_VERSION" \
+    && grep -q "\"patchesSha256\": \"$(bash "$here/scripts/build-lean-criu.sh" --patches-sha256)\"" "$LEAN_DIR/build.json"
+}
 build_lean_criu() (
   set -euo pipefail
   work=$(mktemp -d)
-  trap 'rm -rf "$work" "$LEAN_DIR.new"' EXIT
-  apt_install make pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev uuid-dev
+  trap 'rm -rf "$work"' EXIT
+  apt_install make patch pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev uuid-dev
   export TRIXIE_LINE='deb-src http://deb.debian.org/debian trixie main'
   trixie_apt "$work" apt-get update -qq
   package=$(trixie_apt "$work" apt-cache showsrc criu | awk '/^Version:/ { print $2; exit }')
@@ -108,26 +111,11 @@ build_lean_criu() (
   (cd "$work" && trixie_apt "$work" apt-get source --download-only "criu=$package" >/dev/null 2>&1) || true
   orig=$work/criu_${CRIU_LEAN_VERSION}.orig.tar.xz
   [ -f "$orig" ] || { echo "criu $CRIU_LEAN_VERSION's source (Debian 13 package $package) could not be downloaded" >&2; exit 1; }
-  mkdir "$work/src" && tar -xf "$orig" -C "$work/src" --strip-components=1
-  cd "$work/src"
-  # SOURCE_DATE_EPOCH becomes the kdat cache's second magic: fixed, so that rebuilding the same source
-  # keeps a cache valid.
-  epoch=$(stat -c %Y Makefile)
-  # GMONLDOPT reaches only the final link of criu itself: LDFLAGS would also reach criu's parasite blobs,
-  # which compel refuses to process when linked statically.
-  SOURCE_DATE_EPOCH=$epoch make -j"$(nproc)" criu NO_GNUTLS=1 RUNDIR="$LEAN_KDAT_DIR" GMONLDOPT=-static WERROR=0 >"$work/build.log" 2>&1 \
-    || { tail -20 "$work/build.log" >&2; exit 1; }
-  rm -rf "$LEAN_DIR.new" && mkdir -p "$LEAN_DIR.new"
-  strip -o "$LEAN_DIR.new/criu" criu/criu
-  criu_ok "$LEAN_DIR.new/criu" || { echo "the lean criu does not run" >&2; exit 1; }
-  version=$("$LEAN_DIR.new/criu" --version | awk '/Version:/ { print $2 }')
-  cat >"$LEAN_DIR.new/build.json" <<JSON
-{ "build": "lean", "version": "$version", "source": "Debian 13 source package criu $package", "linked": "static", "without": ["gnutls", "nftables"], "kdatFile": "$LEAN_KDAT_DIR/criu.kdat", "builtAt": "$(date -u +%FT%TZ)" }
-JSON
-  rm -rf "$LEAN_DIR" && mv "$LEAN_DIR.new" "$LEAN_DIR"
+  bash "$here/scripts/build-lean-criu.sh" "$orig" "$LEAN_DIR" "$LEAN_KDAT_DIR" "Debian 13 source package criu $package"
+  criu_ok "$LEAN_DIR/criu" || { echo "the lean criu is older than 4.1" >&2; exit 1; }
 )
 if [ "${PREBAKE_LEAN_CRIU:-1}" = 1 ] && ! lean_ok; then
-  log "building a lean criu from Debian 13's criu source package into $LEAN_DIR (once)"
+  log "building a lean criu from Debian 13's criu source package into $LEAN_DIR (once per patch set)"
   lean_log=$(mktemp)
   if ! build_lean_criu 2>"$lean_log"; then
     log "the lean criu did not build, keeping the packaged criu ($packaged_criu):"

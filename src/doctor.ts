@@ -30,8 +30,14 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
 
   await add('criu', async () => {
     const [version, build] = await Promise.all([criu.version(), criu.build()]);
-    return `${version} at ${criu.binary}: ${build.kind} build, ${build.linked === 'static' ? 'statically' : 'dynamically'} linked (${build.source}; sha256 ${build.sha256})`;
+    const patches = build.patches.length > 0 ? `; patches ${build.patches.join(', ')}` : '';
+    return `${version} at ${criu.binary}: ${build.kind} build, ${build.linked === 'static' ? 'statically' : 'dynamically'} linked (${build.source}; sha256 ${build.sha256}${patches})`;
   });
+  await add('huge page fill', async () => {
+    const fill = await criu.hugePageFill();
+    if (!fill.on) throw new Error(`${fill.detail}: restores fill memory 4 KiB at a time (slower for large images)`);
+    return `on: restores fill memory with ${fill.detail}`;
+  }, true);
   await add('criu check', async () => {
     const result = await criu.check();
     if (result.ok) return 'Looks good.';

@@ -18,6 +18,8 @@ const BuildJson = Type.Object({
   source: Type.String(),
   linked: Type.String(),
   kdatFile: Type.String({ pattern: '^/' }),
+  /** prebake's patches (native/criu/), by name without .patch; absent in builds from before them. */
+  patches: Type.Optional(Type.Array(Type.String())),
 });
 
 export interface CriuBuild {
@@ -31,6 +33,8 @@ export interface CriuBuild {
   source: string;
   /** Its kernel-probe cache. */
   kdatFile: string;
+  /** prebake's patches it was built with (native/criu/); none for any other build. */
+  patches: string[];
   /** sha256 of the executable, first 16 hex digits. */
   sha256: string;
 }
@@ -46,9 +50,9 @@ export async function readCriuBuild(binary: string): Promise<CriuBuild> {
   const json = await readFile(path.join(path.dirname(file), 'build.json'), 'utf8').then(JSON.parse, () => undefined);
   if (Value.Check(BuildJson, json)) {
     const lean: Static<typeof BuildJson> = json;
-    return { kind: 'lean', file, linked: lean.linked, source: lean.source, kdatFile: lean.kdatFile, sha256 };
+    return { kind: 'lean', file, linked: lean.linked, source: lean.source, kdatFile: lean.kdatFile, patches: lean.patches ?? [], sha256 };
   }
-  return { kind: 'packaged', file, linked: hasInterpreter(bytes) ? 'dynamic' : 'static', source: file, kdatFile: DEFAULT_KDAT_FILE, sha256 };
+  return { kind: 'packaged', file, linked: hasInterpreter(bytes) ? 'dynamic' : 'static', source: file, kdatFile: DEFAULT_KDAT_FILE, patches: [], sha256 };
 }
 
 async function which(name: string): Promise<string> {

@@ -12,6 +12,7 @@ import { createPipe } from '../launch/pipes.ts';
 import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
 import { readCriuBuild, type CriuBuild } from './build-info.ts';
+import { FILL_PATCH, prepareHugePageFill, type HugePageFill } from './huge-page-fill.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
@@ -86,6 +87,7 @@ export interface RunningRestore {
 export class Criu {
   readonly binary: string;
   private kdat: Promise<KdatState> | undefined;
+  private fill: Promise<HugePageFill> | undefined;
   private buildInfo: Promise<CriuBuild> | undefined;
 
   constructor(binary: string = criuBinary()) {
@@ -124,6 +126,20 @@ export class Criu {
     return this.kdat;
   }
 
+  /**
+   * Once per process: whether this criu fills restored memory with huge pages, after turning on the sizes it
+   * fills with (huge-page-fill.ts); only a build with the patch does, and only then is the host touched.
+   */
+  hugePageFill(): Promise<HugePageFill> {
+    this.fill ??= this.build().then(
+      (build) => build.patches.includes(FILL_PATCH)
+        ? prepareHugePageFill()
+        : { on: false, detail: `off: this criu is not built with ${FILL_PATCH} (scripts/setup.sh builds one that is)` },
+      (error: unknown) => ({ on: false, detail: `off: ${error instanceof Error ? error.message : String(error)}` }),
+    );
+    return this.fill;
+  }
+
   /** `criu check`: whether the kernel has what criu needs. */
   async check(): Promise<{ ok: boolean; output: string }> {
     const result = await execa(this.binary, ['check'], { reject: false, all: true });
@@ -157,7 +173,7 @@ export class Criu {
 
   /** Starts `criu restore` (see RunningRestore). */
   async restore(options: RestoreOptions): Promise<RunningRestore> {
-    await this.prepare();
+    await Promise.all([this.prepare(), this.hugePageFill()]);
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
     const { sandbox } = options;
@@ -185,6 +201,9 @@ export class Criu {
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
+        // The patched criu fills with huge pages wherever the host allows, also where an administrator turned
+        // sizes on: PREBAKE_THP_FILL=0 turns the fill itself off (CRIU_THP_FILL=0, read by the patch).
+        ...(process.env.PREBAKE_THP_FILL === '0' && { env: { ...definedEnv(), CRIU_THP_FILL: '0' } }),
       });
     } catch (error) {
       closeSync(ready.read);
@@ -218,6 +237,11 @@ export class Criu {
       details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
     });
   }
+}
+
+/** The controller's environment without unset names, for a child given an environment of its own. */
+function definedEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
 /** Whether prebake-restore wrote its byte on `fd` (criu done) before the pipe closed; owns `fd`. */
