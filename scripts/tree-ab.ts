@@ -5,7 +5,8 @@
 // against the tree before it (docs/BENCHMARKS.md, "The sandbox").
 //
 //   node scripts/tree-ab.ts --a /path/to/before --b /path/to/after [--function functions/hello-node] [--runs 100]
-//   (CRIU_A / CRIU_B pick each side's criu; PREBAKE_CRIU both)
+//   (CRIU_A / CRIU_B pick each side's criu; PREBAKE_CRIU both; ENV_A / ENV_B add "NAME=value ..." to one side's
+//   environment, e.g. ENV_A=PREBAKE_THP_FILL=0 to compare the huge page fill off and on)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -37,9 +38,14 @@ interface Sample {
 
 function side(label: 'A' | 'B', tree: string) {
   const criu = process.env[`CRIU_${label}`];
+  const extra = Object.fromEntries((process.env[`ENV_${label}`] ?? '').split(/\s+/).filter(Boolean).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`ENV_${label}: "${pair}" is not NAME=value`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }));
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'tree-ab-worker.ts'), path.resolve(tree), `/var/tmp/prebake-tree-ab-${createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 8)}-${name}`, fnDir], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...(criu && { PREBAKE_CRIU: criu }) },
+    env: { ...process.env, ...(criu && { PREBAKE_CRIU: criu }), ...extra },
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   return { label, tree, child, next: async () => (await lines.next()).value as string, samples: [] as Sample[] };
