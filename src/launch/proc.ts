@@ -108,3 +108,37 @@ export async function processCpuMs(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
+
+/** One line of a mountinfo file: the device, the path inside that filesystem it shows, and where. */
+export interface MountEntry {
+  device: string;
+  root: string;
+  mountPoint: string;
+}
+
+// mountinfo escapes space, tab, newline and backslash as octal (\040).
+const unescapeMountPath = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+
+/** The mounts of `text` (a /proc/PID/mountinfo). */
+export function parseMountinfo(text: string): MountEntry[] {
+  return text.split('\n').filter(Boolean).map((line) => {
+    const [, , device, root, mountPoint] = line.split(' ');
+    return { device: device!, root: unescapeMountPath(root!), mountPoint: unescapeMountPath(mountPoint!) };
+  });
+}
+
+/** The mounts of every mount namespace on the host (one process's view each): what instances' views are made of. */
+export async function mountsOfAllNamespaces(): Promise<MountEntry[]> {
+  const seen = new Set<string>();
+  const mounts: MountEntry[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const namespace = await readlink(`/proc/${entry}/ns/mnt`).catch(() => undefined);
+    if (!namespace || seen.has(namespace)) continue;
+    const text = await readFile(`/proc/${entry}/mountinfo`, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    seen.add(namespace);
+    mounts.push(...parseMountinfo(text));
+  }
+  return mounts;
+}

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { INSTANCE_ID, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
@@ -135,8 +135,14 @@ const planned = new Map<string, Promise<string>>();
  * shape: the host's /etc files are read at the first start of each (a daemon picks up a changed
  * /etc/resolv.conf when it restarts).
  */
-export function ensureSkeleton(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
-  return once(planned, JSON.stringify([sandboxDir, mounts, entries]), () => skeletonFor(sandboxDir, mounts, entries));
+export async function ensureSkeleton(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
+  const key = JSON.stringify([sandboxDir, mounts, entries]);
+  const root = await once(planned, key, () => skeletonFor(sandboxDir, mounts, entries));
+  if (statSync(root, { throwIfNoEntry: false })) return root;
+  // Swept since (store/unreferenced.ts: no image named it and nothing used it for an hour): made again.
+  planned.delete(key);
+  made.delete(root);
+  return once(planned, key, () => skeletonFor(sandboxDir, mounts, entries));
 }
 
 async function skeletonFor(sandboxDir: string, mounts: SandboxMount[], entries: RootEntry[]): Promise<string> {
@@ -147,7 +153,12 @@ async function skeletonFor(sandboxDir: string, mounts: SandboxMount[], entries: 
 }
 
 async function makeSkeleton(sandboxDir: string, root: string, content: SkeletonContent): Promise<string> {
-  if (await stat(root).then(() => true, () => false)) return root;
+  if (await stat(root).then(() => true, () => false)) {
+    // Used now: the sweep of unused skeletons leaves one alone for an hour after (store/unreferenced.ts).
+    const now = new Date();
+    await utimes(root, now, now).catch(() => {});
+    return root;
+  }
   await mkdir(sandboxDir, { recursive: true });
   const temp = await mkdtemp(path.join(sandboxDir, `.making-${process.pid}-`));
   try {

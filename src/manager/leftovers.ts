@@ -5,6 +5,7 @@ import path from 'node:path';
 import { descendants, isNodeProcess, listProcesses, type ProcessInfo } from '../launch/proc.ts';
 import type { ImageStore } from '../store/store.ts';
 import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
+import { sweepUnreferenced } from '../store/unreferenced.ts';
 
 /** Something prebake starts for an instance: prebake-exec, criu, or an instance's root. */
 function isInstanceProcess(info: ProcessInfo): boolean {
@@ -44,7 +45,8 @@ export async function killLeftoverInstances(marks: string[]): Promise<number> {
 
 /**
  * Sweeps what a dead daemon or CLI left on `store`'s home: its instances' cgroups (ending every process in
- * them), instances outside any cgroup (by the home and the built functions' directories), then its work dirs.
+ * them), instances outside any cgroup (by the home and the built functions' directories), then its work dirs;
+ * and the skeletons and prepared dirs that no image names and nothing uses (store/unreferenced.ts).
  * Every daemon start and every CLI command on the home runs it, so that a SIGKILL'd `prebake invoke` leaves
  * nothing for long.
  */
@@ -52,6 +54,6 @@ export async function sweepLeftovers(store: ImageStore): Promise<{ cgroups: numb
   const metas = await store.list();
   const cgroups = await sweepLeftoverCgroups(store.home);
   const killed = await killLeftoverInstances([store.home, ...metas.map((meta) => meta.spec.dir)]);
-  const removedDirs = await store.sweep();
+  const removedDirs = (await store.sweep()) + (await sweepUnreferenced(store.home, metas));
   return { cgroups, killed, removedDirs };
 }

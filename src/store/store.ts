@@ -17,7 +17,7 @@
 // (and builds it did not publish) when it exits (a SIGTERM'd `prebake invoke` included).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readlinkSync, rmSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { SandboxPlan } from '../launch/sandbox-plan.ts';
@@ -254,7 +254,12 @@ export class ImageStore {
    */
   async prepared(name: string, key: string, fill: (dir: string) => Promise<void>): Promise<string> {
     const target = this.preparedDir(name, key);
-    if (await stat(target).then(() => true, () => false)) return target;
+    if (await stat(target).then(() => true, () => false)) {
+      // Used now: the sweep of unused prepared dirs leaves one alone for an hour after (unreferenced.ts).
+      const now = new Date();
+      await utimes(target, now, now).catch(() => {});
+      return target;
+    }
     const work = await this.createWorkDir(`prepare-${name}`);
     try {
       await fill(work.dir);
