@@ -2,15 +2,22 @@
 # Builds prebake's lean criu from criu's source tarball into OUT_DIR (OUT_DIR/criu and OUT_DIR/build.json):
 # linked statically, without gnutls and nftables (prebake uses neither), with prebake's own patches
 # (native/criu/*.patch, applied in name order), and with its kernel-probe cache under KDAT_DIR. Used by
-# scripts/setup.sh and the Dockerfile; the build dependencies must be installed (see setup.sh).
+# scripts/setup.sh and the Dockerfile; the build dependencies must be installed (--build-deps lists them).
 #   scripts/build-lean-criu.sh SOURCE_TARBALL OUT_DIR KDAT_DIR "WHERE THE SOURCE CAME FROM"
 #   scripts/build-lean-criu.sh --patches-sha256     the patch set's fingerprint, as build.json records it
+#   scripts/build-lean-criu.sh --build-deps         the Debian packages the build needs (setup.sh, Dockerfile)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 patches=("$here"/native/criu/*.patch)
 patches_sha256() { cat "${patches[@]}" | sha256sum | cut -c1-16; }
 if [ "${1:-}" = --patches-sha256 ]; then patches_sha256; exit 0; fi
+# The static libraries come with the -dev packages; xz-utils unpacks Debian's .orig.tar.xz.
+if [ "${1:-}" = --build-deps ]; then
+  echo gcc libc6-dev make patch pkg-config xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev \
+    libnl-3-dev libnet1-dev libcap-dev uuid-dev
+  exit 0
+fi
 [ $# = 4 ] || { echo "usage: $0 SOURCE_TARBALL OUT_DIR KDAT_DIR SOURCE_DESCRIPTION" >&2; exit 2; }
 tarball=$1 out=$2 kdat_dir=$3 source_description=$4
 

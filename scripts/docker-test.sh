@@ -5,8 +5,10 @@
 #   2. uses node:24-trixie-slim when it can be pulled, else builds a stand-in (scripts/docker-base.sh);
 #   3. builds prebake's image (BuildKit; NODE_EXTRA_CA_CERTS, when set, goes in as the build secret extra-ca)
 #      and checks that no compiler and no dev dependency is in it;
-#   4. starts it as docs/DAEMON.md says (functions mounted read-only), runs `prebake doctor` inside, registers
-#      and invokes one function per runtime over HTTP, each answer a prebaked start (x-prebake-start);
+#   4. starts it as docs/DAEMON.md says (functions mounted read-only), runs `prebake doctor` inside (its criu must
+#      be the lean build with every patch of native/criu/; where the container's /sys is read-only, the huge page
+#      fill cannot have turned THP sizes on), registers and invokes one function per runtime over HTTP, each
+#      answer a prebaked start (x-prebake-start);
 #   5. restarts the container and invokes again: the same builds, restored from the volume's images;
 #   6. stops and removes it, and checks that nothing of it is left on the host (processes, cgroups, mounts,
 #      instance cgroups).
@@ -227,7 +229,27 @@ header() { awk -v h="$1" 'index(tolower($0), h ": ") == 1 { sub(/\r$/, ""); prin
 wait_ready
 read_token
 log "daemon up at $api ($([ ${#auth[@]} = 0 ] && echo 'no API token' || echo 'API token read from the volume')); prebake doctor inside:"
-"$DOCKER" exec "$container" prebake doctor >&2 || fail "prebake doctor reports a failure inside the container"
+"$DOCKER" exec "$container" prebake doctor >"$work/doctor" 2>&1 || { cat "$work/doctor" >&2; fail "prebake doctor reports a failure inside the container"; }
+cat "$work/doctor" >&2
+# The image's criu is the lean build (the Dockerfile's criu stage) with every patch of this checkout.
+patches=$(cd native/criu && ls -- *.patch | sed 's/\.patch$//' | paste -sd, - | sed 's/,/, /g')
+criu_row=$(grep -E '^ok +criu: ' "$work/doctor" || true)
+[[ $criu_row == *": lean build, statically linked ("*"; patches $patches)" ]] ||
+  fail "the container's criu is not the lean build with patches $patches: ${criu_row:-no criu row}"
+log "criu in the container: the lean build, patches $patches"
+# prebake turns on the THP sizes the huge page fill uses by writing to /sys, read-only in a container that is not
+# privileged: there the row can only report the host's own settings. The probe writes back the word already
+# selected (a no-op, should the write get through).
+thp_row=$(grep -E '^(ok|warn) +huge page fill: ' "$work/doctor" || true)
+[ -n "$thp_row" ] || fail "doctor has no huge page fill row"
+if [ "$RUN_MODE" != privileged ] && [ -f /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled ]; then
+  "$DOCKER" exec "$container" sh -c 'f=/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled
+    word=$(sed "s/.*\[\(.*\)\].*/\1/" "$f") && echo "$word" >"$f"' >"$work/thp-write" 2>&1 &&
+    fail "the container ($RUN_MODE) could write THP settings: $(cat "$work/thp-write")"
+  grep -q 'Read-only file system' "$work/thp-write" || fail "writing THP settings in the container failed otherwise: $(cat "$work/thp-write")"
+  [[ $thp_row == *"(set hugepages-"* ]] && fail "doctor says it set THP sizes through a read-only /sys: $thp_row"
+  log "huge page fill: /sys is read-only here ($RUN_MODE), so the row reports the host's THP settings"
+fi
 
 declare -A build_id initialized
 invoke_all() {  # invoke_all LABEL: one prebaked invocation per function, checked

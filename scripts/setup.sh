@@ -101,7 +101,8 @@ build_lean_criu() (
   set -euo pipefail
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  apt_install make patch pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev uuid-dev
+  # shellcheck disable=SC2046 # a list of package names
+  apt_install $(bash "$here/scripts/build-lean-criu.sh" --build-deps)
   export TRIXIE_LINE='deb-src http://deb.debian.org/debian trixie main'
   trixie_apt "$work" apt-get update -qq
   package=$(trixie_apt "$work" apt-cache showsrc criu | awk '/^Version:/ { print $2; exit }')
