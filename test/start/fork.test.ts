@@ -9,6 +9,7 @@ import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { ForkTemplate } from '../../src/start/fork-template.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
 import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
+import { childrenOf } from '../../src/launch/proc.ts';
 import { ownCgroups, prebakeFailure, sandboxForFile, settled } from '../helpers.ts';
 
 const sandboxOfFile = sandboxForFile('faulty-python', 'random-python', 'limits-python', 'threads-python', 'faulty-node');
@@ -93,6 +94,27 @@ describe('fork mode', () => {
     expect((await invokeChild('faulty-python', {})).pid).toBe(1);
     expect(await templatesOf().forImage(await image('faulty-python'))).toBe(template);
     expect(template.alive).toBe(true);
+  });
+
+  it('forks the next child once a child ends, hands it to the next invocation only, and keeps no more than one', async () => {
+    const template = await templatesOf().forImage(await image('faulty-python'));
+    const first = await fork('faulty-python');
+    const firstPid = await first.instance.initPid();
+    await first.instance.end();
+    expect(await template.spareReady()).toBe(true);
+    // Ready: the template has forked it and let go of its pipes (the first may not be reaped yet).
+    const waiting = (await childrenOf(template.pid)).filter((pid) => pid !== firstPid);
+    expect(waiting).toHaveLength(1);
+    const second = await fork('faulty-python');
+    try {
+      expect(await second.instance.initPid()).toBe(waiting[0]);
+      const { body } = await second.instance.invoke('{}', { requestId: 'r', timeoutMs: 5_000 });
+      expect(JSON.parse(body.toString('utf8'))).toMatchObject({ pid: 1, capEff: '0000000000000000' });
+    } finally {
+      await second.instance.end();
+    }
+    expect(await template.spareReady()).toBe(true);
+    expect(await settled(async () => ((await childrenOf(template.pid)).length === 1 ? [] : ['more than one child']))).toEqual([]);
   });
 
   it('gives each child of a "network": "none" function a network namespace of its own, with loopback up', async () => {
