@@ -60,6 +60,8 @@ export class ForkTemplate {
    * serves exactly one invocation; it waits, in the template's cgroup, doing nothing, for its first frame.
    */
   private spare: { shape: string; child: Promise<ForkedChild | undefined> } | undefined;
+  /** end() has begun: no child is forked ahead any more. */
+  private ending = false;
 
   private constructor(buildId: string, template: StartedInstance, pid: number, instances: InstanceRegistry) {
     this.buildId = buildId;
@@ -105,6 +107,7 @@ export class ForkTemplate {
   }
 
   async end(): Promise<void> {
+    this.ending = true;
     await this.dropSpare();
     await endStarted(this.template);
   }
@@ -194,11 +197,14 @@ export class ForkTemplate {
 
   /** Forks the next invocation's child ahead, unless the template is ending or one is there already. */
   private forkSpare(spec: FunctionSpec): void {
-    if (this.spare || !this.alive) return;
+    if (this.spare || this.ending || !this.alive) return;
     const child = this.forkChild(spec).then(
       async (forked) => {
         await forked.released;
-        return forked;
+        if (!this.ending) return forked;
+        // end() began while this child was forked, after it let go of the spare: nobody else holds these ends.
+        closeEnds(forked.ends);
+        return undefined;
       },
       () => undefined, // the next invocation forks its own, and reports what fails
     );
