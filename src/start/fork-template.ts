@@ -198,16 +198,17 @@ export class ForkTemplate {
   /** Forks the next invocation's child ahead, unless the template is ending or one is there already. */
   private forkSpare(spec: FunctionSpec): void {
     if (this.spare || this.ending || !this.alive) return;
-    const child = this.forkChild(spec).then(
-      async (forked) => {
-        await forked.released;
-        if (!this.ending) return forked;
-        // end() began while this child was forked, after it let go of the spare: nobody else holds these ends.
-        closeEnds(forked.ends);
-        return undefined;
-      },
-      () => undefined, // the next invocation forks its own, and reports what fails
-    );
+    // Never rejects: a child that could not be forked ahead is none (the next invocation forks its own, and
+    // reports what fails), and the ends of one that was are closed unless it is kept.
+    const child = (async (): Promise<ForkedChild | undefined> => {
+      const forked = await this.forkChild(spec).catch(() => undefined);
+      if (!forked) return undefined;
+      const released = await forked.released.then(() => true, () => false);
+      // end() began while this child was forked, after it let go of the spare: nobody else holds these ends.
+      if (released && !this.ending) return forked;
+      closeEnds(forked.ends);
+      return undefined;
+    })();
     this.spare = { shape: forkShape(spec), child };
   }
 
