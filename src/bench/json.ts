@@ -29,6 +29,8 @@ export function benchJson(run: BenchRun): Record<string, unknown> {
       instance_node: run.machine.instanceNode,
       criu: run.machine.criu,
       criu_kdat_cache: run.machine.criuKdatCache,
+      criu_build: run.machine.criuBuild,
+      huge_page_fill: run.machine.hugePageFill,
       runtimes: run.machine.runtimes,
       load_average: { start: run.load.start, end: run.load.end },
     },

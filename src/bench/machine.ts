@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { execa } from 'execa';
-import { DEFAULT_KDAT_FILE } from '../criu/build-info.ts';
+import { DEFAULT_KDAT_FILE, describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { RUNTIMES } from '../manifest/schema.ts';
 import { nodeBinary } from '../paths.ts';
@@ -25,6 +25,9 @@ export interface MachineInfo {
    * every restore probes the kernel again (about 20 ms here).
    */
   criuKdatCache: string;
+  /** Which criu build ("lean static, sha256 …", with prebake's patches) and whether it fills with huge pages. */
+  criuBuild: string;
+  hugePageFill: string;
   /** Installed runtimes by name: a version, or "not available: <why>". */
   runtimes: Record<string, string>;
 }
@@ -61,6 +64,11 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
     instanceNode: (await tryRun(nodeBinary(), ['--version'])) ?? 'unknown',
     criu: await criu.version().catch((error: unknown) => `not available: ${String(error)}`),
     criuKdatCache: runFs === 'tmpfs' ? 'tmpfs' : (await stat((await criu.build().catch(() => undefined))?.kdatFile ?? DEFAULT_KDAT_FILE).then(() => 'present', () => 'absent')),
+    criuBuild: await criu.build().then(
+      (build) => `${describeBuild(build)}${build.patches.length > 0 ? `, patches ${build.patches.join(', ')}` : ''}`,
+      (error: unknown) => `unknown: ${String(error)}`,
+    ),
+    hugePageFill: await criu.hugePageFill().then((fill) => (fill.on ? `on: ${fill.detail}` : fill.detail)),
     runtimes,
   };
 }

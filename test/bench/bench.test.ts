@@ -63,7 +63,10 @@ describe('prebake bench', () => {
     expect(result.stdout).toMatch(/pooled: a pool of 2 ready clones holds 2 x \d+\.\d MB PSS = \d+\.\d MB/);
 
     const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument;
-    expect(doc.machine).toMatchObject({ cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String) });
+    expect(doc.machine).toMatchObject({
+      cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String),
+      criu_build: expect.stringMatching(/^(lean|packaged) /), huge_page_fill: expect.any(String),
+    });
     expect(doc.config).toMatchObject({ runs: 2, modes: ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled'] });
     expect(doc.results.map((r) => r.mode)).toEqual(['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled']);
     for (const r of doc.results) {

@@ -40,7 +40,7 @@ const run: BenchRun = {
   modes: ['cold', 'prebaked', 'warm'],
   machine: {
     cpuModel: 'Test CPU <x86>', cores: 2, memoryMb: 4000, kernel: 'Linux 6.1', distro: 'Debian', virtualization: 'kvm',
-    node: 'v24.9.0', instanceNode: 'v24.9.0', criu: '4.1', criuKdatCache: 'present', runtimes: { node: 'node v24.9.0' },
+    node: 'v24.9.0', instanceNode: 'v24.9.0', criu: '4.1', criuKdatCache: 'present', criuBuild: 'lean static, sha256 0123456789abcdef', hugePageFill: 'on: huge pages of 64 kB', runtimes: { node: 'node v24.9.0' },
   },
   load: { start: [0.5, 0.4, 0.3], end: [0.6, 0.4, 0.3] },
   arms: [
