@@ -29,13 +29,23 @@ export function selected(text: string): string | undefined {
 }
 
 /**
- * Whether the patched criu fills with huge pages under these settings (its own check, thp_fill_block() in the
- * patch), and which sizes it would fill with: `top` is the `enabled` setting, `sizes` each size's (kB -> word).
+ * Why the fill could not leave mappings as they were under these settings, or undefined: where a mapping
+ * without advice gets huge pages (THP "always", or some size "always"), advising NOHUGEPAGE after the fill would
+ * change it, so criu does not fill (its own check, thp_fill_block() in the patch).
+ */
+function blocked(top: string | undefined, sizes: Map<number, string>): string | undefined {
+  if (top !== 'madvise' && top !== 'never') return `THP is "${top ?? 'unknown'}"`;
+  const always = [...sizes].find(([, word]) => word === 'always');
+  return always ? `huge pages of ${always[0]} kB are "always"` : undefined;
+}
+
+/**
+ * Whether the patched criu fills with huge pages under these settings, and which sizes it would fill with: `top`
+ * is the `enabled` setting, `sizes` each size's (kB -> word).
  */
 export function fillSizes(top: string | undefined, sizes: Map<number, string>): { sizesKb: number[]; why?: string } {
-  if (top !== 'madvise' && top !== 'never') return { sizesKb: [], why: `THP is "${top ?? 'unknown'}"` };
-  const always = [...sizes].find(([, word]) => word === 'always');
-  if (always) return { sizesKb: [], why: `huge pages of ${always[0]} kB are "always"` };
+  const why = blocked(top, sizes);
+  if (why) return { sizesKb: [], why };
   const sizesKb = [...sizes].filter(([, word]) => word === 'madvise' || (word === 'inherit' && top === 'madvise')).map(([kb]) => kb);
   return { sizesKb: sizesKb.sort((a, b) => a - b), ...(sizesKb.length === 0 && { why: 'no huge page size is given to mappings that ask' }) };
 }
@@ -76,10 +86,8 @@ export function prepareHugePageFill(env: NodeJS.ProcessEnv = process.env, dir = 
   }
   const turnedOn: number[] = [];
   const refused: string[] = [];
-  // Where a mapping without advice gets huge pages (THP "always", or some size "always"), the fill cannot
-  // leave mappings as they were, so criu does not fill (fillSizes says why) and nothing is turned on.
-  const fillable = (top === 'madvise' || top === 'never') && ![...sizes.values()].includes('always');
-  if (fillable) {
+  // Where the fill cannot work, nothing is turned on.
+  if (!blocked(top, sizes)) {
     for (const kb of FILL_SIZES_KB) {
       if (sizes.get(kb) !== 'never') continue;
       try {
@@ -91,9 +99,9 @@ export function prepareHugePageFill(env: NodeJS.ProcessEnv = process.env, dir = 
       }
     }
   }
-  const { sizesKb, why } = fillSizes(top, sizes);
-  if (sizesKb.length === 0) return { on: false, detail: `off: ${why}${refused.length > 0 ? `; cannot set ${refused.join(', ')}` : ''}` };
-  const done = turnedOn.length > 0 ? ` (set ${turnedOn.map((kb) => `hugepages-${kb}kB`).join(', ')} to madvise)` : '';
   const partly = refused.length > 0 ? `; cannot set ${refused.join(', ')}` : '';
+  const { sizesKb, why } = fillSizes(top, sizes);
+  if (sizesKb.length === 0) return { on: false, detail: `off: ${why}${partly}` };
+  const done = turnedOn.length > 0 ? ` (set ${turnedOn.map((kb) => `hugepages-${kb}kB`).join(', ')} to madvise)` : '';
   return { on: true, detail: `huge pages of ${sizesKb.map(sizeLabel).join(', ')}${done}${partly}` };
 }
