@@ -129,7 +129,11 @@ process.once('exit', () => {
 
 /** A work dir that this process removes at exit unless released before. */
 async function ownedWorkDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(prefix);
+  return owned(await mkdtemp(prefix));
+}
+
+/** `dir`, made by this process: removed at its exit unless `remove` ran first. */
+function owned(dir: string): { dir: string; remove: () => Promise<void> } {
   workDirs.add(dir);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir)) };
 }
@@ -204,8 +208,7 @@ export class ImageStore {
     // Searchable by others (not listable): the build's instance binds code/ from inside its user namespace,
     // where host root has no more rights than anyone; makeRestorable narrows it after the dump.
     await chmod(dir, 0o711);
-    workDirs.add(dir);
-    return { buildId, dir, remove: () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir)) };
+    return { buildId, ...owned(dir) };
   }
 
   /**
@@ -230,17 +233,16 @@ export class ImageStore {
       await this.init();
       dir = mkdtempSync(prefix);
     }
-    workDirs.add(dir);
-    const remove = () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir));
+    const runDir = owned(dir);
     try {
       // Searchable by others: criu opens what the restore stages in it from inside the clone's user namespace,
       // where host root has no more rights than anyone (docs/SANDBOX.md).
       chmodSync(dir, 0o711);
     } catch (error) {
-      await remove();
+      await runDir.remove();
       throw error;
     }
-    return { dir, remove };
+    return runDir;
   }
 
   /** Where the roots of instances' views are made (launch/skeleton.ts); shared by every function. */
