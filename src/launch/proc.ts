@@ -1,5 +1,6 @@
 // Reading processes from /proc: the one place that knows its file formats. Launching, restoring, sweeping
 // leftovers, the bench's memory figures, scripts and tests all ask here.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -120,11 +121,16 @@ export interface MountEntry {
 const unescapeMountPath = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 /** The mounts of `text` (a /proc/PID/mountinfo). */
-export function parseMountinfo(text: string): MountEntry[] {
+function parseMountinfo(text: string): MountEntry[] {
   return text.split('\n').filter(Boolean).map((line) => {
     const [, , device, root, mountPoint] = line.split(' ');
     return { device: device!, root: unescapeMountPath(root!), mountPoint: unescapeMountPath(mountPoint!) };
   });
+}
+
+/** The mounts of this process's own mount namespace. */
+export function ownMounts(): MountEntry[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
 /** The mounts of every mount namespace on the host (one process's view each): what instances' views are made of. */

@@ -4,6 +4,7 @@
 // may be read-only (criu's parasite needs a writable cwd in the task's mount namespace; see CRIU-NOTES.md).
 import { copyFile, mkdir, readdir, readlink, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { isInside } from '../files/inside.ts';
 
 // Version control is not code: a .git directory can be larger than the function.
 const NOT_DEPLOYED = new Set(['.git']);
@@ -42,8 +43,7 @@ export async function copyFunctionCode(source: string, target: string): Promise<
 async function copyLink(root: string, link: string, to: string, files: [string, string][]): Promise<void> {
   const target = await readlink(link);
   const resolved = path.resolve(path.dirname(link), target);
-  const inside = resolved === root || resolved.startsWith(`${root}${path.sep}`);
-  if (path.isAbsolute(target) || inside) {
+  if (path.isAbsolute(target) || isInside(resolved, root)) {
     await symlink(target, to);
     return;
   }

@@ -3,10 +3,10 @@
 // or a prebake whose shims changed, makes new ones and leaves the old (~2.5 MB a skeleton). One goes when no
 // stored image names it, no view on the host is built on it (a plain start of a function directory uses
 // one no image names), and nothing made or used it in the last hour (a start may be about to mount it).
-import { readFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { mountsOfAllNamespaces, parseMountinfo, type MountEntry } from '../launch/proc.ts';
+import { isInside } from '../files/inside.ts';
+import { mountsOfAllNamespaces, ownMounts, type MountEntry } from '../launch/proc.ts';
 import type { ImageMeta } from './store.ts';
 
 export const MIN_AGE_MS = 60 * 60_000;
@@ -18,8 +18,7 @@ const PREPARED_NAME = /^[a-z0-9][a-z0-9._-]{0,62}-[0-9a-f]{16}$/;
 function fileSystemPath(file: string, own: MountEntry[]): { device: string; inside: string } | undefined {
   let best: MountEntry | undefined;
   for (const mount of own) {
-    const under = file === mount.mountPoint || file.startsWith(mount.mountPoint === '/' ? '/' : `${mount.mountPoint}/`);
-    if (under && (!best || mount.mountPoint.length >= best.mountPoint.length)) best = mount;
+    if (isInside(file, mount.mountPoint) && (!best || mount.mountPoint.length >= best.mountPoint.length)) best = mount;
   }
   if (!best) return undefined;
   return { device: best.device, inside: path.join(best.root, path.relative(best.mountPoint, file)) };
@@ -45,12 +44,12 @@ export async function sweepUnreferenced(home: string, metas: ImageMeta[], option
     }
   }
   if (candidates.length === 0) return 0;
-  const own = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  const own = ownMounts();
   const views = await (options.mounts ?? mountsOfAllNamespaces)();
   let removed = 0;
   for (const dir of candidates) {
     const where = fileSystemPath(dir, own);
-    const inUse = !where || views.some((mount) => mount.device === where.device && (mount.root === where.inside || mount.root.startsWith(`${where.inside}/`)));
+    const inUse = !where || views.some((mount) => mount.device === where.device && isInside(mount.root, where.inside));
     if (inUse) continue;
     await rm(dir, { recursive: true, force: true });
     removed++;
