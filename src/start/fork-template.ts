@@ -30,6 +30,18 @@ interface ForkedChild {
   released: Promise<void>;
 }
 
+/** A child forked ahead for the next invocation, and what it was forked for; `child` never rejects. */
+interface Spare {
+  shape: string;
+  child: Promise<ForkedChild | undefined>;
+}
+
+/** Closes the ends of a child forked ahead and not used: the child reads the end and exits. */
+async function letGo(spare: Spare | undefined): Promise<void> {
+  const child = await spare?.child;
+  if (child) closeEnds(child.ends);
+}
+
 /** What a child is forked for: children of one template differ in nothing else. */
 const forkShape = (spec: FunctionSpec) => `${spec.tmpMb}/${spec.network}`;
 
@@ -59,7 +71,7 @@ export class ForkTemplate {
    * need: an invocation then waits for no clone, only for its child's cgroup and resume. Each child still
    * serves exactly one invocation; it waits, in the template's cgroup, doing nothing, for its first frame.
    */
-  private spare: { shape: string; child: Promise<ForkedChild | undefined> } | undefined;
+  private spare: Spare | undefined;
   /** end() has begun: no child is forked ahead any more. */
   private ending = false;
 
@@ -112,7 +124,7 @@ export class ForkTemplate {
     await endStarted(this.template);
   }
 
-  /** Whether a child forked ahead is ready (tests, metrics). */
+  /** Whether a child forked ahead is ready (tests). */
   async spareReady(): Promise<boolean> {
     return (await this.spare?.child) !== undefined;
   }
@@ -185,7 +197,7 @@ export class ForkTemplate {
     if (!spare) return undefined;
     this.spare = undefined;
     if (spare.shape !== forkShape(spec)) {
-      void spare.child.then((child) => child && closeEnds(child.ends));
+      void letGo(spare);
       return undefined;
     }
     return spare.child.then((child) => {
@@ -215,8 +227,7 @@ export class ForkTemplate {
   private async dropSpare(): Promise<void> {
     const spare = this.spare;
     this.spare = undefined;
-    const child = await spare?.child;
-    if (child) closeEnds(child.ends);
+    await letGo(spare);
   }
 
   // Has the template fork, takes the controller's ends of the child's pipes from the template's fds, and tells
