@@ -11,7 +11,9 @@ import type { OwnerProcess } from '../launch/owner.ts';
 import { createPipe } from '../launch/pipes.ts';
 import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
-import { readCriuBuild, type CriuBuild } from './build-info.ts';
+import { hostBreakpoints, type Breakpoints } from './breakpoints.ts';
+import { DEFAULT_KDAT_FILE, readCriuBuild, type CriuBuild } from './build-info.ts';
+import { criuEnvironment } from './environment.ts';
 import { FILL_PATCH, prepareHugePageFill, type HugePageFill } from './huge-page-fill.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
@@ -89,6 +91,7 @@ export class Criu {
   private kdat: Promise<KdatState> | undefined;
   private fill: Promise<HugePageFill> | undefined;
   private buildInfo: Promise<CriuBuild> | undefined;
+  private hardwareBreakpoints: Promise<Breakpoints> | undefined;
 
   constructor(binary: string = criuBinary()) {
     this.binary = binary;
@@ -122,8 +125,23 @@ export class Criu {
 
   /** Once per process: give criu a kernel-probe cache where this build looks for it (see kdat.ts). */
   prepare(): Promise<KdatState> {
-    this.kdat ??= this.build().then((build) => ensureKdatCache(this.binary, build.kdatFile), () => 'unavailable' as const);
+    this.kdat ??= Promise.all([this.build(), this.environment()])
+      .then(([build, env]) => ensureKdatCache(this.binary, build.kdatFile, env), () => 'unavailable' as const);
     return this.kdat;
+  }
+
+  /** Once per process: whether criu may stop tasks with hardware breakpoints here (breakpoints.ts). */
+  breakpoints(): Promise<Breakpoints> {
+    this.hardwareBreakpoints ??= this.build().then(
+      (build) => build.kdatFile,
+      () => DEFAULT_KDAT_FILE,
+    ).then((kdatFile) => hostBreakpoints(path.dirname(kdatFile)));
+    return this.hardwareBreakpoints;
+  }
+
+  /** What every criu run adds to the controller's environment (environment.ts). */
+  async environment(): Promise<Record<string, string>> {
+    return criuEnvironment(await this.breakpoints());
   }
 
   /**
@@ -142,14 +160,14 @@ export class Criu {
 
   /** `criu check`: whether the kernel has what criu needs. */
   async check(): Promise<{ ok: boolean; output: string }> {
-    const result = await execa(this.binary, ['check'], { reject: false, all: true });
+    const result = await execa(this.binary, ['check'], { reject: false, all: true, env: await this.environment() });
     const output = (result.all ?? '').trim();
     return { ok: result.exitCode === 0 && /Looks good/.test(output), output };
   }
 
   /** `criu check --feature NAME`: whether criu and the kernel support one feature (`clone3_set_tid`, ...). */
   async hasFeature(name: string): Promise<boolean> {
-    const result = await execa(this.binary, ['check', '--feature', name], { reject: false });
+    const result = await execa(this.binary, ['check', '--feature', name], { reject: false, env: await this.environment() });
     return result.exitCode === 0;
   }
 
@@ -160,7 +178,7 @@ export class Criu {
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
       '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2',
       ...options.externals.flatMap((external) => ['--external', external])];
-    const result = await execa(this.binary, args, { reject: false, all: true });
+    const result = await execa(this.binary, args, { reject: false, all: true, env: await this.environment() });
     if (result.exitCode !== 0) {
       const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
       throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
@@ -173,7 +191,7 @@ export class Criu {
 
   /** Starts `criu restore` (see RunningRestore). */
   async restore(options: RestoreOptions): Promise<RunningRestore> {
-    await Promise.all([this.prepare(), this.hugePageFill()]);
+    const [env] = await Promise.all([this.environment(), this.prepare(), this.hugePageFill()]);
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
     const { sandbox } = options;
@@ -201,9 +219,7 @@ export class Criu {
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
-        // The patched criu fills with huge pages wherever the host allows, also where an administrator turned
-        // sizes on: PREBAKE_THP_FILL=0 turns the fill itself off (CRIU_THP_FILL=0, read by the patch).
-        ...(process.env.PREBAKE_THP_FILL === '0' && { env: { ...definedEnv(), CRIU_THP_FILL: '0' } }),
+        ...(Object.keys(env).length > 0 && { env: { ...definedEnv(), ...env } }),
       });
     } catch (error) {
       closeSync(ready.read);

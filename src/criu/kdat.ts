@@ -30,9 +30,9 @@ export async function kdatState(cacheFile: string): Promise<'criu-managed' | 'pr
 
 /**
  * Makes sure criu finds a kernel-probe cache valid for this boot. Never throws: without a cache criu
- * works, only slower.
+ * works, only slower. `env`: what criu runs with beyond the controller's environment (environment.ts).
  */
-export async function ensureKdatCache(criuBinary: string, cacheFile: string): Promise<KdatState> {
+export async function ensureKdatCache(criuBinary: string, cacheFile: string, env: Record<string, string> = {}): Promise<KdatState> {
   try {
     const dir = path.dirname(cacheFile);
     const state = await kdatState(cacheFile);
@@ -45,7 +45,7 @@ export async function ensureKdatCache(criuBinary: string, cacheFile: string): Pr
       'unshare',
       ['--mount', '--propagation', 'private', 'sh', '-c',
         `mount -t tmpfs prebake-kdat ${RUN_DIR} && mkdir -p "$1" && "$0" check >/dev/null 2>&1; cat "$2"`, criuBinary, dir, cacheFile],
-      { encoding: 'buffer', reject: false },
+      { encoding: 'buffer', reject: false, env },
     );
     const cache = probe.stdout;
     if (!(cache instanceof Uint8Array) || cache.length === 0) return 'unavailable';
