@@ -117,7 +117,20 @@ describe('prebake CLI', () => {
     expect(result.stdout).toMatch(/^ok\s+privileges: root with CAP_SYS_ADMIN.*no seccomp filter/m);
     // The cache is reported as it is, never as a failure: prebake writes it where /run is no tmpfs.
     expect(result.stdout).toMatch(/^ok\s+criu kernel-probe cache: /m);
+    // Either verdict is information, not a failure: criu runs without breakpoints where they do not work.
+    expect(result.stdout).toMatch(/^ok\s+hardware breakpoints: (working|not working: criu stops on syscalls instead \(.+\))$/m);
+    // A warning only where faults are slow, with the start modes that pay off there.
+    expect(result.stdout).toMatch(/^(ok  |warn)\s+page faults: \d+\.\d\d us per 4 KiB fault, \d+\.\d\d us per 4 KiB with MADV_HUGEPAGE/m);
+    expect(result.stdout).toMatch(/^warn\s+page faults: .*: slow: .*pooled and fork modes move the faults off the request path$|^ok\s+page faults: .*: fast: /m);
     expect(result.exitCode).toBe(0);
+  });
+
+  it("runs doctor with breakpoints off by request, in JSON", async () => {
+    const result = await execa(path.join(ROOT, 'bin', 'prebake'), ['doctor', '--json'], { reject: false, env: { PREBAKE_CRIU_BREAKPOINTS: '0' } });
+    const checks = JSON.parse(result.stdout) as { name: string; ok: boolean; detail: string }[];
+    expect(checks.find((check) => check.name === 'hardware breakpoints')).toEqual({
+      name: 'hardware breakpoints', ok: true, detail: 'off by request (PREBAKE_CRIU_BREAKPOINTS=0)', optional: false,
+    });
   });
 });
 
