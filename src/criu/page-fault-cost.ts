@@ -28,10 +28,11 @@ export async function measurePageFaultCost(probe = PROBE): Promise<PageFaultCost
 /** The sentence for measured costs. */
 export function judgePageFaults(fourKUs: number, hugeUs: number): PageFaultCost {
   const slow = fourKUs > SLOW_FAULT_US;
-  const per10Mb = (fourKUs * 2560) / 1000;
+  const per10Mb = (us: number) => (us * 2560) / 1000;
+  const pays = `a prebaked start pays ~${per10Mb(fourKUs).toFixed(1)} ms per 10 MB of image in faults (~${per10Mb(hugeUs).toFixed(1)} ms where criu fills with huge pages)`;
   const verdict = slow
-    ? `slow: a prebaked start pays ~${per10Mb.toFixed(0)} ms per 10 MB of image in faults and may gain little over a cold start; pooled and fork modes move the faults off the request path`
-    : `fast: a prebaked start pays ~${per10Mb.toFixed(1)} ms per 10 MB of image in faults`;
+    ? `slow: ${pays} and may gain little over a cold start; pooled and fork modes move the faults off the request path`
+    : `fast: ${pays}`;
   return {
     fourKUs, hugeUs, slow,
     detail: `${fourKUs.toFixed(2)} us per 4 KiB fault, ${hugeUs.toFixed(2)} us per 4 KiB with MADV_HUGEPAGE (${PROBE_MB} MB, best of 3): ${verdict}`,
