@@ -89,8 +89,8 @@ export class InstanceManager {
 
   constructor(options: ManagerOptions) {
     this.store = options.store;
-    this.criu = options.criu;
     this.config = options.config;
+    this.criu = options.criu.withDeadlines(this.config.criuDeadlines);
     this.instances = options.instances ?? new InstanceRegistry();
     this.log = options.log ?? silentLogger;
     const track = (work: Promise<unknown>) => this.track(work);

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
-import { logTail, type Criu, type RunningRestore } from '../criu/criu.ts';
+import type { Criu, RunningRestore } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
@@ -91,18 +91,15 @@ export async function startPrebaked(
     // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
     // threads. The start is complete when both are done (see RunningRestore.restored).
     const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
-    const restored = await withinMs(running.restored, meta.spec.timeoutMs);
-    const resumeError = await resumed;
+    const restored = await running.restored;
     if (restored === 'timeout') {
-      const failure = new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore did not finish within ${meta.spec.timeoutMs} ms`, {
-        functionName: meta.name,
-        hint: 'a problem of the host, not of the image (criu stopped, or the host overloaded): retry',
-        details: { command: running.process.spawnargs.join(' '), logTail: await logTail(running.logFile), transient: 'criu did not finish' },
-      });
+      const failure = await criu.restoreTimeout(running, label);
+      // Ends criu with the half-restored tree: both are in the instance's cgroup.
       await instance.end();
       throw failure;
     }
-    if (!restored) {
+    const resumeError = await resumed;
+    if (restored === 'failed') {
       const failure = await criu.restoreError(running, label, 'the restored process exited before it was ready', resumeError);
       await instance.end();
       throw failure;
@@ -134,14 +131,4 @@ async function restoredRoot(running: RunningRestore, name: string): Promise<numb
   throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": its restored instance has no process (prebake-restore ${ownerPid} has no restored tree)`, {
     functionName: name,
   });
-}
-
-/** What `promise` resolves with, or 'timeout' after `ms` (the timer cleared either way: one per start). */
-async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
