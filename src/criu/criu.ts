@@ -78,11 +78,23 @@ export type RestoreOutcome = 'restored' | 'failed' | 'timeout';
  * A restore under native/prebake-restore, which runs criu detached and then owns the clone: `process` exits
  * when the clone ends (with its status), or when criu fails (with criu's).
  */
+/** When each step of a restore happened (process.hrtime's CLOCK_MONOTONIC ns), filled in as they become known. */
+export interface RestoreTimeline {
+  /** Just before prebake-restore was spawned. */
+  spawnNs: bigint;
+  /** From prebake-restore's notice: its main began, it forked criu after the staging, criu exited. */
+  mainNs?: bigint;
+  stagedNs?: bigint;
+  criuExitNs?: bigint;
+  /** When the controller read the notice. */
+  noticeNs?: bigint;
+}
+
 export interface RunningRestore {
   process: OwnerProcess;
   restored: Promise<RestoreOutcome>;
-  /** When it started (performance.now()), and its deadline: for the timeout's error (Criu.timeoutError). */
-  startedAt: number;
+  timeline: RestoreTimeline;
+  /** Its deadline, for the timeout's error (Criu.restoreTimeout). */
   deadlineMs: number;
   pidFile: string;
   logFile: string;
@@ -237,6 +249,7 @@ export class Criu {
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
     // The instance made of it owns the process (its end, or its registry's kill at exit, ends it).
     let child: SpawnedProcess;
+    const timeline: RestoreTimeline = { spawnNs: process.hrtime.bigint() };
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
@@ -256,8 +269,8 @@ export class Criu {
       closeSync(ready.write);
     }
     const deadlineMs = this.deadlines.restoreMs;
-    const restored = withinMs(restoreNotice(ready.read), deadlineMs);
-    return { process: child, restored, startedAt: performance.now(), deadlineMs, pidFile, logFile, workDir: options.workDir };
+    const restored = withinMs(restoreNotice(ready.read, timeline), deadlineMs);
+    return { process: child, restored, timeline, deadlineMs, pidFile, logFile, workDir: options.workDir };
   }
 
   /** PREBAKE_ERR_CRIU_TIMEOUT for a restore whose outcome was `timeout`; end the instance (criu's with it) after. */
@@ -296,15 +309,24 @@ function definedEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** Whether prebake-restore wrote its byte on `fd` (criu done) before the pipe closed; owns `fd`. */
-function restoreNotice(fd: number): Promise<'restored' | 'failed'> {
+/**
+ * Whether prebake-restore wrote its notice on `fd` (criu done) before the pipe closed, noting its times in
+ * `timeline`; owns `fd`.
+ */
+function restoreNotice(fd: number, timeline: RestoreTimeline): Promise<'restored' | 'failed'> {
   return new Promise((resolve) => {
     const notice = new net.Socket({ fd, readable: true, writable: false });
     const settle = (outcome: 'restored' | 'failed') => {
       resolve(outcome);
       notice.destroy();
     };
-    notice.once('data', () => settle('restored'));
+    notice.once('data', (line: Buffer) => {
+      timeline.noticeNs = process.hrtime.bigint();
+      // One write under PIPE_BUF on the other side: the line comes whole.
+      const times = /^R (\d+) (\d+) (\d+)/.exec(line.toString('latin1'));
+      if (times) [timeline.mainNs, timeline.stagedNs, timeline.criuExitNs] = times.slice(1, 4).map((text) => BigInt(text!));
+      settle('restored');
+    });
     notice.once('end', () => settle('failed'));
     notice.once('error', () => settle('failed'));
   });

@@ -15,6 +15,7 @@ import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { processTree, readProcess } from '../launch/proc.ts';
+import { PhaseClock } from './phases.ts';
 import type { StartedInstance } from './started.ts';
 
 // criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
@@ -38,21 +39,27 @@ export async function startPrebaked(
   options: PrebakedOptions = {},
 ): Promise<StartedInstance> {
   const started = performance.now();
+  const clock = new PhaseClock();
   const { meta } = image;
   // Never restore what is not the image as built: a patched page would run.
   await store.assertIntact(image);
+  clock.lap('image check');
   const { dir: runDir, remove: cleanup } = await store.createRunDir();
+  clock.lap('run dir');
   let instance: Instance | undefined;
   let cgroup: InstanceCgroup | undefined;
   try {
     // The build's copy of the code, wherever the store holds it now (a bundle imported into another home).
     const plan = withFunctionDirs(meta.sandbox, image.codeDir, meta.preparedDir);
     const skeleton = await restoreRoot(store.sandboxDir, plan);
+    clock.lap('view root');
     // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.
     cgroup = createInstanceCgroup(meta.spec);
+    clock.lap('cgroup');
     const pipes = createInstancePipes();
     const ends = instanceEnds(pipes);
+    clock.lap('pipes');
     let restore: RunningRestore;
     try {
       restore = await criu.restore({
@@ -98,14 +105,16 @@ export async function startPrebaked(
       await instance.end();
       throw failure;
     }
+    clock.lapRestore(running.timeline);
     const resumeError = await resumed;
+    if (resumed) clock.lap('resume (reseed, afterRestore hooks) past the hand-over');
     if (restored === 'failed') {
       const failure = await criu.restoreError(running, label, 'the restored process exited before it was ready', resumeError);
       await instance.end();
       throw failure;
     }
     if (resumeError) throw resumeError;
-    return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
+    return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup, phases: clock.phases };
   } catch (error) {
     await instance?.end();
     if (!instance) await cgroup?.end();
