@@ -74,10 +74,6 @@ export interface RestoreSandbox {
  */
 export type RestoreOutcome = 'restored' | 'failed' | 'timeout';
 
-/**
- * A restore under native/prebake-restore, which runs criu detached and then owns the clone: `process` exits
- * when the clone ends (with its status), or when criu fails (with criu's).
- */
 /** When each step of a restore happened (process.hrtime's CLOCK_MONOTONIC ns), filled in as they become known. */
 export interface RestoreTimeline {
   /** Just before prebake-restore was spawned. */
@@ -90,6 +86,10 @@ export interface RestoreTimeline {
   noticeNs?: bigint;
 }
 
+/**
+ * A restore under native/prebake-restore, which runs criu detached and then owns the clone: `process` exits
+ * when the clone ends (with its status), or when criu fails (with criu's).
+ */
 export interface RunningRestore {
   process: OwnerProcess;
   restored: Promise<RestoreOutcome>;
