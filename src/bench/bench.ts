@@ -17,6 +17,7 @@ import { forkArm, freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions }
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
+import type { BuildListener } from '../build/progress.ts';
 import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
 import { runInterleaved, type RunLoopOptions } from './run.ts';
 import type { ArmResult } from './summary.ts';
@@ -35,6 +36,8 @@ export interface BenchOptions {
   instances: InstanceRegistry;
   /** Things a user should know (a build, a skipped mode), one line each. */
   onNotice?: (line: string) => void;
+  /** The phases of a build the bench runs (a function without a fresh image). */
+  onBuild?: BuildListener;
   /** Before a function's runs: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
@@ -76,7 +79,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   try {
     for (const target of options.targets) {
       const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
-      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
+      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice, onBuild: options.onBuild });
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];

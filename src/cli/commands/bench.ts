@@ -6,6 +6,7 @@ import { benchChart } from '../../bench/chart.ts';
 import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
+import { createBuildReporter } from '../../build/progress.ts';
 import { formatReport } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
@@ -44,6 +45,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
       if (event !== undefined) checkEvent(event);
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(process.stderr);
+      const builds = createBuildReporter(process.stderr);
       let run;
       try {
         run = await runBench({
@@ -59,10 +61,18 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
             progress.finish();
             process.stderr.write(`${line}\n`);
           },
-          onFunction: (name, measurements) => progress.functionStarted(name, measurements),
+          onBuild: (event) => {
+            progress.finish();
+            builds.listener(event);
+          },
+          onFunction: (name, measurements) => {
+            builds.finish();
+            progress.functionStarted(name, measurements);
+          },
           onMeasured: (event) => progress.measured(event),
         });
       } finally {
+        builds.finish();
         progress.finish();
       }
       process.stdout.write(formatReport(run));
