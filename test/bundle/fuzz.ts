@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
-import type { BundleEntry } from './bundle-tools.ts';
+import { writeEntries, type BundleEntry } from './bundle-tools.ts';
 
 /** mulberry32: small, seedable, good enough to pick cases. */
 function random(seed: number): () => number {
@@ -19,6 +19,7 @@ function random(seed: number): () => number {
 }
 
 const TYPES = ['file', 'file', 'file', 'directory', 'symlink', 'link', 'character-device', 'block-device', 'fifo', 'contiguous-file'] as const;
+const FORGED_TYPES = ['file', 'directory', 'symlink', 'symlink', 'link', 'fifo', 'character-device'] as const;
 
 export interface FuzzOptions {
   seed: number;
@@ -26,6 +27,12 @@ export interface FuzzOptions {
   header: BundleEntry;
   /** A regular file's entry of the real bundle (its header's fields). */
   template: BundleEntry;
+  /**
+   * Entries of a real bundle (its big image files may be left out: import checks them against meta.json only at
+   * restore): some cases are it with intruders slipped in and the sums made right, so that they get as far as
+   * the permission fix-up and the publish.
+   */
+  real: BundleEntry[];
   /** A directory outside the store: names and link targets point into it. */
   outside: string;
   maxCases: number;
@@ -42,9 +49,28 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
     '../x', 'entry/../../x', 'entry/../../outside/victim', `${outside}/new`, `${outside}/victim`, 'entry/a/b/c', 'entry/a', '/', 'entry//x',
     'entry/x/', './entry/x', 'SHA256SUMS', 'prebake-bundle.json', `entry/${'a'.repeat(300)}`, 'entry/images/x.img/inner',
   ];
-  const linknames = [`${outside}/victim`, '../outside/victim', '../../../outside/victim', 'entry/meta.json', '/', 'entry/images'];
+  // Where a forged bundle's intruder does harm if accepted: the image files fixed up as root, the code.
+  const forgedNames = ['entry/images/evil', 'entry/images/evil', 'entry/code/evil.js', 'entry/evil', 'entry/images', 'entry/meta.json'];
+  const linknames = [`${outside}/victim`, `${outside}/victim`, '../outside/victim', '../../../outside/victim', 'entry/meta.json', '/', 'entry/images'];
   const started = Date.now();
   for (let i = 0; i < options.maxCases && Date.now() - started < options.maxMs; i++) {
+    const intruder = (pool = names, types: readonly (typeof TYPES)[number][] = TYPES): BundleEntry => {
+      const type = pick(types);
+      const content = type === 'file' || type === 'contiguous-file' ? bytes(64) : Buffer.alloc(0);
+      return {
+        header: { ...options.template.header, name: pick(pool), type, mode: Math.floor(next() * 0o7777), linkname: pick(linknames), size: content.length },
+        content,
+      };
+    };
+    if (next() < 0.5) {
+      // The real bundle, forged: its importer reads every file, and an accepted one is published and fixed up.
+      const forged = options.real.slice(0, -1);
+      const intruders = 1 + Math.floor(next() * 2);
+      for (let n = 0; n < intruders; n++) forged.splice(1 + Math.floor(next() * (forged.length - 1)), 0, intruder(forgedNames, FORGED_TYPES));
+      const label = `the real bundle with ${forged.filter((e) => !options.real.includes(e)).map((e) => `${e.header.type}:${e.header.name.slice(0, 60)}`).join(', ')}`;
+      yield { bundle: () => writeEntries([...forged, options.real.at(-1)!], { resum: true }), label };
+      continue;
+    }
     const entries: BundleEntry[] = [];
     const headerKind = next();
     if (headerKind < 0.85) entries.push(options.header);
@@ -54,14 +80,7 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
       entries.push({ ...options.header, content: Buffer.from(JSON.stringify(json)) });
     }
     const count = Math.floor(next() * 7);
-    for (let n = 0; n < count; n++) {
-      const type = pick(TYPES);
-      const content = type === 'file' || type === 'contiguous-file' ? bytes(64) : Buffer.alloc(0);
-      entries.push({
-        header: { ...options.template.header, name: pick(names), type, mode: Math.floor(next() * 0o7777), linkname: pick(linknames), size: content.length },
-        content,
-      });
-    }
+    for (let n = 0; n < count; n++) entries.push(intruder());
     const sumsKind = next();
     if (sumsKind < 0.6) {
       const lines = entries.slice(1).filter((e) => e.header.type !== 'directory').map((e) => {
