@@ -14,6 +14,7 @@ import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
+import { localSandbox } from './local-sandbox.ts';
 import { sha256, sha256OfStream, sha256Tap } from '../files/sha256.ts';
 import { setModeNoFollow } from '../files/no-follow.ts';
 import { BUNDLE_FORMAT, corrupt, HEADER_NAME, LEGACY_SOURCE_PART, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';
@@ -103,7 +104,7 @@ export async function importBundle(store: ImageStore, criu: Criu, input: Readabl
   const work = await store.createWorkDir('import');
   try {
     const { header, rebuildReason } = await extractVerified(input, work.dir, store, criu, options);
-    return await publishImport(store, work.dir, header, rebuildReason, options.name ?? header.name);
+    return await publishImport(store, work.dir, header, rebuildReason, options);
   } finally {
     await work.remove();
   }
@@ -241,19 +242,34 @@ async function publishImport(
   store: ImageStore,
   workDir: string,
   header: BundleHeader,
-  rebuildReason: string | undefined,
-  name: string,
+  hostReason: string | undefined,
+  options: ImportOptions,
 ): Promise<ImportResult> {
   const entryDir = path.join(workDir, 'entry');
   const bundled = await readMeta(entryDir, header);
-  const meta: ImageMeta = name === bundled.name ? bundled : { ...bundled, name, spec: { ...bundled.spec, name } };
+  const name = options.name ?? header.name;
+  const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
+  const meta: ImageMeta = { ...bundled, name, spec: { ...bundled.spec, name }, preparedDir };
+  const local = await localSandbox(store.sandboxDir, meta, store.functionBuildDir(name, meta.buildId));
+  let rebuildReason = hostReason;
+  if (local.differences.length > 0) {
+    const reason = `made with another sandbox than this host gives: ${local.differences.join('; ')}`;
+    if (!options.force) {
+      throw new PrebakeError('PREBAKE_ERR_BUNDLE_INCOMPATIBLE', `function "${header.name}": the bundle was ${reason}`, {
+        functionName: header.name,
+        hint: 'build the function on this host instead, or import it forced, to keep it marked for rebuild',
+      });
+    }
+    rebuildReason = [hostReason, reason].filter(Boolean).join('; ');
+  }
   const release = await store.lock(name);
   try {
-    const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
     await installIfAbsent(path.join(workDir, 'prepared'), preparedDir);
     const imported: ImageMeta = {
       ...meta,
-      preparedDir,
+      // This host's, never the bundle's: a forged plan would bind any host path into the view.
+      sandbox: local.sandbox,
+      interpreter: local.interpreter,
       importedAt: new Date().toISOString(),
       ...(rebuildReason !== undefined && { rebuildReason }),
     };

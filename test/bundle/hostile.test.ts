@@ -111,6 +111,31 @@ describe('a hostile bundle', () => {
     expect(JSON.parse(invoke.stdout)).toMatchObject({ event: { n: 1 } });
     expect(invoke.stderr).toMatch(/start: prebaked/);
   });
+  it('with a sandbox plan that binds a host directory, roots the view at / or copies a disk device is refused; forced, this host\'s plan is kept', async () => {
+    const secret = path.join(sandbox.root, 'secret-dir');
+    const rewritten = entries.map((entry) => {
+      if (entry.header.name !== 'entry/meta.json') return entry;
+      const meta = JSON.parse(entry.content.toString());
+      meta.sandbox.root = '/';
+      meta.sandbox.mounts.push({ kind: 'ro-bind', source: secret, target: '/var/secret', file: false });
+      meta.sandbox.rootEntries.push({ kind: 'device', source: '/dev/loop0', target: '/dev/loop0' });
+      return { ...entry, content: Buffer.from(JSON.stringify(meta)) };
+    });
+    const bundle = await writeEntries(rewritten, { resum: true });
+    const home = path.join(scratch, 'home-plan');
+    const refused = await importInto(home, bundle).then(() => undefined, (e: unknown) => e);
+    expect(isPrebakeError(refused, 'PREBAKE_ERR_BUNDLE_INCOMPATIBLE'), String(refused)).toBe(true);
+    expect((refused as Error).message).toContain(`ro-bind ${secret} -> /var/secret there`);
+    expect((refused as Error).message).toContain('device /dev/loop0 -> /dev/loop0 there');
+    expect(await homeLeftovers(home)).toEqual([]);
+
+    await importBundle(new ImageStore(home), sandbox.criu, Readable.from([bundle]), { force: true });
+    const { meta } = (await new ImageStore(home).get('node-shim'))!;
+    expect(meta.rebuildReason).toContain('another sandbox');
+    expect(meta.sandbox.root.startsWith(path.join(home, 'sandbox'))).toBe(true);
+    expect(JSON.stringify(meta.sandbox)).not.toContain(secret);
+    expect(JSON.stringify(meta.sandbox)).not.toContain('/dev/loop0');
+  });
 });
 
 describe('random and mutated bundles', () => {
