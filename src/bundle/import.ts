@@ -274,7 +274,10 @@ async function publishImport(
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
     // Tar kept the modes, not the owners: the image's group and the snapshot's /tmp as a restore needs them.
-    await makeRestorable(entryDir);
+    // What fails here (no images/, a file where a directory belongs) is the bundle's shape.
+    await makeRestorable(entryDir).catch((error: unknown) => {
+      throw asBundleError(error);
+    });
     const stored = await store.publish(entryDir, imported);
     return { ...stored, rebuildReason };
   } finally {

@@ -50,7 +50,7 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
     'entry/x/', './entry/x', 'SHA256SUMS', 'prebake-bundle.json', `entry/${'a'.repeat(300)}`, 'entry/images/x.img/inner',
   ];
   // Where a forged bundle's intruder does harm if accepted: the image files fixed up as root, the code.
-  const forgedNames = ['entry/images/evil', 'entry/images/evil', 'entry/code/evil.js', 'entry/evil', 'entry/images', 'entry/meta.json'];
+  const forgedNames = ['entry/images/evil', 'entry/images/evil', 'entry/code/evil.js', 'entry/evil', 'entry/images', 'entry/meta.json', 'entry/tmp', 'entry/tmp/root'];
   const linknames = [`${outside}/victim`, `${outside}/victim`, '../outside/victim', '../../../outside/victim', 'entry/meta.json', '/', 'entry/images'];
   const started = Date.now();
   for (let i = 0; i < options.maxCases && Date.now() - started < options.maxMs; i++) {
