@@ -1,7 +1,7 @@
 // Bundles written by an attacker who knows the format (issue 18): correct checksums, but links, devices, names
 // that climb out, a source directory anywhere on the host. Each is refused naming its entry, or (the source
 // directory) imported without writing there; nothing outside the store changes and nothing is kept.
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
@@ -136,6 +136,36 @@ describe('a hostile bundle', () => {
     expect(meta.sandbox.root.startsWith(path.join(home, 'sandbox'))).toBe(true);
     expect(JSON.stringify(meta.sandbox)).not.toContain(secret);
     expect(JSON.stringify(meta.sandbox)).not.toContain('/dev/loop0');
+  });
+});
+
+describe('an export', () => {
+  it("sends a link of the code as the file it points to, inside the code or world-readable under /usr, and refuses one to another host file", async () => {
+    const { codeDir } = (await sandbox.store.get('node-shim'))!;
+    const out = path.join(sandbox.root, 'links.tar');
+    const exportTo = (file: string) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'export', 'node-shim', '-o', file], { reject: false });
+    // As npm's node_modules/.bin holds them.
+    await mkdir(path.join(codeDir, 'bin'));
+    await symlink('../index.mjs', path.join(codeDir, 'bin', 'tool.mjs'));
+    await symlink('/usr/bin/env', path.join(codeDir, 'env'));
+    try {
+      const exported = await exportTo(out);
+      expect(exported.exitCode, exported.stderr).toBe(0);
+      const sent = await readEntries(await readFile(out));
+      const tool = sent.find((e) => e.header.name === 'entry/code/bin/tool.mjs')!;
+      expect(tool.header.type).toBe('file');
+      expect(tool.content.toString()).toBe(await readFile(path.join(codeDir, 'index.mjs'), 'utf8'));
+      expect(sent.find((e) => e.header.name === 'entry/code/env')!.content.equals(await readFile('/usr/bin/env'))).toBe(true);
+
+      await symlink('/etc/shadow', path.join(codeDir, 'leak'));
+      const refused = await exportTo(path.join(sandbox.root, 'leak.tar'));
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toContain('[PREBAKE_ERR_INVALID_INPUT]');
+      expect(refused.stderr).toContain('entry/code/leak is a symbolic link to /etc/shadow');
+      await expect(stat(path.join(sandbox.root, 'leak.tar'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      for (const made of ['bin', 'env', 'leak']) await rm(path.join(codeDir, made), { recursive: true, force: true });
+    }
   });
 });
 
