@@ -4,22 +4,19 @@
 // timens-0.img as the new task before its id maps are written, still host root but without its capabilities.
 // Root keeps the image and the group of the namespace's root may read it (no instance runs with that gid:
 // instances are gid INSTANCE_ID inside); others read nothing, and no instance has the image in its view.
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { HOST_ID_BASE } from '../launch/sandbox-plan.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
+import { setModeNoFollow } from '../files/no-follow.ts';
 
 /** Makes the build in `buildDir` (images/, the snapshot's /tmp) restorable: after a dump, and after an import. */
 export async function makeRestorable(buildDir: string): Promise<void> {
   const imageDir = path.join(buildDir, 'images');
-  for (const dir of [buildDir, imageDir]) {
-    await chown(dir, 0, HOST_ID_BASE);
-    await chmod(dir, 0o750);
-  }
-  for (const file of await readdir(imageDir)) {
-    await chown(path.join(imageDir, file), 0, HOST_ID_BASE);
-    await chmod(path.join(imageDir, file), 0o640);
-  }
+  // Never through a link: an imported build is the bundle's (docs/BUNDLES.md).
+  const owner = { uid: 0, gid: HOST_ID_BASE };
+  for (const dir of [buildDir, imageDir]) await setModeNoFollow(dir, 0o750, owner);
+  for (const file of await readdir(imageDir)) await setModeNoFollow(path.join(imageDir, file), 0o640, owner);
   // A bundle does not carry an empty directory: an empty /tmp at the snapshot arrives as nothing.
   const snapshotTmp = path.join(buildDir, TMP_SNAPSHOT_DIR);
   await mkdir(path.dirname(snapshotTmp), { recursive: true, mode: 0o700 });

@@ -67,6 +67,7 @@ export const ImageMetaSchema = Type.Object({
   // Absent in images built before digests were recorded: such an image is stale (invoke/resolve.ts).
   files: Type.Optional(Type.Record(Type.String(), Type.Object({ sha256: Type.String(), size: Type.Integer({ minimum: 0 }) }))),
   rebuildReason: Type.Optional(Type.String()),
+  importedAt: Type.Optional(Type.String()),
   sandbox: SandboxSchema,
 });
 
