@@ -9,6 +9,8 @@ import path from 'node:path';
 import { hostProbePath, runHostProbe } from './host-probe.ts';
 
 export const BREAKPOINT_PROBE = hostProbePath('breakpoint-probe');
+/** The lean criu's patch (native/criu/) that makes criu's own kernel probe decide the same, for criu run by hand. */
+export const BREAKPOINT_PATCH = '0002-kerndat-probe-hardware-breakpoints';
 const CACHE_NAME = 'prebake-breakpoints.json';
 // The probe answers in well under a millisecond; this bounds only a host too busy to schedule its child.
 const PROBE_DEADLINE_MS = 50;

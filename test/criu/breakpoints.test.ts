@@ -1,11 +1,13 @@
 // Whether criu may stop tasks with hardware breakpoints (src/criu/breakpoints.ts): the decision from either
 // verdict with an injected probe, the verdict kept per boot and kernel, the real probe on this host, and that
 // every criu run of a build and a restore gets the environment that follows the verdict.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decideBreakpoints, hostBreakpoints, OFF_BY_REQUEST, runBreakpointProbe, type ProbeResult } from '../../src/criu/breakpoints.ts';
+import { readCriuBuild } from '../../src/criu/build-info.ts';
+import { BREAKPOINT_PATCH, decideBreakpoints, hostBreakpoints, OFF_BY_REQUEST, runBreakpointProbe, type ProbeResult } from '../../src/criu/breakpoints.ts';
 import { Criu } from '../../src/criu/criu.ts';
 import { criuEnvironment } from '../../src/criu/environment.ts';
 import { criuBinary } from '../../src/paths.ts';
@@ -155,6 +157,37 @@ describe('on this host', () => {
       expectEveryRun(await runs(), '130');
     } finally {
       delete process.env.PREBAKE_CRIU_BREAKPOINTS;
+    }
+  });
+});
+
+const installed = await readCriuBuild(criuBinary()).catch(() => undefined);
+
+// Where setup.sh built the lean criu with the patch: criu decides by itself, without CRIU_FAULT in its
+// environment (on a host whose breakpoints do not work, an unpatched criu would hang here: hence the deadline).
+describe.runIf(installed?.patches.includes(BREAKPOINT_PATCH))(`criu built with ${BREAKPOINT_PATCH}`, () => {
+  it('dumps and restores a process with no CRIU_FAULT in its environment', async () => {
+    const dir = await cacheDir();
+    const images = path.join(dir, 'images');
+    await mkdir(images);
+    const { CRIU_FAULT: _, ...env } = process.env;
+    const criu = (...args: string[]) => execa(criuBinary(), args, { env, extendEnv: false, reject: false, timeout: 60_000, cwd: dir });
+    // detached: a session of its own, which criu restores as it was.
+    const sleeper = execa('sleep', ['1000'], { cwd: dir, stdio: 'ignore', detached: true, reject: false });
+    try {
+      const dumped = await criu('dump', '--tree', String(sleeper.pid), '--images-dir', images, '--log-file', 'dump.log');
+      expect(dumped.timedOut, 'criu dump hung: the host\'s breakpoints do not work and criu did not notice').toBe(false);
+      expect(dumped.exitCode, await readFile(path.join(images, 'dump.log'), 'utf8').catch(() => '')).toBe(0);
+      await sleeper;
+      const pidFile = path.join(dir, 'restored.pid');
+      const restored = await criu('restore', '--images-dir', images, '--log-file', 'restore.log', '--restore-detached', '--pidfile', pidFile);
+      expect(restored.timedOut).toBe(false);
+      expect(restored.exitCode, await readFile(path.join(images, 'restore.log'), 'utf8').catch(() => '')).toBe(0);
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      expect(await readFile(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
+      process.kill(pid, 'SIGKILL');
+    } finally {
+      sleeper.kill('SIGKILL');
     }
   });
 });
