@@ -157,10 +157,14 @@ export class Criu {
   async dump(options: DumpOptions): Promise<void> {
     await this.prepare();
     // Cgroups stay out of the image: each restore runs in a fresh cgroup of its own (see restore).
+    // An instance's own network namespace has no firewall rules to save (no instance holds CAP_NET_ADMIN) and
+    // nothing outside the dumped tree to block while it is frozen, while criu runs iptables-save and
+    // iptables-restore for both, which a fresh Debian lacks (issue 23): --network-lock skip, and CR_IPTABLES (the
+    // command criu runs through `sh -c` instead of iptables-save) saves an empty rule set, which a restore skips.
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2',
+      '--log-file', options.logFile, '--manage-cgroups=ignore', '--network-lock', 'skip', '-v2',
       ...options.externals.flatMap((external) => ['--external', external])];
-    const result = await execa(this.binary, args, { reject: false, all: true });
+    const result = await execa(this.binary, args, { reject: false, all: true, env: NO_IPTABLES });
     if (result.exitCode !== 0) {
       const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
       throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
@@ -201,9 +205,7 @@ export class Criu {
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
-        // The patched criu fills with huge pages wherever the host allows, also where an administrator turned
-        // sizes on: PREBAKE_THP_FILL=0 turns the fill itself off (CRIU_THP_FILL=0, read by the patch).
-        ...(process.env.PREBAKE_THP_FILL === '0' && { env: { ...definedEnv(), CRIU_THP_FILL: '0' } }),
+        env: restoreEnv(),
       });
     } catch (error) {
       closeSync(ready.read);
@@ -239,9 +241,15 @@ export class Criu {
   }
 }
 
-/** The controller's environment without unset names, for a child given an environment of its own. */
-function definedEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+// criu runs this through `sh -c` instead of iptables-save and iptables-restore (see dump).
+const NO_IPTABLES = { CR_IPTABLES: 'true' };
+
+/** criu's environment at restore: the controller's, without unset names. */
+function restoreEnv(): Record<string, string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  // The patched criu fills with huge pages wherever the host allows, also where an administrator turned
+  // sizes on: PREBAKE_THP_FILL=0 turns the fill itself off (CRIU_THP_FILL=0, read by the patch).
+  return { ...env, ...NO_IPTABLES, ...(process.env.PREBAKE_THP_FILL === '0' && { CRIU_THP_FILL: '0' }) };
 }
 
 /** Whether prebake-restore wrote its byte on `fd` (criu done) before the pipe closed; owns `fd`. */
