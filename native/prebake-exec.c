@@ -7,7 +7,7 @@
 // DSTs are paths inside the view; DIR (the root) is a host directory holding their mount points.
 //
 // This process (the owner) stays outside: it drops its supplementary groups (a user namespace cannot drop
-// them later: setgroups is denied there), clones the instance's init into new user, mount and PID
+// them later: setgroups is denied there), clones the instance's init into new user, mount, PID and IPC
 // namespaces (and an empty network namespace with --net-none), writes the init's uid and gid maps
 // (0 inside = N outside, 65536 ids), then waits and exits as the init did, as `unshare --fork --kill-child`
 // did before. When the owner dies, the init gets SIGKILL (PR_SET_PDEATHSIG), and with it the namespace.
@@ -290,7 +290,9 @@ int main(int argc, char **argv) {
   if (setgroups(0, NULL) != 0) die("setgroups");
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) die("pipe2");
-  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (plan.net_none ? CLONE_NEWNET : 0);
+  // An IPC namespace of its own: SysV objects and POSIX queues die with the instance, and no other instance
+  // (same host uid) can attach them. criu dumps and restores it with the tree, as it owns it.
+  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (plan.net_none ? CLONE_NEWNET : 0);
   pid_t pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) die("clone");
   if (pid == 0) {

@@ -11,7 +11,7 @@ Each child gets what any other instance gets:
     child sets up its sandbox only after reading that frame, so that its /tmp and everything it allocates
     is charged to its own cgroup;
   - its own PID namespace (it is PID 1 there, with its own /proc: it can neither see nor signal the template
-    or a sibling) and its own /tmp (a fresh tmpfs of tmpMb holding a copy of the template's /tmp, which is
+    or a sibling), its own IPC namespace (no SysV object or POSIX queue of the template's or a sibling's) and its own /tmp (a fresh tmpfs of tmpMb holding a copy of the template's /tmp, which is
     the snapshot's). The template's user namespace gave away its capabilities, so the child is cloned into a
     user namespace of its own (mapping only its uid) that owns its new mount and PID namespaces, and drops
     every capability once it has mounted them;
@@ -36,6 +36,7 @@ import stat
 import struct
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
@@ -120,7 +121,7 @@ def fork(tmp_mb, offline, read_frame, serve):
     uid, gid = os.getuid(), os.getgid()
     try:
         ctypes.pythonapi.PyOS_BeforeFork()
-        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWNET if offline else 0)
+        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (CLONE_NEWNET if offline else 0)
         pid = _syscall(SYS_CLONE, flags | signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             ctypes.pythonapi.PyOS_AfterFork_Child()
