@@ -11,7 +11,7 @@ import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
+import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
 import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
@@ -73,7 +73,7 @@ export async function planSandbox(sandboxDir: string, fn: FunctionSpec, prepared
   const mounts = sandboxMounts(fn, preparedDir, command, devicesInRoot);
   const rootEntries = sandboxRootEntries(devicesInRoot);
   const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
-  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, cwd: VIEW.code };
+  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, userNamespaces: userNamespacePolicy(fn), cwd: VIEW.code };
   return { plan, command: commandInView(viewEntries(plan), command) };
 }
 

@@ -27,6 +27,15 @@ export const HOST_ID_BASE = 100000;
 /** The uid and gid an instance runs as, inside its user namespace (HOST_ID_BASE + this outside). */
 export const INSTANCE_ID = 1000;
 
+export type UserNamespacePolicy = 'deny' | 'fork' | 'allow';
+
+/** Which new user namespaces an instance of `fn` may create (see SandboxPlan.userNamespaces). */
+export function userNamespacePolicy(fn: Pick<FunctionSpec, 'runtime' | 'allowUserNamespaces'>): UserNamespacePolicy {
+  if (fn.allowUserNamespaces) return 'allow';
+  // Fork mode is Python's only (manifest/load.ts): a template clones each child into a user namespace.
+  return fn.runtime === 'python' ? 'fork' : 'deny';
+}
+
 export interface SandboxMount {
   /** ro-bind: read-only; dev-bind: a device node, writable (/dev/null). */
   kind: 'ro-bind' | 'dev-bind';
@@ -57,6 +66,12 @@ export interface SandboxPlan {
   rootEntries?: RootEntry[];
   tmpMb: number;
   network: 'default' | 'none';
+  /**
+   * New user namespaces in the seccomp filter (native/prebake-exec.c): none, only a fork template's children's
+   * (a Python instance, which may become a template), or any (the function opted in). Absent in images built
+   * before: their filter allowed any.
+   */
+  userNamespaces?: UserNamespacePolicy;
   /** The instance's working directory inside the view. */
   cwd: string;
 }
@@ -176,6 +191,7 @@ function externalKey(target: string): string {
 export function launcherArgs(plan: SandboxPlan, argv: string[]): string[] {
   const args = ['--root', plan.root, '--uid-base', String(HOST_ID_BASE), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
   if (plan.network === 'none') args.push('--net-none');
+  args.push('--user-namespaces', plan.userNamespaces ?? 'allow');
   for (const mount of plan.mounts) args.push(`--${mount.kind}`, mount.source, mount.target);
   args.push('--proc', VIEW.proc, '--tmpfs', VIEW.tmp, String(plan.tmpMb), '--', ...argv);
   return args;

@@ -25,6 +25,7 @@ PyOS_AfterFork_*), as os.fork() does.
 """
 
 import ctypes
+import errno
 import fcntl
 import gc
 import os
@@ -49,6 +50,8 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 CONTROLLER_ENDS = ('controlIn', 'controlOut', 'stdout', 'stderr', 'status')
 # Where a child's ends go (docs/PROTOCOL.md, "Channels"); the status pipe's write end stays with the template.
 CHILD_FDS = {'stdout': 1, 'stderr': 2, 'controlIn': 3, 'controlOut': 4}
@@ -106,10 +109,11 @@ def _reap(signum, frame):
             os.close(fd)
 
 
-def fork(tmp_mb, offline, read_frame, serve):
+def fork(tmp_mb, offline, user_namespaces, read_frame, serve):
     """
     Forks a child (`offline`: into a network namespace of its own with loopback only, as the launcher does for
-    "network": "none"); returns its pid and the template's copies of the controller's ends (kept until release).
+    "network": "none"; unless `user_namespaces`, one that can create no user namespace, see _deny_user_namespaces);
+    returns its pid and the template's copies of the controller's ends (kept until release).
     """
     if SYS_CLONE is None:
         raise OSError(0, f'fork mode does not know clone(2) on {platform.machine()}')
@@ -125,7 +129,7 @@ def fork(tmp_mb, offline, read_frame, serve):
         pid = _syscall(SYS_CLONE, flags | signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             ctypes.pythonapi.PyOS_AfterFork_Child()
-            _child(pipes, (uid, gid), tmp_mb, offline, read_frame, serve)
+            _child(pipes, (uid, gid), tmp_mb, offline, user_namespaces, read_frame, serve)
         error = ctypes.get_errno()
         ctypes.pythonapi.PyOS_AfterFork_Parent()
         if pid < 0:
@@ -151,7 +155,7 @@ def release():
         os.close(_held.pop())
 
 
-def _child(pipes, ids, tmp_mb, offline, read_frame, serve):
+def _child(pipes, ids, tmp_mb, offline, user_namespaces, read_frame, serve):
     uid, gid = ids
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -180,6 +184,8 @@ def _child(pipes, ids, tmp_mb, offline, read_frame, serve):
             _loopback_up()
         os.setsid()
         _drop_capabilities()
+        if not user_namespaces:
+            _deny_user_namespaces()
     except BaseException as error:  # the child cannot run: say why in its logs, exit 70 (EX_SOFTWARE)
         try:
             os.write(2, f'prebake: the forked child could not start: {error}\n'.encode())
@@ -230,6 +236,30 @@ def _move_open_files(template_tmp, template_dev):
             os.lseek(moved, pos, os.SEEK_SET)
         os.dup2(moved, fd, inheritable=not flags & os.O_CLOEXEC)
         os.close(moved)
+
+
+def _deny_user_namespaces():
+    # The launcher's filter (native/prebake-exec.c, policy "fork") lets a Python instance clone(2) a user
+    # namespace with exactly the flags used above, for its children; a child forks none: it gets a filter that
+    # refuses clone(2) with CLONE_NEWUSER outright (EPERM). unshare(2) and clone3(2) are refused already.
+    def op(code, k, jt=0, jf=0):
+        return struct.pack('HBBI', code, jt, jf, k)
+    load_word, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    program = b''.join([
+        op(load_word, 0),  # seccomp_data.nr
+        op(jeq, SYS_CLONE, 0, 3),
+        op(load_word, 16),  # the low word of seccomp_data.args[0]: the flags
+        op(jset, CLONE_NEWUSER, 0, 1),
+        op(ret, 0x00050000 | errno.EPERM),  # SECCOMP_RET_ERRNO
+        op(ret, 0x7fff0000),  # SECCOMP_RET_ALLOW
+    ])
+    buffer = ctypes.create_string_buffer(program)
+
+    class Program(ctypes.Structure):
+        _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+    prog = Program(len(program) // 8, ctypes.addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), 'seccomp')
 
 
 def _loopback_up():
