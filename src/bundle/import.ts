@@ -10,6 +10,7 @@ import { text } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
+import { namespaceRootHostId } from '../launch/sandbox-plan.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { sourceFingerprint } from '../manifest/digest.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
@@ -263,7 +264,8 @@ async function publishImport(
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
     // Tar kept the modes, not the owners: the image's group and the snapshot's /tmp as a restore needs them.
-    await makeRestorable(entryDir);
+    // The image's user namespace maps are the exporting host's: its clones run as that function's host ids.
+    await makeRestorable(entryDir, namespaceRootHostId(meta.sandbox));
     const stored = await store.publish(entryDir, imported);
     installedSource = undefined;
     return { ...stored, rebuildReason, sourceInstalled };

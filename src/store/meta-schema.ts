@@ -40,6 +40,7 @@ const SandboxSchema = Type.Object({
   ),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  hostIdBase: Type.Optional(Type.Integer({ minimum: 1 })),
   userNamespaces: Type.Optional(Type.Union([Type.Literal('deny'), Type.Literal('fork'), Type.Literal('allow')])),
   cwd: Type.String(),
 });
