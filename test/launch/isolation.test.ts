@@ -23,7 +23,7 @@ interface Reply {
   userNs: string;
   planted?: Record<string, boolean>;
   reached?: Record<string, boolean>;
-  userNamespaces?: { unshare: boolean; unshareCommand: string | null };
+  userNamespaces?: { unshare: boolean; unshareCommand: string | null; clone: boolean; cloneForkFlags: boolean };
 }
 let templates: ForkTemplates | undefined;
 const KEY = 0x7274;
@@ -171,7 +171,9 @@ describe('two functions at once ("network": "default", the host\'s)', () => {
 describe('user namespaces', () => {
   it.each(['prebaked', 'cold', 'fork'] as const)('cannot be created in %s mode unless the function opts in', async (mode) => {
     const [denied, allowed] = await Promise.all([build(`userns-denied-${mode}`), build(`userns-allowed-${mode}`, { allowUserNamespaces: true })]);
-    for (const [image, expected] of [[denied, { unshare: false, unshareCommand: null }], [allowed, { unshare: true, unshareCommand: '0' }]] as const) {
+    const deniedSeen = { unshare: false, unshareCommand: null, clone: false, cloneForkFlags: mode !== 'fork' };
+    const allowedSeen = { unshare: true, unshareCommand: '0', clone: true, cloneForkFlags: true };
+    for (const [image, expected] of [[denied, deniedSeen], [allowed, allowedSeen]] as const) {
       const instance = await start(image, mode);
       try {
         expect((await invoke(instance, { op: 'userns' })).userNamespaces).toEqual(expected);
