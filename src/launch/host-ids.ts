@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PrebakeError } from '../errors.ts';
 import { HOST_ID_BASE } from './sandbox-plan.ts';
 
 /** Ids per function: 0..65535 inside its user namespaces. */
@@ -33,8 +34,22 @@ interface Owner {
 
 const known = new Map<string, number>();
 
-/** The first host id of function `name` of the home `home`: its block, claimed at its first call. */
+/**
+ * The first host id of function `name` of the home `home`: its block, claimed at its first call. A registry
+ * root cannot write, or one with every block claimed, is PREBAKE_ERR_SPAWN: no instance can start without ids.
+ */
 export async function hostIdBase(home: string, name: string): Promise<number> {
+  try {
+    return await claimedBase(home, name);
+  } catch (error) {
+    throw new PrebakeError('PREBAKE_ERR_SPAWN', `function "${name}": cannot claim host ids in ${hostIdRegistry()}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      hint: 'the registry must be a directory root can write (PREBAKE_HOST_IDS_DIR moves it); `prebake rm` frees the blocks of functions no longer used (an hour later)',
+    });
+  }
+}
+
+async function claimedBase(home: string, name: string): Promise<number> {
   const owner: Owner = { home: await realpath(home), name };
   const text = JSON.stringify(owner);
   const cached = known.get(text);

@@ -1,5 +1,5 @@
 // The host-wide registry of host id blocks (src/launch/host-ids.ts), in a registry of the test's own.
-import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -55,5 +55,21 @@ describe('host id blocks', () => {
     // The lowest free block: the gone function's (blocks of the first test come first).
     expect(next).toBe(gone);
     expect(await (await fresh()).hostIdBase(c, 'live')).toBe(live);
+  });
+});
+
+describe('a registry root cannot write', () => {
+  it('is PREBAKE_ERR_SPAWN naming the function and the registry', async () => {
+    const file = path.join(root, 'not-a-directory');
+    await writeFile(file, '');
+    vi.stubEnv('PREBAKE_HOST_IDS_DIR', path.join(file, 'registry'));
+    try {
+      const error = await (await fresh()).hostIdBase(await home('d'), 'f').catch((e: unknown) => e);
+      // By its code: the module was imported afresh, with a PrebakeError class of its own.
+      expect((error as { code?: string }).code).toBe('PREBAKE_ERR_SPAWN');
+      expect((error as Error).message).toMatch(/function "f": cannot claim host ids in .*not-a-directory\/registry/);
+    } finally {
+      vi.stubEnv('PREBAKE_HOST_IDS_DIR', path.join(root, 'registry'));
+    }
   });
 });
