@@ -11,7 +11,8 @@ import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
-import { dumpExternals, viewEntries } from '../launch/sandbox-plan.ts';
+import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
+import { hostIdBase } from '../launch/host-ids.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
 import { pipeInodes } from '../launch/pipes.ts';
@@ -74,7 +75,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
-    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command);
+    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
     await checkView(deployed, viewEntries(sandbox.plan));
     begin('init', `starting ${fn.runtime} and running the function's init`);
     const launched = launchInstance(deployed, sandbox);
@@ -118,7 +119,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     await instance.end();
     const logs = instance.logs.text();
     // criu writes its files 0644.
-    await makeRestorable(buildDir.dir);
+    await makeRestorable(buildDir.dir, namespaceRootHostId(sandbox.plan));
     const imageBytes = await directoryBytes(imageDir);
     end('dump', `dump done in ${msSince(dumpStarted)}: image ${(imageBytes / 1e6).toFixed(1)} MB`);
 

@@ -10,6 +10,7 @@ import { text } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
+import { namespaceRootHostId } from '../launch/sandbox-plan.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
@@ -274,8 +275,9 @@ async function publishImport(
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
     // Tar kept the modes, not the owners: the image's group and the snapshot's /tmp as a restore needs them.
-    // What fails here (no images/, a file where a directory belongs) is the bundle's shape.
-    await makeRestorable(entryDir).catch((error: unknown) => {
+    // What fails here (no images/, a file where a directory belongs) is the bundle's shape. The image's user
+    // namespace maps are the exporting host's: its clones run as that function's host ids.
+    await makeRestorable(entryDir, namespaceRootHostId(meta.sandbox)).catch((error: unknown) => {
       throw asBundleError(error);
     });
     const stored = await store.publish(entryDir, imported);

@@ -6,7 +6,7 @@
 import type { ImageMeta } from '../store/store.ts';
 import { codeDirOf } from '../store/store.ts';
 import { planSandbox } from '../launch/launch.ts';
-import { VIEW, type SandboxPlan } from '../launch/sandbox-plan.ts';
+import { namespaceRootHostId, VIEW, type SandboxPlan } from '../launch/sandbox-plan.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
 
@@ -32,7 +32,9 @@ export async function localSandbox(sandboxDir: string, meta: ImageMeta, buildDir
   const runtime = runtimeFor(meta.spec.runtime);
   const interpreter = await runtime.interpreter(meta.spec);
   const deployed = { ...meta.spec, dir: codeDirOf(buildDir), interpreter: interpreter.path };
-  const { plan } = await planSandbox(sandboxDir, deployed, meta.preparedDir, runtime.command(deployed, meta.preparedDir));
+  // The image's user namespace maps are fixed in it: its clones run as the host ids its build claimed.
+  const hostIds = namespaceRootHostId(meta.sandbox);
+  const { plan } = await planSandbox(sandboxDir, deployed, meta.preparedDir, runtime.command(deployed, meta.preparedDir), hostIds);
   const there = parts(meta.sandbox);
   const here = parts(plan);
   const differences: string[] = [];

@@ -218,8 +218,12 @@ export class Criu {
   async dump(options: DumpOptions): Promise<void> {
     await this.prepare();
     // Cgroups stay out of the image: each restore runs in a fresh cgroup of its own (see restore).
+    // An instance's own network namespace has no firewall rules to save (no instance holds CAP_NET_ADMIN) and
+    // nothing outside the dumped tree to block while it is frozen, while criu runs iptables-save and
+    // iptables-restore for both, which a fresh Debian lacks (issue 23): --network-lock skip, and CR_IPTABLES
+    // (environment.ts) saves an empty rule set, which a restore skips.
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2',
+      '--log-file', options.logFile, '--manage-cgroups=ignore', '--network-lock', 'skip', '-v2',
       ...options.externals.flatMap((external) => ['--external', external])];
     const result = await this.run('dump', args, options.label, options.logFile);
     if (result.exitCode === 0) return;

@@ -10,7 +10,7 @@ import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
-import { restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
+import { instanceHostId, restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
 import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
@@ -57,7 +57,7 @@ export async function startPrebaked(
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.
     cgroup = createInstanceCgroup(meta.spec);
     clock.lap('cgroup');
-    const pipes = createInstancePipes();
+    const pipes = createInstancePipes(instanceHostId(meta.sandbox));
     const ends = instanceEnds(pipes);
     clock.lap('pipes');
     let restore: RunningRestore;

@@ -21,6 +21,7 @@ const SpecSchema = Type.Object({
   env: Type.Record(Type.String(), Type.String()),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  allowUserNamespaces: Type.Optional(Type.Boolean()),
   interpreter: Type.Optional(Type.String()),
 });
 
@@ -39,6 +40,8 @@ const SandboxSchema = Type.Object({
   ),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  hostIdBase: Type.Optional(Type.Integer({ minimum: 1 })),
+  userNamespaces: Type.Optional(Type.Union([Type.Literal('deny'), Type.Literal('fork'), Type.Literal('allow')])),
   cwd: Type.String(),
 });
 

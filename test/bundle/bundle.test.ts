@@ -2,7 +2,6 @@
 // there; damaged, truncated and foreign bundles are refused and leave nothing behind.
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
@@ -78,7 +77,7 @@ describe('prebake export and import', () => {
     // Root-only still, but for the group of the instances' namespace root, which criu reads it as (docs/SANDBOX.md).
     const imageDirStat = await stat(imageDirB);
     expect(imageDirStat.mode & 0o777).toBe(0o750);
-    expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, HOST_ID_BASE]);
+    expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, metaA.sandbox.hostIdBase]);
 
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '-d', '{"moved":true}', '--timing']);
     expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
