@@ -66,7 +66,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
-    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command);
+    const sandbox = await planSandbox(store, deployed, preparedDir, command);
     await checkView(deployed, viewEntries(sandbox.plan));
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);

@@ -105,6 +105,11 @@ export const ManifestSchema = Type.Object(
     tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),
     /** "none": an empty network namespace with loopback only. */
     network: Type.Optional(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)))),
+    /**
+     * Host paths an instance may read, mounted read-only at the same path in its view (docs/SANDBOX.md): absolute;
+     * checked at build (src/launch/read-only-paths.ts).
+     */
+    readOnlyPaths: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }), { maxItems: 32 })),
     /** The runtime's binary (python3, node or java): a path (relative to the function's directory) or a name on PATH. */
     interpreter: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
@@ -138,6 +143,8 @@ export interface FunctionSpec {
   /** Size of the instance's /tmp in MB (docs/SANDBOX.md). */
   tmpMb: number;
   network: NetworkMode;
+  /** Host paths mounted read-only at the same path in the view (function.json "readOnlyPaths"); absent when none. */
+  readOnlyPaths?: string[];
   /**
    * The interpreter named in function.json (a path, or a name on PATH), else undefined: the runtime's default.
    * A build's instances run the path the build resolved it to (see deployedSpec in src/store/store.ts).

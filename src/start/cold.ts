@@ -24,7 +24,7 @@ export async function startCommand(
 ): Promise<StartedInstance> {
   // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
   // (once) are set-up, not part of the start being measured.
-  const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, command);
+  const sandbox = await planSandbox(store, fn, preparedDir, command);
   const started = performance.now();
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });

@@ -21,6 +21,7 @@ const SpecSchema = Type.Object({
   env: Type.Record(Type.String(), Type.String()),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  readOnlyPaths: Type.Optional(Type.Array(Type.String())),
   interpreter: Type.Optional(Type.String()),
 });
 
