@@ -71,7 +71,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
-    const initMs = await instance.waitReady(fn.timeoutMs, command.argv[0]);
+    const initMs = await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
     progress(`init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});

@@ -3,6 +3,7 @@
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
+import { viewEntries } from '../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
@@ -29,7 +30,7 @@ export async function startCommand(
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });
   try {
-    await instance.waitReady(fn.timeoutMs, command.argv[0]);
+    await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
   } catch (error) {
     await instance.end();
     throw error;
