@@ -88,6 +88,29 @@ describe('the interpreter of a function', () => {
     expect(await readdir(path.join(sandbox.home, 'functions', 'python-missing-module', 'builds'))).toEqual([]);
   });
 
+  it("that exits during init leaves the end of its stderr in the error, without --logs", async () => {
+    const failed = sandbox.build('init-exits-python');
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED' });
+    const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { details?: { stderr?: string } };
+    expect(error.message).toContain('the runtime exited during init (exit code 3)');
+    expect(error.message).toMatch(/its stderr ended with:\n(loading part \d+\n)+settings\.ini: cannot parse line 3$/);
+    // The last lines only, not all 31.
+    expect(error.message).not.toContain('loading part 1\n');
+    expect(error.details?.stderr).toMatch(/settings\.ini: cannot parse line 3$/);
+  });
+
+  it('older than the shim needs fails the build, saying which version is needed and why', async () => {
+    // A stand-in answering --version as Node 20 does: the check is on what the binary says, before any start.
+    const old = path.join(sandbox.root, 'bin', 'node-20');
+    await writeFile(old, '#!/bin/sh\necho v20.19.2\n', { mode: 0o755 });
+    const dir = await sandbox.addFunction('hello-node', 'bundled');
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', interpreter: old }));
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
+    await expect(failed).rejects.toThrow(`${old} (named by "interpreter" in function.json) is version 20.19.2; prebake needs 22.18 or later (the shim imports registerHooks from node:module`);
+    await sandbox.expectClean();
+  });
+
   it('that does not exist fails the build before anything starts, naming it and where it came from', async () => {
     const dir = await addWithInterpreter('python-interpreter', '/nonexistent/bin/python3');
     const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
