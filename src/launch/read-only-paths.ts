@@ -5,6 +5,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { PrebakeError } from '../errors.ts';
 import { isInside } from '../files/inside.ts';
+import { readableByOthers } from '../files/readable-by-others.ts';
 import { MANIFEST_FILE } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { isInView, VIEW, type ViewEntry } from './sandbox-plan.ts';
@@ -40,9 +41,7 @@ export async function checkReadOnlyPaths(fn: FunctionSpec, home: string, view: V
     if (why) throw fail(why, 'name only the files or directories the function reads (docs/SANDBOX.md, "Paths of the host")');
     const info = await stat(real);
     if (!info.isFile() && !info.isDirectory()) throw fail('is not a file or a directory (a socket, a device, a pipe)', 'an instance reads files: name the file or directory that holds them');
-    // The instance runs as a uid of its own: what others cannot read on the host, it cannot read either.
-    const readable = info.isDirectory() ? (info.mode & 0o005) === 0o005 : (info.mode & 0o004) !== 0;
-    if (!readable) throw fail(`cannot be read by other users (mode ${(info.mode & 0o777).toString(8)}), so not by the instance`, 'make it readable by others (chmod o+r, and o+x for a directory), or name another path');
+    if (!readableByOthers(info.mode, info.isDirectory())) throw fail(`cannot be read by other users (mode ${(info.mode & 0o777).toString(8)}), so not by the instance`, 'make it readable by others (chmod o+r, and o+x for a directory), or name another path');
     if (isInView(view, host)) throw fail("is in every instance's view already", 'remove it from "readOnlyPaths"');
   }
 }

@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { readableByOthers } from '../files/readable-by-others.ts';
 import { SKELETON_FILES, SKELETON_LINKS, USR_LINKS, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
 
 const run = promisify(execFile);
@@ -24,10 +25,7 @@ interface SkeletonContent {
 }
 
 // What an instance could read through a bind is what a copy holds: a directory or file that others cannot
-// read on the host (/etc/ssl/private) stays out.
-function readableByOthers(mode: number, directory: boolean): boolean {
-  return directory ? (mode & 0o005) === 0o005 : (mode & 0o004) !== 0;
-}
+// read on the host (/etc/ssl/private) stays out (readableByOthers).
 
 /** Path, type, size, mode and mtime of everything at and under `source` that a copy takes, as one hash. */
 async function treeStamp(source: string): Promise<string> {
