@@ -24,7 +24,7 @@ export interface OutsideView {
 const ABSOLUTE = /(?:^|[\s'"`(=:])(\/[^\s'"`():,;]+)/g;
 // glibc's loader names a library by its soname: "libblas.so.3: cannot open shared object file".
 const SONAME = /([\w.+-]+\.so(?:\.[\w.]+)?): cannot open shared object file/g;
-const MISSING = /No such file or directory|cannot open shared object file|ENOENT|ModuleNotFoundError|FileNotFoundException|NoSuchFileException/;
+const MISSING = /No such file or directory|cannot open shared object file|ENOENT|Cannot find module|ERR_MODULE_NOT_FOUND|FileNotFoundException|NoSuchFileException/;
 const MAX_LINKS = 40;
 
 /** The first path named in `text` (an init failure's message, stack and stderr) that leads outside the view. */

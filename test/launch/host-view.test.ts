@@ -89,6 +89,19 @@ describe('an init failure on a file outside the view', () => {
     expect(await outsideView(view, said)).toBeUndefined();
   });
 
+  it("reads Node's and Java's words for a missing file, and says nothing of a file the host lacks too", async () => {
+    const code = path.join(sandbox.root, 'code-with-link');
+    await mkdir(code);
+    await symlink(outside, path.join(code, 'lib'));
+    await writeFile(path.join(outside, 'helper.js'), '');
+    const view = viewEntries({ mounts: [{ kind: 'ro-bind', source: code, target: '/var/task', file: false }], rootEntries: [] });
+    const link = { path: '/var/task/lib', target: outside };
+    expect(await outsideView(view, "Error: Cannot find module '/var/task/lib/helper.js'\nRequire stack:\n- /var/task/index.js")).toEqual({ named: '/var/task/lib/helper.js', link, add: outside });
+    expect(await outsideView(view, 'java.io.FileNotFoundException: /var/task/lib/absent.txt (No such file or directory)')).toBeUndefined();
+    await writeFile(path.join(outside, 'data.bin'), '');
+    expect(await outsideView(view, `java.io.FileNotFoundException: ${outside}/data.bin (No such file or directory)`)).toEqual({ named: `${outside}/data.bin`, add: `${outside}/data.bin` });
+  });
+
   it('names the file, the link that leads out and the "readOnlyPaths" entry that lets it in', async () => {
     const dir = await withManifest('outside-file-python', 'outside-file', {});
     await symlink(outside, path.join(dir, 'data'));

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
+import { assertMinimumVersion } from '../../src/runtimes/interpreter.ts';
 import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
@@ -109,6 +110,20 @@ describe('the interpreter of a function', () => {
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
     await expect(failed).rejects.toThrow(`${old} (named by "interpreter" in function.json) is version 20.19.2; prebake needs 22.18 or later (the shim imports registerHooks from node:module`);
     await sandbox.expectClean();
+  });
+
+  it('is compared with the minimum part by part, Java 8 written 1.8 included', () => {
+    const refused = (runtime: 'node' | 'python' | 'java', version: string) => {
+      try {
+        assertMinimumVersion(runtime, undefined, 'x', version);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    expect(['20.19.2', '22.17.1', '22.18.0', '24.9.0'].map((v) => refused('node', v))).toEqual([true, true, false, false]);
+    expect(['3.6.15', '3.7.0', '3.11.2', '3.13.0'].map((v) => refused('python', v))).toEqual([true, false, false, false]);
+    expect(['1.8.0_412', '11.0.2', '17.0.15', '21'].map((v) => refused('java', v))).toEqual([true, true, false, false]);
   });
 
   it('that does not exist fails the build before anything starts, naming it and where it came from', async () => {
