@@ -134,9 +134,8 @@ function copySource(file: string): string {
 
 /**
  * What the skeleton holds for every instance: prebake's shims and native helpers, the host's /etc as ETC_COPIES
- * says, and the
- * devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as binds
- * (sandboxMounts).
+ * says, and the devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as
+ * binds (sandboxMounts).
  */
 export function sandboxRootEntries(devicesInRoot: boolean): RootEntry[] {
   const entries: RootEntry[] = [
