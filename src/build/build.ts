@@ -75,13 +75,13 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
-    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
+    const sandbox = await planSandbox(store, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
     await checkView(deployed, viewEntries(sandbox.plan));
     begin('init', `starting ${fn.runtime} and running the function's init`);
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
-    const initMs = await instance.waitReady(fn.timeoutMs, command.argv[0]);
+    const initMs = await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
     end('init', `init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});

@@ -251,7 +251,7 @@ async function publishImport(
   const name = options.name ?? header.name;
   const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
   const meta: ImageMeta = { ...bundled, name, spec: { ...bundled.spec, name }, preparedDir };
-  const local = await localSandbox(store.sandboxDir, meta, store.functionBuildDir(name, meta.buildId));
+  const local = await localSandbox(store, meta, store.functionBuildDir(name, meta.buildId));
   let rebuildReason = hostReason;
   if (local.differences.length > 0) {
     const reason = `made with another sandbox than this host gives: ${local.differences.join('; ')}`;

@@ -5,7 +5,7 @@
 // same function would make it, and the bundle's must match it but for the function's own directories.
 import type { ImageMeta } from '../store/store.ts';
 import { codeDirOf } from '../store/store.ts';
-import { planSandbox } from '../launch/launch.ts';
+import { planSandbox, type SandboxDirs } from '../launch/launch.ts';
 import { namespaceRootHostId, VIEW, type SandboxPlan } from '../launch/sandbox-plan.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
@@ -28,13 +28,13 @@ function parts(plan: SandboxPlan): Record<string, string[]> {
 }
 
 /** This host's plan and interpreter for the build `meta` that will live in `buildDir`. */
-export async function localSandbox(sandboxDir: string, meta: ImageMeta, buildDir: string): Promise<LocalSandbox> {
+export async function localSandbox(dirs: SandboxDirs, meta: ImageMeta, buildDir: string): Promise<LocalSandbox> {
   const runtime = runtimeFor(meta.spec.runtime);
   const interpreter = await runtime.interpreter(meta.spec);
   const deployed = { ...meta.spec, dir: codeDirOf(buildDir), interpreter: interpreter.path };
   // The image's user namespace maps are fixed in it: its clones run as the host ids its build claimed.
   const hostIds = namespaceRootHostId(meta.sandbox);
-  const { plan } = await planSandbox(sandboxDir, deployed, meta.preparedDir, runtime.command(deployed, meta.preparedDir), hostIds);
+  const { plan } = await planSandbox(dirs, deployed, meta.preparedDir, runtime.command(deployed, meta.preparedDir), hostIds);
   const there = parts(meta.sandbox);
   const here = parts(plan);
   const differences: string[] = [];

@@ -4,7 +4,9 @@
 // owner's last-resort kill at exit.
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
+import { outsideView } from '../launch/missing-path.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
+import type { ViewEntry } from '../launch/sandbox-plan.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
 import type { NetworkMode } from '../manifest/schema.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
@@ -14,6 +16,8 @@ import type { InstanceRegistry } from './registry.ts';
 
 const END_GRACE_MS = 5_000;
 const LOG_DRAIN_MS = 200;
+// Enough for a Python traceback's last frames or a Node SyntaxError with its source line and caret.
+const STDERR_TAIL_LINES = 12;
 
 export interface InstanceOptions {
   functionName: string;
@@ -86,24 +90,43 @@ export class Instance {
     return this.knownInitPid;
   }
 
-  /** Waits for the runtime to finish init; returns the init time the shim measured. */
   /**
-   * Waits for the end of init. `interpreter`, the binary that runs the function, is named in an init failure,
-   * since a module missing from one python is often installed in another.
+   * Waits for the end of init; returns the init time the shim measured. A failure carries the end of the runtime's
+   * stderr; one on a file outside the instance's view (`context.view`) says so and names "readOnlyPaths"; else
+   * `context.interpreter`, the binary that runs the function, is named, since a module missing from one python is
+   * often installed in another.
    */
-  async waitReady(timeoutMs: number, interpreter?: string): Promise<number> {
-    const ran = interpreter ? ` (interpreter: ${interpreter})` : '';
-    const choose = interpreter ? '; another interpreter is chosen with "interpreter" in function.json' : '';
+  async waitReady(timeoutMs: number, context: InitContext = {}): Promise<number> {
     const frame = await this.expect('ready', timeoutMs, {
       timeout: () => this.fail('PREBAKE_ERR_INIT_TIMEOUT', `init did not finish within ${timeoutMs} ms`, 'make init faster or raise timeoutMs in function.json'),
-      closed: (exit) => this.fail('PREBAKE_ERR_INIT_FAILED', `the runtime exited during init (${exit})${ran}`, `see the function logs (--logs)${choose}`),
-      frame: (f) =>
-        f.header.type === 'init-error'
-          ? this.functionFail('PREBAKE_ERR_INIT_FAILED', 'init failed', f, { suffix: ran, hint: interpreter && `fix the init error${choose}` })
-          : undefined,
+      closed: (exit) => this.initFailure(`the runtime exited during init (${exit})`, context),
+      frame: (f) => (f.header.type === 'init-error' ? this.initFailure('init failed', context, f) : undefined),
     });
     const initMs = Number(frame.header.initMs);
     return Number.isFinite(initMs) ? initMs : 0;
+  }
+
+  private async initFailure(what: string, context: InitContext, frame?: Frame): Promise<PrebakeError> {
+    // An exited runtime's last words may still be in the pipe.
+    if (!frame) await this.logs.drained(LOG_DRAIN_MS);
+    const stderr = this.logs.tail('stderr', STDERR_TAIL_LINES);
+    const reported = frame && functionErrorOf(frame);
+    const said = [reported && `${reported.message}\n${reported.stack ?? ''}`, stderr].filter(Boolean).join('\n');
+    const outside = context.view ? await outsideView(context.view, said) : undefined;
+    const { interpreter } = context;
+    let suffix = interpreter ? ` (interpreter: ${interpreter})` : '';
+    let hint = interpreter && `${frame ? 'fix the init error' : 'see the function logs (--logs)'}; another interpreter is chosen with "interpreter" in function.json`;
+    if (outside) {
+      const via = outside.link ? `leads outside the sandbox's view through the symbolic link ${outside.link.path} -> ${outside.link.target}` : "is outside the sandbox's view";
+      suffix = `; ${outside.named} ${via}`;
+      hint = `add "${outside.add}" to "readOnlyPaths" in function.json to let instances read it (docs/SANDBOX.md)`;
+    }
+    // Without --logs, the end of stderr is all a reader has of why the runtime exited.
+    if (!frame && stderr) suffix += `; its stderr ended with:\n${stderr}`;
+    const details = stderr ? { stderr } : undefined;
+    return reported
+      ? this.functionFail('PREBAKE_ERR_INIT_FAILED', what, frame!, { suffix, hint, details })
+      : new PrebakeError('PREBAKE_ERR_INIT_FAILED', `function "${this.functionName}": ${what}${suffix}`, { functionName: this.functionName, hint, details });
   }
 
   /** Runs the handler once. The instance ends if the invocation times out. */
@@ -256,13 +279,13 @@ export class Instance {
       // on a child process that was killed).
       if (this.cgroup && this.cgroup.oomKills() > 0) throw await this.outOfMemory();
       if (failure.kind === 'timeout') throw await on.timeout();
-      if (failure.kind === 'closed') throw on.closed(await this.describeExit());
+      if (failure.kind === 'closed') throw await on.closed(await this.describeExit());
       await this.end();
       if (failure.kind === 'too-large' && on.tooLarge) throw on.tooLarge(failure.bytes);
       throw this.fail('PREBAKE_ERR_PROTOCOL', `${error.message}; the instance was ended`);
     }
     if (frame.header.type === type) return frame;
-    const mapped = on.frame?.(frame);
+    const mapped = await on.frame?.(frame);
     if (mapped) throw mapped;
     throw this.fail('PREBAKE_ERR_PROTOCOL', `expected a "${type}" frame, got "${String(frame.header.type)}"`);
   }
@@ -284,26 +307,38 @@ export class Instance {
     return new PrebakeError(code, `function "${this.functionName}": ${message}`, { functionName: this.functionName, hint });
   }
 
-  private functionFail(code: ErrorCode, what: string, frame: Frame, extra: { suffix?: string; hint?: string } = {}): PrebakeError {
-    const reported = frame.header.error as Partial<FunctionErrorInfo> | undefined;
-    const functionError: FunctionErrorInfo = {
-      type: String(reported?.type ?? 'Error'),
-      message: String(reported?.message ?? ''),
-      ...(reported?.stack !== undefined && { stack: String(reported.stack) }),
-    };
+  private functionFail(code: ErrorCode, what: string, frame: Frame, extra: { suffix?: string; hint?: string; details?: Record<string, unknown> } = {}): PrebakeError {
+    const functionError = functionErrorOf(frame);
     return new PrebakeError(code, `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}${extra.suffix ?? ''}`, {
       functionName: this.functionName,
       functionError,
       hint: extra.hint,
+      details: extra.details,
     });
   }
 }
 
+/** What an init failure is explained with: the binary that ran, and what the instance's view holds. */
+export interface InitContext {
+  interpreter?: string;
+  view?: ViewEntry[];
+}
+
+/** What the function reported when it threw, from an error frame. */
+function functionErrorOf(frame: Frame): FunctionErrorInfo {
+  const reported = frame.header.error as Partial<FunctionErrorInfo> | undefined;
+  return {
+    type: String(reported?.type ?? 'Error'),
+    message: String(reported?.message ?? ''),
+    ...(reported?.stack !== undefined && { stack: String(reported.stack) }),
+  };
+}
+
 interface FrameExpectations {
   timeout: () => PrebakeError | Promise<PrebakeError>;
-  closed: (exit: string) => PrebakeError;
+  closed: (exit: string) => PrebakeError | Promise<PrebakeError>;
   /** An error for an unexpected frame that means something (init-error, hook-error). */
-  frame?: (frame: Frame) => PrebakeError | undefined;
+  frame?: (frame: Frame) => PrebakeError | Promise<PrebakeError> | undefined;
   /** An error for a reply over its size limit (else a protocol error). */
   tooLarge?: (bytes: number) => PrebakeError;
 }

@@ -50,6 +50,12 @@ export class LogCollector {
     return this.truncated ? `${joined}\n[prebake: logs truncated at ${this.limitBytes} bytes per stream]\n` : joined;
   }
 
+  /** The last `lines` lines `stream` wrote (as far as the limit kept them), without trailing blank lines. */
+  tail(stream: 'stdout' | 'stderr', lines: number): string {
+    const text = this.parts.filter((p) => p.stream === stream).map((p) => p.text).join('').trimEnd();
+    return text.split('\n').slice(-lines).join('\n');
+  }
+
   /** Takes the logs so far, so that the next call returns only what came after (one invocation's logs). */
   take(): string {
     const text = this.text();

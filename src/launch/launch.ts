@@ -11,7 +11,8 @@ import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, instanceHostId, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
+import { checkReadOnlyPaths } from './read-only-paths.ts';
+import { commandInView, isInView, launcherArgs, readOnlyMounts, sandboxMounts, sandboxRootEntries, instanceHostId, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
 import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
@@ -62,17 +63,32 @@ export interface InstanceSandbox {
   command: RuntimeCommand;
 }
 
+/** Where prebake keeps things: its home, and where views' roots are made (ImageStore's). */
+export interface SandboxDirs {
+  home: string;
+  sandboxDir: string;
+}
+
 /**
  * Plans the sandbox of an instance of `fn` running `command` (host paths) as the host ids from `hostIdBase` (the
- * function's block, launch/host-ids.ts), and makes its skeleton under `sandboxDir` (the image store's; see
- * ImageStore.sandboxDir).
+ * function's block, launch/host-ids.ts), and makes its skeleton under `dirs.sandboxDir`. Throws
+ * PREBAKE_ERR_MANIFEST for a path of "readOnlyPaths" that may not be bound.
  */
-export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand, hostIdBase: number): Promise<InstanceSandbox> {
+export async function planSandbox(
+  dirs: SandboxDirs,
+  fn: FunctionSpec,
+  preparedDir: string,
+  hostCommand: RuntimeCommand,
+  hostIdBase: number,
+): Promise<InstanceSandbox> {
+  const { sandboxDir } = dirs;
   assertReachableByInstances(sandboxDir);
   const command = withResolvedProgram(hostCommand);
   const devicesInRoot = await devicesAllowed(sandboxDir);
   const mounts = sandboxMounts(fn, preparedDir, command, devicesInRoot);
   const rootEntries = sandboxRootEntries(devicesInRoot);
+  await checkReadOnlyPaths(fn, dirs.home, viewEntries({ mounts, rootEntries }));
+  mounts.push(...readOnlyMounts(fn));
   const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
   const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, userNamespaces: userNamespacePolicy(fn), hostIdBase, cwd: VIEW.code };
   return { plan, command: commandInView(viewEntries(plan), command) };

@@ -1,7 +1,7 @@
 // An instance's sandbox as data (bubblewrap's shape: plan, then execute). One plan yields the launcher's
 // arguments (native/prebake-exec.c), criu's --external lists for dump and restore, and the skeleton that is
 // the view's root (skeleton.ts). docs/SANDBOX.md says what an instance sees and why.
-import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
@@ -90,17 +90,43 @@ export interface SandboxPlan {
 }
 
 // The host's top-level directories that merged-/usr distributions make symlinks into /usr.
-const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+export const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
-// CA certificates for TLS clients (its certs/ links into /usr/share/ca-certificates), copied into the skeleton
-// without its private/ directory. The view has no more of /etc than this, the JDK's configuration and the
-// skeleton's own files.
-const ETC_COPIES = ['/etc/ssl'];
 
+/**
+ * What the view holds of the host's /etc, copied into the skeleton (a copy costs nothing at restore, a bind costs
+ * every start), without what others cannot read (/etc/ssl/private). Names relative to /etc; `*` ends a prefix.
+ * Found by tracing each runtime's imports (strace of python3 with numpy, ssl, mimetypes, locale, zoneinfo; java
+ * with TimeZone, SSLContext, probeContentType; node with tls, Intl, dns): docs/SANDBOX.md.
+ */
+export const ETC_COPIES = [
+  // Names and addresses (glibc's resolver, getservbyname).
+  'hosts', 'resolv.conf', 'host.conf', 'nsswitch.conf', 'gai.conf', 'services', 'protocols',
+  // Time zone and locale (the zone files are under /usr/share/zoneinfo).
+  'localtime', 'timezone', 'locale.alias', 'default/locale',
+  // The dynamic loader, and Debian's alternatives: /usr/lib/x86_64-linux-gnu/libblas.so.3 links through them.
+  'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'alternatives',
+  // CA certificates (certs/ links into /usr/share/ca-certificates; Java's cacerts is under it), MIME types,
+  // the distribution's name (a link into /usr/lib).
+  'ssl', 'mime.types', 'os-release',
+  // The runtimes' own configuration: the JVM reads it through links from its prefix, Debian's python3 its
+  // sitecustomize.py.
+  'java-*', 'python3*',
+];
 
-function exists(file: string): boolean {
-  return statSync(file, { throwIfNoEntry: false }) !== undefined;
-}
+/** Files the skeleton writes itself: who the instance is, for runtimes that look their user up (the JVM's user.home). */
+export const SKELETON_FILES: Record<string, string> = {
+  '/etc/passwd': `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${INSTANCE_ID}:${INSTANCE_ID}:function instance:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+  '/etc/group': `root:x:0:\nsbx_user:x:${INSTANCE_ID}:\nnogroup:x:65534:\n`,
+};
+
+/** Symbolic links the skeleton holds besides USR_LINKS. */
+export const SKELETON_LINKS: Record<string, string> = {
+  '/dev/fd': '/proc/self/fd',
+  '/dev/stdin': '/proc/self/fd/0',
+  '/dev/stdout': '/proc/self/fd/1',
+  '/dev/stderr': '/proc/self/fd/2',
+};
 
 /** The installation prefix of a runtime binary (`<prefix>/bin/node`), unless it lies under /usr. */
 function runtimePrefix(binary: string): string | undefined {
@@ -114,17 +140,37 @@ function runtimePrefix(binary: string): string | undefined {
   return isInside(prefix, '/usr') || prefix === '/' ? undefined : prefix;
 }
 
+/** ETC_COPIES as the host's paths that exist, in order. */
+function etcPaths(): string[] {
+  const names = readdirSync('/etc');
+  return ETC_COPIES.flatMap((entry) => (entry.endsWith('*') ? names.filter((name) => name.startsWith(entry.slice(0, -1))).sort() : [entry]))
+    .map((name) => `/etc/${name}`)
+    .filter((file) => lstatSync(file, { throwIfNoEntry: false }) !== undefined);
+}
+
+// A link into /usr (localtime, os-release) is copied as a link: the view has /usr. One elsewhere (resolv.conf
+// into /run on systemd-resolved hosts) is copied as what it leads to.
+function copySource(file: string): string {
+  if (!lstatSync(file).isSymbolicLink()) return file;
+  try {
+    const real = realpathSync(file);
+    return isInside(real, '/usr') ? file : real;
+  } catch {
+    return file; // a dangling link stays one
+  }
+}
+
 /**
- * What the skeleton holds for every instance: prebake's shims and native helpers, the CA certificates, and the
- * devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as binds
- * (sandboxMounts).
+ * What the skeleton holds for every instance: prebake's shims and native helpers, the host's /etc as ETC_COPIES
+ * says, and the devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as
+ * binds (sandboxMounts).
  */
 export function sandboxRootEntries(devicesInRoot: boolean): RootEntry[] {
   const entries: RootEntry[] = [
     { kind: 'copy', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes') },
     { kind: 'copy', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build') },
   ];
-  for (const dir of ETC_COPIES) if (exists(dir)) entries.push({ kind: 'copy', source: dir, target: dir });
+  for (const target of etcPaths()) entries.push({ kind: 'copy', source: copySource(target), target });
   if (devicesInRoot) for (const device of DEVICES) entries.push({ kind: 'device', source: device, target: device });
   return entries;
 }
@@ -143,9 +189,6 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   }
   const prefix = command.argv[0] ? runtimePrefix(command.argv[0]) : undefined;
   if (prefix) mounts.push({ kind: 'ro-bind', source: prefix, target: prefix, file: false });
-  for (const dir of runtimeEtcDirs(command)) {
-    if (exists(dir)) mounts.push({ kind: 'ro-bind', source: dir, target: dir, file: false });
-  }
   // Under a fixed directory, not at their host path: one under /tmp would be hidden by the instance's /tmp.
   (command.readOnlyPaths ?? []).forEach((extra, i) => {
     mounts.push({ kind: 'ro-bind', source: extra, target: path.join(VIEW.extra, String(i), path.basename(extra)), file: statSync(extra).isFile() });
@@ -159,11 +202,12 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   return mounts;
 }
 
-// The JVM on Debian reads its configuration through symlinks from its prefix into /etc/java-<version>-*.
-function runtimeEtcDirs(command: RuntimeCommand): string[] {
-  const binary = command.argv[0];
-  if (!binary || !/java$/.test(binary)) return [];
-  return readdirSync('/etc').filter((name) => name.startsWith('java-')).map((name) => `/etc/${name}`);
+/** The function's own host paths (function.json "readOnlyPaths", checked by read-only-paths.ts), at their host path. */
+export function readOnlyMounts(fn: Pick<FunctionSpec, 'readOnlyPaths'>): SandboxMount[] {
+  return (fn.readOnlyPaths ?? []).map((target) => {
+    const source = realpathSync(target);
+    return { kind: 'ro-bind', source, target, file: statSync(source).isFile() };
+  });
 }
 
 /** A host path and where the view has it: a bind (SandboxMount) or a copy in the root (RootEntry). */
@@ -183,10 +227,14 @@ export function toViewPath(mounts: ViewEntry[], hostPath: string): string {
   return best ? path.join(best.target, path.relative(best.source, hostPath)) : hostPath;
 }
 
-/** Whether `viewPath` (absolute, inside the view) is something the instance can see. */
+/**
+ * Whether `viewPath` (absolute, inside the view) is something the instance can see: under a bind or a copy, its
+ * /tmp or /proc, or one of the skeleton's own files and links (a link is there; where it leads is another path).
+ */
 export function isInView(mounts: ViewEntry[], viewPath: string): boolean {
   if (isInside(viewPath, VIEW.tmp) || isInside(viewPath, VIEW.proc)) return true;
-  return mounts.some((mount) => isInside(viewPath, mount.target)) || /^\/(etc\/(passwd|group|hosts|resolv\.conf|nsswitch\.conf|localtime)|dev\/(fd|stdin|stdout|stderr))$/.test(viewPath);
+  if (viewPath in SKELETON_FILES || viewPath in SKELETON_LINKS || USR_LINKS.some((name) => viewPath === `/${name}`)) return true;
+  return mounts.some((mount) => isInside(viewPath, mount.target));
 }
 
 /** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */

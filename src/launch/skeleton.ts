@@ -5,16 +5,14 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { INSTANCE_ID, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
+import { readableByOthers } from '../files/readable-by-others.ts';
+import { SKELETON_FILES, SKELETON_LINKS, USR_LINKS, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
 
 const run = promisify(execFile);
 
-// /etc files copied from the host: name resolution and the time zone.
-const ETC_COPIES = ['/etc/hosts', '/etc/resolv.conf', '/etc/nsswitch.conf', '/etc/host.conf'];
-const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 
 interface SkeletonContent {
   dirs: string[];
@@ -27,22 +25,16 @@ interface SkeletonContent {
 }
 
 // What an instance could read through a bind is what a copy holds: a directory or file that others cannot
-// read on the host (/etc/ssl/private) stays out.
-function readableByOthers(mode: number, directory: boolean): boolean {
-  return directory ? (mode & 0o005) === 0o005 : (mode & 0o004) !== 0;
-}
+// read on the host (/etc/ssl/private) stays out (readableByOthers).
 
-/** Path, type, size, mode and mtime of everything under `dir` that a copy takes, as one hash. */
-async function treeStamp(dir: string): Promise<string> {
+/** Path, type, size, mode and mtime of everything at and under `source` that a copy takes, as one hash. */
+async function treeStamp(source: string): Promise<string> {
   const hash = createHash('sha256');
   const walk = async (relative: string): Promise<void> => {
-    for (const name of (await readdir(path.join(dir, relative))).sort()) {
-      const entry = path.join(relative, name);
-      const info = await lstat(path.join(dir, entry));
-      if (!info.isSymbolicLink() && !readableByOthers(info.mode, info.isDirectory())) continue;
-      hash.update(`${entry}\0${info.mode}\0${info.size}\0${info.mtimeMs}\n`);
-      if (info.isDirectory()) await walk(entry);
-    }
+    const info = await lstat(path.join(source, relative));
+    if (!info.isSymbolicLink() && !readableByOthers(info.mode, info.isDirectory())) return;
+    hash.update(`${relative}\0${info.mode}\0${info.size}\0${info.mtimeMs}\n`);
+    if (info.isDirectory()) for (const name of (await readdir(path.join(source, relative))).sort()) await walk(path.join(relative, name));
   };
   await walk('.');
   return hash.digest('hex').slice(0, 16);
@@ -50,31 +42,16 @@ async function treeStamp(dir: string): Promise<string> {
 
 async function skeletonContent(mounts: SandboxMount[], entries: RootEntry[]): Promise<SkeletonContent> {
   const dirs = ['proc', 'tmp', 'dev', 'etc'];
-  const files: Record<string, string> = {
-    // Who the instance is, for runtimes that look their user up (the JVM's user.home).
-    'etc/passwd': `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${INSTANCE_ID}:${INSTANCE_ID}:function instance:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
-    'etc/group': `root:x:0:\nsbx_user:x:${INSTANCE_ID}:\nnogroup:x:65534:\n`,
-  };
-  const symlinks: Record<string, string> = {
-    'dev/fd': '/proc/self/fd',
-    'dev/stdin': '/proc/self/fd/0',
-    'dev/stdout': '/proc/self/fd/1',
-    'dev/stderr': '/proc/self/fd/2',
-  };
-  for (const host of ETC_COPIES) {
-    const text = await readFile(host, 'utf8').catch(() => undefined);
-    if (text !== undefined) files[host.slice(1)] = text;
-  }
-  const zone = await readlink('/etc/localtime').catch(() => undefined);
-  if (zone) symlinks['etc/localtime'] = zone;
+  const relative = (entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).map(([where, what]) => [where.slice(1), what]));
+  const files = relative(SKELETON_FILES);
+  const symlinks = relative(SKELETON_LINKS);
   for (const name of USR_LINKS) {
     const target = await readlink(`/${name}`).catch(() => undefined);
     if (target) symlinks[name] = target;
   }
   for (const mount of mounts) {
-    const relative = mount.target.slice(1);
-    if (mount.file) files[relative] = '';
-    else dirs.push(relative);
+    if (mount.file) files[mount.target.slice(1)] = '';
+    else dirs.push(mount.target.slice(1));
   }
   const copies: SkeletonContent['copies'] = [];
   const devices: SkeletonContent['devices'] = [];

@@ -42,6 +42,8 @@ export const FunctionDescriptionSchema = Type.Object({
   criuBuild: Type.Optional(Type.String()),
   runtimeVersion: Type.String(),
   interpreter: Type.Object({ path: Type.String(), version: Type.String() }),
+  /** Host paths its instances may read, read-only at the same path (function.json "readOnlyPaths"). */
+  readOnlyPaths: Type.Array(Type.String()),
   startMode: StartModeSchema,
   warm: Type.Object({ max: Count, idleMs: Count, idle: Count, busy: Count }),
   /**
@@ -118,6 +120,7 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
     ...(meta.criuBuild && { criuBuild: meta.criuBuild }),
     runtimeVersion: meta.runtimeVersion,
     interpreter: meta.interpreter,
+    readOnlyPaths: meta.spec.readOnlyPaths ?? [],
     startMode: settings.startMode,
     warm: { ...settings.warm, ...input.pool },
     pool: {

@@ -112,6 +112,7 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     tmpMb: manifest.tmpMb ?? DEFAULT_TMP_MB,
     network: manifest.network ?? 'default',
     ...(manifest.allowUserNamespaces && { allowUserNamespaces: true }),
+    ...(manifest.readOnlyPaths?.length && { readOnlyPaths: manifest.readOnlyPaths.map((file) => path.normalize(file)) }),
     ...(manifest.interpreter && { interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter }),
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),

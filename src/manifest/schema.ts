@@ -110,6 +110,11 @@ export const ManifestSchema = Type.Object(
      * in Docker's default seccomp profile, since each one opens kernel code to an unprivileged process.
      */
     allowUserNamespaces: Type.Optional(Type.Boolean()),
+    /**
+     * Host paths an instance may read, mounted read-only at the same path in its view (docs/SANDBOX.md): absolute;
+     * checked at build (src/launch/read-only-paths.ts).
+     */
+    readOnlyPaths: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }), { maxItems: 32 })),
     /** The runtime's binary (python3, node or java): a path (relative to the function's directory) or a name on PATH. */
     interpreter: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
@@ -145,6 +150,8 @@ export interface FunctionSpec {
   network: NetworkMode;
   /** Whether the instance may create user namespaces (docs/SANDBOX.md, "seccomp"); false when unset. */
   allowUserNamespaces?: boolean;
+  /** Host paths mounted read-only at the same path in the view (function.json "readOnlyPaths"); absent when none. */
+  readOnlyPaths?: string[];
   /**
    * The interpreter named in function.json (a path, or a name on PATH), else undefined: the runtime's default.
    * A build's instances run the path the build resolved it to (see deployedSpec in src/store/store.ts).

@@ -53,3 +53,27 @@ export function interpreterMissing(
 
 /** The command each runtime's interpreter is known by. */
 export const RUNTIME_COMMANDS: Record<RuntimeName, string> = { node: 'node', python: 'python3', java: 'java' };
+
+/**
+ * The oldest release of each runtime that prebake's shim runs on, and what in the shim needs it. Python: run by
+ * hand on pyenv's 3.6 to 3.10, a plain start passed on all; fork mode needs 3.7.
+ */
+export const MINIMUM_VERSIONS: Record<RuntimeName, { version: number[]; needs: string }> = {
+  node: { version: [22, 18], needs: "the shim imports registerHooks from node:module; 22.18 is the oldest Node prebake is tested on" },
+  python: { version: [3, 7], needs: 'fork mode uses gc.freeze and PyOS_BeforeFork' },
+  java: { version: [17], needs: "the shim uses records and pattern matching for instanceof (Java 16), and 17 is the LTS release that has them" },
+};
+
+/** PREBAKE_ERR_RUNTIME_MISSING when `version` ("22.17.1", "3.6.15", "1.8.0_412") is older than the runtime's minimum. */
+export function assertMinimumVersion(runtime: RuntimeName, fn: Pick<FunctionSpec, 'interpreter' | 'name'> | undefined, binary: string, version: string): void {
+  const { version: minimum, needs } = MINIMUM_VERSIONS[runtime];
+  // Java before 9 called itself 1.x.
+  const parts = version.replace(/^1\.(?=\d+\.)/, '').split(/[.+_-]/).map((part) => Number.parseInt(part, 10));
+  for (const [i, wanted] of minimum.entries()) {
+    const have = Number.isNaN(parts[i]) ? 0 : (parts[i] ?? 0);
+    if (have > wanted) return;
+    if (have < wanted) {
+      throw interpreterMissing(runtime, fn, binary, `is version ${version}; prebake needs ${minimum.join('.')} or later (${needs})`);
+    }
+  }
+}

@@ -22,6 +22,7 @@ const SpecSchema = Type.Object({
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
   allowUserNamespaces: Type.Optional(Type.Boolean()),
+  readOnlyPaths: Type.Optional(Type.Array(Type.String())),
   interpreter: Type.Optional(Type.String()),
 });
 

@@ -70,7 +70,7 @@ describe('an environment too large to exec', () => {
     // Past the 64 KB manifest cap only by a spec built in code: the launcher is the last line.
     const spec = { ...(await specFor(dir)), env: { BIG: 'x'.repeat(200_000) } };
     try {
-      launchInstance(spec, await planSandbox(path.join(root, 'sandbox'), spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE));
+      launchInstance(spec, await planSandbox({ home: root, sandboxDir: path.join(root, 'sandbox') }, spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE));
       throw new Error('expected the launch to be refused');
     } catch (error) {
       expect(isPrebakeError(error, 'PREBAKE_ERR_MANIFEST'), String(error)).toBe(true);

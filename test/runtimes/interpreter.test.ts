@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
+import { assertMinimumVersion } from '../../src/runtimes/interpreter.ts';
 import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
@@ -86,6 +87,43 @@ describe('the interpreter of a function', () => {
     await expect(plain).rejects.toThrow(`(interpreter: ${python})`);
     // The failed build left no directory behind.
     expect(await readdir(path.join(sandbox.home, 'functions', 'python-missing-module', 'builds'))).toEqual([]);
+  });
+
+  it("that exits during init leaves the end of its stderr in the error, without --logs", async () => {
+    const failed = sandbox.build('init-exits-python');
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED' });
+    const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { details?: { stderr?: string } };
+    expect(error.message).toContain('the runtime exited during init (exit code 3)');
+    expect(error.message).toMatch(/its stderr ended with:\n(loading part \d+\n)+settings\.ini: cannot parse line 3$/);
+    // The last lines only, not all 31.
+    expect(error.message).not.toContain('loading part 1\n');
+    expect(error.details?.stderr).toMatch(/settings\.ini: cannot parse line 3$/);
+  });
+
+  it('older than the shim needs fails the build, saying which version is needed and why', async () => {
+    // A stand-in answering --version as Node 20 does: the check is on what the binary says, before any start.
+    const old = path.join(sandbox.root, 'bin', 'node-20');
+    await writeFile(old, '#!/bin/sh\necho v20.19.2\n', { mode: 0o755 });
+    const dir = await sandbox.addFunction('hello-node', 'bundled');
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', interpreter: old }));
+    const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
+    await expect(failed).rejects.toThrow(`${old} (named by "interpreter" in function.json) is version 20.19.2; prebake needs 22.18 or later (the shim imports registerHooks from node:module`);
+    await sandbox.expectClean();
+  });
+
+  it('is compared with the minimum part by part, Java 8 written 1.8 included', () => {
+    const refused = (runtime: 'node' | 'python' | 'java', version: string) => {
+      try {
+        assertMinimumVersion(runtime, undefined, 'x', version);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    expect(['20.19.2', '22.17.1', '22.18.0', '24.9.0'].map((v) => refused('node', v))).toEqual([true, true, false, false]);
+    expect(['3.6.15', '3.7.0', '3.11.2', '3.13.0'].map((v) => refused('python', v))).toEqual([true, false, false, false]);
+    expect(['1.8.0_412', '11.0.2', '17.0.15', '21'].map((v) => refused('java', v))).toEqual([true, true, false, false]);
   });
 
   it('that does not exist fails the build before anything starts, naming it and where it came from', async () => {

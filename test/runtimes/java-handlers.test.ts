@@ -1,10 +1,15 @@
 // Java handlers in the shapes Lambda users write, found by the method's shape: maps and plain values without
 // any JSON library, POJOs through the Jackson a function ships (as symbolic links to Debian's jars), and AWS's
 // RequestHandler and RequestStreamHandler with prebake's own Context behind AWS's interface.
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunction } from '../../src/build/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
 import { javaRuntime } from '../../src/runtimes/java/adapter.ts';
-import { makeSandbox, type Sandbox } from '../helpers.ts';
+import { FIXTURES, makeSandbox, type Sandbox } from '../helpers.ts';
 import { bodyJson, ShimLauncher } from './shim-process.ts';
 
 const SLOW = { timeout: 120_000 };
@@ -46,6 +51,15 @@ describe('java handler shapes', SLOW, () => {
     expect(errorOf(first).message).toMatch(/takes a shapes\.MapHandler\$Point: binding it from JSON needs Jackson/);
   });
 
+  it('says why a method of the handler\'s name was not taken: its second parameter is not a Context', async () => {
+    const shim = await launcher.start('java-handler-shapes', { handler: 'shapes.MapHandler::wrongContext' });
+    const first = await shim.next();
+    expect(first.header.type).toBe('init-error');
+    expect(errorOf(first).message).toContain(
+      'wrongContext(Map, Object) was not taken: its second parameter is Object; expected Context: prebake.Context (or com.amazonaws.services.lambda.runtime.Context when the function ships aws-lambda-java-core)',
+    );
+  });
+
   it('binds POJOs with the Jackson the function ships as symbolic links to jars', async () => {
     const shim = await launcher.startReady('java-jackson');
     const answer = await shim.invoke({ item: 'tea', quantity: 3, unitCents: 250, unknownField: 'ignored' });
@@ -72,6 +86,29 @@ describe('java handler shapes', SLOW, () => {
     expect(bodyJson(await echo.invoke({ a: [1] }, 'req-stream'))).toEqual({ echo: { a: [1] }, requestId: 'req-stream' });
   });
 
+  it("takes AWS's Context from the function's own aws-lambda-java-core jar, built and restored", async () => {
+    // Maven Central is out of reach here: a jar of the same interfaces (names, packages, methods of 1.2.3),
+    // compiled now, stands in for the real one.
+    const dir = path.join(sandbox.root, 'functions', 'java-aws-jar');
+    await cp(path.join(FIXTURES, 'java-aws'), dir, { recursive: true });
+    await rm(path.join(dir, 'aws-lambda-java-core'), { recursive: true });
+    await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'java', handler: 'handlers.Greeter::handleRequest' }));
+    const sources = path.join(sandbox.root, 'aws-lambda-java-core-src');
+    for (const [file, text] of Object.entries(AWS_LAMBDA_JAVA_CORE)) {
+      await mkdir(path.dirname(path.join(sources, file)), { recursive: true });
+      await writeFile(path.join(sources, file), text);
+    }
+    const classes = path.join(sandbox.root, 'aws-lambda-java-core-classes');
+    await execa('javac', ['-d', classes, ...Object.keys(AWS_LAMBDA_JAVA_CORE).map((file) => path.join(sources, file))]);
+    await mkdir(path.join(dir, 'lib'));
+    await execa('jar', ['cf', path.join(dir, 'lib', 'aws-lambda-java-core-1.2.3.jar'), '-C', classes, '.']);
+
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    const outcome = await invokeFunction({ target: 'java-aws-jar', event: JSON.stringify({ name: 'jar' }) }, sandbox.store, sandbox.criu, sandbox.instances);
+    expect(outcome.start).toBe('prebaked');
+    expect(JSON.parse(outcome.result)).toMatchObject({ message: 'Hello, jar!', functionName: 'java-aws-jar', hasTimeLeft: true });
+  });
+
   it('builds and restores a RequestHandler and a Jackson function', async () => {
     for (const fixture of ['java-aws', 'java-jackson']) {
       await sandbox.build(fixture);
@@ -82,3 +119,33 @@ describe('java handler shapes', SLOW, () => {
     }
   });
 });
+
+// aws-lambda-java-core 1.2.3's interfaces as its jar declares them (package, names, methods), bodies aside.
+const RUNTIME = 'com/amazonaws/services/lambda/runtime';
+const AWS_LAMBDA_JAVA_CORE: Record<string, string> = {
+  [`${RUNTIME}/Context.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface Context {
+  String getAwsRequestId(); String getLogGroupName(); String getLogStreamName(); String getFunctionName();
+  String getFunctionVersion(); String getInvokedFunctionArn(); CognitoIdentity getIdentity(); ClientContext getClientContext();
+  int getRemainingTimeInMillis(); int getMemoryLimitInMB(); LambdaLogger getLogger();
+}`,
+  [`${RUNTIME}/CognitoIdentity.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface CognitoIdentity { String getIdentityId(); String getIdentityPoolId(); }`,
+  [`${RUNTIME}/ClientContext.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface ClientContext { Client getClient(); java.util.Map<String, String> getCustom(); java.util.Map<String, String> getEnvironment(); }`,
+  [`${RUNTIME}/Client.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface Client { String getInstallationId(); String getAppTitle(); String getAppVersionName(); String getAppVersionCode(); String getAppPackageName(); }`,
+  [`${RUNTIME}/LambdaLogger.java`]: `package com.amazonaws.services.lambda.runtime;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
+public interface LambdaLogger {
+  void log(String message); void log(byte[] message);
+  default void log(String message, LogLevel logLevel) { log(message); }
+  default void log(byte[] message, LogLevel logLevel) { log(message); }
+}`,
+  [`${RUNTIME}/logging/LogLevel.java`]: `package com.amazonaws.services.lambda.runtime.logging;
+public enum LogLevel { UNDEFINED, TRACE, DEBUG, INFO, WARN, ERROR, FATAL }`,
+  [`${RUNTIME}/RequestHandler.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface RequestHandler<I, O> { O handleRequest(I input, Context context); }`,
+  [`${RUNTIME}/RequestStreamHandler.java`]: `package com.amazonaws.services.lambda.runtime;
+public interface RequestStreamHandler { void handleRequest(java.io.InputStream input, java.io.OutputStream output, Context context) throws java.io.IOException; }`,
+};

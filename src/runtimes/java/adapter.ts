@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
-import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
+import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
 import { handlerProblem } from '../../manifest/handler.ts';
 
@@ -103,6 +103,7 @@ export const javaRuntime: RuntimeAdapter = {
     const java = await execa(found, ['-version'], { reject: false });
     const javaVersion = /version "([^"]+)"/.exec(java.stderr)?.[1];
     if (java.exitCode !== 0 || !javaVersion) throw interpreterMissing('java', fn, binary, 'does not run as a JVM', { stderr: java.stderr });
+    assertMinimumVersion('java', fn, binary, javaVersion);
     const javacBinaryFound = javacFor(fn);
     const javac = await execa(javacBinaryFound, ['-version'], { reject: false });
     const javacVersion = /javac (\S+)/.exec(`${javac.stdout}\n${javac.stderr}`)?.[1];

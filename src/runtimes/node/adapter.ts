@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import { nodeBinary } from '../../paths.ts';
-import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
+import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
 import { handlerProblem } from '../../manifest/handler.ts';
 
@@ -28,6 +28,7 @@ export const nodeRuntime: RuntimeAdapter = {
     if (result.exitCode !== 0 || !/^v\d+/.test(result.stdout.trim())) {
       throw interpreterMissing('node', fn, binary, 'does not run as Node.js', { exitCode: result.exitCode, stderr: result.stderr });
     }
+    assertMinimumVersion('node', fn, binary, result.stdout.trim().slice(1));
     return { path: found, version: `node ${result.stdout.trim()}` };
   },
 };

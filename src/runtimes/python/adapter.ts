@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { execa } from 'execa';
-import { findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
+import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
 import { handlerProblem } from '../../manifest/handler.ts';
 
@@ -62,6 +62,7 @@ export const pythonRuntime: RuntimeAdapter = {
     if (result.exitCode !== 0 || !executable || !/^3\.\d+/.test(version ?? '')) {
       throw interpreterMissing('python', fn, binary, 'does not run as Python 3', { exitCode: result.exitCode, stderr: result.stderr });
     }
+    assertMinimumVersion('python', fn, binary, version!);
     return { path: executable, version: `python ${version}` };
   },
 };

@@ -65,7 +65,8 @@ final class Handlers {
     if (method == null) {
       throw new NoSuchMethodException("handler \"" + handlerName + "\": " + className + " has no public method " + methodName
           + "(String) or " + methodName + "(String, prebake.Context), nor another handler shape: " + methodName + "(T event) or "
-          + methodName + "(T event, Context), " + methodName + "(InputStream, OutputStream, Context) (see the README)");
+          + methodName + "(T event, Context), " + methodName + "(InputStream, OutputStream, Context) (see the README)"
+          + rejections(handlerClass, methodName, awsContext));
     }
     Class.forName(className, true, loader); // runs the static initializers: part of init
     method.setAccessible(true); // a handler class need not be public
@@ -140,6 +141,38 @@ final class Handlers {
       return b.getParameterCount() - a.getParameterCount();
     });
     return candidates.isEmpty() ? null : candidates.get(0);
+  }
+
+  private static final String[] ORDINALS = {"first", "second", "third", "fourth"};
+
+  // Why each public method of that name is not a handler: a reader who wrote one sees what to change.
+  private static String rejections(Class<?> handlerClass, String name, Class<?> awsContext) {
+    StringBuilder reasons = new StringBuilder();
+    String contexts = "prebake.Context" + (awsContext != null ? " or " + awsContext.getName()
+        : " (or " + AWS_PACKAGE + "Context when the function ships aws-lambda-java-core)");
+    for (Method method : handlerClass.getMethods()) {
+      if (!method.getName().equals(name)) continue;
+      Class<?>[] parameters = method.getParameterTypes();
+      int events = isStream(parameters) ? 2 : 1;
+      String reason;
+      if (parameters.length == 0 || parameters.length > events + 1) {
+        reason = "it takes " + parameters.length + " parameters; expected the event and optionally a Context"
+            + " (or InputStream, OutputStream and a Context)";
+      } else {
+        String type = parameters[events].getName();
+        reason = "its " + ORDINALS[events] + " parameter is " + parameters[events].getSimpleName()
+            + (parameters[events].getSimpleName().equals("Context") ? " (" + type + ")" : "") + "; expected Context: " + contexts;
+      }
+      reasons.append("; ").append(describe(method)).append(" was not taken: ").append(reason);
+    }
+    return reasons.toString();
+  }
+
+  private static String describe(Method method) {
+    StringBuilder text = new StringBuilder(method.getName()).append('(');
+    Class<?>[] parameters = method.getParameterTypes();
+    for (int i = 0; i < parameters.length; i++) text.append(i == 0 ? "" : ", ").append(parameters[i].getSimpleName());
+    return text.append(')').toString();
   }
 
   private static boolean isText(Method method) {
