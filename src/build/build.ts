@@ -112,6 +112,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       imageDir,
       logFile: path.join(buildDir.dir, 'dump.log'),
       label: `function "${fn.name}"`,
+      functionName: fn.name,
       externals: dumpExternals(sandbox.plan),
     });
     // criu dump ended the tree; reap unshare and collect the last of the logs.

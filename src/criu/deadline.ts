@@ -39,6 +39,8 @@ export interface TimeoutFacts {
   deadlineMs: number;
   /** What criu worked on (`function "hello"`), or the host for a check. */
   label: string;
+  /** The function, where there is one. */
+  functionName?: string;
   logTail: string;
   command: string;
 }
@@ -51,6 +53,7 @@ export function criuTimeout(facts: TimeoutFacts): PrebakeError {
     `${facts.label}: criu ${facts.phase} did not finish within ${facts.deadlineMs / 1000} s and was killed` +
       (lastLine ? `; its log ends with: ${lastLine}` : '; its log is empty'),
     {
+      functionName: facts.functionName,
       hint: `run \`prebake doctor\`: criu hangs on hosts where it cannot work (issue 23); a big image on a slow host may need a longer deadline (${DEADLINE_ENV}, or criuDeadlines in the daemon config)`,
       details: { phase: facts.phase, deadlineMs: facts.deadlineMs, command: facts.command, logTail: facts.logTail },
     },
