@@ -16,6 +16,7 @@ const UNIT = [
   'test/manager/{build-queue,config,limiter,pool-size,warm-pool}.test.ts',
   'test/manifest/load.test.ts',
   'test/server/token.test.ts',
+  'test/start/phases.test.ts',
 ];
 
 export default defineConfig({

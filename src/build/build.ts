@@ -68,6 +68,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const imageDir = path.join(buildDir.dir, 'images');
     // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
     await mkdir(imageDir, { mode: 0o700 });
+    const prepareStarted = begin('prepare', fn.runtime === 'java' ? 'copying the code, compiling it with javac' : "copying the code, preparing the runtime's files");
     // The build is the deployment: the instance runs from the build's own copy of the code (see copy-code.ts).
     const deployed: FunctionSpec = { ...fn, dir: codeDirOf(buildDir.dir), interpreter: interpreter.path };
     await copyFunctionCode(fn.dir, deployed.dir);
@@ -77,6 +78,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
     const sandbox = await planSandbox(store, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
     await checkView(deployed, viewEntries(sandbox.plan));
+    end('prepare', `prepared in ${msSince(prepareStarted)}`);
     begin('init', `starting ${fn.runtime} and running the function's init`);
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
@@ -113,6 +115,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       imageDir,
       logFile: path.join(buildDir.dir, 'dump.log'),
       label: `function "${fn.name}"`,
+      functionName: fn.name,
       externals: dumpExternals(sandbox.plan),
     });
     // criu dump ended the tree; reap unshare and collect the last of the logs.

@@ -3,7 +3,7 @@
 // criu that never returned). buildFunction reports events; a surface renders them: lines on a terminal or a
 // log (createBuildReporter), structured log lines in the daemon.
 
-export type BuildPhase = 'init' | 'warm-up' | 'dump' | 'clone check';
+export type BuildPhase = 'prepare' | 'init' | 'warm-up' | 'dump' | 'clone check';
 
 export type BuildEvent = { functionName: string } & (
   | { kind: 'begin'; phase: BuildPhase; detail: string }

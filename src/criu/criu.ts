@@ -18,6 +18,8 @@ import { criuDeadlinesFromEnv, criuTimeout, runWithin, withinMs, type CriuDeadli
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
+// What a check is about: the host, not a function.
+const HOST = { label: 'this host' };
 const LOG_TAIL_LINES = 15;
 const PREBAKE_RESTORE = path.join(NATIVE_BUILD_DIR, 'prebake-restore');
 
@@ -29,6 +31,8 @@ export interface DumpOptions {
   logFile: string;
   /** What is being dumped, for the error message ("function \"hello\""). */
   label: string;
+  /** The function dumped, for the error. */
+  functionName?: string;
   /** `--external` resources: the sandbox's mounts (launch/sandbox-plan.ts dumpExternals). */
   externals: string[];
 }
@@ -130,19 +134,19 @@ export class Criu {
   }
 
   /** Runs criu with `args` within the `phase`'s deadline; PREBAKE_ERR_CRIU_TIMEOUT (criu and its tree killed) past it. */
-  private async run(phase: CriuPhase, args: string[], label: string, logFile?: string) {
+  private async run(phase: CriuPhase, args: string[], about: { label: string; functionName?: string; logFile?: string } = HOST) {
     const deadlineMs = this.deadlines[`${phase}Ms`];
     const { result, timedOut } = await runWithin(this.binary, args, deadlineMs, { env: await this.environment() });
     if (timedOut) {
-      const tail = (logFile && (await logTail(logFile))) || lastLines(result.all ?? '');
-      throw criuTimeout({ phase, deadlineMs, label, logTail: tail, command: [this.binary, ...args].join(' ') });
+      const tail = (about.logFile && (await logTail(about.logFile))) || lastLines(result.all ?? '');
+      throw criuTimeout({ phase, deadlineMs, label: about.label, functionName: about.functionName, logTail: tail, command: [this.binary, ...args].join(' ') });
     }
     return result;
   }
 
   /** criu's version as "X.Y[.Z]"; throws PREBAKE_ERR_CRIU_MISSING when criu cannot run or is older than 4.1. */
   async version(): Promise<string> {
-    const result = await this.run('check', ['--version'], 'this host');
+    const result = await this.run('check', ['--version']);
     const match = /Version:\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(result.stdout ?? '');
     if (result.failed || !match) {
       throw new PrebakeError('PREBAKE_ERR_CRIU_MISSING', `cannot run criu (${this.binary})`, {
@@ -203,14 +207,14 @@ export class Criu {
 
   /** `criu check`: whether the kernel has what criu needs. */
   async check(): Promise<{ ok: boolean; output: string }> {
-    const result = await this.run('check', ['check'], 'this host');
+    const result = await this.run('check', ['check']);
     const output = (result.all ?? '').trim();
     return { ok: result.exitCode === 0 && /Looks good/.test(output), output };
   }
 
   /** `criu check --feature NAME`: whether criu and the kernel support one feature (`clone3_set_tid`, ...). */
   async hasFeature(name: string): Promise<boolean> {
-    const result = await this.run('check', ['check', '--feature', name], 'this host');
+    const result = await this.run('check', ['check', '--feature', name]);
     return result.exitCode === 0;
   }
 
@@ -225,7 +229,7 @@ export class Criu {
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
       '--log-file', options.logFile, '--manage-cgroups=ignore', '--network-lock', 'skip', '-v2',
       ...options.externals.flatMap((external) => ['--external', external])];
-    const result = await this.run('dump', args, options.label, options.logFile);
+    const result = await this.run('dump', args, options);
     if (result.exitCode === 0) return;
     const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
     const details = { command: [this.binary, ...args].join(' '), exitCode: result.exitCode, signal: result.signal, logTail: tail };
@@ -234,12 +238,14 @@ export class Criu {
       const what = fault.signal ? `criu dump was killed by ${fault.signal}` : `criu dump failed: ${fault.reason}`;
       throw new PrebakeError('PREBAKE_ERR_DUMP_INTERRUPTED', `${options.label}: ${what}`, {
         cause: result,
+        functionName: options.functionName,
         hint: 'a problem of the host, not of the function: free disk or memory, find what sends signals to criu, and build again',
         details,
       });
     }
     throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
       cause: result,
+      functionName: options.functionName,
       hint: dumpHint(tail),
       details,
     });
@@ -295,11 +301,12 @@ export class Criu {
   }
 
   /** PREBAKE_ERR_CRIU_TIMEOUT for a restore whose outcome was `timeout`; end the instance (criu's with it) after. */
-  async restoreTimeout(restore: RunningRestore, label: string): Promise<PrebakeError> {
+  async restoreTimeout(restore: RunningRestore, label: string, functionName?: string): Promise<PrebakeError> {
     return criuTimeout({
       phase: 'restore',
       deadlineMs: restore.deadlineMs,
       label,
+      functionName,
       logTail: await logTail(restore.logFile),
       command: restore.process.spawnargs.join(' '),
     });

@@ -7,15 +7,16 @@ import { processTree } from '../launch/proc.ts';
 export type CriuPhase = 'check' | 'dump' | 'restore';
 
 export interface CriuDeadlines {
-  /** `criu check`, `--version`, `check --feature`, the kernel probe: about 1 s here. */
+  /** `criu check`, `--version`, `check --feature`, the kernel probe: `criu check` 0.04-0.14 s here. */
   checkMs: number;
-  /** `criu dump`, image written: 0.2 s for hello-node, seconds for a big JVM on a slow disk. */
+  /** `criu dump`, image written: 0.26-0.69 s for hello-node (12.5 MB) here. */
   dumpMs: number;
   /** `criu restore` until the detached tree runs and criu has let go of it (RunningRestore.restored). */
   restoreMs: number;
 }
 
-// Generous: a 1 GB image written to a slow disk on a loaded host stays well inside, and a hang still ends.
+// Generous: at load 15 on this VM hello-node's dump took at most 0.7 s and criu's part of a restore 0.52 s (p90,
+// docs/BENCHMARKS.md); the margin is for images a hundred times larger on slower hosts, and a hang still ends.
 export const DEFAULT_CRIU_DEADLINES: Readonly<CriuDeadlines> = Object.freeze({ checkMs: 30_000, dumpMs: 120_000, restoreMs: 30_000 });
 export const DEADLINE_ENV = 'PREBAKE_CRIU_DEADLINE_S';
 const MAX_DEADLINE_S = 24 * 3600;
@@ -39,6 +40,8 @@ export interface TimeoutFacts {
   deadlineMs: number;
   /** What criu worked on (`function "hello"`), or the host for a check. */
   label: string;
+  /** The function, where there is one. */
+  functionName?: string;
   logTail: string;
   command: string;
 }
@@ -51,6 +54,7 @@ export function criuTimeout(facts: TimeoutFacts): PrebakeError {
     `${facts.label}: criu ${facts.phase} did not finish within ${facts.deadlineMs / 1000} s and was killed` +
       (lastLine ? `; its log ends with: ${lastLine}` : '; its log is empty'),
     {
+      functionName: facts.functionName,
       hint: `run \`prebake doctor\`: criu hangs on hosts where it cannot work (issue 23); a big image on a slow host may need a longer deadline (${DEADLINE_ENV}, or criuDeadlines in the daemon config)`,
       details: { phase: facts.phase, deadlineMs: facts.deadlineMs, command: facts.command, logTail: facts.logTail },
     },

@@ -100,7 +100,7 @@ export async function startPrebaked(
     const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
     const restored = await running.restored;
     if (restored === 'timeout') {
-      const failure = await criu.restoreTimeout(running, label);
+      const failure = await criu.restoreTimeout(running, label, meta.name);
       // Ends criu with the half-restored tree: both are in the instance's cgroup.
       await instance.end();
       throw failure;

@@ -65,7 +65,8 @@ describe('prebake CLI', () => {
     const rm = await prebake('rm', 'faulty-node');
     expect(rm.exitCode).toBe(0);
     expect((await prebake('ls')).stdout).toMatch(/no functions built/);
-  });
+    // A build and seven commands, each a Node process of its own: past 60 s on this 2-core VM under load.
+  }, 180_000);
 
   it("prints one line naming the function when the handler throws, with logs and the function's stack on request", async () => {
     const event = '{"throw":"bad order","log":"about to fail"}';

@@ -74,6 +74,7 @@ describe('a criu that hangs', () => {
     expect(error.httpStatus).toBeGreaterThanOrEqual(500);
     expect(error.exitCode).toBe(9);
     expect(error.details).toMatchObject({ phase: 'dump', deadlineMs: 2000 });
+    expect(error.functionName).toBe('hooks-node');
     await sandbox.expectClean();
     expect(await readdir(path.dirname(sandbox.store.functionBuildDir('hooks-node', 'x'))).catch(() => [])).toEqual([]);
     expect(sandboxMounts()).toEqual([]);
@@ -85,6 +86,7 @@ describe('a criu that hangs', () => {
     expect(error.code).toBe('PREBAKE_ERR_CRIU_TIMEOUT');
     expect(error.message).toMatch(/^function "faulty-node": criu restore did not finish within 2 s and was killed/);
     expect(error.details).toMatchObject({ phase: 'restore', deadlineMs: 2000 });
+    expect(error.functionName).toBe('faulty-node');
     await sandbox.expectClean();
     expect(sandboxMounts()).toEqual([]);
   }, 60_000);

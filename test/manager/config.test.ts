@@ -35,6 +35,13 @@ describe('the daemon config', () => {
     expect(() => resolveDaemonConfig({ functionsRoots: ['relative/dir'] })).toThrow(/functionsRoots/);
   });
 
+  it('keeps only the criu deadlines it sets (the others stay the criu\'s own), and names a bad one', () => {
+    expect(resolveDaemonConfig({}).criuDeadlines).toEqual({});
+    expect(resolveDaemonConfig({ criuDeadlines: { dumpMs: 300_000 } }).criuDeadlines).toEqual({ dumpMs: 300_000 });
+    expect(() => resolveDaemonConfig({ criuDeadlines: { restoreMs: 0 } })).toThrow(/field "criuDeadlines\.restoreMs"/);
+    expect(() => resolveDaemonConfig({ criuDeadlines: { restoreS: 30 } })).toThrow(/criuDeadlines/);
+  });
+
   it('names the field that is wrong', () => {
     expect(() => resolveDaemonConfig({ warm: { max: -1 } })).toThrow(/field "warm\.max"/);
     expect(() => resolveDaemonConfig({ pool: { hooks: 'later' } })).toThrow(/field "pool\.hooks"/);
