@@ -1,10 +1,8 @@
 // prebake bench: for each function, every mode run N times, interleaved run by run (see run.ts), after
 // unrecorded warm-up runs. Functions are benched one after another.
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
-import { PrebakeError } from '../errors.ts';
+import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { ClonePool } from '../manager/clone-pool.ts';
@@ -19,6 +17,7 @@ import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
 import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
 import { runInterleaved, type RunLoopOptions } from './run.ts';
+import { describeSkip, skippedMode, type SkippedMode } from './skipped.ts';
 import type { ArmResult } from './summary.ts';
 
 export interface BenchOptions {
@@ -52,7 +51,10 @@ export interface ImageInfo {
 
 export interface BenchRun {
   startedAt: string;
+  /** When the bench ended, or, while it runs, when these results were taken. */
   finishedAt: string;
+  /** False in the results reported while the bench still runs (onResults): later functions are missing. */
+  complete: boolean;
   runs: number;
   warmups: number;
   modes: string[];
@@ -61,64 +63,95 @@ export interface BenchRun {
   load: { start: number[]; end: number[] };
   arms: ArmResult[];
   images: ImageInfo[];
-  skipped: { functionName: string; mode: string; reason: string }[];
+  skipped: SkippedMode[];
 }
 
-export async function runBench(options: BenchOptions): Promise<BenchRun> {
+/**
+ * Benches every target. A function that cannot be prepared (its build failed) or a mode that cannot start it
+ * (fork for a function with threads) is skipped and reported in `skipped`, and the bench goes on.
+ * `onResults` gets the results so far after each function, so that an interrupted bench leaves them.
+ */
+export async function runBench(options: BenchOptions & { onResults?: (run: BenchRun) => Promise<void> }): Promise<BenchRun> {
   const { store, criu } = options;
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg();
   const arms: ArmResult[] = [];
   const images: ImageInfo[] = [];
-  const skipped: BenchRun['skipped'] = [];
+  const skipped: SkippedMode[] = [];
   await store.init();
-  const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
+  const machine = await describeMachine(criu);
+  const resultsSoFar = (complete: boolean): BenchRun => ({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    complete,
+    runs: options.runs,
+    warmups: options.warmups,
+    modes: [...options.modes],
+    machine,
+    load: { start: loadAtStart, end: os.loadavg() },
+    arms: [...arms],
+    images: [...images],
+    skipped: [...skipped],
+  });
+  const skip = (functionName: string, mode: string, why: unknown) => {
+    const entry = skippedMode(functionName, mode, why);
+    skipped.push(entry);
+    options.onNotice?.(`${functionName}: skipping ${mode}: ${describeSkip(entry)}`);
+  };
+  // Owned by the store: removed at this process's exit too (an interrupted bench exits from its signal handler).
+  const { dir: scratch, remove: removeScratch } = await store.createWorkDir('bench');
   try {
     for (const target of options.targets) {
       const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
-      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
+      let fn: BenchFunction;
+      try {
+        fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
+      } catch (error) {
+        const name = (isPrebakeError(error) && error.functionName) || target;
+        for (const mode of options.modes) skip(name, mode, error);
+        await options.onResults?.(resultsSoFar(false));
+        continue;
+      }
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];
       for (const mode of options.modes) {
         const problem = unsupported(fn, mode);
         if (problem) {
-          skipped.push({ functionName: fn.spec.name, mode, reason: problem });
-          options.onNotice?.(`${fn.spec.name}: skipping ${mode}: ${problem}`);
+          skip(fn.spec.name, mode, problem);
           continue;
         }
-        functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
+        try {
+          functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
+        } catch (error) {
+          skip(fn.spec.name, mode, error);
+        }
       }
       options.onFunction?.(fn.spec.name, functionArms.length * (options.runs + options.warmups));
-      const results = await runInterleaved(functionArms, { runs: options.runs, warmups: options.warmups, onMeasured: options.onMeasured });
+      const results = await runInterleaved(functionArms, {
+        runs: options.runs,
+        warmups: options.warmups,
+        onMeasured: options.onMeasured,
+        onOpenFailed: (arm, error) => skip(fn.spec.name, arm.mode, error),
+      });
       for (const { arm, samples } of results) arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
+      await options.onResults?.(resultsSoFar(false));
     }
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await removeScratch();
   }
-  return {
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    runs: options.runs,
-    warmups: options.warmups,
-    modes: [...options.modes],
-    machine: await describeMachine(criu),
-    load: { start: loadAtStart, end: os.loadavg() },
-    arms,
-    images,
-    skipped,
-  };
+  return resultsSoFar(true);
 }
 
-/** Why `mode` cannot start `fn`, if it cannot. */
-function unsupported(fn: BenchFunction, mode: BenchMode): string | undefined {
+/** Why `mode` cannot start `fn` (a sentence, or the error that says it), if it cannot. */
+function unsupported(fn: BenchFunction, mode: BenchMode): unknown {
   if (mode === 'node-snapshot') return nodeSnapshotUnsupported(fn.spec);
   if (mode !== 'fork') return undefined;
   try {
     assertForkable(fn.spec);
     return undefined;
   } catch (error) {
-    return (error as Error).message;
+    return error;
   }
 }
 
