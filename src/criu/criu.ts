@@ -295,7 +295,7 @@ function dumpHint(log: string): string | undefined {
     return (
       'the function holds an open connection (a database client, a kept-alive HTTP connection) or a listening socket at the snapshot, ' +
       'which no clone could take over: close it in a beforeCheckpoint hook and reopen it in afterRestore or on first use ' +
-      "(prebake already closes the idle connections of Node's fetch and of Python's urllib3, requests and http.client)"
+      "(prebake already closes the idle connections of Node's fetch, Python's urllib3, requests and http.client, and Java's HttpClient)"
     );
   }
   if (/io_uring/.test(log)) return 'the function uses io_uring, which criu cannot dump';
