@@ -37,6 +37,8 @@ export interface BenchOptions {
   /** Before a function's runs: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
+  /** After each function (benched or skipped): the results so far, `complete` false. */
+  onResults?: (run: BenchRun) => Promise<void>;
 }
 
 /** A snapshot of a function: a CRIU image, or a Node startup snapshot blob. */
@@ -69,9 +71,8 @@ export interface BenchRun {
 /**
  * Benches every target. A function that cannot be prepared (its build failed) or a mode that cannot start it
  * (fork for a function with threads) is skipped and reported in `skipped`, and the bench goes on.
- * `onResults` gets the results so far after each function, so that an interrupted bench leaves them.
  */
-export async function runBench(options: BenchOptions & { onResults?: (run: BenchRun) => Promise<void> }): Promise<BenchRun> {
+export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const { store, criu } = options;
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg();

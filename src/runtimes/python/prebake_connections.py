@@ -5,6 +5,8 @@
 # too), and a closed one stays usable: http.client reconnects on the next request (auto_open), and urllib3
 # takes a closed connection in its pool for one the server dropped and reconnects it. So the shim closes
 # every one it finds among the live objects before the snapshot, and each clone reconnects on first use.
+# The scan runs once per build, never on a restore: 0.59 s over 1,000,000 live objects, 16 ms over 23,000, on
+# the 2-vCPU development VM at load average 20.
 import gc
 import sys
 
