@@ -34,7 +34,7 @@ export interface BenchOptions {
   instances: InstanceRegistry;
   /** Things a user should know (a build, a skipped mode), one line each. */
   onNotice?: (line: string) => void;
-  /** Before a function's runs: how many measurements they take. */
+  /** Before a function's runs, once its arms are open: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
   /** After each function (benched or skipped): the results so far, `complete` false. */
@@ -128,12 +128,12 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           skip(fn.spec.name, mode, error);
         }
       }
-      options.onFunction?.(fn.spec.name, functionArms.length * (options.runs + options.warmups));
       const results = await runInterleaved(functionArms, {
         runs: options.runs,
         warmups: options.warmups,
         onMeasured: options.onMeasured,
         onOpenFailed: (arm, error) => skip(fn.spec.name, arm.mode, error),
+        onOpened: (measurements) => options.onFunction?.(fn.spec.name, measurements),
       });
       for (const { arm, samples } of results) arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
       await options.onResults?.(resultsSoFar(false));

@@ -16,6 +16,8 @@ export interface RunLoopOptions {
    * others run. Without it, such a failure ends the loop.
    */
   onOpenFailed?: (arm: Arm, error: unknown) => void;
+  /** Once the arms are open: how many measurements the loop will take. */
+  onOpened?: (measurements: number) => void;
 }
 
 export interface ArmSamples {
@@ -52,6 +54,7 @@ export async function runInterleaved(arms: readonly Arm[], options: RunLoopOptio
 
 async function runRounds(results: ArmSamples[], options: RunLoopOptions): Promise<void> {
   const total = results.length * (options.runs + options.warmups);
+  options.onOpened?.(total);
   let done = 0;
   for (let round = 0; round < options.warmups + options.runs; round++) {
     const warmup = round < options.warmups;

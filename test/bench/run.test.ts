@@ -54,8 +54,15 @@ describe('runInterleaved', () => {
     const order: string[] = [];
     const arms = [recordingArm('prebaked', order), recordingArm('fork', order, undefined, true), recordingArm('warm', order)];
     const refused: string[] = [];
-    const results = await runInterleaved(arms, { runs: 1, warmups: 0, onOpenFailed: (arm, error) => refused.push(`${arm.mode}: ${(error as Error).message}`) });
+    let measurements = 0;
+    const results = await runInterleaved(arms, {
+      runs: 1,
+      warmups: 0,
+      onOpenFailed: (arm, error) => refused.push(`${arm.mode}: ${(error as Error).message}`),
+      onOpened: (total) => (measurements = total),
+    });
     expect(refused).toEqual(['fork: fork cannot open']);
+    expect(measurements).toBe(2);
     expect(results.map((r) => r.arm.mode)).toEqual(['prebaked', 'warm']);
     expect(order).toEqual(['open prebaked', 'open fork', 'open warm', 'prebaked 1', 'warm 1']);
     expect(arms.map((a) => a.closed)).toEqual([1, 1, 1]);
