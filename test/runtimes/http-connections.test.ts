@@ -1,5 +1,5 @@
-// Functions that make an HTTP client at init and use it in the warm-up: a Python requests.Session and urllib3
-// pool, a Java HttpClient. Each keeps its connection alive, and criu cannot dump it: the shims close them
+// Functions that make an HTTP client at init and use it in the warm-up: a Python requests.Session, urllib3
+// pool and boto3 client, a Java HttpClient. Each keeps its connection alive, and criu cannot dump it: the shims close them
 // before the snapshot, and every clone uses the same session, pool or client again, which reconnect.
 // (Node's fetch: node-fetch.test.ts.)
 import http from 'node:http';
@@ -25,9 +25,12 @@ async function countingServer() {
   const served: Record<string, number> = {};
   const connections = new Set<Socket>();
   const server = http.createServer((request, response) => {
-    const what = request.url === '/pool' ? 'pool' : 'config';
+    const what = request.url === '/pool' ? 'pool' : request.url === '/' ? 's3' : 'config';
     served[what] = (served[what] ?? 0) + 1;
-    response.end(`${what} ${served[what]}`);
+    if (what !== 's3') return response.end(`${what} ${served[what]}`);
+    // S3's ListBuckets, as botocore parses it: one bucket, named for the request's number.
+    response.setHeader('content-type', 'application/xml');
+    response.end(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets><Bucket><Name>s3 ${served[what]}</Name></Bucket></Buckets></ListAllMyBucketsResult>`);
   });
   server.keepAliveTimeout = 60_000;
   server.on('connection', (socket: Socket) => {
@@ -45,8 +48,8 @@ async function countingServer() {
 const count = (text: unknown) => Number(String(text).split(' ')[1]);
 
 describe.each([
-  // requests.Session (urllib3's PoolManager) and a urllib3 HTTPConnectionPool of the function's own.
-  { fixture: 'session-python', clients: ['config', 'pool'] },
+  // requests.Session (urllib3's PoolManager), a urllib3 HTTPConnectionPool of the function's own, boto3 (botocore's own PoolManager).
+  { fixture: 'session-python', clients: ['config', 'pool', 's3'] },
   // java.net.http.HttpClient, HTTP/1.1.
   { fixture: 'httpclient-java', clients: ['config'] },
 ])('$fixture: HTTP connections at init', ({ fixture, clients }) => {
