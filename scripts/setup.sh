@@ -35,6 +35,8 @@ apt_install() {
 
 # --- system packages -------------------------------------------------------------------------------
 apt_install ca-certificates gcc libc6-dev util-linux procps python3
+# HTTP clients a test fixture makes at init (test/fixtures/functions/session-python): requests, urllib3, boto3.
+python3 -c 'import requests, urllib3, boto3' 2>/dev/null || apt_install python3-requests python3-boto3
 command -v javac >/dev/null || apt_install default-jdk-headless
 # The reference OCI registry: tests of push and pull start their own on 127.0.0.1 (never the packaged service).
 apt_install docker-registry
