@@ -14,3 +14,6 @@ gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/pip
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/reseed.node.tmp reseed.c && mv build/reseed.node.tmp build/reseed.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -I"$headers" -o build/trim.node.tmp trim.c && mv build/trim.node.tmp build/trim.node
 gcc "${cflags[@]}" -Wno-unused-parameter -shared -fPIC -pthread -I"$headers" -o build/spawn.node.tmp spawn.c && mv build/spawn.node.tmp build/spawn.node
+# Host probes for doctor, bench and the choice of how criu stops tasks (src/criu/breakpoints.ts, page-fault-cost.ts).
+gcc "${cflags[@]}" -o build/breakpoint-probe.tmp breakpoint-probe.c && mv build/breakpoint-probe.tmp build/breakpoint-probe
+gcc "${cflags[@]}" -o build/page-fault-probe.tmp page-fault-probe.c && mv build/page-fault-probe.tmp build/page-fault-probe

@@ -1,13 +1,13 @@
 // prebake-exec: launches one function instance in its sandbox. TypeScript computes the instance's view as a
 // plan (src/launch/sandbox-plan.ts); this program only executes it, in order, like bubblewrap:
 //
-//   prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--chdir DIR]
+//   prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--user-namespaces deny|fork|allow] [--chdir DIR]
 //                [--ro-bind SRC DST | --dev-bind SRC DST | --proc DST | --tmpfs DST SIZE_MB]... -- PROGRAM [ARGS...]
 //
 // DSTs are paths inside the view; DIR (the root) is a host directory holding their mount points.
 //
 // This process (the owner) stays outside: it drops its supplementary groups (a user namespace cannot drop
-// them later: setgroups is denied there), clones the instance's init into new user, mount and PID
+// them later: setgroups is denied there), clones the instance's init into new user, mount, PID and IPC
 // namespaces (and an empty network namespace with --net-none), writes the init's uid and gid maps
 // (0 inside = N outside, 65536 ids), then waits and exits as the init did, as `unshare --fork --kill-child`
 // did before. When the owner dies, the init gets SIGKILL (PR_SET_PDEATHSIG), and with it the namespace.
@@ -28,6 +28,8 @@
 // - makes io_uring unavailable: libuv >= 1.45 (Node >= 22) opens an io_uring ring at start-up and criu cannot
 //   dump io_uring; when io_uring_setup fails with ENOSYS, libuv falls back to epoll. The seccomp filter is
 //   part of the dumped state, so restored clones keep it;
+// - denies new user namespaces (kernel attack surface that Docker's default profile denies too; see
+//   install_filter), unless --user-namespaces allow;
 // - execs PROGRAM.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,6 +68,10 @@
 
 #define ID_COUNT 65536
 
+// deny: no new user namespace; fork: only clone(2) with exactly a fork template's flags (a Python template's
+// children need one: src/runtimes/python/prebake_fork.py); allow: the function opted in.
+enum userns_policy { USERNS_DENY, USERNS_FORK, USERNS_ALLOW };
+
 enum op_kind { OP_RO_BIND, OP_DEV_BIND, OP_PROC, OP_TMPFS };
 struct op {
   enum op_kind kind;
@@ -80,6 +86,7 @@ struct plan {
   unsigned long uid_base;
   unsigned long uid;
   int net_none;
+  enum userns_policy userns;
   struct op *ops;
   int op_count;
   char **argv;
@@ -96,7 +103,7 @@ static void die_path(const char *what, const char *path) {
 }
 
 static void usage(const char *problem) {
-  fprintf(stderr, "prebake-exec: %s\nusage: prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--chdir DIR] "
+  fprintf(stderr, "prebake-exec: %s\nusage: prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--user-namespaces deny|fork|allow] [--chdir DIR] "
                   "[--ro-bind SRC DST | --dev-bind SRC DST | --proc DST | --tmpfs DST SIZE_MB]... -- PROGRAM [ARGS...]\n",
           problem);
   exit(2);
@@ -133,6 +140,12 @@ static void parse(int argc, char **argv, struct plan *plan) {
       plan->uid = parse_number(argv[++i]);
     } else if (!strcmp(arg, "--net-none")) {
       plan->net_none = 1;
+    } else if (!strcmp(arg, "--user-namespaces") && left >= 1) {
+      const char *policy = argv[++i];
+      if (!strcmp(policy, "deny")) plan->userns = USERNS_DENY;
+      else if (!strcmp(policy, "fork")) plan->userns = USERNS_FORK;
+      else if (!strcmp(policy, "allow")) plan->userns = USERNS_ALLOW;
+      else usage("--user-namespaces takes deny, fork or allow");
     } else if ((!strcmp(arg, "--ro-bind") || !strcmp(arg, "--dev-bind")) && left >= 2) {
       op->kind = arg[2] == 'r' ? OP_RO_BIND : OP_DEV_BIND;
       op->source = argv[++i];
@@ -182,19 +195,76 @@ static void loopback_up(void) {
   close(sock);
 }
 
-// io_uring's syscall numbers are the same on every architecture (425..427).
-static int deny_io_uring(void) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PREBAKE_AUDIT_ARCH, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 425, 0, 2),
-      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 427, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+#if defined(__x86_64__)
+#define NR_CLONE 56
+#define NR_UNSHARE 272
+#else
+#define NR_CLONE 220
+#define NR_UNSHARE 97
+#endif
+// The same on every architecture: io_uring_setup, _enter, _register (425..427) and clone3.
+#define NR_IO_URING_FIRST 425
+#define NR_IO_URING_LAST 427
+#define NR_CLONE3 435
+// x32 system calls share x86_64's audit arch with this bit set in the number.
+#define X32_SYSCALL_BIT 0x40000000
+// A fork template's children (prebake_fork.py): SIGCHLD and these, with or without CLONE_NEWNET.
+#define FORK_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD)
+
+static struct sock_filter statement(unsigned short code, unsigned int k) {
+  return (struct sock_filter)BPF_STMT(code, k);
+}
+static struct sock_filter jump(unsigned short test, unsigned int k, unsigned char if_true, unsigned char if_false) {
+  return (struct sock_filter)BPF_JUMP(BPF_JMP | test | BPF_K, k, if_true, if_false);
+}
+#define LOAD(field) statement(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
+#define RETURN(action) statement(BPF_RET | BPF_K, action)
+#define FAIL(error) RETURN(SECCOMP_RET_ERRNO | ((error) & SECCOMP_RET_DATA))
+
+// The instance's seccomp filter. Each block reloads what it tests, so that every jump stays inside its block.
+// - io_uring: ENOSYS (see the top of this file).
+// - Unless user namespaces are allowed: CLONE_NEWUSER through clone(2) or unshare(2) fails with EPERM, as in
+//   Docker's default profile (its flags are in the first argument's low word: the kernel ignores the high
+//   one). clone3(2) passes its flags in memory, which seccomp cannot read: ENOSYS, so that glibc (threads,
+//   posix_spawn) falls back to clone(2). System calls of another ABI (i386 through int 0x80, x32) would
+//   bypass the numbers checked here: ENOSYS too; the runtimes prebake runs are 64-bit.
+static int install_filter(enum userns_policy userns) {
+  int guarded = userns != USERNS_ALLOW;
+  struct sock_filter filter[32];
+  int n = 0;
+  filter[n++] = LOAD(arch);
+  filter[n++] = jump(BPF_JEQ, PREBAKE_AUDIT_ARCH, 1, 0);
+  filter[n++] = guarded ? FAIL(ENOSYS) : RETURN(SECCOMP_RET_ALLOW);
+  filter[n++] = LOAD(nr);
+  filter[n++] = jump(BPF_JGE, NR_IO_URING_FIRST, 0, 2);
+  filter[n++] = jump(BPF_JGT, NR_IO_URING_LAST, 1, 0);
+  filter[n++] = FAIL(ENOSYS);
+  if (guarded) {
+#if defined(__x86_64__)
+    filter[n++] = jump(BPF_JGE, X32_SYSCALL_BIT, 0, 1);
+    filter[n++] = FAIL(ENOSYS);
+#endif
+    filter[n++] = jump(BPF_JEQ, NR_CLONE3, 0, 1);
+    filter[n++] = FAIL(ENOSYS);
+    // unshare(CLONE_NEWUSER)
+    filter[n++] = jump(BPF_JEQ, NR_UNSHARE, 0, 3);
+    filter[n++] = LOAD(args[0]);
+    filter[n++] = jump(BPF_JSET, CLONE_NEWUSER, 0, 1);
+    filter[n++] = FAIL(EPERM);
+    filter[n++] = LOAD(nr);
+    // clone(CLONE_NEWUSER | ...), except a fork template's exact flags under the fork policy
+    int fork = userns == USERNS_FORK;
+    filter[n++] = jump(BPF_JEQ, NR_CLONE, 0, fork ? 5 : 3);
+    filter[n++] = LOAD(args[0]);
+    if (fork) {
+      filter[n++] = jump(BPF_JEQ, FORK_FLAGS, 3, 0);
+      filter[n++] = jump(BPF_JEQ, FORK_FLAGS | CLONE_NEWNET, 2, 0);
+    }
+    filter[n++] = jump(BPF_JSET, CLONE_NEWUSER, 0, 1);
+    filter[n++] = FAIL(EPERM);
+  }
+  filter[n++] = RETURN(SECCOMP_RET_ALLOW);
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = filter};
   return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
@@ -244,7 +314,7 @@ static void run_init(const struct plan *plan, int sync_fd) {
   if (syscall(SYS_close_range, 5U, ~0U, 0U) != 0) die("close_range");
   if (setsid() < 0) die("setsid");
   drop_capabilities(plan->uid);
-  if (deny_io_uring() != 0) die("seccomp");
+  if (install_filter(plan->userns) != 0) die("seccomp");
   execvp(plan->argv[0], plan->argv);
   fprintf(stderr, "prebake-exec: cannot run %s: %s\n", plan->argv[0], strerror(errno));
   _exit(127);
@@ -290,7 +360,9 @@ int main(int argc, char **argv) {
   if (setgroups(0, NULL) != 0) die("setgroups");
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) die("pipe2");
-  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (plan.net_none ? CLONE_NEWNET : 0);
+  // An IPC namespace of its own: SysV objects and POSIX queues die with the instance, and no other instance
+  // (same host uid) can attach them. criu dumps and restores it with the tree, as it owns it.
+  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (plan.net_none ? CLONE_NEWNET : 0);
   pid_t pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) die("clone");
   if (pid == 0) {

@@ -25,9 +25,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work" "$out.new"' EXIT
 mkdir "$work/src" && tar -xf "$tarball" -C "$work/src" --strip-components=1
 cd "$work/src"
-# SOURCE_DATE_EPOCH becomes the kdat cache's second magic: taken from the tarball (not the patches), so that
-# rebuilding the same source keeps a cache valid. Read before patching, which changes files' times.
-epoch=$(stat -c %Y Makefile)
+# SOURCE_DATE_EPOCH becomes the kdat cache's second magic: the tarball's date plus a number from the patch set's
+# fingerprint, so that rebuilding the same source with the same patches keeps a cache valid, while a patch that
+# adds a kdat field (0002) makes the caches of earlier builds stale: criu checks the cache's size, and a new
+# bool can fit in the struct's padding, where an old cache holds a zero. Read before patching, which changes
+# files' times.
+epoch=$(( $(stat -c %Y Makefile) + 0x$(patches_sha256 | cut -c1-6) ))
 names=()
 for patch in "${patches[@]}"; do
   patch -p1 --forward --quiet <"$patch" >"$work/patch.log" 2>&1 \

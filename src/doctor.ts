@@ -5,6 +5,7 @@ import { CGROUP_ROOT, hostCgroups, instanceCgroupName, migrationState } from './
 import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
 import { kdatState } from './criu/kdat.ts';
+import { measurePageFaultCost } from './criu/page-fault-cost.ts';
 import { judgePrivileges } from './criu/privileges.ts';
 import { NATIVE_BUILD_DIR } from './paths.ts';
 import { RUNTIMES } from './manifest/schema.ts';
@@ -37,6 +38,13 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     const fill = await criu.hugePageFill();
     if (!fill.on) throw new Error(`${fill.detail}: restores fill memory 4 KiB at a time (slower for large images)`);
     return `on: restores fill memory with ${fill.detail}`;
+  }, true);
+  // Information, not a failure: where breakpoints do not work criu runs without them (criu/breakpoints.ts).
+  await add('hardware breakpoints', async () => (await criu.breakpoints()).detail);
+  await add('page faults', async () => {
+    const cost = await measurePageFaultCost();
+    if (cost.slow) throw new Error(cost.detail);
+    return cost.detail;
   }, true);
   await add('criu check', async () => {
     const result = await criu.check();
@@ -81,7 +89,7 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     return `fast: ${state.detail}`;
   }, true);
   await add('native helpers', async () => {
-    for (const file of ['prebake-exec', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
+    for (const file of ['prebake-exec', 'prebake-restore', 'breakpoint-probe', 'page-fault-probe', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
         throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
       });

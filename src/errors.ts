@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   PREBAKE_ERR_CRIU_MISSING: { exit: 9, status: 500, summary: 'no usable criu (>= 4.1) was found' },
   PREBAKE_ERR_DUMP_FAILED: { exit: 9, status: 422, summary: 'criu dump failed' },
   PREBAKE_ERR_RESTORE_FAILED: { exit: 9, status: 502, summary: 'criu restore failed' },
+  PREBAKE_ERR_CRIU_TIMEOUT: { exit: 9, status: 500, summary: 'criu (check, dump or restore) did not finish within its deadline and was killed' },
+  PREBAKE_ERR_DUMP_INTERRUPTED: { exit: 9, status: 500, summary: 'criu dump was killed by a signal, or the host ran out of disk or memory: not the function\'s fault' },
   PREBAKE_ERR_RUNTIME_MISSING: { exit: 9, status: 500, summary: "the function's runtime is not installed" },
   PREBAKE_ERR_CGROUP: { exit: 9, status: 500, summary: "the instance's cgroup could not be set up or ended" },
   PREBAKE_ERR_PIPE: { exit: 9, status: 500, summary: 'the kernel refused a pipe for an instance (out of file descriptors?)' },

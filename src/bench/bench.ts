@@ -15,6 +15,7 @@ import { forkArm, freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions }
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
+import type { BuildListener } from '../build/progress.ts';
 import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
 import { runInterleaved, type RunLoopOptions } from './run.ts';
 import { describeSkip, skippedMode, type SkippedMode } from './skipped.ts';
@@ -34,6 +35,8 @@ export interface BenchOptions {
   instances: InstanceRegistry;
   /** Things a user should know (a build, a skipped mode), one line each. */
   onNotice?: (line: string) => void;
+  /** The phases of a build the bench runs (a function without a fresh image). */
+  onBuild?: BuildListener;
   /** Before a function's runs, once its arms are open: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
@@ -106,7 +109,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
       let fn: BenchFunction;
       try {
-        fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice });
+        fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice, onBuild: options.onBuild });
       } catch (error) {
         const name = (isPrebakeError(error) && error.functionName) || target;
         for (const mode of options.modes) skip(name, mode, error);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { execa } from 'execa';
 import { DEFAULT_KDAT_FILE, describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
+import { measurePageFaultCost } from '../criu/page-fault-cost.ts';
 import { RUNTIMES } from '../manifest/schema.ts';
 import { nodeBinary } from '../paths.ts';
 import { runtimeFor } from '../runtimes/index.ts';
@@ -28,6 +29,13 @@ export interface MachineInfo {
   /** Which criu build ("lean static, sha256 …", with prebake's patches) and whether it fills with huge pages. */
   criuBuild: string;
   hugePageFill: string;
+  /** Whether criu stops tasks with hardware breakpoints here (criu/breakpoints.ts): "working", "not working: ...". */
+  hardwareBreakpoints: string;
+  /** Microseconds per fresh 4 KiB page, plain and MADV_HUGEPAGE (criu/page-fault-cost.ts); null: not measured. */
+  pageFault4kUs: number | null;
+  pageFaultHugeUs: number | null;
+  /** The same as a sentence, with which start modes pay off here. */
+  pageFaults: string;
   /** Installed runtimes by name: a version, or "not available: <why>". */
   runtimes: Record<string, string>;
 }
@@ -52,6 +60,7 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
     }
   }
   const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  const faults = await measurePageFaultCost().catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   const runFs = mounts.split('\n').map((line) => line.split(' ')).find((fields) => fields[1] === '/run')?.[2];
   return {
     cpuModel: (await firstMatch('/proc/cpuinfo', /^model name\s*:\s*(.+)$/m)) ?? os.cpus()[0]?.model ?? 'unknown',
@@ -69,6 +78,10 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
       (error: unknown) => `unknown: ${String(error)}`,
     ),
     hugePageFill: await criu.hugePageFill().then((fill) => (fill.on ? `on: ${fill.detail}` : fill.detail)),
+    hardwareBreakpoints: (await criu.breakpoints()).detail,
+    pageFault4kUs: typeof faults === 'string' ? null : faults.fourKUs,
+    pageFaultHugeUs: typeof faults === 'string' ? null : faults.hugeUs,
+    pageFaults: typeof faults === 'string' ? `not measured: ${faults}` : faults.detail,
     runtimes,
   };
 }

@@ -1,6 +1,7 @@
 // What a bench needs of each function before its runs: an image built from the current source (built here
 // when missing or stale, said on stderr), and the function resolved for a plain start and for a restore.
 import { buildFunction } from '../build/build.ts';
+import type { BuildListener } from '../build/progress.ts';
 import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
@@ -26,7 +27,7 @@ export interface BenchFunction {
  */
 export async function prepareBenchFunction(
   target: string,
-  context: { store: ImageStore; criu: Criu; instances: InstanceRegistry; needImage: boolean; onNotice?: (line: string) => void },
+  context: { store: ImageStore; criu: Criu; instances: InstanceRegistry; needImage: boolean; onNotice?: (line: string) => void; onBuild?: BuildListener },
 ): Promise<BenchFunction> {
   const { store, criu } = context;
   let builtNow = false;
@@ -41,7 +42,7 @@ export async function prepareBenchFunction(
       const spec = await loadFunction(dir);
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
       context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
-      const built = await buildFunction(spec, { store, criu, instances: context.instances });
+      const built = await buildFunction(spec, { store, criu, instances: context.instances, onEvent: context.onBuild });
       context.onNotice?.(`${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`);
       builtNow = true;
       prebaked = await resolveFunction(target, store, 'prebaked');

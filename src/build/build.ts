@@ -11,7 +11,8 @@ import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
-import { dumpExternals, viewEntries } from '../launch/sandbox-plan.ts';
+import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
+import { hostIdBase } from '../launch/host-ids.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
 import { pipeInodes } from '../launch/pipes.ts';
@@ -23,14 +24,16 @@ import { codeDirOf, directoryBytes, META_FORMAT, type ImageMeta, type ImageStore
 import { withAbiMismatchHint } from './abi-mismatch.ts';
 import { checkClones, cloneCheckWarnings } from './clone-check.ts';
 import { digestImageFiles } from '../store/image-files.ts';
+import { processTree, statusKb } from '../launch/proc.ts';
+import type { BuildListener, BuildPhase } from './progress.ts';
 
 export interface BuildOptions {
   store: ImageStore;
   criu: Criu;
   /** The registry the build's instances (the one dumped, the clone check's) are alive in. */
   instances: InstanceRegistry;
-  /** Called with progress lines ("init done in 120 ms"). */
-  onProgress?: (message: string) => void;
+  /** Told each phase as it begins and ends (progress.ts renders them for people). */
+  onEvent?: BuildListener;
   /** Fail the build (PREBAKE_ERR_CLONE_CHECK) rather than warn when clones share state. */
   strict?: boolean;
 }
@@ -44,7 +47,13 @@ export interface BuildResult extends StoredImage {
 
 export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Promise<BuildResult> {
   const { store, criu } = options;
-  const progress = options.onProgress ?? (() => {});
+  const report = options.onEvent ?? (() => {});
+  const begin = (phase: BuildPhase, detail: string) => {
+    report({ functionName: fn.name, kind: 'begin', phase, detail });
+    return performance.now();
+  };
+  const end = (phase: BuildPhase, detail: string) => report({ functionName: fn.name, kind: 'end', phase, detail });
+  const note = (detail: string) => report({ functionName: fn.name, kind: 'note', detail });
   const started = performance.now();
   const runtime = runtimeFor(fn.runtime);
   const [criuVersion, interpreter] = await Promise.all([criu.version(), runtime.interpreter(fn)]);
@@ -67,17 +76,19 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
-    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command);
+    const sandbox = await planSandbox(store.sandboxDir, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
     await checkView(deployed, viewEntries(sandbox.plan));
+    begin('init', `starting ${fn.runtime} and running the function's init`);
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
     const initMs = await instance.waitReady(fn.timeoutMs, command.argv[0]).catch((error: unknown) => {
       throw withAbiMismatchHint(error, fn, command.argv[0]!);
     });
-    progress(`init done in ${initMs.toFixed(1)} ms`);
+    end('init', `init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});
+    const warmupStarted = fn.warmup.invocations > 0 ? begin('warm-up', `${fn.warmup.invocations} invocation(s)`) : 0;
     for (let i = 1; i <= fn.warmup.invocations; i++) {
       try {
         await instance.invoke(warmupEvent, { requestId: `warmup-${i}`, timeoutMs: fn.timeoutMs });
@@ -93,10 +104,11 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
         throw error;
       }
     }
-    if (fn.warmup.invocations > 0) progress(`${fn.warmup.invocations} warm-up invocation(s) done`);
+    if (fn.warmup.invocations > 0) end('warm-up', `${fn.warmup.invocations} warm-up invocation(s) done in ${msSince(warmupStarted)}`);
 
     await instance.checkpoint(fn.timeoutMs);
     const pid = await instance.initPid();
+    const dumpStarted = begin('dump', `criu writes the image of ${(await residentBytes(pid) / 1e6).toFixed(1)} MB of anonymous memory`);
     // /tmp as the function left it, kept with the image: every clone starts from a copy (criu.ts, restore).
     await copyInstanceTmp(pid, path.join(buildDir.dir, TMP_SNAPSHOT_DIR));
     await criu.dump({
@@ -110,7 +122,9 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     await instance.end();
     const logs = instance.logs.text();
     // criu writes its files 0644.
-    await makeRestorable(buildDir.dir);
+    await makeRestorable(buildDir.dir, namespaceRootHostId(sandbox.plan));
+    const imageBytes = await directoryBytes(imageDir);
+    end('dump', `dump done in ${msSince(dumpStarted)}: image ${(imageBytes / 1e6).toFixed(1)} MB`);
 
     const meta: ImageMeta = {
       format: META_FORMAT,
@@ -125,7 +139,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       buildMs: performance.now() - started,
       initMs,
       warmupInvocations: fn.warmup.invocations,
-      imageBytes: await directoryBytes(imageDir),
+      imageBytes,
       criuVersion,
       criuBuild,
       runtimeVersion: interpreter.version,
@@ -134,11 +148,14 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       files: await digestImageFiles(imageDir),
       sandbox: sandbox.plan,
     };
+    if (fn.cloneCheck !== false) begin('clone check', 'restoring two clones and starting two plain instances to compare');
     meta.cloneCheck = await checkClones({ fn: deployed, image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir }, preparedDir, store, criu, instances: options.instances });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
-    if (meta.cloneCheck.off) progress('clone check: turned off in function.json');
-    else if (warnings.length === 0) progress('clone check: clones share no state that plain starts do not');
+    if (meta.cloneCheck.off) note('clone check: turned off in function.json');
+    else if (meta.cloneCheck.skipped) end('clone check', `clone check skipped: ${meta.cloneCheck.skipped}`);
+    else if (warnings.length === 0) end('clone check', 'clone check: clones share no state that plain starts do not');
+    else end('clone check', `clone check: ${warnings.length} finding(s), below`);
     if (options.strict && warnings.length > 0) {
       throw new PrebakeError('PREBAKE_ERR_CLONE_CHECK', `function "${fn.name}": ${warnings.join('; ')}`, {
         functionName: fn.name,
@@ -147,11 +164,19 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     }
     const stored = await store.publish(buildDir.dir, meta);
     buildDir = undefined;
-    progress(`image ${(meta.imageBytes / 1e6).toFixed(1)} MB published`);
+    note(`image ${(meta.imageBytes / 1e6).toFixed(1)} MB published`);
     return { ...stored, logs, warnings };
   } finally {
     await instance?.end();
     if (buildDir) await buildDir.remove();
     await release();
   }
+}
+
+const msSince = (started: number): string => `${(performance.now() - started).toFixed(0)} ms`;
+
+/** Anonymous resident memory of the tree rooted at `pid`: about what criu writes (file-backed pages stay in their files). */
+async function residentBytes(pid: number): Promise<number> {
+  const kb = await Promise.all((await processTree(pid)).map((member) => statusKb(member, 'RssAnon')));
+  return kb.filter(Number.isFinite).reduce((sum, value) => sum + value, 0) * 1024;
 }

@@ -51,7 +51,9 @@ export async function checkClones({ fn, image, preparedDir, store, criu, instanc
     probe(() => startCold(fn, preparedDir, store, instances)),
     probe(() => startCold(fn, preparedDir, store, instances)),
   ]);
-  const restoreFailure = settled.find((outcome) => outcome.status === 'rejected' && isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED'));
+  const restoreFailure = settled.find(
+    (outcome) => outcome.status === 'rejected' && (isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED') || isPrebakeError(outcome.reason, 'PREBAKE_ERR_CRIU_TIMEOUT')),
+  );
   if (restoreFailure) throw (restoreFailure as PromiseRejectedResult).reason;
   const failure = settled.find((outcome) => outcome.status === 'rejected');
   if (failure) {

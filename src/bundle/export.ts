@@ -2,13 +2,14 @@
 // files are streamed one after the other (never held in memory), each hashed as it goes; the hashes close the
 // stream. The function's lock is held until the stream ends, so a build cannot remove the files midway.
 import { createReadStream } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { isInside } from '../files/inside.ts';
+import { PrebakeError } from '../errors.ts';
 import { listFiles, type FileKind } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';
@@ -18,9 +19,30 @@ import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, SUMS_NAME, type Bundl
 export interface BundleFile {
   /** Its name in the bundle: `<part>/<relative path>`. */
   name: string;
+  /** What is read: the file itself, or for a symbolic link of the entry, the file it points to. */
   file: string;
   /** Directories are listed for their mode (an image dir may be root-only), before what they hold. */
-  kind: FileKind | 'dir';
+  kind: 'file' | 'dir';
+}
+
+/**
+ * The regular file a symbolic link of `dir` stands for in a bundle, which carries no links (docs/BUNDLES.md):
+ * one inside `dir`, or one under /usr that anyone may read (a Debian jar: every instance's view has /usr).
+ * Any other target would hand a file of this host to whoever asked for the bundle: the export is refused.
+ */
+async function linkedFile(dir: string, link: string, name: string): Promise<string> {
+  const refuse = (why: string) =>
+    new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${name} is a symbolic link ${why}: a bundle carries regular files only`, {
+      hint: 'replace the link with the file it stands for in the function\'s directory, and build again',
+      details: { link },
+    });
+  const target = await realpath(link).catch(() => undefined);
+  if (target === undefined) throw refuse('that leads nowhere');
+  const info = await stat(target);
+  if (!info.isFile()) throw refuse(`to ${info.isDirectory() ? 'a directory' : 'something other than a file'}`);
+  const inside = isInside(target, await realpath(dir));
+  if (!inside && !(isInside(target, '/usr') && (info.mode & 0o004) !== 0)) throw refuse(`to ${target}, outside the function's files`);
+  return target;
 }
 
 async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
@@ -38,7 +60,9 @@ async function partFiles(part: BundlePart, dir: string): Promise<BundleFile[]> {
       dirs.add(parent);
       listed.push({ name: `${part}/${parent}`, file: path.join(dir, parent), kind: 'dir' });
     }
-    listed.push({ name: `${part}/${relative}`, file: path.join(dir, relative), kind });
+    const name = `${part}/${relative}`;
+    const file = path.join(dir, relative);
+    listed.push({ name, file: kind === 'link' ? await linkedFile(dir, file, name) : file, kind: 'file' });
   }
   return listed;
 }
@@ -48,7 +72,6 @@ export async function bundleFiles(image: StoredImage): Promise<BundleFile[]> {
   const { meta, buildDir } = image;
   const files = await partFiles('entry', buildDir);
   if (!isInside(meta.preparedDir, buildDir)) files.push(...(await partFiles('prepared', meta.preparedDir)));
-  if (!isInside(meta.spec.dir, buildDir)) files.push(...(await partFiles('source', meta.spec.dir)));
   return files;
 }
 
@@ -113,18 +136,13 @@ export async function exportBundle(store: ImageStore, criu: Criu, name: string):
   return pack as unknown as Readable;
 }
 
-/** Streams one file into the pack; returns its sha256 (of the link's target for a symbolic link; none for a directory). */
+/** Streams one file into the pack; returns its sha256 (none for a directory). */
 async function addFile(pack: tar.Pack, file: BundleFile): Promise<string | undefined> {
-  const info = await lstat(file.file);
-  const mode = info.mode & 0o7777;
+  const info = await stat(file.file);
+  const mode = info.mode & 0o777;
   if (file.kind === 'dir') {
     await addEntry(pack, { name: file.name, type: 'directory', mode, mtime: info.mtime });
     return undefined;
-  }
-  if (file.kind === 'link') {
-    const target = await readlink(file.file);
-    await addEntry(pack, { name: file.name, type: 'symlink', linkname: target, mode, mtime: info.mtime });
-    return sha256(target);
   }
   const { tap, digest } = sha256Tap();
   const entry = pack.entry({ name: file.name, size: info.size, mode, mtime: info.mtime });

@@ -5,9 +5,10 @@
 //   entry/<path>          every file of the store entry (the build dir: meta.json, images/, whatever else a
 //                         build keeps there), whatever it holds
 //   prepared/<path>       what the runtime prepared (compiled classes), when it lives outside the entry
-//   source/<path>         the function's code as it was built, when it lives outside the entry
 //   SHA256SUMS            "<sha256>  <path>" for every entry above, in sha256sum's format; written last because
 //                         the exporter learns each hash while it streams the file
+//
+// Regular files and directories only: a symbolic link of the entry travels as the file it points to.
 import type tar from 'tar-stream';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -16,7 +17,9 @@ import type { Fingerprint } from './fingerprint.ts';
 export const BUNDLE_FORMAT = 1;
 export const HEADER_NAME = 'prebake-bundle.json';
 export const SUMS_NAME = 'SHA256SUMS';
-export const PARTS = ['entry', 'prepared', 'source'] as const;
+export const PARTS = ['entry', 'prepared'] as const;
+/** Older bundles also carried the function's source here: import verifies it and writes none of it. */
+export const LEGACY_SOURCE_PART = 'source';
 export type BundlePart = (typeof PARTS)[number];
 export const BUNDLE_MEDIA_TYPE = 'application/x-tar';
 

@@ -1,8 +1,8 @@
 // prebake import: a bundle (docs/BUNDLES.md) read as a stream into a temp dir, every file hashed on the way and
 // checked against the bundle's SHA256SUMS, then published under the function's lock. Whatever goes wrong (a
 // damaged or truncated stream, a mismatch, an incompatible host), the temp dir goes and nothing is published.
-import { createWriteStream } from 'node:fs';
-import { chmod, cp, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { cp, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,14 +10,15 @@ import { text } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
+import { namespaceRootHostId } from '../launch/sandbox-plan.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import { sourceFingerprint } from '../manifest/digest.ts';
 import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
-import { isInside } from '../files/inside.ts';
 import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
-import { sha256, sha256Tap } from '../files/sha256.ts';
-import { BUNDLE_FORMAT, corrupt, HEADER_NAME, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';
+import { localSandbox } from './local-sandbox.ts';
+import { sha256, sha256OfStream, sha256Tap } from '../files/sha256.ts';
+import { setModeNoFollow } from '../files/no-follow.ts';
+import { BUNDLE_FORMAT, corrupt, HEADER_NAME, LEGACY_SOURCE_PART, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';
 import { imageMetaCheck } from '../store/meta-schema.ts';
 import { schemaProblem } from '../validate.ts';
 
@@ -26,7 +27,7 @@ export interface ImportOptions {
   force?: boolean;
   /** The name the caller expects the bundle to carry (the daemon's PUT /functions/:name/bundle). */
   expectedName?: string;
-  /** Throws when the function's code may not live in `dir` (the daemon's functions roots). */
+  /** Throws when the bundle's source directory (information only) lies where this host takes no function from. */
   checkSourceDir?: (dir: string) => Promise<void>;
   /**
    * Publish the function under this name instead of the bundle's (`prebake pull --name`). Invoking by name runs
@@ -39,8 +40,6 @@ export interface ImportOptions {
 export interface ImportResult extends StoredImage {
   /** Why the imported image must be rebuilt before it is restored (set with --force on an incompatible host). */
   rebuildReason?: string;
-  /** Set when the function's source directory was absent here and the bundle's copy was put there. */
-  sourceInstalled: boolean;
 }
 
 const BUILD_ID_PATTERN = /^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/;
@@ -63,20 +62,27 @@ function parseHeader(content: string): BundleHeader {
   return header;
 }
 
-/** `name` as a path under the temp dir, refusing anything that could land outside it. */
-function safePath(name: string, links: Set<string>): string {
+/** `name` as a path under the temp dir, refusing anything that could land outside it or outside the layout. */
+function safePath(name: string): string {
   const bare = name.replace(/\/$/, '');
   const normal = path.posix.normalize(bare);
   const [part] = normal.split('/');
-  if (normal !== bare || links.has(normal) || normal.startsWith('/') || normal.split('/').includes('..') || !(PARTS as readonly string[]).includes(part!)) {
+  if (normal !== bare || normal.startsWith('/') || normal.split('/').includes('..') || ![...PARTS, LEGACY_SOURCE_PART].includes(part!)) {
     throw corrupt(`unexpected entry ${JSON.stringify(name)}`);
-  }
-  // A file under a link the bundle itself made would be written wherever the link points.
-  for (let dir = path.posix.dirname(normal); dir !== '.'; dir = path.posix.dirname(dir)) {
-    if (links.has(dir)) throw corrupt(`entry ${JSON.stringify(name)} lies under a symbolic link`);
   }
   return normal;
 }
+
+// A bundle holds regular files and directories only: a link (symbolic or hard) would make a later step as root
+// (the permission fix-up, a copy) reach wherever it points; devices and fifos are not a function's files.
+function assertAllowedType(name: string, type: tar.Header['type']): void {
+  if (type !== 'file' && type !== 'directory') {
+    throw corrupt(`entry ${JSON.stringify(name)} is a ${type ?? 'entry of no type'}: a bundle holds regular files and directories only`);
+  }
+}
+
+// Files are created by the import itself, never opened through a link or over something already there.
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 async function readMeta(entryDir: string, header: BundleHeader): Promise<ImageMeta> {
   let meta: ImageMeta;
@@ -99,7 +105,7 @@ export async function importBundle(store: ImageStore, criu: Criu, input: Readabl
   const work = await store.createWorkDir('import');
   try {
     const { header, rebuildReason } = await extractVerified(input, work.dir, store, criu, options);
-    return await publishImport(store, work.dir, header, rebuildReason, options.name ?? header.name);
+    return await publishImport(store, work.dir, header, rebuildReason, options);
   } finally {
     await work.remove();
   }
@@ -122,49 +128,48 @@ async function extractVerified(
   input.on('error', onInputError).on('close', onInputClose);
   input.pipe(extract);
   const seen = new Map<string, string>();
-  const links = new Set<string>();
+  const names = new Set<string>();
   const dirModes = new Map<string, number>();
   let header: BundleHeader | undefined;
   let sums: Map<string, string> | undefined;
   let rebuildReason: string | undefined;
   try {
     for await (const entry of extract) {
-      const name = entry.header.name;
+      const { name, type } = entry.header;
       if (sums) throw corrupt(`entry ${JSON.stringify(name)} after ${SUMS_NAME}`);
+      assertAllowedType(name, type);
       if (!header) {
-        if (name !== HEADER_NAME) throw corrupt(`it starts with ${JSON.stringify(name)}, not ${HEADER_NAME}`);
+        if (name !== HEADER_NAME || type !== 'file') throw corrupt(`it starts with ${JSON.stringify(name)}, not ${HEADER_NAME}`);
         const content = await smallText(entry);
         header = parseHeader(content);
         seen.set(name, sha256(content));
         rebuildReason = await checkHost(header, store, criu, options);
         continue;
       }
-      if (name === SUMS_NAME) {
+      if (name === SUMS_NAME && type === 'file') {
         sums = parseSums(await smallText(entry));
         continue;
       }
-      const relative = safePath(name, links);
-      if (seen.has(relative)) throw corrupt(`entry ${JSON.stringify(name)} appears twice`);
+      const relative = safePath(name);
+      if (names.has(relative)) throw corrupt(`entry ${JSON.stringify(name)} appears twice`);
+      names.add(relative);
+      if (relative.split('/')[0] === LEGACY_SOURCE_PART) {
+        // Bundles of older prebakes carried the code twice: verified like the rest, never written (docs/BUNDLES.md).
+        if (type === 'directory') entry.resume();
+        else seen.set(relative, await sha256OfStream(entry as unknown as Readable));
+        continue;
+      }
       const target = path.join(workDir, relative);
       await mkdir(path.dirname(target), { recursive: true });
-      const type = entry.header.type;
       if (type === 'directory') {
         entry.resume();
         await mkdir(target, { recursive: true });
         dirModes.set(target, (entry.header.mode ?? 0o755) & 0o777);
         continue;
       }
-      if (type === 'symlink') {
-        const linkname = entry.header.linkname ?? '';
-        entry.resume();
-        await symlink(linkname, target);
-        links.add(relative);
-        seen.set(relative, sha256(linkname));
-        continue;
-      }
-      if (type !== 'file') throw corrupt(`entry ${JSON.stringify(name)} is a ${type}`);
       const { tap, digest } = sha256Tap();
-      await pipeline(entry, tap, createWriteStream(target, { mode: (entry.header.mode ?? 0o644) & 0o777, flags: 'wx' }));
+      const file = await open(target, CREATE_FLAGS, (entry.header.mode ?? 0o644) & 0o777);
+      await pipeline(entry, tap, file.createWriteStream());
       seen.set(relative, digest());
     }
   } catch (error) {
@@ -186,7 +191,7 @@ async function extractVerified(
   const missing = [...sums.keys()].filter((name) => !seen.has(name));
   if (missing.length > 0) throw corrupt(`${missing.length} file(s) listed in ${SUMS_NAME} are missing, ${missing[0]} first`);
   // Last, so that a directory made read-only (an image dir kept root-only) was still writable while filled.
-  for (const [dir, mode] of dirModes) await chmod(dir, mode);
+  for (const [dir, mode] of dirModes) await setModeNoFollow(dir, mode);
   return { header, rebuildReason };
 }
 
@@ -215,8 +220,8 @@ async function checkHost(header: BundleHeader, store: ImageStore, criu: Criu, op
       functionName: options.expectedName,
     });
   }
-  // Code kept in the entry stays in the store; code outside it is run (and maybe written) where it says.
-  if (!(typeof header.entryDir === 'string' && isInside(header.spec.dir, header.entryDir))) await options.checkSourceDir?.(header.spec.dir);
+  // Nothing is written there, but a rebuild and the source status read it: a daemon's roots still bound it.
+  await options.checkSourceDir?.(header.spec.dir);
   const here = await hostFingerprint(header.spec, path.join(store.home, 'prepared', path.basename(header.preparedDir)), criu);
   const differences = fingerprintDifferences(header.fingerprint, here);
   if (differences.length === 0) return header.rebuildReason;
@@ -229,53 +234,61 @@ async function checkHost(header: BundleHeader, store: ImageStore, criu: Criu, op
   });
 }
 
-/** Moves the verified files into place under the function's lock: prepared files, code, then the entry. */
+/**
+ * Moves the verified files into place under the function's lock: the prepared files (into the home, by a name
+ * checked in the header), then the entry. The code is the entry's own copy (code/); the bundle's `spec.dir` is
+ * kept as information only: nothing is written there, and the sweep of leftovers does not look for it.
+ */
 async function publishImport(
   store: ImageStore,
   workDir: string,
   header: BundleHeader,
-  rebuildReason: string | undefined,
-  name: string,
+  hostReason: string | undefined,
+  options: ImportOptions,
 ): Promise<ImportResult> {
   const entryDir = path.join(workDir, 'entry');
   const bundled = await readMeta(entryDir, header);
-  const meta: ImageMeta = name === bundled.name ? bundled : { ...bundled, name, spec: { ...bundled.spec, name } };
+  const name = options.name ?? header.name;
+  const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
+  const meta: ImageMeta = { ...bundled, name, spec: { ...bundled.spec, name }, preparedDir };
+  const local = await localSandbox(store.sandboxDir, meta, store.functionBuildDir(name, meta.buildId));
+  let rebuildReason = hostReason;
+  if (local.differences.length > 0) {
+    const reason = `made with another sandbox than this host gives: ${local.differences.join('; ')}`;
+    if (!options.force) {
+      throw new PrebakeError('PREBAKE_ERR_BUNDLE_INCOMPATIBLE', `function "${header.name}": the bundle was ${reason}`, {
+        functionName: header.name,
+        hint: 'build the function on this host instead, or import it forced, to keep it marked for rebuild',
+      });
+    }
+    rebuildReason = [hostReason, reason].filter(Boolean).join('; ');
+  }
   const release = await store.lock(name);
-  let installedSource: string | undefined;
   try {
-    const preparedDir = path.join(store.home, 'prepared', path.basename(header.preparedDir));
     await installIfAbsent(path.join(workDir, 'prepared'), preparedDir);
-    // Code kept inside the entry travels with it: its path follows the entry into this home.
-    const inEntry = typeof header.entryDir === 'string' && isInside(meta.spec.dir, header.entryDir);
-    const codeInEntry = inEntry ? path.relative(header.entryDir, meta.spec.dir) : undefined;
-    const sourceDir = codeInEntry === undefined ? meta.spec.dir : path.join(store.functionBuildDir(meta.name, meta.buildId), codeInEntry);
-    const sourceInstalled = await installIfAbsent(path.join(workDir, 'source'), sourceDir);
-    if (sourceInstalled) installedSource = sourceDir;
-    // Code written here just now has new file times (the fingerprint has relative paths: the entry's copy
-    // counts as where it will be); code found in place keeps the build's fingerprint, so that the freshness
-    // check compares its content with the image's.
-    const fingerprintDir = codeInEntry === undefined ? (sourceInstalled ? sourceDir : undefined) : path.join(entryDir, codeInEntry);
     const imported: ImageMeta = {
       ...meta,
-      spec: { ...meta.spec, dir: sourceDir },
-      preparedDir,
-      sourceFingerprint: fingerprintDir ? await sourceFingerprint(fingerprintDir) : meta.sourceFingerprint,
+      // This host's, never the bundle's: a forged plan would bind any host path into the view.
+      sandbox: local.sandbox,
+      interpreter: local.interpreter,
+      importedAt: new Date().toISOString(),
       ...(rebuildReason !== undefined && { rebuildReason }),
     };
     // Tar kept the modes, not the owners: the image's group and the snapshot's /tmp as a restore needs them.
-    await makeRestorable(entryDir);
+    // What fails here (no images/, a file where a directory belongs) is the bundle's shape. The image's user
+    // namespace maps are the exporting host's: its clones run as that function's host ids.
+    await makeRestorable(entryDir, namespaceRootHostId(meta.sandbox)).catch((error: unknown) => {
+      throw asBundleError(error);
+    });
     const stored = await store.publish(entryDir, imported);
-    installedSource = undefined;
-    return { ...stored, rebuildReason, sourceInstalled };
+    return { ...stored, rebuildReason };
   } finally {
-    if (installedSource) await rm(installedSource, { recursive: true, force: true });
     await release();
   }
 }
 
 /**
- * Puts `from` at `to` unless `to` exists already (prepared files are named by their content; a function's code
- * already there is left as it is, and the usual freshness check compares it with the image). Returns whether
+ * Puts `from` at `to` unless `to` exists already (prepared files are named by their content). Returns whether
  * it did. `to` may be on another filesystem: copied to a sibling first, then renamed, so it appears whole.
  */
 async function installIfAbsent(from: string, to: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import { ImageStore } from '../store/store.ts';
 
 export interface GlobalOptions {
   home?: string;
+  verbose?: boolean;
 }
 
 /** What every command works with: the store under --home and the criu driver. */

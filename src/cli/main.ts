@@ -31,7 +31,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const program = new Command('prebake')
   .description('Prebake serverless functions with CRIU: restore a snapshot instead of a cold start')
   .option('--home <dir>', 'state directory (default: $PREBAKE_HOME or /var/lib/prebake)')
-  .option('--verbose', 'print error details (stack, criu log) on failure')
+  .option('--verbose', "print error details (stack, criu log) on failure; with invoke --timing, where the start's time went")
   .showHelpAfterError()
   .exitOverride()
   // Instances' cgroups are named for the home they serve, so that each home sweeps only its own (what a

@@ -5,14 +5,16 @@ import { closeSync } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
 import { createPipe } from '../launch/pipes.ts';
 import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
-import { readCriuBuild, type CriuBuild } from './build-info.ts';
+import { hostBreakpoints, type Breakpoints } from './breakpoints.ts';
+import { DEFAULT_KDAT_FILE, readCriuBuild, type CriuBuild } from './build-info.ts';
+import { criuEnvironment } from './environment.ts';
 import { FILL_PATCH, prepareHugePageFill, type HugePageFill } from './huge-page-fill.ts';
+import { criuDeadlinesFromEnv, criuTimeout, runWithin, withinMs, type CriuDeadlines, type CriuPhase } from './deadline.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
@@ -68,16 +70,34 @@ export interface RestoreSandbox {
 }
 
 /**
+ * How a restore ended: `restored` once criu has exited after a complete restore (every thread of the clone let
+ * go, so the clone's exit is seen as an exit); `failed` when criu failed or the restore ended before that;
+ * `timeout` when neither came within the restore deadline (the caller ends the instance, and with it criu).
+ */
+export type RestoreOutcome = 'restored' | 'failed' | 'timeout';
+
+/** When each step of a restore happened (process.hrtime's CLOCK_MONOTONIC ns), filled in as they become known. */
+export interface RestoreTimeline {
+  /** Just before prebake-restore was spawned. */
+  spawnNs: bigint;
+  /** From prebake-restore's notice: its main began, it forked criu after the staging, criu exited. */
+  mainNs?: bigint;
+  stagedNs?: bigint;
+  criuExitNs?: bigint;
+  /** When the controller read the notice. */
+  noticeNs?: bigint;
+}
+
+/**
  * A restore under native/prebake-restore, which runs criu detached and then owns the clone: `process` exits
  * when the clone ends (with its status), or when criu fails (with criu's).
  */
 export interface RunningRestore {
   process: OwnerProcess;
-  /**
-   * Resolves true once criu has exited after a complete restore (every thread of the clone let go, so the
-   * clone's exit is seen as an exit); false when criu failed or the restore ended before that.
-   */
-  restored: Promise<boolean>;
+  restored: Promise<RestoreOutcome>;
+  timeline: RestoreTimeline;
+  /** Its deadline, for the timeout's error (Criu.restoreTimeout). */
+  deadlineMs: number;
   pidFile: string;
   logFile: string;
   workDir: string;
@@ -86,17 +106,43 @@ export interface RunningRestore {
 
 export class Criu {
   readonly binary: string;
+  /** How long each phase may take before criu is killed (deadline.ts); PREBAKE_CRIU_DEADLINE_S by default. */
+  readonly deadlines: Readonly<CriuDeadlines>;
   private kdat: Promise<KdatState> | undefined;
   private fill: Promise<HugePageFill> | undefined;
   private buildInfo: Promise<CriuBuild> | undefined;
+  private hardwareBreakpoints: Promise<Breakpoints> | undefined;
 
-  constructor(binary: string = criuBinary()) {
+  constructor(binary: string = criuBinary(), deadlines: Partial<CriuDeadlines> = {}) {
     this.binary = binary;
+    this.deadlines = Object.freeze({ ...criuDeadlinesFromEnv(), ...deadlines });
+  }
+
+  /** This criu with some deadlines changed (the daemon's config), sharing what it has probed once. */
+  withDeadlines(deadlines: Partial<CriuDeadlines>): Criu {
+    if (Object.keys(deadlines).length === 0) return this;
+    const changed = new Criu(this.binary, { ...this.deadlines, ...deadlines });
+    changed.kdat = this.kdat;
+    changed.fill = this.fill;
+    changed.buildInfo = this.buildInfo;
+    changed.hardwareBreakpoints = this.hardwareBreakpoints;
+    return changed;
+  }
+
+  /** Runs criu with `args` within the `phase`'s deadline; PREBAKE_ERR_CRIU_TIMEOUT (criu and its tree killed) past it. */
+  private async run(phase: CriuPhase, args: string[], label: string, logFile?: string) {
+    const deadlineMs = this.deadlines[`${phase}Ms`];
+    const { result, timedOut } = await runWithin(this.binary, args, deadlineMs, { env: await this.environment() });
+    if (timedOut) {
+      const tail = (logFile && (await logTail(logFile))) || lastLines(result.all ?? '');
+      throw criuTimeout({ phase, deadlineMs, label, logTail: tail, command: [this.binary, ...args].join(' ') });
+    }
+    return result;
   }
 
   /** criu's version as "X.Y[.Z]"; throws PREBAKE_ERR_CRIU_MISSING when criu cannot run or is older than 4.1. */
   async version(): Promise<string> {
-    const result = await execa(this.binary, ['--version'], { reject: false });
+    const result = await this.run('check', ['--version'], 'this host');
     const match = /Version:\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(result.stdout ?? '');
     if (result.failed || !match) {
       throw new PrebakeError('PREBAKE_ERR_CRIU_MISSING', `cannot run criu (${this.binary})`, {
@@ -122,8 +168,23 @@ export class Criu {
 
   /** Once per process: give criu a kernel-probe cache where this build looks for it (see kdat.ts). */
   prepare(): Promise<KdatState> {
-    this.kdat ??= this.build().then((build) => ensureKdatCache(this.binary, build.kdatFile), () => 'unavailable' as const);
+    this.kdat ??= Promise.all([this.build(), this.environment()])
+      .then(([build, env]) => ensureKdatCache(this.binary, build.kdatFile, env, this.deadlines.checkMs), () => 'unavailable' as const);
     return this.kdat;
+  }
+
+  /** Once per process: whether criu may stop tasks with hardware breakpoints here (breakpoints.ts). */
+  breakpoints(): Promise<Breakpoints> {
+    this.hardwareBreakpoints ??= this.build().then(
+      (build) => build.kdatFile,
+      () => DEFAULT_KDAT_FILE,
+    ).then((kdatFile) => hostBreakpoints(path.dirname(kdatFile)));
+    return this.hardwareBreakpoints;
+  }
+
+  /** What every criu run adds to the controller's environment (environment.ts). */
+  async environment(): Promise<Record<string, string>> {
+    return criuEnvironment(await this.breakpoints());
   }
 
   /**
@@ -142,14 +203,14 @@ export class Criu {
 
   /** `criu check`: whether the kernel has what criu needs. */
   async check(): Promise<{ ok: boolean; output: string }> {
-    const result = await execa(this.binary, ['check'], { reject: false, all: true });
+    const result = await this.run('check', ['check'], 'this host');
     const output = (result.all ?? '').trim();
     return { ok: result.exitCode === 0 && /Looks good/.test(output), output };
   }
 
   /** `criu check --feature NAME`: whether criu and the kernel support one feature (`clone3_set_tid`, ...). */
   async hasFeature(name: string): Promise<boolean> {
-    const result = await execa(this.binary, ['check', '--feature', name], { reject: false });
+    const result = await this.run('check', ['check', '--feature', name], 'this host');
     return result.exitCode === 0;
   }
 
@@ -157,23 +218,36 @@ export class Criu {
   async dump(options: DumpOptions): Promise<void> {
     await this.prepare();
     // Cgroups stay out of the image: each restore runs in a fresh cgroup of its own (see restore).
+    // An instance's own network namespace has no firewall rules to save (no instance holds CAP_NET_ADMIN) and
+    // nothing outside the dumped tree to block while it is frozen, while criu runs iptables-save and
+    // iptables-restore for both, which a fresh Debian lacks (issue 23): --network-lock skip, and CR_IPTABLES
+    // (environment.ts) saves an empty rule set, which a restore skips.
     const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '--manage-cgroups=ignore', '-v2',
+      '--log-file', options.logFile, '--manage-cgroups=ignore', '--network-lock', 'skip', '-v2',
       ...options.externals.flatMap((external) => ['--external', external])];
-    const result = await execa(this.binary, args, { reject: false, all: true });
-    if (result.exitCode !== 0) {
-      const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
-      throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
+    const result = await this.run('dump', args, options.label, options.logFile);
+    if (result.exitCode === 0) return;
+    const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
+    const details = { command: [this.binary, ...args].join(' '), exitCode: result.exitCode, signal: result.signal, logTail: tail };
+    const fault = await hostFault(options.imageDir, tail, result.signal);
+    if (fault) {
+      const what = fault.signal ? `criu dump was killed by ${fault.signal}` : `criu dump failed: ${fault.reason}`;
+      throw new PrebakeError('PREBAKE_ERR_DUMP_INTERRUPTED', `${options.label}: ${what}`, {
         cause: result,
-        hint: dumpHint(tail),
-        details: { command: [this.binary, ...args].join(' '), exitCode: result.exitCode, logTail: tail },
+        hint: 'a problem of the host, not of the function: free disk or memory, find what sends signals to criu, and build again',
+        details,
       });
     }
+    throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
+      cause: result,
+      hint: dumpHint(tail),
+      details,
+    });
   }
 
   /** Starts `criu restore` (see RunningRestore). */
   async restore(options: RestoreOptions): Promise<RunningRestore> {
-    await Promise.all([this.prepare(), this.hugePageFill()]);
+    const [env] = await Promise.all([this.environment(), this.prepare(), this.hugePageFill()]);
     const pidFile = path.join(options.workDir, 'pid');
     const logFile = path.join(options.workDir, 'restore.log');
     const { sandbox } = options;
@@ -198,12 +272,11 @@ export class Criu {
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
     // The instance made of it owns the process (its end, or its registry's kill at exit, ends it).
     let child: SpawnedProcess;
+    const timeline: RestoreTimeline = { spawnNs: process.hrtime.bigint() };
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
-        // The patched criu fills with huge pages wherever the host allows, also where an administrator turned
-        // sizes on: PREBAKE_THP_FILL=0 turns the fill itself off (CRIU_THP_FILL=0, read by the patch).
-        ...(process.env.PREBAKE_THP_FILL === '0' && { env: { ...definedEnv(), CRIU_THP_FILL: '0' } }),
+        ...(Object.keys(env).length > 0 && { env: { ...definedEnv(), ...env } }),
       });
     } catch (error) {
       closeSync(ready.read);
@@ -216,7 +289,20 @@ export class Criu {
     } finally {
       closeSync(ready.write);
     }
-    return { process: child, restored: restoreNotice(ready.read), pidFile, logFile, workDir: options.workDir };
+    const deadlineMs = this.deadlines.restoreMs;
+    const restored = withinMs(restoreNotice(ready.read, timeline), deadlineMs);
+    return { process: child, restored, timeline, deadlineMs, pidFile, logFile, workDir: options.workDir };
+  }
+
+  /** PREBAKE_ERR_CRIU_TIMEOUT for a restore whose outcome was `timeout`; end the instance (criu's with it) after. */
+  async restoreTimeout(restore: RunningRestore, label: string): Promise<PrebakeError> {
+    return criuTimeout({
+      phase: 'restore',
+      deadlineMs: restore.deadlineMs,
+      label,
+      logTail: await logTail(restore.logFile),
+      command: restore.process.spawnargs.join(' '),
+    });
   }
 
   /**
@@ -244,28 +330,45 @@ function definedEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** Whether prebake-restore wrote its byte on `fd` (criu done) before the pipe closed; owns `fd`. */
-function restoreNotice(fd: number): Promise<boolean> {
+/**
+ * Whether prebake-restore wrote its notice on `fd` (criu done) before the pipe closed, noting its times in
+ * `timeline`; owns `fd`.
+ */
+function restoreNotice(fd: number, timeline: RestoreTimeline): Promise<'restored' | 'failed'> {
   return new Promise((resolve) => {
     const notice = new net.Socket({ fd, readable: true, writable: false });
-    const settle = (restored: boolean) => {
-      resolve(restored);
+    const settle = (outcome: 'restored' | 'failed') => {
+      resolve(outcome);
       notice.destroy();
     };
-    notice.once('data', () => settle(true));
-    notice.once('end', () => settle(false));
-    notice.once('error', () => settle(false));
+    notice.once('data', (line: Buffer) => {
+      timeline.noticeNs = process.hrtime.bigint();
+      // One write under PIPE_BUF on the other side: the line comes whole.
+      const times = /^R (\d+) (\d+) (\d+)/.exec(line.toString('latin1'));
+      if (times) [timeline.mainNs, timeline.stagedNs, timeline.criuExitNs] = times.slice(1, 4).map((text) => BigInt(text!));
+      settle('restored');
+    });
+    notice.once('end', () => settle('failed'));
+    notice.once('error', () => settle('failed'));
   });
 }
 
 /** Why a restore failed when the host is to blame rather than the image; undefined when nothing says so. */
 async function transientCause(restore: RunningRestore, log: string): Promise<string | undefined> {
-  // A full disk truncates criu's log and pidfile before it can say so: ask the filesystem.
-  const space = await statfs(restore.workDir).catch(() => undefined);
-  if ((space && space.bavail === 0) || /No space left on device/.test(log)) return 'the disk holding the store is full';
-  if (/Cannot allocate memory|Out of memory/i.test(log)) return 'the host ran out of memory';
   const exit = await Promise.race([restore.process, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref())]);
-  if (exit?.signal) return `criu was killed by ${exit.signal}`;
+  const fault = await hostFault(restore.workDir, log, exit?.signal);
+  return fault && (fault.signal ? `criu was killed by ${fault.signal}` : fault.reason);
+}
+
+type HostFault = { reason: string; signal?: undefined } | { signal: string; reason?: undefined };
+
+/** What the host did to a criu run that failed (`dir` holds its output); undefined when nothing says the host is to blame. */
+async function hostFault(dir: string, log: string, signal: string | null | undefined): Promise<HostFault | undefined> {
+  // A full disk truncates criu's log and pidfile before it can say so: ask the filesystem.
+  const space = await statfs(dir).catch(() => undefined);
+  if ((space && space.bavail === 0) || /No space left on device/.test(log)) return { reason: 'the disk holding the store is full' };
+  if (/Cannot allocate memory|Out of memory/i.test(log)) return { reason: 'the host ran out of memory' };
+  if (signal) return { signal };
   return undefined;
 }
 

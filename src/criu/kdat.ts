@@ -6,7 +6,7 @@
 // looks, together with the boot id it belongs to. A cache from another boot is replaced, never used.
 import { mkdir, readFile, rename, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { DEFAULT_CRIU_DEADLINES, runWithin } from './deadline.ts';
 
 const RUN_DIR = '/run';
 // Where prebake notes which boot a cache belongs to: /run/prebake-criu.kdat.boot-id for /run/criu.kdat.
@@ -30,9 +30,14 @@ export async function kdatState(cacheFile: string): Promise<'criu-managed' | 'pr
 
 /**
  * Makes sure criu finds a kernel-probe cache valid for this boot. Never throws: without a cache criu
- * works, only slower.
+ * works, only slower. `env`: what criu runs with beyond the controller's environment (environment.ts).
  */
-export async function ensureKdatCache(criuBinary: string, cacheFile: string): Promise<KdatState> {
+export async function ensureKdatCache(
+  criuBinary: string,
+  cacheFile: string,
+  env: Record<string, string> = {},
+  deadlineMs = DEFAULT_CRIU_DEADLINES.checkMs,
+): Promise<KdatState> {
   try {
     const dir = path.dirname(cacheFile);
     const state = await kdatState(cacheFile);
@@ -41,14 +46,16 @@ export async function ensureKdatCache(criuBinary: string, cacheFile: string): Pr
     if (state !== 'absent') return state;
     const bootId = await readBootId();
 
-    const probe = await execa(
+    // A probe that hangs past the check deadline is killed: criu then runs without a cache.
+    const { result: probe, timedOut } = await runWithin(
       'unshare',
       ['--mount', '--propagation', 'private', 'sh', '-c',
         `mount -t tmpfs prebake-kdat ${RUN_DIR} && mkdir -p "$1" && "$0" check >/dev/null 2>&1; cat "$2"`, criuBinary, dir, cacheFile],
-      { encoding: 'buffer', reject: false },
+      deadlineMs,
+      { encoding: 'buffer', env },
     );
-    const cache = probe.stdout;
-    if (!(cache instanceof Uint8Array) || cache.length === 0) return 'unavailable';
+    const cache: unknown = probe.stdout;
+    if (timedOut || !(cache instanceof Uint8Array) || cache.length === 0) return 'unavailable';
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${cacheFile}.prebake-${process.pid}`;
     await writeFile(temp, cache, { mode: 0o600 });

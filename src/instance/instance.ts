@@ -147,11 +147,12 @@ export class Instance {
   }
 
   /**
-   * Has a template fork a child with a /tmp of `tmpMb` (and a network namespace of its own for "none"): the child's pid in the template's PID namespace, and the
+   * Has a template fork a child with a /tmp of `tmpMb` (and a network namespace of its own for "none"; able to
+   * create user namespaces only with `userNamespaces`): the child's pid in the template's PID namespace, and the
    * template's fds of the controller's ends of the child's pipes, which it holds until release().
    */
-  async fork(tmpMb: number, network: NetworkMode, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
-    this.channel.send({ type: 'fork', tmpMb, network });
+  async fork(tmpMb: number, network: NetworkMode, userNamespaces: boolean, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
+    this.channel.send({ type: 'fork', tmpMb, network, userNamespaces });
     const frame = await this.expect('forked', timeoutMs, this.templateFailures('forking a child', timeoutMs));
     const { pid, fds } = frame.header as { pid?: unknown; fds?: unknown };
     if (typeof pid !== 'number' || typeof fds !== 'object' || fds === null) {

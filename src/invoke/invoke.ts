@@ -8,6 +8,7 @@ import type { StartMode } from '../manifest/schema.ts';
 import type { InvokeOptions } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { startInstance } from '../start/start.ts';
+import type { StartPhase } from '../start/phases.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore } from '../store/store.ts';
 import { checkEvent } from './event.ts';
@@ -33,6 +34,8 @@ export interface InvokeOutcome {
   result: string;
   start: StartMode;
   startMs: number;
+  /** Where startMs went, where the start measured it (a prebaked start). */
+  startPhases?: StartPhase[];
   runMs: number;
   logs: string;
 }
@@ -42,7 +45,7 @@ export async function invokeFunction(request: OneShotRequest, store: ImageStore,
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
   const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu, instances), request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
-  return { requestId, functionName: fn.spec.name, result, start: lease.kind, startMs: lease.startMs, runMs, logs };
+  return { requestId, functionName: fn.spec.name, result, start: lease.kind, startMs: lease.startMs, startPhases: lease.started.phases, runMs, logs };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
+import { commandInView, isInView, launcherArgs, sandboxMounts, sandboxRootEntries, instanceHostId, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
 import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
 import { firstChild } from './proc.ts';
@@ -63,17 +63,18 @@ export interface InstanceSandbox {
 }
 
 /**
- * Plans the sandbox of an instance of `fn` running `command` (host paths), and makes its skeleton under
- * `sandboxDir` (the image store's; see ImageStore.sandboxDir).
+ * Plans the sandbox of an instance of `fn` running `command` (host paths) as the host ids from `hostIdBase` (the
+ * function's block, launch/host-ids.ts), and makes its skeleton under `sandboxDir` (the image store's; see
+ * ImageStore.sandboxDir).
  */
-export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand): Promise<InstanceSandbox> {
+export async function planSandbox(sandboxDir: string, fn: FunctionSpec, preparedDir: string, hostCommand: RuntimeCommand, hostIdBase: number): Promise<InstanceSandbox> {
   assertReachableByInstances(sandboxDir);
   const command = withResolvedProgram(hostCommand);
   const devicesInRoot = await devicesAllowed(sandboxDir);
   const mounts = sandboxMounts(fn, preparedDir, command, devicesInRoot);
   const rootEntries = sandboxRootEntries(devicesInRoot);
   const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
-  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, cwd: VIEW.code };
+  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, userNamespaces: userNamespacePolicy(fn), hostIdBase, cwd: VIEW.code };
   return { plan, command: commandInView(viewEntries(plan), command) };
 }
 
@@ -88,7 +89,7 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
   const cgroup = createInstanceCgroup(fn);
   let pipes: InstancePipes;
   try {
-    pipes = createInstancePipes();
+    pipes = createInstancePipes(instanceHostId(plan));
   } catch (error) {
     void cgroup.end().catch(() => {}); // empty: nothing ran in it
     throw error;

@@ -1,8 +1,5 @@
 import { closeSync, fchownSync, fstatSync } from 'node:fs';
 import { loadNativeAddon } from './native.ts';
-import { HOST_ID_BASE, INSTANCE_ID } from './sandbox-plan.ts';
-
-const INSTANCE_HOST_ID = HOST_ID_BASE + INSTANCE_ID;
 
 interface PipeAddon {
   pipe(): [number, number];
@@ -35,7 +32,8 @@ export function createPipe(): Pipe {
   return { read, write };
 }
 
-export function createInstancePipes(): InstancePipes {
+/** The four pipes of an instance that runs as host uid and gid `hostId` (sandbox-plan.ts instanceHostId). */
+export function createInstancePipes(hostId: number): InstancePipes {
   const made: Pipe[] = [];
   try {
     for (let i = 0; i < PIPE_NAMES.length; i++) made.push(createPipe());
@@ -45,7 +43,7 @@ export function createInstancePipes(): InstancePipes {
   }
   // The instance's own: a runtime that reopens one by its /proc/self/fd link (the Java shim, /dev/stdout)
   // passes the permission check only as the pipe's owner.
-  for (const pipe of made) fchownSync(pipe.read, INSTANCE_HOST_ID, INSTANCE_HOST_ID);
+  for (const pipe of made) fchownSync(pipe.read, hostId, hostId);
   const [controlIn, controlOut, stdout, stderr] = made as [Pipe, Pipe, Pipe, Pipe];
   return { controlIn, controlOut, stdout, stderr };
 }

@@ -22,10 +22,30 @@ export const VIEW = {
   proc: '/proc',
 } as const;
 
-// Host ids of instances: 0..65535 inside map to these outside (CRIU-NOTES "Sandbox": host uid 100000).
+// Host ids of instances: 0..65535 inside map to these outside (CRIU-NOTES "Sandbox": host uid 100000), for
+// images built before each function had a block of its own (SandboxPlan.hostIdBase, launch/host-ids.ts).
 export const HOST_ID_BASE = 100000;
-/** The uid and gid an instance runs as, inside its user namespace (HOST_ID_BASE + this outside). */
+/** The uid and gid an instance runs as, inside its user namespace (its host id base + this outside). */
 export const INSTANCE_ID = 1000;
+
+/** The host id of the user namespace's root of an instance planned by `plan` (the image's group). */
+export function namespaceRootHostId(plan: Pick<SandboxPlan, 'hostIdBase'>): number {
+  return plan.hostIdBase ?? HOST_ID_BASE;
+}
+
+/** The host uid and gid an instance planned by `plan` runs as. */
+export function instanceHostId(plan: Pick<SandboxPlan, 'hostIdBase'>): number {
+  return namespaceRootHostId(plan) + INSTANCE_ID;
+}
+
+export type UserNamespacePolicy = 'deny' | 'fork' | 'allow';
+
+/** Which new user namespaces an instance of `fn` may create (see SandboxPlan.userNamespaces). */
+export function userNamespacePolicy(fn: Pick<FunctionSpec, 'runtime' | 'allowUserNamespaces'>): UserNamespacePolicy {
+  if (fn.allowUserNamespaces) return 'allow';
+  // Fork mode is Python's only (manifest/load.ts): a template clones each child into a user namespace.
+  return fn.runtime === 'python' ? 'fork' : 'deny';
+}
 
 export interface SandboxMount {
   /** ro-bind: read-only; dev-bind: a device node, writable (/dev/null). */
@@ -57,6 +77,14 @@ export interface SandboxPlan {
   rootEntries?: RootEntry[];
   tmpMb: number;
   network: 'default' | 'none';
+  /**
+   * New user namespaces in the seccomp filter (native/prebake-exec.c): none, only a fork template's children's
+   * (a Python instance, which may become a template), or any (the function opted in). Absent in images built
+   * before: their filter allowed any.
+   */
+  userNamespaces?: UserNamespacePolicy;
+  /** The function's first host id (launch/host-ids.ts): its user namespace's 0; absent before: HOST_ID_BASE. */
+  hostIdBase?: number;
   /** The instance's working directory inside the view. */
   cwd: string;
 }
@@ -174,8 +202,9 @@ function externalKey(target: string): string {
 
 /** The launcher's command line (native/prebake-exec.c) for `argv` in this sandbox. */
 export function launcherArgs(plan: SandboxPlan, argv: string[]): string[] {
-  const args = ['--root', plan.root, '--uid-base', String(HOST_ID_BASE), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
+  const args = ['--root', plan.root, '--uid-base', String(namespaceRootHostId(plan)), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
   if (plan.network === 'none') args.push('--net-none');
+  args.push('--user-namespaces', plan.userNamespaces ?? 'allow');
   for (const mount of plan.mounts) args.push(`--${mount.kind}`, mount.source, mount.target);
   args.push('--proc', VIEW.proc, '--tmpfs', VIEW.tmp, String(plan.tmpMb), '--', ...argv);
   return args;

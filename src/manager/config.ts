@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { CriuDeadlines } from '../criu/deadline.ts';
 import { PrebakeError } from '../errors.ts';
 import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
 import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
@@ -52,6 +53,17 @@ export const DaemonConfigSchema = Type.Object(
           maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
           maxQueued: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
           queueTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 * 60 * 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** How long each criu phase may take before criu is killed (PREBAKE_ERR_CRIU_TIMEOUT); unset: PREBAKE_CRIU_DEADLINE_S, else the defaults. */
+    criuDeadlines: Type.Optional(
+      Type.Object(
+        {
+          checkMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 24 * 3600 * 1000 })),
+          dumpMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 24 * 3600 * 1000 })),
+          restoreMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 24 * 3600 * 1000 })),
         },
         { additionalProperties: false },
       ),
@@ -116,6 +128,8 @@ export interface DaemonConfig {
   resultLimitBytes: number;
   shutdownTimeoutMs: number;
   builds: { maxConcurrent: number; maxQueued: number; queueTimeoutMs: number };
+  /** Only the phases the config sets: the others keep the criu's own (PREBAKE_CRIU_DEADLINE_S, else the defaults). */
+  criuDeadlines: Partial<CriuDeadlines>;
   /** Empty: any directory may be registered. */
   functionsRoots: readonly string[];
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
@@ -142,6 +156,7 @@ export const DEFAULTS = {
   // A build keeps a core busy (runtime start, init, criu dump): twelve at once on 2 cores put the load at 7.7.
   // A queued registration waits as long as the builds ahead of it can take.
   builds: { maxConcurrent: os.availableParallelism(), maxQueued: 64, queueTimeoutMs: 10 * 60 * 1000 },
+  criuDeadlines: {},
   functionsRoots: [],
   // A client gets this long to send its headers, then its whole request (a 6 MB event over a slow link fits),
   // and an idle keep-alive connection is closed after this long: a client trickling bytes holds no socket for
@@ -193,6 +208,7 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
       maxQueued: config.builds?.maxQueued ?? DEFAULTS.builds.maxQueued,
       queueTimeoutMs: config.builds?.queueTimeoutMs ?? DEFAULTS.builds.queueTimeoutMs,
     },
+    criuDeadlines: { ...config.criuDeadlines },
     functionsRoots: config.functionsRoots ?? DEFAULTS.functionsRoots,
     http: {
       headersTimeoutMs,

@@ -58,6 +58,8 @@ function restoreFailureKind(error: unknown): 'image' | 'transient' | undefined {
   // Over memoryMb while restoring: a plain start has the same limit.
   if (error.code === 'PREBAKE_ERR_OUT_OF_MEMORY') return undefined;
   if (error.code === 'PREBAKE_ERR_RESTORE_FAILED' && error.details?.transient) return 'transient';
+  // A criu that hangs on this host (issue 23) hangs on every image.
+  if (error.code === 'PREBAKE_ERR_CRIU_TIMEOUT') return 'transient';
   return 'image';
 }
 
@@ -81,7 +83,7 @@ export async function startFresh(fn: ResolvedFunction, context: FreshStartContex
     // A sound image that met a full disk or a killed criu is not marked: later invocations try it again.
     if (kind === 'image') marks.mark(fn.image);
     const failure =
-      error.code === 'PREBAKE_ERR_RESTORE_FAILED' || error.code === 'PREBAKE_ERR_IMAGE_CORRUPT'
+      error.code === 'PREBAKE_ERR_RESTORE_FAILED' || error.code === 'PREBAKE_ERR_IMAGE_CORRUPT' || error.code === 'PREBAKE_ERR_CRIU_TIMEOUT'
         ? error
         : new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${name}": the restored instance failed to resume: ${error.message}`, {
             cause: error,

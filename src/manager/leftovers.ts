@@ -53,7 +53,9 @@ export async function killLeftoverInstances(marks: string[]): Promise<number> {
 export async function sweepLeftovers(store: ImageStore): Promise<{ cgroups: number; killed: number; removedDirs: number }> {
   const metas = await store.list();
   const cgroups = await sweepLeftoverCgroups(store.home);
-  const killed = await killLeftoverInstances([store.home, ...metas.map((meta) => meta.spec.dir)]);
+  // An imported function's directory is a path its bundle named: never a reason to kill anything here.
+  const sourceDirs = metas.filter((meta) => meta.importedAt === undefined).map((meta) => meta.spec.dir);
+  const killed = await killLeftoverInstances([store.home, ...sourceDirs]);
   const removedDirs = (await store.sweep()) + (await sweepUnreferenced(store.home, metas));
   return { cgroups, killed, removedDirs };
 }

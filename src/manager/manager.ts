@@ -5,6 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { buildFunction } from '../build/build.ts';
+import { describeBuildEvent } from '../build/progress.ts';
 import { exportBundle } from '../bundle/export.ts';
 import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
@@ -89,8 +90,8 @@ export class InstanceManager {
 
   constructor(options: ManagerOptions) {
     this.store = options.store;
-    this.criu = options.criu;
     this.config = options.config;
+    this.criu = options.criu.withDeadlines(this.config.criuDeadlines);
     this.instances = options.instances ?? new InstanceRegistry();
     this.log = options.log ?? silentLogger;
     const track = (work: Promise<unknown>) => this.track(work);
@@ -246,7 +247,7 @@ export class InstanceManager {
         if (!options.replace) await this.assertNameFree(spec);
         const started = performance.now();
         try {
-          const built = await buildFunction(spec, { store: this.store, criu: this.criu, instances: this.instances, onProgress: (line) => log.info({}, `build: ${line}`) });
+          const built = await buildFunction(spec, { store: this.store, criu: this.criu, instances: this.instances, onEvent: (event) => log.info({}, `build: ${describeBuildEvent(event)}`) });
           for (const warning of built.warnings) log.warn({ sharedState: built.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
         } catch (error) {
           this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });

@@ -111,6 +111,7 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     ...(manifest.cloneCheck !== undefined && { cloneCheck: manifest.cloneCheck }),
     tmpMb: manifest.tmpMb ?? DEFAULT_TMP_MB,
     network: manifest.network ?? 'default',
+    ...(manifest.allowUserNamespaces && { allowUserNamespaces: true }),
     ...(manifest.interpreter && { interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter }),
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),

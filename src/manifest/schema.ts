@@ -105,6 +105,11 @@ export const ManifestSchema = Type.Object(
     tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),
     /** "none": an empty network namespace with loopback only. */
     network: Type.Optional(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)))),
+    /**
+     * Let the instance create user namespaces of its own (`unshare -U`, a nested sandbox): denied by default, as
+     * in Docker's default seccomp profile, since each one opens kernel code to an unprivileged process.
+     */
+    allowUserNamespaces: Type.Optional(Type.Boolean()),
     /** The runtime's binary (python3, node or java): a path (relative to the function's directory) or a name on PATH. */
     interpreter: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Daemon only: the default start mode for this function; the daemon's config can override it. */
@@ -138,6 +143,8 @@ export interface FunctionSpec {
   /** Size of the instance's /tmp in MB (docs/SANDBOX.md). */
   tmpMb: number;
   network: NetworkMode;
+  /** Whether the instance may create user namespaces (docs/SANDBOX.md, "seccomp"); false when unset. */
+  allowUserNamespaces?: boolean;
   /**
    * The interpreter named in function.json (a path, or a name on PATH), else undefined: the runtime's default.
    * A build's instances run the path the build resolved it to (see deployedSpec in src/store/store.ts).

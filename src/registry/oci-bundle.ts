@@ -3,13 +3,13 @@
 // bundle order with their names. Pull turns the artifact back into the bundle's tar stream and imports it,
 // so the registry's blobs go through the same checksums as a bundle file.
 import { createReadStream } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { bundleFiles, bundleHeader, type BundleFile } from '../bundle/export.ts';
-import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, SUMS_NAME } from '../bundle/format.ts';
+import { addEntry, BUNDLE_FORMAT, corrupt, formatSums, HEADER_NAME, SUMS_NAME } from '../bundle/format.ts';
 import { sha256, sha256OfStream } from '../files/sha256.ts';
 import { importBundle, type ImportOptions, type ImportResult } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
@@ -21,7 +21,6 @@ import type { RegistryReference } from './reference.ts';
 export const ARTIFACT_TYPE = `application/vnd.prebake.bundle.v${BUNDLE_FORMAT}`;
 const CONFIG_TYPE = `application/vnd.prebake.bundle.config.v${BUNDLE_FORMAT}+json`;
 const FILE_TYPE = 'application/vnd.prebake.file.v1';
-const SYMLINK_TYPE = 'application/vnd.prebake.symlink.v1';
 const DIRECTORY_TYPE = 'application/vnd.prebake.directory.v1';
 const TITLE = 'org.opencontainers.image.title';
 const MODE = 'dev.prebake.mode';
@@ -32,16 +31,12 @@ export interface PushResult {
   present: { blobs: number; bytes: number };
 }
 
-/** A file's layer content: the file, or a symbolic link's target. */
+/** A file's layer content. */
 async function layerSource(file: BundleFile): Promise<{ size: number; mode: number; mediaType: string; open: () => Readable }> {
-  const info = await lstat(file.file);
-  const mode = info.mode & 0o7777;
+  const info = await stat(file.file);
+  const mode = info.mode & 0o777;
   // A directory is an empty blob, for its mode.
   if (file.kind === 'dir') return { size: 0, mode, mediaType: DIRECTORY_TYPE, open: () => Readable.from([]) };
-  if (file.kind === 'link') {
-    const target = Buffer.from(await readlink(file.file));
-    return { size: target.length, mode, mediaType: SYMLINK_TYPE, open: () => Readable.from([target]) };
-  }
   return { size: info.size, mode, mediaType: FILE_TYPE, open: () => createReadStream(file.file) };
 }
 
@@ -105,12 +100,9 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
         await addEntry(pack, { name, type: 'directory', mode });
         continue;
       }
+      // A bundle holds files and directories only (a symbolic link's layer, of older prebakes, included).
+      if (layer.mediaType !== FILE_TYPE) throw corrupt(`layer ${JSON.stringify(name)} is a ${layer.mediaType}: a bundle holds regular files and directories only`);
       sums.set(name, layer.digest.replace(/^sha256:/, ''));
-      if (layer.mediaType === SYMLINK_TYPE) {
-        const linkname = (await buffer(await client.getBlob(layer.digest))).toString();
-        await addEntry(pack, { name, type: 'symlink', linkname, mode });
-        continue;
-      }
       const sink = pack.entry({ name, size: layer.size, mode });
       await pipeline(await client.getBlob(layer.digest), sink);
     }

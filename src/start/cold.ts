@@ -3,6 +3,7 @@
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { launchInstance, planSandbox } from '../launch/launch.ts';
+import { hostIdBase } from '../launch/host-ids.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
@@ -24,7 +25,7 @@ export async function startCommand(
 ): Promise<StartedInstance> {
   // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
   // (once) are set-up, not part of the start being measured.
-  const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, command);
+  const sandbox = await planSandbox(store.sandboxDir, fn, preparedDir, command, await hostIdBase(store.home, fn.name));
   const started = performance.now();
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });

@@ -43,7 +43,7 @@ async function letGo(spare: Spare | undefined): Promise<void> {
 }
 
 /** What a child is forked for: children of one template differ in nothing else. */
-const forkShape = (spec: FunctionSpec) => `${spec.tmpMb}/${spec.network}`;
+const forkShape = (spec: FunctionSpec) => `${spec.tmpMb}/${spec.network}/${spec.allowUserNamespaces === true}`;
 
 /** PREBAKE_ERR_FORK_UNSUPPORTED unless `spec`'s runtime is single-threaded (Python). */
 export function assertForkable(spec: FunctionSpec): void {
@@ -242,7 +242,7 @@ export class ForkTemplate {
     const { instance } = this.template;
     let released: Promise<void> | undefined;
     try {
-      const forked = await instance.fork(spec.tmpMb, spec.network, spec.timeoutMs);
+      const forked = await instance.fork(spec.tmpMb, spec.network, spec.allowUserNamespaces === true, spec.timeoutMs);
       let ends: ControllerEnds;
       try {
         ends = openControllerEnds(this.pid, forked.fds, spec.name);

@@ -5,16 +5,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
-import { logTail, type Criu, type RunningRestore } from '../criu/criu.ts';
+import type { Criu, RunningRestore } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
-import { restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
+import { instanceHostId, restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
 import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { processTree, readProcess } from '../launch/proc.ts';
+import { PhaseClock } from './phases.ts';
 import type { StartedInstance } from './started.ts';
 
 // criu's own stdio is 0..2; the instance's four pipe ends go to it as fds 3..6, in PIPE_NAMES order.
@@ -38,21 +39,27 @@ export async function startPrebaked(
   options: PrebakedOptions = {},
 ): Promise<StartedInstance> {
   const started = performance.now();
+  const clock = new PhaseClock();
   const { meta } = image;
   // Never restore what is not the image as built: a patched page would run.
   await store.assertIntact(image);
+  clock.lap('image check');
   const { dir: runDir, remove: cleanup } = await store.createRunDir();
+  clock.lap('run dir');
   let instance: Instance | undefined;
   let cgroup: InstanceCgroup | undefined;
   try {
     // The build's copy of the code, wherever the store holds it now (a bundle imported into another home).
     const plan = withFunctionDirs(meta.sandbox, image.codeDir, meta.preparedDir);
     const skeleton = await restoreRoot(store.sandboxDir, plan);
+    clock.lap('view root');
     // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.
     cgroup = createInstanceCgroup(meta.spec);
-    const pipes = createInstancePipes();
+    clock.lap('cgroup');
+    const pipes = createInstancePipes(instanceHostId(meta.sandbox));
     const ends = instanceEnds(pipes);
+    clock.lap('pipes');
     let restore: RunningRestore;
     try {
       restore = await criu.restore({
@@ -91,24 +98,23 @@ export async function startPrebaked(
     // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
     // threads. The start is complete when both are done (see RunningRestore.restored).
     const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
-    const restored = await withinMs(running.restored, meta.spec.timeoutMs);
-    const resumeError = await resumed;
+    const restored = await running.restored;
     if (restored === 'timeout') {
-      const failure = new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore did not finish within ${meta.spec.timeoutMs} ms`, {
-        functionName: meta.name,
-        hint: 'a problem of the host, not of the image (criu stopped, or the host overloaded): retry',
-        details: { command: running.process.spawnargs.join(' '), logTail: await logTail(running.logFile), transient: 'criu did not finish' },
-      });
+      const failure = await criu.restoreTimeout(running, label);
+      // Ends criu with the half-restored tree: both are in the instance's cgroup.
       await instance.end();
       throw failure;
     }
-    if (!restored) {
+    clock.lapRestore(running.timeline);
+    const resumeError = await resumed;
+    if (resumed) clock.lap('resume (reseed, afterRestore hooks) past the hand-over');
+    if (restored === 'failed') {
       const failure = await criu.restoreError(running, label, 'the restored process exited before it was ready', resumeError);
       await instance.end();
       throw failure;
     }
     if (resumeError) throw resumeError;
-    return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup };
+    return { instance, kind: 'prebaked', startMs: performance.now() - started, cleanup, phases: clock.phases };
   } catch (error) {
     await instance?.end();
     if (!instance) await cgroup?.end();
@@ -134,14 +140,4 @@ async function restoredRoot(running: RunningRestore, name: string): Promise<numb
   throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": its restored instance has no process (prebake-restore ${ownerPid} has no restored tree)`, {
     functionName: name,
   });
-}
-
-/** What `promise` resolves with, or 'timeout' after `ms` (the timer cleared either way: one per start). */
-async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

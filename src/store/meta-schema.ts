@@ -21,6 +21,7 @@ const SpecSchema = Type.Object({
   env: Type.Record(Type.String(), Type.String()),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  allowUserNamespaces: Type.Optional(Type.Boolean()),
   interpreter: Type.Optional(Type.String()),
 });
 
@@ -39,6 +40,8 @@ const SandboxSchema = Type.Object({
   ),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,
+  hostIdBase: Type.Optional(Type.Integer({ minimum: 1 })),
+  userNamespaces: Type.Optional(Type.Union([Type.Literal('deny'), Type.Literal('fork'), Type.Literal('allow')])),
   cwd: Type.String(),
 });
 
@@ -67,6 +70,7 @@ export const ImageMetaSchema = Type.Object({
   // Absent in images built before digests were recorded: such an image is stale (invoke/resolve.ts).
   files: Type.Optional(Type.Record(Type.String(), Type.Object({ sha256: Type.String(), size: Type.Integer({ minimum: 0 }) }))),
   rebuildReason: Type.Optional(Type.String()),
+  importedAt: Type.Optional(Type.String()),
   sandbox: SandboxSchema,
 });
 

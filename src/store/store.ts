@@ -64,6 +64,11 @@ export interface ImageMeta {
   files: ImageFiles;
   /** Set when the image must be rebuilt before it is restored (a bundle imported with --force: says why). */
   rebuildReason?: string;
+  /**
+   * When a bundle brought this build here. Its `spec.dir` is then where it was built elsewhere: information only
+   * (the code runs from the entry's code/, and nothing of prebake's looks for instances by that path).
+   */
+  importedAt?: string;
   /** The instance's sandbox at the snapshot: a restore recreates the same view. */
   sandbox: SandboxPlan;
 }

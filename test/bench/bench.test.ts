@@ -66,7 +66,11 @@ describe('prebake bench', () => {
     expect(doc.machine).toMatchObject({
       cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String),
       criu_build: expect.stringMatching(/^(lean|packaged) /), huge_page_fill: expect.any(String),
+      hardware_breakpoints: expect.stringMatching(/^(working|not working: criu stops on syscalls instead)/),
+      page_fault_4k_us: expect.any(Number), page_fault_huge_us: expect.any(Number),
+      page_faults: expect.stringMatching(/ us per 4 KiB fault.*: (slow|fast): /),
     });
+    expect(doc.machine.page_fault_4k_us).toBeGreaterThan(0);
     expect(doc.config).toMatchObject({ runs: 2, modes: ['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled'] });
     expect(doc.results.map((r) => r.mode)).toEqual(['cold', 'prebaked', 'warm', 'node-snapshot', 'pooled']);
     for (const r of doc.results) {

@@ -41,7 +41,8 @@ const run: BenchRun = {
   modes: ['cold', 'prebaked', 'warm'],
   machine: {
     cpuModel: 'Test CPU <x86>', cores: 2, memoryMb: 4000, kernel: 'Linux 6.1', distro: 'Debian', virtualization: 'kvm',
-    node: 'v24.9.0', instanceNode: 'v24.9.0', criu: '4.1', criuKdatCache: 'present', criuBuild: 'lean static, sha256 0123456789abcdef', hugePageFill: 'on: huge pages of 64 kB', runtimes: { node: 'node v24.9.0' },
+    node: 'v24.9.0', instanceNode: 'v24.9.0', criu: '4.1', criuKdatCache: 'present', criuBuild: 'lean static, sha256 0123456789abcdef', hugePageFill: 'on: huge pages of 64 kB',
+    hardwareBreakpoints: 'working', pageFault4kUs: 1.9, pageFaultHugeUs: 0.3, pageFaults: '1.90 us per 4 KiB fault', runtimes: { node: 'node v24.9.0' },
   },
   load: { start: [0.5, 0.4, 0.3], end: [0.6, 0.4, 0.3] },
   arms: [

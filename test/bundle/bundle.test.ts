@@ -2,7 +2,6 @@
 // there; damaged, truncated and foreign bundles are refused and leave nothing behind.
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
@@ -45,7 +44,7 @@ beforeAll(async () => {
 afterAll(() => sandbox.finish());
 
 describe('prebake export and import', () => {
-  it('writes the header first, every file of the entry, the code, and a sha256 for each', async () => {
+  it('writes the header first, every file of the entry (the code among them), files and directories only, and a sha256 for each', async () => {
     const entries = await readEntries(bundle);
     const names = entries.map((e) => e.header.name);
     expect(names[0]).toBe('prebake-bundle.json');
@@ -56,7 +55,10 @@ describe('prebake export and import', () => {
     const { buildDir } = (await sandbox.store.get('node-shim'))!;
     const entryFiles = (await readdir(buildDir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
     for (const file of entryFiles) expect(names).toContain(`entry/${path.relative(buildDir, path.join(file.parentPath, file.name))}`);
-    expect(names).toContain('source/function.json');
+    expect(names).toContain('entry/code/function.json');
+    // The code travels once, in the entry: no separate copy of the source, no link of any kind.
+    expect(names.filter((name) => name.startsWith('source/'))).toEqual([]);
+    expect(new Set(entries.map((e) => e.header.type))).toEqual(new Set(['file', 'directory']));
     const sums = entries.at(-1)!.content.toString().trim().split('\n');
     expect(names).toContain('entry/images');
     const contents = entries.filter((e) => e.header.type !== 'directory' && e.header.name !== 'SHA256SUMS');
@@ -75,7 +77,7 @@ describe('prebake export and import', () => {
     // Root-only still, but for the group of the instances' namespace root, which criu reads it as (docs/SANDBOX.md).
     const imageDirStat = await stat(imageDirB);
     expect(imageDirStat.mode & 0o777).toBe(0o750);
-    expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, HOST_ID_BASE]);
+    expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, metaA.sandbox.hostIdBase]);
 
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '-d', '{"moved":true}', '--timing']);
     expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
@@ -83,16 +85,17 @@ describe('prebake export and import', () => {
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);
   });
 
-  it('puts the code where the image expects it when it is absent there, and restores from it', async () => {
+  it('writes nothing at the source directory the bundle names, absent here, and restores from the entry\'s code', async () => {
     const { meta } = (await sandbox.store.get('node-shim'))!;
     await rm(meta.spec.dir, { recursive: true });
     await rm(homeB, { recursive: true, force: true });
     const imported = await prebake(homeB, ['import', bundleFile]);
     expect(imported.exitCode, text(imported.stderr)).toBe(0);
-    expect(text(imported.stdout)).toContain(`its code was put in ${meta.spec.dir}`);
-    for (const file of ['function.json', 'index.mjs']) {
-      expect(await readFile(path.join(meta.spec.dir, file), 'utf8')).toBe(await readFile(path.join(FIXTURES, 'node-shim', file), 'utf8'));
-    }
+    await expect(stat(meta.spec.dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    const importedMeta = (await new ImageStore(homeB).get('node-shim'))!.meta;
+    // Shown as where it was built, and marked as imported (docs/BUNDLES.md).
+    expect(importedMeta.spec.dir).toBe(meta.spec.dir);
+    expect(importedMeta.importedAt).toEqual(expect.any(String));
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
     expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);

@@ -28,6 +28,11 @@ describe('prebake CLI', () => {
     const build = await prebake('build', faultyDir);
     expect(build.exitCode, build.stderr).toBe(0);
     expect(build.stdout).toMatch(/^built faulty-node \(node\): image [\d.]+ MB/);
+    // Each phase said as it begins (not a terminal here: plain lines, no control characters).
+    for (const phase of ['init: starting node', 'warm-up: 2 invocation', 'dump: criu writes the image of [\\d.]+ MB', 'dump done in \\d+ ms: image [\\d.]+ MB', 'clone check: restoring']) {
+      expect(build.stderr).toMatch(new RegExp(`^faulty-node: ${phase}`, 'm'));
+    }
+    expect(build.stderr).not.toMatch(/[\r\x1b]/);
 
     const ls = await prebake('ls');
     expect(ls.stdout).toMatch(/faulty-node\s+node\s+[\d.]+ MB/);
@@ -36,6 +41,22 @@ describe('prebake CLI', () => {
     expect(invoke.exitCode, invoke.stderr).toBe(0);
     expect(JSON.parse(invoke.stdout)).toMatchObject({ echo: { name: 'cli' }, invocations: 3 });
     expect(invoke.stderr).toMatch(/start: prebaked in [\d.]+ m?s; handler: [\d.]+ m?s/);
+    expect(invoke.stderr).not.toMatch(/criu \(exec, restore, detach\)/);
+
+    // With --verbose, where the start went: laps of one clock, criu's own among them, summed.
+    const verbose = await prebake('--verbose', 'invoke', 'faulty-node', '--timing');
+    expect(verbose.exitCode, verbose.stderr).toBe(0);
+    const laps = [...verbose.stderr.matchAll(/^ {2}(.+?)\s+([\d.]+) ms$/gm)].map((match) => ({ name: match[1] ?? '', ms: Number(match[2]) }));
+    expect(laps.map((lap) => lap.name)).toEqual([
+      'image check', 'run dir', 'view root', 'cgroup', 'pipes', 'restore prep (criu args, kdat, spawn call)', 'prebake-restore exec',
+      'staging (mount namespace, binds, /tmp)', 'criu (exec, restore, detach)', 'hand-over (notice to the controller)',
+      'resume (reseed, afterRestore hooks) past the hand-over', 'sum',
+    ]);
+    expect(laps.find((lap) => lap.name.startsWith('criu'))!.ms).toBeGreaterThan(0);
+    const [, amount, unit] = /start: prebaked in ([\d.]+) (m?s)/.exec(verbose.stderr) ?? [];
+    const startMs = Number(amount) * (unit === 's' ? 1000 : 1);
+    // Laps of the start's own interval: their sum cannot exceed it (within the rounding of what is printed).
+    expect(laps.at(-1)!.ms).toBeLessThanOrEqual(startMs + (unit === 's' ? 5 : 0.05));
 
     const cold = await prebake('invoke', 'faulty-node', '--mode', 'cold', '--timing');
     expect(JSON.parse(cold.stdout)).toMatchObject({ invocations: 1 });
@@ -117,7 +138,20 @@ describe('prebake CLI', () => {
     expect(result.stdout).toMatch(/^ok\s+privileges: root with CAP_SYS_ADMIN.*no seccomp filter/m);
     // The cache is reported as it is, never as a failure: prebake writes it where /run is no tmpfs.
     expect(result.stdout).toMatch(/^ok\s+criu kernel-probe cache: /m);
+    // Either verdict is information, not a failure: criu runs without breakpoints where they do not work.
+    expect(result.stdout).toMatch(/^ok\s+hardware breakpoints: (working|not working: criu stops on syscalls instead \(.+\))$/m);
+    // A warning only where faults are slow, with the start modes that pay off there.
+    expect(result.stdout).toMatch(/^(ok  |warn)\s+page faults: \d+\.\d\d us per 4 KiB fault, \d+\.\d\d us per 4 KiB with MADV_HUGEPAGE/m);
+    expect(result.stdout).toMatch(/^warn\s+page faults: .*: slow: .*pooled and fork modes move the faults off the request path$|^ok\s+page faults: .*: fast: /m);
     expect(result.exitCode).toBe(0);
+  });
+
+  it("runs doctor with breakpoints off by request, in JSON", async () => {
+    const result = await execa(path.join(ROOT, 'bin', 'prebake'), ['doctor', '--json'], { reject: false, env: { PREBAKE_CRIU_BREAKPOINTS: '0' } });
+    const checks = JSON.parse(result.stdout) as { name: string; ok: boolean; detail: string }[];
+    expect(checks.find((check) => check.name === 'hardware breakpoints')).toEqual({
+      name: 'hardware breakpoints', ok: true, detail: 'off by request (PREBAKE_CRIU_BREAKPOINTS=0)', optional: false,
+    });
   });
 });
 

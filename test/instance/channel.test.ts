@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelError, ControlChannel, type ChannelFailure } from '../../src/instance/channel.ts';
 import { encodeFrame } from '../../src/instance/frames.ts';
 import { closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from '../../src/launch/pipes.ts';
+import { instanceHostId } from '../../src/launch/sandbox-plan.ts';
 
 let pipes: InstancePipes | undefined;
 afterEach(() => {
@@ -14,7 +15,7 @@ afterEach(() => {
 
 /** A channel over real pipes, and the instance's end of its frames-out pipe. */
 function channel(announcesReady: boolean): { channel: ControlChannel; instanceWrite: (bytes: Buffer) => void; violations: ChannelFailure[] } {
-  pipes = createInstancePipes();
+  pipes = createInstancePipes(instanceHostId({}));
   const created = new ControlChannel(pipes.controlOut.read, pipes.controlIn.write, announcesReady);
   const violations: ChannelFailure[] = [];
   created.onViolation = (failure) => violations.push(failure);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
 import { isPrebakeError } from '../../src/errors.ts';
+import { hostIdBase, ID_BLOCK } from '../../src/launch/host-ids.ts';
 import { HOST_ID_BASE, INSTANCE_ID } from '../../src/launch/sandbox-plan.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
@@ -56,9 +57,10 @@ async function probe(name: string, mode: Mode, event: Record<string, unknown> = 
 // world, another function's directory.
 const hostPaths = () => [sandbox.home, sandbox.root, path.join(sandbox.root, 'functions', 'probe-python'), '/var/lib'];
 
-function expectSandboxed(report: Report, code: string): void {
+/** `hostBase`: the function's first host id (launch/host-ids.ts), its user namespace's root. */
+function expectSandboxed(report: Report, code: string, hostBase: number): void {
   expect(report.uid).toBe(INSTANCE_ID);
-  expect(report.hostUid).toBe(HOST_ID_BASE);
+  expect(report.hostUid).toBe(hostBase);
   expect(report.capEff).toBe('0000000000000000');
   // The CA certificates and /dev/null are the skeleton's own copies and nodes (or binds where the store's
   // filesystem allows no device nodes): there all the same.
@@ -81,7 +83,7 @@ describe.each(PROBES)('$name, seen from inside', ({ name, code }) => {
   it.each(MODES)('in %s mode (and at build) is an unprivileged, private view', async (mode) => {
     const paths = hostPaths();
     const report = await probe(name, mode, { paths, pids: [process.pid] });
-    for (const seen of [report, report.atInit]) expectSandboxed(seen, code);
+    for (const seen of [report, report.atInit]) expectSandboxed(seen, code, await hostIdBase(sandbox.home, name));
     expect(report.visible).toEqual(Object.fromEntries(paths.map((p) => [p, false])));
     expect(report.signalled).toEqual([]);
     // The host's network by default: more than loopback.
@@ -105,15 +107,30 @@ describe.each(PROBES)('$name, seen from inside', ({ name, code }) => {
   });
 });
 
+describe('host ids', () => {
+  it('are a block of their own for each function, none of them the block every instance shared before', async () => {
+    const bases = await Promise.all(PROBES.map((p) => hostIdBase(sandbox.home, p.name)));
+    const reports = await Promise.all(PROBES.map((p) => probe(p.name, 'prebaked')));
+    expect(reports.map((report) => report.hostUid)).toEqual(bases);
+    for (const [i, base] of bases.entries()) {
+      expect(base).toBeGreaterThanOrEqual(HOST_ID_BASE + ID_BLOCK);
+      for (const other of bases.slice(i + 1)) expect(Math.abs(other - base)).toBeGreaterThanOrEqual(ID_BLOCK);
+    }
+    // Recorded in the image: a restore fchowns the pipes and reads the image as that function's ids.
+    for (const [i, p] of PROBES.entries()) expect((await sandbox.store.get(p.name))!.meta.sandbox.hostIdBase).toBe(bases[i]);
+  });
+});
+
 describe('probe-python in fork mode (a child of a template restored once)', () => {
   it('is an unprivileged, private view, as in every other mode', async () => {
     const paths = hostPaths();
     const report = await probe('probe-python', 'fork', { paths, pids: [process.pid] });
-    expectSandboxed(report.atInit, '/var/task/main.py');
+    const hostBase = await hostIdBase(sandbox.home, 'probe-python');
+    expectSandboxed(report.atInit, '/var/task/main.py', hostBase);
     // A user namespace one level further down: its map names the template's uid (1000), which the template's own
-    // map puts at the host's HOST_ID_BASE + 1000, as for every instance.
+    // map puts at the function's first host id + 1000, as for every instance of it.
     expect(report.hostUid).toBe(INSTANCE_ID);
-    expectSandboxed({ ...report, hostUid: HOST_ID_BASE }, '/var/task/main.py');
+    expectSandboxed({ ...report, hostUid: hostBase }, '/var/task/main.py', hostBase);
     expect(report.visible).toEqual(Object.fromEntries(paths.map((p) => [p, false])));
     expect(report.signalled).toEqual([]);
   });

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPrebakeError } from '../../src/errors.ts';
 import { launchInstance, planSandbox } from '../../src/launch/launch.ts';
+import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
 import { loadFunction, MAX_MANIFEST_BYTES } from '../../src/manifest/load.ts';
 import { prebakeFailure, ROOT } from '../helpers.ts';
 
@@ -69,7 +70,7 @@ describe('an environment too large to exec', () => {
     // Past the 64 KB manifest cap only by a spec built in code: the launcher is the last line.
     const spec = { ...(await specFor(dir)), env: { BIG: 'x'.repeat(200_000) } };
     try {
-      launchInstance(spec, await planSandbox(path.join(root, 'sandbox'), spec, dir, { argv: ['true'], env: {} }));
+      launchInstance(spec, await planSandbox(path.join(root, 'sandbox'), spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE));
       throw new Error('expected the launch to be refused');
     } catch (error) {
       expect(isPrebakeError(error, 'PREBAKE_ERR_MANIFEST'), String(error)).toBe(true);

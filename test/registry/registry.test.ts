@@ -47,8 +47,8 @@ describe('prebake push and pull', () => {
     const push = await prebake(sandbox.home, 'push', 'hello-node', ref);
     expect(push.exitCode, push.stderr).toBe(0);
     expect(push.stdout).toMatch(/^pushed hello-node to .* \(sha256:[0-9a-f]{64}\): \d+ blob\(s\) uploaded/);
-    // Only blobs the bundle holds twice are already there on a first push: the build's copy of the code
-    // (entry/code) and its source (source/) are the same files.
+    // Only blobs the bundle holds twice are already there on a first push: every directory's layer is the
+    // same empty blob (the code travels once, in entry/code).
     const [, firstUploaded, firstPresent] = /: (\d+) blob\(s\) uploaded .*, (\d+) already there/.exec(push.stdout)!.map(Number);
     expect(firstUploaded).toBeGreaterThan(firstPresent!);
 

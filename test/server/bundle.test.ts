@@ -1,5 +1,7 @@
 // GET and PUT /functions/:name/bundle between two real daemons with homes of their own; an import while
 // invocations of the same function run.
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 import { readEntries, writeEntries } from '../bundle/bundle-tools.ts';
@@ -87,6 +89,24 @@ describe('bundles over HTTP', () => {
     expect((await apiError(put)).code).toBe('PREBAKE_ERR_BUNDLE_CORRUPT');
     const after = (await (await serverB.get('/functions/hello-node')).json()) as { buildId: string };
     expect(after.buildId).toBe(before.buildId);
+    expect((await sandboxB.tempDirs()).filter((dir) => dir.startsWith('tmp/'))).toEqual([]);
+  });
+
+  it("refuses a symbolic link to the daemon's API token, checksums correct, and the token keeps its mode and owner", async () => {
+    // Issue 18: this bundle made the import's permission fix-up chown and chmod the token through the link.
+    const token = path.join(sandboxB.home, 'api-token');
+    await writeFile(token, 'secret\n', { mode: 0o600 });
+    const before = await stat(token);
+    const entries = await readEntries(await getBundle(serverA, 'hello-node'));
+    const template = entries.find((e) => e.header.name.startsWith('entry/images/') && e.header.type === 'file')!;
+    const link = { header: { ...template.header, name: 'entry/images/evil', type: 'symlink' as const, linkname: token, size: 0 }, content: Buffer.alloc(0) };
+    const put = await putBundle(serverB, 'hello-node', await writeEntries([...entries.slice(0, -1), link, entries.at(-1)!], { resum: true }));
+    expect(put.status).toBe(400);
+    const error = await apiError(put);
+    expect(error.code).toBe('PREBAKE_ERR_BUNDLE_CORRUPT');
+    expect(error.message).toContain('entry "entry/images/evil" is a symlink');
+    const after = await stat(token);
+    expect([after.mode, after.uid, after.gid]).toEqual([before.mode, before.uid, before.gid]);
     expect((await sandboxB.tempDirs()).filter((dir) => dir.startsWith('tmp/'))).toEqual([]);
   });
 

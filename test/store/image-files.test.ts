@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HOST_ID_BASE } from '../../src/launch/sandbox-plan.ts';
 import { TMP_SNAPSHOT_DIR } from '../../src/launch/tmp-snapshot.ts';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +65,7 @@ describe('an image', () => {
       if (file === snapshotTmp || file.startsWith(`${snapshotTmp}/`)) continue;
       const { mode, uid, gid } = await stat(file);
       expect(uid).toBe(0);
-      if (gid === HOST_ID_BASE) {
+      if (gid === built.meta.sandbox.hostIdBase) {
         expect(mode & 0o027, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);
       } else {
         expect(mode & 0o077, `${entry.name} mode ${(mode & 0o777).toString(8)}`).toBe(0);

@@ -6,6 +6,7 @@ import { benchChart } from '../../bench/chart.ts';
 import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
+import { createBuildReporter } from '../../build/progress.ts';
 import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
@@ -47,10 +48,12 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
       if (event !== undefined) checkEvent(event);
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(process.stderr);
+      const builds = createBuildReporter(process.stderr);
       const printed = new Set<string>();
       // Each function's table as soon as it is done, and the JSON rewritten with it: an interrupted bench
       // leaves what finished.
       const report = async (run: BenchRun) => {
+        builds.finish();
         progress.finish();
         for (const name of [...run.arms, ...run.skipped].map((x) => x.functionName)) {
           if (printed.has(name)) continue;
@@ -74,11 +77,19 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
             progress.finish();
             process.stderr.write(`${line}\n`);
           },
-          onFunction: (name, measurements) => progress.functionStarted(name, measurements),
+          onBuild: (event) => {
+            progress.finish();
+            builds.listener(event);
+          },
+          onFunction: (name, measurements) => {
+            builds.finish();
+            progress.functionStarted(name, measurements);
+          },
           onMeasured: (event) => progress.measured(event),
           onResults: report,
         });
       } finally {
+        builds.finish();
         progress.finish();
       }
       await report(run);

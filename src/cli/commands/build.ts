@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { buildFunction } from '../../build/build.ts';
+import { createBuildReporter } from '../../build/progress.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { loadFunction } from '../../manifest/load.ts';
 import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
@@ -15,13 +16,13 @@ export function registerBuild(program: Command, instances: InstanceRegistry): vo
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       for (const dir of dirs) {
         const fn = await loadFunction(dir);
-        const built = await buildFunction(fn, {
-          store,
-          criu,
-          instances,
-          strict: options.strict,
-          onProgress: (line) => process.stderr.write(`${fn.name}: ${line}\n`),
-        });
+        const reporter = createBuildReporter(process.stderr);
+        let built;
+        try {
+          built = await buildFunction(fn, { store, criu, instances, strict: options.strict, onEvent: reporter.listener });
+        } finally {
+          reporter.finish();
+        }
         if (options.logs && built.logs) process.stderr.write(built.logs);
         for (const warning of built.warnings) process.stderr.write(`prebake: warning: function "${fn.name}": ${warning}\n`);
         const { meta } = built;

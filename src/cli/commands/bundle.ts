@@ -43,8 +43,7 @@ export function withImportFlags(command: Command): Command {
 export function describeImport(result: ImportResult): string {
   const { meta } = result;
   const marked = result.rebuildReason ? `; marked for rebuild: ${result.rebuildReason}` : '';
-  const source = result.sourceInstalled ? `; its code was put in ${meta.spec.dir}` : '';
-  return `imported ${meta.name} (${meta.runtime}, build ${meta.buildId}): image ${formatBytes(meta.imageBytes)}${source}${marked}\n`;
+  return `imported ${meta.name} (${meta.runtime}, build ${meta.buildId}): image ${formatBytes(meta.imageBytes)}${marked}\n`;
 }
 
 export function registerBundle(program: Command): void {

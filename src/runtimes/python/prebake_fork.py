@@ -11,7 +11,7 @@ Each child gets what any other instance gets:
     child sets up its sandbox only after reading that frame, so that its /tmp and everything it allocates
     is charged to its own cgroup;
   - its own PID namespace (it is PID 1 there, with its own /proc: it can neither see nor signal the template
-    or a sibling) and its own /tmp (a fresh tmpfs of tmpMb holding a copy of the template's /tmp, which is
+    or a sibling), its own IPC namespace (no SysV object or POSIX queue of the template's or a sibling's) and its own /tmp (a fresh tmpfs of tmpMb holding a copy of the template's /tmp, which is
     the snapshot's). The template's user namespace gave away its capabilities, so the child is cloned into a
     user namespace of its own (mapping only its uid) that owns its new mount and PID namespaces, and drops
     every capability once it has mounted them;
@@ -25,6 +25,7 @@ PyOS_AfterFork_*), as os.fork() does.
 """
 
 import ctypes
+import errno
 import fcntl
 import gc
 import os
@@ -36,6 +37,7 @@ import stat
 import struct
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
@@ -48,6 +50,8 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 CONTROLLER_ENDS = ('controlIn', 'controlOut', 'stdout', 'stderr', 'status')
 # Where a child's ends go (docs/PROTOCOL.md, "Channels"); the status pipe's write end stays with the template.
 CHILD_FDS = {'stdout': 1, 'stderr': 2, 'controlIn': 3, 'controlOut': 4}
@@ -105,10 +109,11 @@ def _reap(signum, frame):
             os.close(fd)
 
 
-def fork(tmp_mb, offline, read_frame, serve):
+def fork(tmp_mb, offline, user_namespaces, read_frame, serve):
     """
     Forks a child (`offline`: into a network namespace of its own with loopback only, as the launcher does for
-    "network": "none"); returns its pid and the template's copies of the controller's ends (kept until release).
+    "network": "none"; unless `user_namespaces`, one that can create no user namespace, see _deny_user_namespaces);
+    returns its pid and the template's copies of the controller's ends (kept until release).
     """
     if SYS_CLONE is None:
         raise OSError(0, f'fork mode does not know clone(2) on {platform.machine()}')
@@ -120,11 +125,11 @@ def fork(tmp_mb, offline, read_frame, serve):
     uid, gid = os.getuid(), os.getgid()
     try:
         ctypes.pythonapi.PyOS_BeforeFork()
-        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWNET if offline else 0)
+        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (CLONE_NEWNET if offline else 0)
         pid = _syscall(SYS_CLONE, flags | signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             ctypes.pythonapi.PyOS_AfterFork_Child()
-            _child(pipes, (uid, gid), tmp_mb, offline, read_frame, serve)
+            _child(pipes, (uid, gid), tmp_mb, offline, user_namespaces, read_frame, serve)
         error = ctypes.get_errno()
         ctypes.pythonapi.PyOS_AfterFork_Parent()
         if pid < 0:
@@ -150,7 +155,7 @@ def release():
         os.close(_held.pop())
 
 
-def _child(pipes, ids, tmp_mb, offline, read_frame, serve):
+def _child(pipes, ids, tmp_mb, offline, user_namespaces, read_frame, serve):
     uid, gid = ids
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -179,6 +184,8 @@ def _child(pipes, ids, tmp_mb, offline, read_frame, serve):
             _loopback_up()
         os.setsid()
         _drop_capabilities()
+        if not user_namespaces:
+            _deny_user_namespaces()
     except BaseException as error:  # the child cannot run: say why in its logs, exit 70 (EX_SOFTWARE)
         try:
             os.write(2, f'prebake: the forked child could not start: {error}\n'.encode())
@@ -229,6 +236,30 @@ def _move_open_files(template_tmp, template_dev):
             os.lseek(moved, pos, os.SEEK_SET)
         os.dup2(moved, fd, inheritable=not flags & os.O_CLOEXEC)
         os.close(moved)
+
+
+def _deny_user_namespaces():
+    # The launcher's filter (native/prebake-exec.c, policy "fork") lets a Python instance clone(2) a user
+    # namespace with exactly the flags used above, for its children; a child forks none: it gets a filter that
+    # refuses clone(2) with CLONE_NEWUSER outright (EPERM). unshare(2) and clone3(2) are refused already.
+    def op(code, k, jt=0, jf=0):
+        return struct.pack('HBBI', code, jt, jf, k)
+    load_word, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    program = b''.join([
+        op(load_word, 0),  # seccomp_data.nr
+        op(jeq, SYS_CLONE, 0, 3),
+        op(load_word, 16),  # the low word of seccomp_data.args[0]: the flags
+        op(jset, CLONE_NEWUSER, 0, 1),
+        op(ret, 0x00050000 | errno.EPERM),  # SECCOMP_RET_ERRNO
+        op(ret, 0x7fff0000),  # SECCOMP_RET_ALLOW
+    ])
+    buffer = ctypes.create_string_buffer(program)
+
+    class Program(ctypes.Structure):
+        _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+    prog = Program(len(program) // 8, ctypes.addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), 'seccomp')
 
 
 def _loopback_up():
