@@ -5,7 +5,8 @@
 // --runs invocations one at a time (after --warmup unrecorded ones) per start mode and reports, per mode,
 // the client-side time (request sent until the whole response is read, node:http with a keep-alive socket),
 // the daemon's x-prebake-start-ms and x-prebake-run-ms, and overhead = client - start - run, as
-// p50/p95/min/max.
+// p50/p95/min/max; and the daemon process's own CPU time per invocation (user + system, from /proc), which,
+// unlike the overhead, does not grow with the machine's load: on a busy machine each ms of it waits its turn.
 //
 //   node scripts/daemon-overhead.ts [--files 6500] [--runs 200] [--warmup 10] [--modes prebaked,warm]
 //                                   [--json FILE] [--keep]
@@ -14,7 +15,7 @@
 // unless --keep.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,7 +56,14 @@ async function generateFunction(dir: string, files: number): Promise<void> {
 // The daemon's API token for this run, handed over in its environment.
 const API_TOKEN = randomBytes(32).toString('hex');
 
-function startDaemon(home: string): Promise<{ url: URL; stop: () => Promise<number | null> }> {
+/** CPU time `pid` has used (user + system), in ms: fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function startDaemon(home: string): Promise<{ url: URL; pid: number; stop: () => Promise<number | null> }> {
   const child = spawn(PREBAKE, ['serve', '--host', LOOPBACK, '--port', '0', '--home', home], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, PREBAKE_API_TOKEN: API_TOKEN },
@@ -72,7 +80,8 @@ function startDaemon(home: string): Promise<{ url: URL; stop: () => Promise<numb
         reject(new Error(`the daemon listens on ${url.href}, not on ${LOOPBACK}`));
         return;
       }
-      resolve({ url, stop: () => (child.kill('SIGTERM'), exited) });
+      // bin/prebake execs node: the child is the daemon.
+      resolve({ url, pid: child.pid!, stop: () => (child.kill('SIGTERM'), exited) });
     });
     void exited.then((code) => reject(new Error(`the daemon exited (${code}) before listening`)));
   });
@@ -102,6 +111,8 @@ const functionDir = path.join(root, 'big-node');
 await generateFunction(functionDir, files);
 const daemon = await startDaemon(path.join(root, 'home'));
 const report: Record<string, Record<string, Summary | undefined>> = {};
+const daemonCpuMs: Record<string, number> = {};
+const loadAtStart = os.loadavg();
 try {
   const registered = await post(new URL('/functions', daemon.url), JSON.stringify({ path: functionDir }));
   if (registered.status !== 201) throw new Error(`registering the function: ${registered.status} ${registered.body}`);
@@ -109,7 +120,9 @@ try {
   for (const mode of args.modes.split(',')) {
     const url = new URL(`/functions/big-node/invoke?mode=${mode}`, daemon.url);
     const samples = { client: [] as number[], start: [] as number[], run: [] as number[], overhead: [] as number[] };
+    let cpuBefore = 0;
     for (let i = 0; i < Number(args.warmup) + Number(args.runs); i++) {
+      if (i === Number(args.warmup)) cpuBefore = await cpuMs(daemon.pid);
       const answer = await post(url, '{"n":1}');
       if (answer.status !== 200) throw new Error(`${mode} invocation ${i}: ${answer.status} ${answer.body}`);
       if (i < Number(args.warmup)) continue;
@@ -120,6 +133,7 @@ try {
       samples.run.push(run);
       samples.overhead.push(answer.ms - start - run);
     }
+    daemonCpuMs[mode] = ((await cpuMs(daemon.pid)) - cpuBefore) / Number(args.runs);
     report[mode] = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, summarize(values)]));
   }
 } finally {
@@ -131,10 +145,13 @@ try {
 
 const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
 const cell = (s: Summary | undefined) => (s ? `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.min.toFixed(2)} / ${s.max.toFixed(2)}` : '-');
-process.stdout.write(`ms, p50 / p95 / min / max over ${args.runs} sequential invocations of a function with ${files} files in node_modules (load average at the end: ${load})\n`);
-process.stdout.write('| mode | overhead (client - start - run) | client | x-prebake-start-ms | x-prebake-run-ms |\n|---|---|---|---|---|\n');
-for (const [mode, s] of Object.entries(report)) process.stdout.write(`| ${mode} | ${cell(s.overhead)} | ${cell(s.client)} | ${cell(s.start)} | ${cell(s.run)} |\n`);
+const loadAtStartText = loadAtStart.map((l) => l.toFixed(1)).join(' ');
+process.stdout.write(`ms, p50 / p95 / min / max over ${args.runs} sequential invocations of a function with ${files} files in node_modules (load average at the start: ${loadAtStartText}, at the end: ${load})\n`);
+process.stdout.write('| mode | overhead (client - start - run) | client | x-prebake-start-ms | x-prebake-run-ms | daemon CPU per invocation |\n|---|---|---|---|---|---|\n');
+for (const [mode, s] of Object.entries(report)) {
+  process.stdout.write(`| ${mode} | ${cell(s.overhead)} | ${cell(s.client)} | ${cell(s.start)} | ${cell(s.run)} | ${daemonCpuMs[mode]!.toFixed(2)} |\n`);
+}
 if (args.json) {
-  const settings = { files, runs: Number(args.runs), warmup: Number(args.warmup), loadAverage: os.loadavg() };
-  await writeFile(args.json, `${JSON.stringify({ ...settings, report }, null, 2)}\n`);
+  const settings = { files, runs: Number(args.runs), warmup: Number(args.warmup), loadAverageAtStart: loadAtStart, loadAverage: os.loadavg() };
+  await writeFile(args.json, `${JSON.stringify({ ...settings, report, daemonCpuMsPerInvocation: daemonCpuMs }, null, 2)}\n`);
 }

@@ -148,6 +148,7 @@ try {
   const run: BenchRun = {
     startedAt,
     finishedAt: new Date().toISOString(),
+    complete: true,
     runs,
     warmups,
     modes: [...new Set(arms.map((a) => a.mode))],

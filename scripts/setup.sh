@@ -35,6 +35,8 @@ apt_install() {
 
 # --- system packages -------------------------------------------------------------------------------
 apt_install ca-certificates gcc libc6-dev util-linux procps python3
+# HTTP clients a test fixture makes at init (test/fixtures/functions/session-python): requests, urllib3, boto3.
+python3 -c 'import requests, urllib3, boto3' 2>/dev/null || apt_install python3-requests python3-boto3
 # criu runs `ip addr/route save` to dump an instance's network namespace ("network": "none") and `ip ... restore`
 # to restore it; iproute2 is not in a minimal Debian (a container's base image, debootstrap's minbase).
 apt_install iproute2

@@ -1,10 +1,8 @@
 // prebake bench: for each function, every mode run N times, interleaved run by run (see run.ts), after
 // unrecorded warm-up runs. Functions are benched one after another.
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import type { Criu } from '../criu/criu.ts';
-import { PrebakeError } from '../errors.ts';
+import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { ClonePool } from '../manager/clone-pool.ts';
@@ -20,6 +18,7 @@ import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } fro
 import type { BuildListener } from '../build/progress.ts';
 import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
 import { runInterleaved, type RunLoopOptions } from './run.ts';
+import { describeSkip, skippedMode, type SkippedMode } from './skipped.ts';
 import type { ArmResult } from './summary.ts';
 
 export interface BenchOptions {
@@ -38,9 +37,11 @@ export interface BenchOptions {
   onNotice?: (line: string) => void;
   /** The phases of a build the bench runs (a function without a fresh image). */
   onBuild?: BuildListener;
-  /** Before a function's runs: how many measurements they take. */
+  /** Before a function's runs, once its arms are open: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
+  /** After each function (benched or skipped): the results so far, `complete` false. */
+  onResults?: (run: BenchRun) => Promise<void>;
 }
 
 /** A snapshot of a function: a CRIU image, or a Node startup snapshot blob. */
@@ -55,7 +56,10 @@ export interface ImageInfo {
 
 export interface BenchRun {
   startedAt: string;
+  /** When the bench ended, or, while it runs, when these results were taken. */
   finishedAt: string;
+  /** False in the results reported while the bench still runs (onResults): later functions are missing. */
+  complete: boolean;
   runs: number;
   warmups: number;
   modes: string[];
@@ -64,64 +68,94 @@ export interface BenchRun {
   load: { start: number[]; end: number[] };
   arms: ArmResult[];
   images: ImageInfo[];
-  skipped: { functionName: string; mode: string; reason: string }[];
+  skipped: SkippedMode[];
 }
 
+/**
+ * Benches every target. A function that cannot be prepared (its build failed) or a mode that cannot start it
+ * (fork for a function with threads) is skipped and reported in `skipped`, and the bench goes on.
+ */
 export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const { store, criu } = options;
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg();
   const arms: ArmResult[] = [];
   const images: ImageInfo[] = [];
-  const skipped: BenchRun['skipped'] = [];
+  const skipped: SkippedMode[] = [];
   await store.init();
-  const scratch = await mkdtemp(path.join(store.home, 'tmp', `bench-${process.pid}-`));
+  const machine = await describeMachine(criu);
+  const resultsSoFar = (complete: boolean): BenchRun => ({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    complete,
+    runs: options.runs,
+    warmups: options.warmups,
+    modes: [...options.modes],
+    machine,
+    load: { start: loadAtStart, end: os.loadavg() },
+    arms: [...arms],
+    images: [...images],
+    skipped: [...skipped],
+  });
+  const skip = (functionName: string, mode: string, why: unknown) => {
+    const entry = skippedMode(functionName, mode, why);
+    skipped.push(entry);
+    options.onNotice?.(`${functionName}: skipping ${mode}: ${describeSkip(entry)}`);
+  };
+  // Owned by the store: removed at this process's exit too (an interrupted bench exits from its signal handler).
+  const { dir: scratch, remove: removeScratch } = await store.createWorkDir('bench');
   try {
     for (const target of options.targets) {
       const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
-      const fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice, onBuild: options.onBuild });
+      let fn: BenchFunction;
+      try {
+        fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice, onBuild: options.onBuild });
+      } catch (error) {
+        const name = (isPrebakeError(error) && error.functionName) || target;
+        for (const mode of options.modes) skip(name, mode, error);
+        await options.onResults?.(resultsSoFar(false));
+        continue;
+      }
       const meta = fn.prebaked?.image?.meta;
       if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
       const functionArms: Arm[] = [];
       for (const mode of options.modes) {
         const problem = unsupported(fn, mode);
         if (problem) {
-          skipped.push({ functionName: fn.spec.name, mode, reason: problem });
-          options.onNotice?.(`${fn.spec.name}: skipping ${mode}: ${problem}`);
+          skip(fn.spec.name, mode, problem);
           continue;
         }
-        functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
+        try {
+          functionArms.push(await makeArm(fn, mode, { ...options, scratch, images }));
+        } catch (error) {
+          skip(fn.spec.name, mode, error);
+        }
       }
-      options.onFunction?.(fn.spec.name, functionArms.length * (options.runs + options.warmups));
-      const results = await runInterleaved(functionArms, { runs: options.runs, warmups: options.warmups, onMeasured: options.onMeasured });
+      const results = await runInterleaved(functionArms, {
+        runs: options.runs,
+        warmups: options.warmups,
+        onMeasured: options.onMeasured,
+        onOpenFailed: (arm, error) => skip(fn.spec.name, arm.mode, error),
+        onOpened: (measurements) => options.onFunction?.(fn.spec.name, measurements),
+      });
       for (const { arm, samples } of results) arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
+      await options.onResults?.(resultsSoFar(false));
     }
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await removeScratch();
   }
-  return {
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    runs: options.runs,
-    warmups: options.warmups,
-    modes: [...options.modes],
-    machine: await describeMachine(criu),
-    load: { start: loadAtStart, end: os.loadavg() },
-    arms,
-    images,
-    skipped,
-  };
+  return resultsSoFar(true);
 }
 
-/** Why `mode` cannot start `fn`, if it cannot. */
-function unsupported(fn: BenchFunction, mode: BenchMode): string | undefined {
+/** Why `mode` cannot start `fn` (a sentence, or the error that says it), if it cannot. */
+function unsupported(fn: BenchFunction, mode: BenchMode): unknown {
   if (mode === 'node-snapshot') return nodeSnapshotUnsupported(fn.spec);
   if (mode !== 'fork') return undefined;
   try {
     assertForkable(fn.spec);
     return undefined;
   } catch (error) {
-    return (error as Error).message;
+    return error;
   }
 }
 

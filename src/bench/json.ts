@@ -17,6 +17,8 @@ export function benchJson(run: BenchRun): Record<string, unknown> {
     format: BENCH_JSON_FORMAT,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
+    // False in a file written while the bench ran (after each function): an interrupted bench leaves it so.
+    complete: run.complete,
     config: { runs: run.runs, warmups: run.warmups, modes: run.modes, percentile_method: 'linear interpolation (type 7)' },
     machine: {
       cpu_model: run.machine.cpuModel,
@@ -76,6 +78,6 @@ export function benchJson(run: BenchRun): Record<string, unknown> {
       e2e_p95: r.e2eP95 ?? null,
     })),
     images: run.images.map((i) => ({ function: i.functionName, kind: i.kind, bytes: i.bytes, build_ms: i.buildMs, warmups: i.warmups })),
-    skipped: run.skipped.map((s) => ({ function: s.functionName, mode: s.mode, reason: s.reason })),
+    skipped: run.skipped.map((s) => ({ function: s.functionName, mode: s.mode, code: s.code ?? null, reason: s.reason, hint: s.hint ?? null })),
   };
 }

@@ -1,6 +1,7 @@
 // The text report: one table per function, then the speed-ups over the cold start.
 import { DEFAULTS } from '../manager/config.ts';
 import type { BenchRun } from './bench.ts';
+import { describeSkip } from './skipped.ts';
 import type { Summary } from './stats.ts';
 import { speedups, summarizeArm, type ArmSummary } from './summary.ts';
 
@@ -49,43 +50,57 @@ function functionTable(summaries: ArmSummary[]): string {
   return formatTable(rows);
 }
 
-/** The whole report as text (ends with a newline). */
-export function formatReport(run: BenchRun): string {
-  const summaries = run.arms.map(summarizeArm);
-  const ratios = speedups(summaries);
+/** The names of the functions a bench reached, in order: those measured and those skipped whole. */
+function functionNames(run: BenchRun): string[] {
+  return [...new Set([...run.arms.map((a) => a.functionName), ...run.skipped.map((s) => s.functionName)])];
+}
+
+/** One function's part of the report: its table, speed-ups, failures and skipped modes (ends with a blank line). */
+export function formatFunctionReport(run: BenchRun, name: string): string {
+  const mine = run.arms.filter((a) => a.functionName === name).map(summarizeArm);
+  const ratios = speedups(mine);
+  const skipped = run.skipped.filter((s) => s.functionName === name);
   const out: string[] = [];
-  const names = [...new Set(summaries.map((s) => s.functionName))];
-  for (const name of names) {
-    const mine = summaries.filter((s) => s.functionName === name);
-    const images = run.images.filter((i) => i.functionName === name);
-    const imageText = images.map((i) => `${i.kind} ${megabytes(i.bytes)} built in ${ms(i.buildMs)} ms`).join(', ');
+  const images = run.images.filter((i) => i.functionName === name);
+  const imageText = images.map((i) => `${i.kind} ${megabytes(i.bytes)} built in ${ms(i.buildMs)} ms`).join(', ');
+  if (mine.length === 0) {
+    out.push(`${name}: not measured`);
+  } else {
     out.push(`${name} (${mine[0]!.runtime}): ${run.runs} runs per mode, times in ms${imageText ? `; ${imageText}` : ''}`);
     out.push(functionTable(mine));
-    for (const r of ratios.filter((x) => x.functionName === name)) {
-      const start = r.startupP50 === undefined ? '' : `start ${ratio(r.startupP50)} (p50), ${ratio(r.startupP95)} (p95); `;
-      out.push(`  ${r.mode} vs ${r.baseline}: ${start}e2e ${ratio(r.e2eP50)} (p50), ${ratio(r.e2eP95)} (p95)`);
-    }
-    // What start mode pooled holds while the function is not being called: every ready clone's memory.
-    for (const s of mine.filter((x) => x.mode === 'pooled' && x.pss)) {
-      const size = DEFAULTS.pool.size;
-      out.push(`  pooled: a pool of ${size} ready clones holds ${size} x ${s.pss!.p50.toFixed(1)} MB PSS = ${(size * s.pss!.p50).toFixed(1)} MB`);
-    }
-    for (const s of mine.filter((x) => x.failures > 0)) {
-      const firstError = run.arms.find((a) => a.functionName === name && a.mode === s.mode)?.samples.find((x) => !x.ok)?.error;
-      out.push(`  ${s.mode}: ${s.failures} of ${s.runs} runs failed; first: ${firstError ?? 'unknown'}`);
-    }
-    out.push('');
   }
-  for (const skip of run.skipped) out.push(`skipped ${skip.functionName} ${skip.mode}: ${skip.reason}`);
+  for (const r of ratios) {
+    const start = r.startupP50 === undefined ? '' : `start ${ratio(r.startupP50)} (p50), ${ratio(r.startupP95)} (p95); `;
+    out.push(`  ${r.mode} vs ${r.baseline}: ${start}e2e ${ratio(r.e2eP50)} (p50), ${ratio(r.e2eP95)} (p95)`);
+  }
+  // What start mode pooled holds while the function is not being called: every ready clone's memory.
+  for (const s of mine.filter((x) => x.mode === 'pooled' && x.pss)) {
+    const size = DEFAULTS.pool.size;
+    out.push(`  pooled: a pool of ${size} ready clones holds ${size} x ${s.pss!.p50.toFixed(1)} MB PSS = ${(size * s.pss!.p50).toFixed(1)} MB`);
+  }
+  for (const s of mine.filter((x) => x.failures > 0)) {
+    const firstError = run.arms.find((a) => a.functionName === name && a.mode === s.mode)?.samples.find((x) => !x.ok)?.error;
+    out.push(`  ${s.mode}: ${s.failures} of ${s.runs} runs failed; first: ${firstError ?? 'unknown'}`);
+  }
+  for (const skip of skipped) out.push(`  ${skip.mode}: skipped: ${describeSkip(skip)}`);
+  out.push('');
+  return `${out.join('\n')}\n`;
+}
+
+/** What follows the functions' parts: the machine and what the columns mean (ends with a newline). */
+export function formatReportFooter(run: BenchRun): string {
   const m = run.machine;
-  out.push(
+  return [
     `machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memoryMb / 1e3).toFixed(1)} GB, ${m.kernel}, ${m.distro}, ${m.virtualization}; ` +
       `criu ${m.criu}; load average (1 min) ${run.load.start[0]?.toFixed(2)} at start, ${run.load.end[0]?.toFixed(2)} at end`,
-  );
-  out.push(
     'start: request until the instance can run the handler (spawn + init, restore + resume; a take from the pool; 0 when warm). ' +
       'e2e: request until the result (= time to first response). Percentiles: linear interpolation. ' +
       'Speed-up: cold time / mode time.',
-  );
-  return `${out.join('\n')}\n`;
+    '',
+  ].join('\n');
+}
+
+/** The whole report as text (ends with a newline). */
+export function formatReport(run: BenchRun): string {
+  return functionNames(run).map((name) => formatFunctionReport(run, name)).join('') + formatReportFooter(run);
 }

@@ -21,6 +21,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import { ensurePrepared, runtimeFor } from '../runtimes/index.ts';
 import { copyFunctionCode } from '../store/copy-code.ts';
 import { codeDirOf, directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
+import { withAbiMismatchHint } from './abi-mismatch.ts';
 import { checkClones, cloneCheckWarnings } from './clone-check.ts';
 import { digestImageFiles } from '../store/image-files.ts';
 import { processTree, statusKb } from '../launch/proc.ts';
@@ -83,7 +84,9 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
-    const initMs = await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
+    const initMs = await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }).catch((error: unknown) => {
+      throw withAbiMismatchHint(error, fn, command.argv[0]!);
+    });
     end('init', `init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});

@@ -25,15 +25,44 @@ interface CompareOptions {
  * present in all four results are compared.
  */
 export function sharedStatePaths(plain: [unknown, unknown], clones: [unknown, unknown], options: CompareOptions): FieldPath[] {
-  const [a, b] = [leaves(plain[0]), leaves(plain[1])];
-  const [c, d] = [leaves(clones[0]), leaves(clones[1])];
+  const [a, b] = [withIdParts(leaves(plain[0])), withIdParts(leaves(plain[1]))];
+  const [c, d] = [withIdParts(leaves(clones[0])), withIdParts(leaves(clones[1]))];
   const shared: FieldPath[] = [];
   for (const [path, value] of a) {
     if (!b.has(path) || !c.has(path) || !d.has(path)) continue;
-    if (!distinctive(value, options) || !distinctive(b.get(path), options)) continue;
+    const part = ID_PART.test(path);
+    if (!part && (!distinctive(value, options) || !distinctive(b.get(path), options))) continue;
     if (!Object.is(value, b.get(path)) && Object.is(c.get(path), d.get(path))) shared.push(path);
   }
-  return shared;
+  // A whole value shared says it all: its parts are not listed again.
+  return shared.filter((path) => !ID_PART.test(path) || !shared.includes(path.replace(ID_PART, '')));
+}
+
+// Ids made of parts, some drawn once per process: a clone repeats those parts while the whole id still
+// differs (its time or counter part moves). uuid@9's v1() draws its node id and clock sequence on its first
+// call; a MongoDB ObjectId carries 5 bytes drawn once per process. Each part is compared as a leaf of its own,
+// named `<path> (<part>)`; a short part (a clock sequence has 14 bits) is compared too, since a false alarm
+// needs two clones to draw it alike and two plain starts not to.
+const ID_PART = / \([a-z -]+\)$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-([0-9a-f]{4})-([0-9a-f]{12})$/i;
+const OBJECT_ID = /^[0-9a-f]{8}([0-9a-f]{10})[0-9a-f]{6}$/i;
+
+/** `found` with, after each id-shaped string, its per-process parts as leaves of their own. */
+function withIdParts(found: Map<FieldPath, unknown>): Map<FieldPath, unknown> {
+  const out = new Map<FieldPath, unknown>();
+  for (const [path, value] of found) {
+    out.set(path, value);
+    if (typeof value !== 'string') continue;
+    const uuid = UUID.exec(value);
+    // Version 1 and 6 UUIDs are time-based: a time, a clock sequence, a node id (RFC 9562).
+    if (uuid && (uuid[1] === '1' || uuid[1] === '6')) {
+      out.set(`${path} (uuid clock sequence)`, (parseInt(uuid[2]!, 16) & 0x3fff).toString(16));
+      out.set(`${path} (uuid node)`, uuid[3]!.toLowerCase());
+    }
+    const objectId = OBJECT_ID.exec(value);
+    if (objectId) out.set(`${path} (objectid process part)`, objectId[1]!.toLowerCase());
+  }
+  return out;
 }
 
 function distinctive(value: unknown, { nowMs }: CompareOptions): boolean {

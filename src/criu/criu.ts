@@ -402,7 +402,11 @@ function restoreFailure(log: string): { reason: string; hint: string } | undefin
 // What a user can do about the dump failures a function can cause.
 function dumpHint(log: string): string | undefined {
   if (/sockets?[:.]|inet|tcp|unix/i.test(log)) {
-    return 'the function holds a socket at the snapshot: close connections and servers in a beforeCheckpoint hook and reopen them in afterRestore';
+    return (
+      'the function holds an open connection (a database client, a kept-alive HTTP connection) or a listening socket at the snapshot, ' +
+      'which no clone could take over: close it in a beforeCheckpoint hook and reopen it in afterRestore or on first use ' +
+      "(prebake already closes the idle connections of Node's fetch, Python's urllib3, requests and http.client, and Java's HttpClient)"
+    );
   }
   if (/io_uring/.test(log)) return 'the function uses io_uring, which criu cannot dump';
   return undefined;

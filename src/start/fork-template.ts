@@ -99,7 +99,10 @@ export class ForkTemplate {
       if (threads !== 1) {
         throw new PrebakeError('PREBAKE_ERR_FORK_UNSUPPORTED', `function "${spec.name}": its process has ${threads} threads at the snapshot, and a fork copies only the one that forks`, {
           functionName: spec.name,
-          hint: 'stop the threads init started before the snapshot (a beforeCheckpoint hook) and rebuild, or use the prebaked start mode',
+          hint:
+            'the usual starters are OpenBLAS/MKL under numpy, pandas or scikit-learn: set OPENBLAS_NUM_THREADS=1 and MKL_NUM_THREADS=1 in ' +
+            'function.json\'s "env"; grpc channels; logging handlers that ship logs from a thread, such as QueueListener or a log agent\'s. ' +
+            'Stop them before the snapshot, in a beforeCheckpoint hook, and rebuild; or use the prebaked start mode',
         });
       }
       return new ForkTemplate(image.meta.buildId, template, await template.instance.initPid(), instances);

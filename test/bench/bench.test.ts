@@ -1,6 +1,6 @@
 // A short real bench through the CLI: real criu, a real runtime, two runs. Its JSON is checked for shape and
 // sanity, never for speed.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,54 @@ describe('prebake bench', () => {
     expect(result.stdout).toContain('hello-python (python): 1 runs per mode');
     // The fork arm ran for the Python function: its row has one successful run.
     expect(result.stdout).toMatch(/^fork .* 1\/1$/m);
+  });
+
+  it('skips a mode a function cannot run and a function that fails to build, and keeps every other result', async () => {
+    const threadsDir = await sandbox.addFunction('threads-python');
+    const brokenDir = await sandbox.addFunction('python-init-error');
+    const json = path.join(sandbox.root, 'out', 'skips.json');
+    const result = await prebake('bench', brokenDir, threadsDir, '-n', '2', '--warmups', '0', '--modes', 'prebaked,fork', '--json', json);
+    // The function that failed to build is a failure of the bench; the fork refused is not.
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/^python-init-error: not measured$/m);
+    expect(result.stdout).toMatch(/^ {2}prebaked: skipped: .*cannot reach the database.*\[PREBAKE_ERR_INIT_FAILED\]$/m);
+    expect(result.stdout).toMatch(/^threads-python \(python\): 2 runs per mode/m);
+    expect(result.stdout).toMatch(/^prebaked .* 2\/2$/m);
+    expect(result.stdout).toMatch(/^ {2}fork: skipped: .*2 threads.*OPENBLAS_NUM_THREADS=1.*grpc.*logging.*\[PREBAKE_ERR_FORK_UNSUPPORTED\]$/m);
+
+    const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument & { complete: boolean; skipped: { function: string; mode: string; code: string | null; reason: string; hint: string | null }[] };
+    expect(doc.complete).toBe(true);
+    expect(doc.results.map((r) => [r.function, r.mode, r.runs, r.failures])).toEqual([['threads-python', 'prebaked', 2, 0]]);
+    expect(doc.skipped.map((s) => [s.function, s.mode, s.code])).toEqual([
+      ['python-init-error', 'prebaked', 'PREBAKE_ERR_INIT_FAILED'],
+      ['python-init-error', 'fork', 'PREBAKE_ERR_INIT_FAILED'],
+      ['threads-python', 'fork', 'PREBAKE_ERR_FORK_UNSUPPORTED'],
+    ]);
+    expect(doc.skipped[2]!.hint).toContain('OPENBLAS_NUM_THREADS=1');
+  });
+
+  it('leaves valid JSON of the functions that finished when it is interrupted', async () => {
+    const helloDir = await sandbox.addFunction('hello-python', 'bundled');
+    // A function whose init takes two minutes: the bench is interrupted while it builds.
+    const slowDir = path.join(sandbox.root, 'functions', 'slow-init-python');
+    await mkdir(slowDir, { recursive: true });
+    await writeFile(path.join(slowDir, 'function.json'), JSON.stringify({ runtime: 'python', handler: 'main.handler', timeoutMs: 120_000 }));
+    await writeFile(path.join(slowDir, 'main.py'), 'import time\ntime.sleep(120)\n\ndef handler(event, context):\n    return None\n');
+    const json = path.join(sandbox.root, 'out', 'interrupted.json');
+    const bench = prebake('bench', helloDir, slowDir, '-n', '2', '--warmups', '0', '--modes', 'cold,prebaked', '--json', json);
+    let doc: (BenchDocument & { complete: boolean }) | undefined;
+    while (!doc) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      doc = await readFile(json, 'utf8').then((text) => JSON.parse(text) as BenchDocument & { complete: boolean }, () => undefined);
+      if (bench.exitCode !== null) throw new Error(`the bench ended first: ${(await bench).stderr}`);
+    }
+    bench.kill('SIGINT');
+    const result = await bench;
+    expect(result.exitCode).toBe(130);
+    expect(result.stdout).toMatch(/^hello-python \(python\): 2 runs per mode/m);
+    doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument & { complete: boolean };
+    expect(doc.complete).toBe(false);
+    expect(doc.results.map((r) => [r.function, r.mode, r.runs, r.failures])).toEqual([['hello-python', 'cold', 2, 0], ['hello-python', 'prebaked', 2, 0]]);
   });
 
   it('refuses an unknown mode before running anything', async () => {

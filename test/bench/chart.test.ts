@@ -35,6 +35,7 @@ function samples(values: [number, number][]): Sample[] {
 const run: BenchRun = {
   startedAt: '2026-01-01T00:00:00.000Z',
   finishedAt: '2026-01-01T00:01:00.000Z',
+  complete: true,
   runs: 3,
   warmups: 1,
   modes: ['cold', 'prebaked', 'warm'],

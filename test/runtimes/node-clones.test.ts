@@ -34,15 +34,20 @@ describe('node clones', () => {
     expectAllDiffer(clones, ['importedUUID', 'requiredUUID', 'cryptoUUID', 'webcryptoUUID', 'uuidV4']);
     // nanoid@3 fills its own pool of random bytes at init: out of prebake's reach, documented in the README.
     expectAllSame(clones, ['nanoid']);
+    // uuid@9's v1() keeps the node id and clock sequence of its first call: whole UUIDs differ (the time moves), those parts do not.
+    expectAllDiffer(clones, ['uuidV1']);
+    expect(new Set(clones.map((clone) => clone.uuidV1.slice(19))).size).toBe(1);
   });
 });
 
 describe('the clone-uniqueness check at build', () => {
-  it("names nanoid@3's pool, and only that, in a warning stored with the image", async () => {
-    expect(built.meta.cloneCheck).toEqual({ sharedPaths: ['$.nanoid'] });
-    expect((await sandbox.store.get(built.meta.name))?.meta.cloneCheck).toEqual({ sharedPaths: ['$.nanoid'] });
+  it("names nanoid@3's pool and uuid v1's node and clock sequence, and only those, in a warning stored with the image", async () => {
+    const sharedPaths = ['$.nanoid', '$.uuidV1 (uuid clock sequence)', '$.uuidV1 (uuid node)'];
+    expect(built.meta.cloneCheck).toEqual({ sharedPaths });
+    expect((await sandbox.store.get(built.meta.name))?.meta.cloneCheck).toEqual({ sharedPaths });
     expect(built.warnings).toHaveLength(1);
     expect(built.warnings[0]).toContain('$.nanoid');
+    expect(built.warnings[0]).toContain('$.uuidV1 (uuid node)');
     expect(built.warnings[0]).toContain('afterRestore');
   });
 

@@ -1,13 +1,13 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runBench } from '../../bench/bench.ts';
+import { runBench, type BenchRun } from '../../bench/bench.ts';
 import { benchChart } from '../../bench/chart.ts';
 import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
 import { createBuildReporter } from '../../build/progress.ts';
-import { formatReport } from '../../bench/report.ts';
+import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
 import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
@@ -22,9 +22,12 @@ interface BenchCommandOptions {
   chart?: string;
 }
 
+// Through a temporary file and a rename: a reader, or a bench killed while writing, never sees half a file.
 async function writeOutput(file: string, content: string): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await writeFile(file, content);
+  const partial = `${file}.${process.pid}.tmp`;
+  await writeFile(partial, content);
+  await rename(partial, file);
 }
 
 export function registerBench(program: Command, instances: InstanceRegistry): void {
@@ -46,6 +49,19 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
       const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(process.stderr);
       const builds = createBuildReporter(process.stderr);
+      const printed = new Set<string>();
+      // Each function's table as soon as it is done, and the JSON rewritten with it: an interrupted bench
+      // leaves what finished.
+      const report = async (run: BenchRun) => {
+        builds.finish();
+        progress.finish();
+        for (const name of [...run.arms, ...run.skipped].map((x) => x.functionName)) {
+          if (printed.has(name)) continue;
+          printed.add(name);
+          process.stdout.write(formatFunctionReport(run, name));
+        }
+        if (options.json) await writeOutput(options.json, `${JSON.stringify(benchJson(run), null, 2)}\n`);
+      };
       let run;
       try {
         run = await runBench({
@@ -70,20 +86,21 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
             progress.functionStarted(name, measurements);
           },
           onMeasured: (event) => progress.measured(event),
+          onResults: report,
         });
       } finally {
         builds.finish();
         progress.finish();
       }
-      process.stdout.write(formatReport(run));
-      if (options.json) {
-        await writeOutput(options.json, `${JSON.stringify(benchJson(run), null, 2)}\n`);
-        process.stderr.write(`wrote ${options.json}\n`);
-      }
+      await report(run);
+      process.stdout.write(formatReportFooter(run));
+      if (options.json) process.stderr.write(`wrote ${options.json}\n`);
       if (options.chart) {
         await writeOutput(options.chart, benchChart(run));
         process.stderr.write(`wrote ${options.chart}\n`);
       }
-      if (run.arms.some((arm) => arm.samples.every((s) => !s.ok))) process.exitCode = 1;
+      // A mode that does not apply (fork for Node) is no failure; a function that could not be benched is.
+      const unbenched = run.skipped.some((s) => s.code !== undefined && s.code !== 'PREBAKE_ERR_FORK_UNSUPPORTED');
+      if (unbenched || run.arms.some((arm) => arm.samples.every((s) => !s.ok))) process.exitCode = 1;
     });
 }

@@ -188,6 +188,10 @@ def _checkpoint(hooks):
         _flush_logs()
         _send({'type': 'hook-error', 'phase': 'beforeCheckpoint', 'error': _error_info(error)})
         return
+    # After the hooks, which may still use a connection.
+    import prebake_connections
+
+    prebake_connections.close_http_connections()
     _slim_for_snapshot()
     # Flushed before the snapshot, so no clone writes the same buffered log line again.
     _flush_logs()

@@ -132,6 +132,8 @@ public final class Shim {
   private void checkpoint() throws IOException {
     try {
       Hooks.runBeforeCheckpoint();
+      // After the hooks, which may still use a client.
+      HttpConnections.closeIdle();
       // Loads what reseeding needs into the snapshot, so a clone's resume does no class loading.
       Reseed.prepare();
     } catch (Throwable t) {
