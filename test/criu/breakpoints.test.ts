@@ -39,13 +39,13 @@ describe('the decision', () => {
   it('uses breakpoints only where a breakpoint stopped the probe, and otherwise gives criu CRIU_FAULT=130', () => {
     const working = decideBreakpoints({ verdict: 'working', detail: '' });
     expect(working).toEqual({ use: true, detail: 'working' });
-    expect(criuEnvironment(working, {})).toEqual({});
+    expect(criuEnvironment(working, {})).toEqual({ CR_IPTABLES: 'true' });
 
     for (const verdict of ['ran-past', 'refused'] as const) {
       const broken = decideBreakpoints({ verdict, detail: '1 (Operation not permitted)' });
       expect(broken.use).toBe(false);
       expect(broken.detail).toMatch(/^not working: criu stops on syscalls instead/);
-      expect(criuEnvironment(broken, {})).toEqual({ CRIU_FAULT: '130' });
+      expect(criuEnvironment(broken, {})).toEqual({ CR_IPTABLES: 'true', CRIU_FAULT: '130' });
     }
     // Undecided: the syscall path, which works on every host.
     expect(decideBreakpoints({ verdict: 'no-answer', detail: 'late' }).use).toBe(false);
@@ -53,7 +53,7 @@ describe('the decision', () => {
   });
 
   it('keeps the fill switch in the same environment', () => {
-    expect(criuEnvironment({ use: true, detail: 'working' }, { PREBAKE_THP_FILL: '0' })).toEqual({ CRIU_THP_FILL: '0' });
+    expect(criuEnvironment({ use: true, detail: 'working' }, { PREBAKE_THP_FILL: '0' })).toEqual({ CR_IPTABLES: 'true', CRIU_THP_FILL: '0' });
   });
 });
 
