@@ -16,6 +16,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { processAlive } from '../process-alive.ts';
 import { ForkedOwner } from './forked-owner.ts';
+import { attachOutbound } from '../launch/outbound.ts';
 import { startPrebaked } from './restore.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -93,7 +94,7 @@ export class ForkTemplate {
     const { spec } = image.meta;
     assertForkable(spec);
     // Restored and left unresumed: the template runs no afterRestore hook (each child does, on its resume).
-    const template = await startPrebaked(image, store, criu, instances, { resume: false });
+    const template = await startPrebaked(image, store, criu, instances, { resume: false, network: false });
     try {
       const threads = await template.instance.becomeTemplate(spec.timeoutMs);
       if (threads !== 1) {
@@ -158,6 +159,8 @@ export class ForkTemplate {
       child = await forking;
       const { ends, pid } = child;
       joinCgroup(cgroup, pid, spec.name);
+      // Its own network namespace (the template's clone flags): egress now, in its cgroup, before its first frame.
+      if (spec.network === 'outbound') await attachOutbound(pid, cgroup.procsFiles, spec.name);
       // The instance reads only the controller's ends; the child's are in the child (-1: not the controller's).
       const pipes: InstancePipes = {
         controlIn: { read: -1, write: ends.controlIn },
