@@ -104,10 +104,10 @@ afterAll(async () => {
   await rm(hostPathname, { force: true });
 });
 
-describe('two functions at once ("network": "none")', () => {
+describe.each(['none', 'outbound'] as const)('two functions at once ("network": "%s")', (network) => {
   it.each(['prebaked', 'cold', 'fork'] as const)('cannot reach each other or the host, in %s mode, and leave no IPC behind', async (mode) => {
-    const [a, b] = await Promise.all([build(`iso-a-${mode}`), build(`iso-b-${mode}`)]);
-    const name = `prebake-isolation-${mode}`;
+    const [a, b] = await Promise.all([build(`iso-a-${network}-${mode}`, { network }), build(`iso-b-${network}-${mode}`, { network })]);
+    const name = `prebake-isolation-${network}-${mode}`;
     const port = 47771;
     const victim = await start(a, 'prebaked');
     let planted: Reply;
@@ -142,9 +142,9 @@ describe('two functions at once ("network": "none")', () => {
   });
 });
 
-describe('two functions at once ("network": "default", the host\'s)', () => {
+describe('two functions at once ("network": "host")', () => {
   it('cannot reach each other through IPC, yet share the host\'s loopback and abstract sockets', async () => {
-    const [a, b] = await Promise.all([build('iso-a-host', { network: 'default' }), build('iso-b-host', { network: 'default' })]);
+    const [a, b] = await Promise.all([build('iso-a-host', { network: 'host' }), build('iso-b-host', { network: 'host' })]);
     const name = 'prebake-isolation-host-mode';
     const victim = await start(a, 'prebaked');
     try {
@@ -153,8 +153,7 @@ describe('two functions at once ("network": "default", the host\'s)', () => {
       const attacker = await start(b, 'prebaked');
       try {
         const seen = await invoke(attacker, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
-        // The IPC namespace holds in every network mode; the network is what "default" shares (issue 18's
-        // "outbound" mode is not there yet: docs/SANDBOX.md).
+        // The IPC namespace holds in every network mode; the network is what "host" shares.
         expect(seen.reached).toEqual({
           shm: false, msg: false, sem: false, mqueue: false, abstract: true, pathname: false, tcp: true, udp: true,
           hostAbstract: true, hostPathname: false, hostTcp: true, hostUdp: true, hostAbstractListed: true,

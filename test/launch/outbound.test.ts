@@ -184,3 +184,28 @@ describe('"network": "none"', () => {
     }
   });
 });
+
+describe('"network": "host", and images built when it was called "default"', () => {
+  it('keeps the recorded mode: a restored clone is in the host\'s network', async () => {
+    const built = await build('legacy-host', { network: 'host' });
+    const metaFile = path.join(built.buildDir, 'meta.json');
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as { spec: { network: string }; sandbox: { network: string } };
+    meta.spec.network = 'default';
+    meta.sandbox.network = 'default';
+    await writeFile(metaFile, JSON.stringify(meta));
+    const image = (await sandboxOfFile().store.get('legacy-host'))!;
+    expect(image.meta.spec.network).toBe('host');
+    expect(image.meta.sandbox.network).toBe('host');
+    const started = await start(image, 'prebaked');
+    try {
+      const seen = await invoke(started, egressEvent());
+      expect(seen.netNs).toBe(await readlink('/proc/self/ns/net'));
+      expect(seen.egress?.interfaces).not.toContain('tap0');
+      expect(seen.egress?.interfaces).toContain('lo');
+      expect(await helpersOf(await started.instance.initPid())).toEqual([]);
+    } finally {
+      await started.instance.end();
+      await started.cleanup();
+    }
+  });
+});
