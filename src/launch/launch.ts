@@ -187,12 +187,24 @@ export async function readyWithNetwork<T>(launched: LaunchedProcess, ready: Prom
   return { ready: value, network };
 }
 
+// The init (and with it its network namespace) exists once the launcher's clone returns: a moment after the spawn.
+async function clonedInit(launched: LaunchedProcess): Promise<number> {
+  const ownerPid = launched.owner.pid;
+  let gone = false;
+  void launched.owner.then(() => (gone = true));
+  for (;;) {
+    const pid = ownerPid === undefined ? undefined : await firstChild(ownerPid);
+    if (pid !== undefined || gone) return launched.initPid();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 // The launcher's init reads one byte from this fd (its 5) before it runs the runtime; end of file ends it.
 const WAIT_FD = 5;
 
 async function attachThenRelease(launched: LaunchedProcess, release: number, name: string): Promise<OutboundLink> {
   try {
-    const link = await attachOutbound(await launched.initPid(), launched.cgroup.procsFiles, name);
+    const link = await attachOutbound(await clonedInit(launched), launched.cgroup.procsFiles, name);
     writeSync(release, 'g');
     return link;
   } finally {
