@@ -30,6 +30,8 @@ let templates: ForkTemplates | undefined;
 
 interface Egress {
   outside: boolean;
+  /** Whether init reached the outside server (at the build for a prebaked clone). */
+  atInit: boolean | null;
   hostViaGateway: boolean;
   interfaces: string[];
 }
@@ -135,10 +137,10 @@ afterAll(async () => {
 describe('"network": "outbound" (the default)', () => {
   let image: StoredImage;
   beforeAll(async () => {
-    image = await build('outbound-default', {});
+    image = await build('outbound-default', { env: { PROBE_OUTSIDE: `${OUTSIDE_ADDRESS}:${OUTSIDE_PORT}` } });
   });
 
-  it('is the mode a function.json without "network" gets, and its image holds lo only', async () => {
+  it('is the mode a function.json without "network" gets, reaches the outside at init, and its image holds lo only', async () => {
     expect(image.meta.spec.network).toBe('outbound');
     expect(image.meta.sandbox.network).toBe('outbound');
     // The build's egress was taken away before the dump: a tap device in the image would be in every clone.
@@ -157,7 +159,7 @@ describe('"network": "outbound" (the default)', () => {
     try {
       const seen = await invoke(started, egressEvent());
       netNs = seen.netNs;
-      expect(seen.egress).toEqual({ outside: true, hostViaGateway: false, interfaces: ['lo', 'tap0'] });
+      expect(seen.egress).toEqual({ outside: true, atInit: true, hostViaGateway: false, interfaces: ['lo', 'tap0'] });
       const reached = await invoke(started, { op: 'reach', key: 0x7275, name: 'nothing', port: 1, hostAbstract, hostPathname: '/nonexistent', hostTcpPort, hostUdpPort: 1 });
       expect(reached.reached).toMatchObject({ hostAbstract: false, hostTcp: false, hostAbstractListed: false });
       expect(await helpersOf(pid)).toHaveLength(1);
@@ -172,11 +174,11 @@ describe('"network": "outbound" (the default)', () => {
 
 describe('"network": "none"', () => {
   it('reaches no server outside', async () => {
-    const image = await build('outbound-none', { network: 'none' });
+    const image = await build('outbound-none', { network: 'none', env: { PROBE_OUTSIDE: `${OUTSIDE_ADDRESS}:${OUTSIDE_PORT}` } });
     const started = await start(image, 'prebaked');
     try {
       const seen = await invoke(started, egressEvent());
-      expect(seen.egress).toEqual({ outside: false, hostViaGateway: false, interfaces: ['lo'] });
+      expect(seen.egress).toEqual({ outside: false, atInit: false, hostViaGateway: false, interfaces: ['lo'] });
       expect(await helpersOf(await started.instance.initPid())).toEqual([]);
     } finally {
       await started.instance.end();
