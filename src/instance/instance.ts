@@ -81,6 +81,11 @@ export class Instance {
     void this.owner.then(() => this.channel.close());
   }
 
+  /** The cgroup.procs files of its cgroup (none without one): a helper spawned for it joins them. */
+  get cgroupProcs(): string[] {
+    return this.cgroup?.procsFiles ?? [];
+  }
+
   get ended(): boolean {
     return this.ending !== undefined;
   }

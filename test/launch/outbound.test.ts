@@ -52,7 +52,7 @@ async function build(name: string, changes: Record<string, unknown>): Promise<St
   return (await sandbox.store.get(name))!;
 }
 
-async function start(image: StoredImage, mode: 'cold' | 'prebaked' | 'pooled' | 'fork'): Promise<StartedInstance> {
+async function start(image: StoredImage, mode: 'cold' | 'prebaked' | 'pooled' | 'fork' | 'fork (a spare)'): Promise<StartedInstance> {
   const sandbox = sandboxOfFile();
   if (mode === 'prebaked') return startPrebaked(image, sandbox.store, sandbox.criu, sandbox.instances);
   if (mode === 'pooled') {
@@ -64,6 +64,22 @@ async function start(image: StoredImage, mode: 'cold' | 'prebaked' | 'pooled' | 
   if (mode === 'fork') {
     templates ??= new ForkTemplates(sandbox.store, sandbox.criu, sandbox.instances);
     return startForked(deployedSpec(image), image, templates);
+  }
+  if (mode === 'fork (a spare)') {
+    // The child the template forked ahead once the previous one ended: its egress was attached ahead too.
+    const first = await start(image, 'fork');
+    await first.instance.end();
+    const template = await templates!.forImage(image);
+    expect(await template.spareReady()).toBe(true);
+    // The spare, the template's one child now (the first may take a moment to be reaped), has its helper already.
+    const spare = await settled(async () => {
+      const children = (await readFile(`/proc/${template.pid}/task/${template.pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean);
+      return children.length === 1 ? [] : children;
+    }).then(async () => Number((await readFile(`/proc/${template.pid}/task/${template.pid}/children`, 'utf8')).trim()));
+    expect(await helpersOf(spare)).toHaveLength(1);
+    const second = await startForked(deployedSpec(image), image, templates!);
+    expect(await second.instance.initPid()).toBe(spare);
+    return second;
   }
   return startCold(deployedSpec(image), image.meta.preparedDir, sandbox.store, sandbox.instances);
 }
@@ -152,7 +168,7 @@ describe('"network": "outbound" (the default)', () => {
     expect(dumped.includes('tap0')).toBe(false);
   });
 
-  it.each(['prebaked', 'pooled', 'cold', 'fork'] as const)('reaches a server outside in %s mode, not the host\'s loopback or abstract sockets; nothing is left after', async (mode) => {
+  it.each(['prebaked', 'pooled', 'cold', 'fork', 'fork (a spare)'] as const)('reaches a server outside in %s mode, not the host\'s loopback or abstract sockets; nothing is left after', async (mode) => {
     const started = await start(image, mode);
     const pid = await started.instance.initPid();
     let netNs: string;
