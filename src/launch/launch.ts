@@ -173,18 +173,16 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
 }
 
 /**
- * Waits for `ready` (the instance's init) and its network. A failed attach is the error told: the runtime never
- * ran, and its "exited during init" would hide why.
+ * Waits for `ready` (the instance's init) and its network. A failed attach (PREBAKE_ERR_NETWORK) is the error
+ * told: the runtime never ran, and its "exited during init" would hide why. A launcher that failed before its
+ * init existed fails both: its own words (in `ready`'s error) say why.
  */
 export async function readyWithNetwork<T>(launched: LaunchedProcess, ready: Promise<T>): Promise<{ ready: T; network: OutboundLink | undefined }> {
-  const [network, value] = await Promise.all([
-    launched.network,
-    ready.catch(async (error: unknown) => {
-      await launched.network;
-      throw error;
-    }),
-  ]);
-  return { ready: value, network };
+  const [init, network] = await Promise.allSettled([ready, launched.network]);
+  if (network.status === 'rejected' && network.reason instanceof PrebakeError && network.reason.code === 'PREBAKE_ERR_NETWORK') throw network.reason;
+  if (init.status === 'rejected') throw init.reason;
+  if (network.status === 'rejected') throw network.reason;
+  return { ready: init.value, network: network.value };
 }
 
 // The init (and with it its network namespace) exists once the launcher's clone returns: a moment after the spawn.

@@ -2,7 +2,7 @@
 // or restore by slirp4netns (a user-mode TCP/IP stack: the instance's packets become the helper's own sockets
 // on the host). Chosen over a veth pair with NAT because it needs no host-wide change (no ip_forward, no
 // nftables rules), and over Debian 12's pasta, which cannot open the namespace or /dev/net/tun here
-// (docs/SANDBOX.md, "outbound"). Host root opens /proc/PID/ns/net and the tun device inside it; the helper then
+// (docs/SANDBOX.md, "Network"). Host root opens /proc/PID/ns/net and the tun device inside it; the helper then
 // confines itself (--enable-sandbox: an empty root, no capabilities; --enable-seccomp).
 // The helper runs in the instance's cgroup: ending the instance ends it, and the tap device goes with its fd.
 import { closeSync } from 'node:fs';

@@ -7,6 +7,7 @@ import { readFile, readdir, readlink, writeFile, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/build/build.ts';
+import { attachOutbound } from '../../src/launch/outbound.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { startCold } from '../../src/start/cold.ts';
 import { ForkTemplates, startForked } from '../../src/start/fork.ts';
@@ -225,5 +226,17 @@ describe('"network": "host", and images built when it was called "default"', () 
       await started.instance.end();
       await started.cleanup();
     }
+  });
+});
+
+describe('attachOutbound', () => {
+  it('fails with PREBAKE_ERR_NETWORK, naming the function, when the helper cannot attach, and leaves no helper', async () => {
+    // A pid that no process has: the helper cannot open its network namespace and exits.
+    const nobody = 2 ** 22 + 1;
+    await expect(attachOutbound(nobody, [], 'no-such-instance')).rejects.toMatchObject({
+      code: 'PREBAKE_ERR_NETWORK',
+      message: expect.stringContaining('function "no-such-instance"'),
+    });
+    expect(await settled(() => helpersOf(nobody))).toEqual([]);
   });
 });
