@@ -13,7 +13,7 @@ import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { startPrebaked } from '../../src/start/restore.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
 import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
-import { FIXTURES, sandboxForFile, settled } from '../helpers.ts';
+import { answerSecret, FIXTURES, sandboxForFile, settled } from '../helpers.ts';
 
 const sandboxOfFile = sandboxForFile();
 /** What isolation-python answers: its namespaces, and what the operation found. */
@@ -84,16 +84,16 @@ async function inNamespace(kind: string, link: string): Promise<number[]> {
 }
 
 beforeAll(async () => {
-  const tcp = createServer((socket) => socket.end('host secret'));
+  const tcp = createServer(answerSecret);
   await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
   hostTcpPort = (tcp.address() as { port: number }).port;
   const udp = createSocket('udp4', (message, peer) => udp.send(message, peer.port, peer.address));
   await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
   hostUdpPort = udp.address().port;
-  const abstract = createServer((socket) => socket.end('host secret'));
+  const abstract = createServer(answerSecret);
   await new Promise<void>((resolve) => abstract.listen(`\0${hostAbstract}`, resolve));
   hostPathname = path.join(sandboxOfFile().root, 'host.sock');
-  const pathname = createServer((socket) => socket.end('host secret'));
+  const pathname = createServer(answerSecret);
   await new Promise<void>((resolve) => pathname.listen(hostPathname, resolve));
   hostListeners.push(tcp, udp, abstract, pathname);
 });

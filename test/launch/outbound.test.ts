@@ -14,7 +14,7 @@ import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { resumeClone, startPrebaked } from '../../src/start/restore.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
 import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
-import { FIXTURES, sandboxForFile, settled } from '../helpers.ts';
+import { answerSecret, FIXTURES, sandboxForFile, settled } from '../helpers.ts';
 
 const sandboxOfFile = sandboxForFile();
 // A network namespace of the test's own, joined to the host by a veth pair: the "outside" server lives there.
@@ -132,10 +132,10 @@ while True:
     outsideServer!.stdout!.once('data', () => resolve());
     outsideServer!.once('exit', (code) => reject(new Error(`the outside server exited (${code})`)));
   });
-  hostServer = createServer((socket) => socket.end('host secret'));
+  hostServer = createServer(answerSecret);
   await new Promise<void>((resolve) => hostServer!.listen(0, '127.0.0.1', resolve));
   hostTcpPort = (hostServer.address() as { port: number }).port;
-  hostAbstractServer = createServer((socket) => socket.end('host secret'));
+  hostAbstractServer = createServer(answerSecret);
   await new Promise<void>((resolve) => hostAbstractServer!.listen(`\0${hostAbstract}`, resolve));
 });
 
