@@ -51,13 +51,14 @@ RUN bash native/build.sh
 FROM ${BASE}
 # tini as PID 1: it reaps orphaned processes and forwards SIGTERM to the daemon. util-linux and mount: unshare
 # and mount for instances and criu's kernel-probe cache; iproute2: criu's `ip addr/route save` and `restore` of an
-# instance's own network namespace ("network": "none"). No Debian criu: the lean one (below) needs no library,
+# instance's own network namespace ("none", "outbound"); slirp4netns: the "outbound" network's helper (it opens
+# /dev/net/tun, which the container must be given). No Debian criu: the lean one (below) needs no library,
 # and nothing in prebake runs another unless PREBAKE_CRIU names it. The JDK's postinst links its man pages into
 # /usr/share/man/man1, which -slim images leave out: without the directory, its configuration fails.
 # The JDK's jmods (82 MB) only feed jlink, which prebake never runs; javac and java do not read them.
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends tini python3 default-jdk-headless util-linux mount iproute2 \
+ && apt-get install -y -qq --no-install-recommends tini python3 default-jdk-headless util-linux mount iproute2 slirp4netns \
  && rm -rf /usr/lib/jvm/*/jmods \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
 # The lean criu where setup.sh puts it: prebake runs /opt/prebake/bin/criu (src/paths.ts) and reads build.json

@@ -1,7 +1,7 @@
 // prebake-exec: launches one function instance in its sandbox. TypeScript computes the instance's view as a
 // plan (src/launch/sandbox-plan.ts); this program only executes it, in order, like bubblewrap:
 //
-//   prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--user-namespaces deny|fork|allow] [--chdir DIR]
+//   prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none [--wait-fd N]] [--user-namespaces deny|fork|allow] [--chdir DIR]
 //                [--ro-bind SRC DST | --dev-bind SRC DST | --proc DST | --tmpfs DST SIZE_MB]... -- PROGRAM [ARGS...]
 //
 // DSTs are paths inside the view; DIR (the root) is a host directory holding their mount points.
@@ -86,6 +86,7 @@ struct plan {
   unsigned long uid_base;
   unsigned long uid;
   int net_none;
+  int wait_fd;  // -1, or an fd to read one byte from before running the command ("outbound": egress attached)
   enum userns_policy userns;
   struct op *ops;
   int op_count;
@@ -103,7 +104,7 @@ static void die_path(const char *what, const char *path) {
 }
 
 static void usage(const char *problem) {
-  fprintf(stderr, "prebake-exec: %s\nusage: prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none] [--user-namespaces deny|fork|allow] [--chdir DIR] "
+  fprintf(stderr, "prebake-exec: %s\nusage: prebake-exec --root DIR [--uid-base N] [--uid N] [--net-none [--wait-fd N]] [--user-namespaces deny|fork|allow] [--chdir DIR] "
                   "[--ro-bind SRC DST | --dev-bind SRC DST | --proc DST | --tmpfs DST SIZE_MB]... -- PROGRAM [ARGS...]\n",
           problem);
   exit(2);
@@ -140,6 +141,8 @@ static void parse(int argc, char **argv, struct plan *plan) {
       plan->uid = parse_number(argv[++i]);
     } else if (!strcmp(arg, "--net-none")) {
       plan->net_none = 1;
+    } else if (!strcmp(arg, "--wait-fd") && left >= 1) {
+      plan->wait_fd = (int)parse_number(argv[++i]);
     } else if (!strcmp(arg, "--user-namespaces") && left >= 1) {
       const char *policy = argv[++i];
       if (!strcmp(policy, "deny")) plan->userns = USERNS_DENY;
@@ -306,6 +309,10 @@ static void run_init(const struct plan *plan, int sync_fd) {
   if (umount2(".", MNT_DETACH) != 0) die("detaching the host's root");
   if (chdir(plan->chdir_to ? plan->chdir_to : "/") != 0) die_path("chdir", plan->chdir_to);
   if (plan->net_none) loopback_up();
+  if (plan->wait_fd >= 0) {
+    // The controller attaches the "outbound" network, then writes the byte; end of file: it could not.
+    if (read(plan->wait_fd, &go, 1) != 1) _exit(126);
+  }
 
   int null = open("/dev/null", O_RDWR);
   if (null < 0 || dup2(null, 0) < 0) die("reopening /dev/null");
@@ -355,7 +362,7 @@ static void forward_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-  struct plan plan = {0};
+  struct plan plan = {.wait_fd = -1};
   parse(argc, argv, &plan);
   if (setgroups(0, NULL) != 0) die("setgroups");
   int sync[2];

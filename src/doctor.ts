@@ -1,5 +1,7 @@
 // prebake doctor: what prebake depends on, checked one by one, each with what to do when it fails.
+import { execFile } from 'node:child_process';
 import { access, readFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { CGROUP_ROOT, hostCgroups, instanceCgroupName, migrationState } from './cgroup/host.ts';
 import { sortComplaints } from './criu/check-verdict.ts';
@@ -10,6 +12,10 @@ import { judgePrivileges } from './criu/privileges.ts';
 import { NATIVE_BUILD_DIR } from './paths.ts';
 import { RUNTIMES } from './manifest/schema.ts';
 import { runtimeFor } from './runtimes/index.ts';
+import { OUTBOUND_HELPER } from './launch/outbound.ts';
+import type { ImageStore } from './store/store.ts';
+
+const run = promisify(execFile);
 
 export interface Check {
   name: string;
@@ -19,7 +25,8 @@ export interface Check {
   optional?: boolean;
 }
 
-export async function runDoctor(criu = new Criu()): Promise<Check[]> {
+/** `store`: the home whose functions are looked at (which ones share the host's network). */
+export async function runDoctor(criu = new Criu(), store?: ImageStore): Promise<Check[]> {
   const checks: Check[] = [];
   const add = async (name: string, probe: () => Promise<string>, optional = false) => {
     try {
@@ -103,6 +110,20 @@ export async function runDoctor(criu = new Criu()): Promise<Check[]> {
     if (state === 'present') return `${kdatFile} is there for this boot (prebake wrote it: /run is not a tmpfs)`;
     return `${kdatFile} is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)`;
   }, true);
+  await add('outbound network', async () => {
+    const { stdout: output } = await run(OUTBOUND_HELPER, ['--version']).catch((error: unknown) => {
+      throw new Error(`${OUTBOUND_HELPER} is not usable (${(error as Error).message}): functions with "network": "outbound" (the default) cannot start; run scripts/setup.sh`);
+    });
+    return `${output.split('\n')[0]}: gives "outbound" instances egress, not the host's loopback`;
+  });
+  if (store) {
+    // Information: "host" is an opt-in each function makes, and one an administrator should know of.
+    await add('functions on the host network', async () => {
+      const host = (await store.list()).filter((meta) => meta.sandbox.network === 'host').map((meta) => meta.name);
+      if (host.length > 0) throw new Error(`${host.join(', ')}: "network": "host", they reach every listener on the host (loopback, abstract sockets)`);
+      return 'none';
+    }, true);
+  }
   for (const name of RUNTIMES) {
     await add(`runtime ${name}`, async () => {
       // The default interpreter; a function may name another in function.json (prebake ls shows which ran).

@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_DUMP_INTERRUPTED: { exit: 9, status: 500, summary: 'criu dump was killed by a signal, or the host ran out of disk or memory: not the function\'s fault' },
   PREBAKE_ERR_RUNTIME_MISSING: { exit: 9, status: 500, summary: "the function's runtime is not installed" },
   PREBAKE_ERR_CGROUP: { exit: 9, status: 500, summary: "the instance's cgroup could not be set up or ended" },
+  PREBAKE_ERR_NETWORK: { exit: 9, status: 500, summary: 'the "outbound" network could not be attached to an instance (slirp4netns missing or failing)' },
   PREBAKE_ERR_PIPE: { exit: 9, status: 500, summary: 'the kernel refused a pipe for an instance (out of file descriptors?)' },
   PREBAKE_ERR_SPAWN: { exit: 9, status: 500, summary: 'a process (launcher, criu) could not be started' },
   PREBAKE_ERR_RESEED: { exit: 9, status: 500, summary: "a restored Node clone could not reseed OpenSSL's generator" },

@@ -1,4 +1,5 @@
 import { chmod, cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import type { Socket as NetSocket } from 'node:net';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildFunction, type BuildResult } from '../src/build/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
@@ -162,4 +163,10 @@ export function sandboxForFile(...fixtures: string[]): () => Sandbox {
     if (!sandbox) throw new Error('the sandbox exists only while the test file runs');
     return sandbox;
   };
+}
+
+/** A host listener's answer to the sandbox probes, which connect and close at once (EPIPE, ECONNRESET are fine). */
+export function answerSecret(socket: NetSocket): void {
+  socket.on('error', () => {});
+  socket.end('host secret');
 }

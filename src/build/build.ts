@@ -10,7 +10,7 @@ import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { launchInstance, planSandbox } from '../launch/launch.ts';
+import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
 import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
 import { hostIdBase } from '../launch/host-ids.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
@@ -84,9 +84,10 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
-    const initMs = await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }).catch((error: unknown) => {
+    const waited = instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }).catch((error: unknown) => {
       throw withAbiMismatchHint(error, fn, command.argv[0]!);
     });
+    const { ready: initMs, network } = await readyWithNetwork(launched, waited);
     end('init', `init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});
@@ -109,6 +110,8 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     if (fn.warmup.invocations > 0) end('warm-up', `${fn.warmup.invocations} warm-up invocation(s) done in ${msSince(warmupStarted)}`);
 
     await instance.checkpoint(fn.timeoutMs);
+    // The image's namespace holds lo only, as "none"'s: each clone gets its own egress at restore.
+    await network?.detach();
     const pid = await instance.initPid();
     const dumpStarted = begin('dump', `criu writes the image of ${(await residentBytes(pid) / 1e6).toFixed(1)} MB of anonymous memory`);
     // /tmp as the function left it, kept with the image: every clone starts from a copy (criu.ts, restore).

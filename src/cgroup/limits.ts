@@ -11,6 +11,10 @@ export interface CgroupLimits {
   cpus?: number;
 }
 
+// "outbound": slirp4netns in the instance's cgroup, and the child it forks for a moment to enter the
+// instance's network namespace (one thread each): the function's own maxProcesses stays its own.
+const OUTBOUND_HELPER_PROCESSES = 2;
+
 // CFS bandwidth: the quota is counted per period; 100 ms is the kernel's default period.
 export const CPU_PERIOD_US = 100_000;
 
@@ -18,7 +22,7 @@ export function instanceLimits(fn: FunctionSpec): CgroupLimits {
   return {
     memoryBytes: fn.memoryMb * 1024 * 1024,
     // Images built before maxProcesses existed carry a spec without it.
-    maxProcesses: fn.maxProcesses ?? DEFAULT_MAX_PROCESSES,
+    maxProcesses: (fn.maxProcesses ?? DEFAULT_MAX_PROCESSES) + (fn.network === 'outbound' ? OUTBOUND_HELPER_PROCESSES : 0),
     ...(fn.cpus !== undefined && { cpus: fn.cpus }),
   };
 }

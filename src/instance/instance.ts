@@ -81,6 +81,11 @@ export class Instance {
     void this.owner.then(() => this.channel.close());
   }
 
+  /** The cgroup.procs files of its cgroup (none without one): a helper spawned for it joins them. */
+  get cgroupProcs(): string[] {
+    return this.cgroup?.procsFiles ?? [];
+  }
+
   get ended(): boolean {
     return this.ending !== undefined;
   }
@@ -170,7 +175,7 @@ export class Instance {
   }
 
   /**
-   * Has a template fork a child with a /tmp of `tmpMb` (and a network namespace of its own for "none"; able to
+   * Has a template fork a child with a /tmp of `tmpMb` (and a network namespace of its own for "none" and "outbound"; able to
    * create user namespaces only with `userNamespaces`): the child's pid in the template's PID namespace, and the
    * template's fds of the controller's ends of the child's pipes, which it holds until release().
    */

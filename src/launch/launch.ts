@@ -2,7 +2,7 @@
 // user and filesystem view an instance gets (the view is planned in sandbox-plan.ts and built by
 // native/prebake-exec.c). Both a build and a plain (cold) start come through here; a restore recreates what
 // this set up.
-import { realpathSync } from 'node:fs';
+import { closeSync, realpathSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
@@ -14,7 +14,8 @@ import type { RuntimeCommand } from '../runtimes/runtime.ts';
 import { checkReadOnlyPaths } from './read-only-paths.ts';
 import { commandInView, isInView, launcherArgs, readOnlyMounts, sandboxMounts, sandboxRootEntries, instanceHostId, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
 import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
-import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from './pipes.ts';
+import { closeControllerEnds, closeInstanceEnds, createInstancePipes, createPipe, instanceEnds, type InstancePipes } from './pipes.ts';
+import { attachOutbound, type OutboundLink } from './outbound.ts';
 import { firstChild } from './proc.ts';
 import { assertReachableByInstances } from './reachable.ts';
 import { SpawnedProcess } from './spawn.ts';
@@ -38,6 +39,11 @@ export interface LaunchedProcess {
   cgroup: InstanceCgroup;
   /** Host PID of the namespace init (the runtime), once it exists. */
   initPid(): Promise<number>;
+  /**
+   * "outbound": its egress, attached before the runtime runs (the launcher waits for it); rejects with
+   * PREBAKE_ERR_NETWORK, the runtime then never runs. Resolves undefined for the other modes.
+   */
+  network: Promise<OutboundLink | undefined>;
 }
 
 export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string, string>): Record<string, string> {
@@ -111,18 +117,21 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
     throw error;
   }
   const ends = instanceEnds(pipes);
+  // The launcher's init waits on this pipe before it runs anything: init may need the network.
+  const attached = plan.network === 'outbound' ? createPipe() : undefined;
   let owner: LaunchedProcess['owner'];
   try {
     // posix_spawn, not child_process: a fork() of the controller would cost ~3 ms of CPU, and be counted in
     // the plain start's time.
     owner = new SpawnedProcess(
       PREBAKE_EXEC,
-      launcherArgs(plan, command.argv),
-      [null, ends.stdout, ends.stderr, ends.controlIn, ends.controlOut],
+      launcherArgs(plan, command.argv, attached && WAIT_FD),
+      [null, ends.stdout, ends.stderr, ends.controlIn, ends.controlOut, ...(attached ? [attached.read] : [])],
       { env: viewEnvironment(plan, instanceEnvironment(fn, command.env)), cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {
     closeControllerEnds(pipes);
+    if (attached) closeSync(attached.write);
     void cgroup.end().catch(() => {}); // empty: the child failed before exec and was reaped
     // E2BIG: the environment (or one variable, over the kernel's 128 KiB per string) is too large to exec.
     if ((error as { errno?: number }).errno === E2BIG) {
@@ -140,12 +149,14 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
   } finally {
     // The child has its copies; ours would keep the pipes from reporting end of file.
     closeInstanceEnds(pipes);
+    if (attached) closeSync(attached.read);
   }
   const ownerPid = owner.pid;
-  return {
+  const launched: LaunchedProcess = {
     owner,
     pipes,
     cgroup,
+    network: Promise.resolve(undefined),
     async initPid() {
       const pid = ownerPid === undefined ? undefined : await firstChild(ownerPid);
       // The launcher outlives its child only briefly: the instance has exited (or never started).
@@ -157,6 +168,46 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
       return pid;
     },
   };
+  if (attached) launched.network = attachThenRelease(launched, attached.write, fn.name);
+  return launched;
+}
+
+/**
+ * Waits for `ready` (the instance's init) and its network. A failed attach (PREBAKE_ERR_NETWORK) is the error
+ * told: the runtime never ran, and its "exited during init" would hide why. A launcher that failed before its
+ * init existed fails both: its own words (in `ready`'s error) say why.
+ */
+export async function readyWithNetwork<T>(launched: LaunchedProcess, ready: Promise<T>): Promise<{ ready: T; network: OutboundLink | undefined }> {
+  const [init, network] = await Promise.allSettled([ready, launched.network]);
+  if (network.status === 'rejected' && network.reason instanceof PrebakeError && network.reason.code === 'PREBAKE_ERR_NETWORK') throw network.reason;
+  if (init.status === 'rejected') throw init.reason;
+  if (network.status === 'rejected') throw network.reason;
+  return { ready: init.value, network: network.value };
+}
+
+// The init (and with it its network namespace) exists once the launcher's clone returns: a moment after the spawn.
+async function clonedInit(launched: LaunchedProcess): Promise<number> {
+  const ownerPid = launched.owner.pid;
+  let gone = false;
+  void launched.owner.then(() => (gone = true));
+  for (;;) {
+    const pid = ownerPid === undefined ? undefined : await firstChild(ownerPid);
+    if (pid !== undefined || gone) return launched.initPid();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+// The launcher's init reads one byte from this fd (its 5) before it runs the runtime; end of file ends it.
+const WAIT_FD = 5;
+
+async function attachThenRelease(launched: LaunchedProcess, release: number, name: string): Promise<OutboundLink> {
+  try {
+    const link = await attachOutbound(await clonedInit(launched), launched.cgroup.procsFiles, name);
+    writeSync(release, 'g');
+    return link;
+  } finally {
+    closeSync(release);
+  }
 }
 
 // Host paths the controller passes on (JAVA_HOME) mean nothing inside when the view lacks them.

@@ -3,7 +3,7 @@
 // the view's root (skeleton.ts). docs/SANDBOX.md says what an instance sees and why.
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { FunctionSpec } from '../manifest/schema.ts';
+import type { FunctionSpec, NetworkMode } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
 import { isInside } from '../files/inside.ts';
@@ -76,7 +76,7 @@ export interface SandboxPlan {
   /** What the root holds itself (absent in images built before it did: they bind everything). */
   rootEntries?: RootEntry[];
   tmpMb: number;
-  network: 'default' | 'none';
+  network: NetworkMode;
   /**
    * New user namespaces in the seccomp filter (native/prebake-exec.c): none, only a fork template's children's
    * (a Python instance, which may become a template), or any (the function opted in). Absent in images built
@@ -249,9 +249,11 @@ function externalKey(target: string): string {
 }
 
 /** The launcher's command line (native/prebake-exec.c) for `argv` in this sandbox. */
-export function launcherArgs(plan: SandboxPlan, argv: string[]): string[] {
+export function launcherArgs(plan: SandboxPlan, argv: string[], waitFd?: number): string[] {
   const args = ['--root', plan.root, '--uid-base', String(namespaceRootHostId(plan)), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
-  if (plan.network === 'none') args.push('--net-none');
+  // "outbound" too: the image's namespace holds only lo, so every clone is alike; egress is attached per instance.
+  if (plan.network !== 'host') args.push('--net-none');
+  if (waitFd !== undefined) args.push('--wait-fd', String(waitFd));
   args.push('--user-namespaces', plan.userNamespaces ?? 'allow');
   for (const mount of plan.mounts) args.push(`--${mount.kind}`, mount.source, mount.target);
   args.push('--proc', VIEW.proc, '--tmpfs', VIEW.tmp, String(plan.tmpMb), '--', ...argv);

@@ -110,7 +110,7 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     env: manifest.env ?? {},
     ...(manifest.cloneCheck !== undefined && { cloneCheck: manifest.cloneCheck }),
     tmpMb: manifest.tmpMb ?? DEFAULT_TMP_MB,
-    network: manifest.network ?? 'default',
+    network: manifest.network ?? 'outbound',
     ...(manifest.allowUserNamespaces && { allowUserNamespaces: true }),
     ...(manifest.readOnlyPaths?.length && { readOnlyPaths: manifest.readOnlyPaths.map((file) => path.normalize(file)) }),
     ...(manifest.interpreter && { interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter }),

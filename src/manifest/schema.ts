@@ -1,8 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 export const RUNTIMES = ['node', 'python', 'java'] as const;
-export const NETWORK_MODES = ['default', 'none'] as const;
+/** "outbound" first: the default (docs/SANDBOX.md, "Network"). */
+export const NETWORK_MODES = ['outbound', 'none', 'host'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
+/** What a stored meta.json may say: images built before "host" had a name called it "default". */
+export const STORED_NETWORK_MODES = [...NETWORK_MODES, 'default'] as const;
+export type StoredNetworkMode = (typeof STORED_NETWORK_MODES)[number];
+
+export function currentNetworkMode(mode: StoredNetworkMode): NetworkMode {
+  return mode === 'default' ? 'host' : mode;
+}
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /**
@@ -103,7 +111,10 @@ export const ManifestSchema = Type.Object(
     ),
     /** Size of the instance's private /tmp (a tmpfs), as Lambda's ephemeral storage. */
     tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),
-    /** "none": an empty network namespace with loopback only. */
+    /**
+     * "outbound" (default): a network namespace of its own with egress through a user-mode stack, no way to the
+     * host's loopback; "none": loopback only; "host": the host's network (any listener on the host is reachable).
+     */
     network: Type.Optional(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)))),
     /**
      * Let the instance create user namespaces of its own (`unshare -U`, a nested sandbox): denied by default, as

@@ -2,7 +2,7 @@
 // fallback when a restore fails.
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { launchInstance, planSandbox } from '../launch/launch.ts';
+import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
 import { hostIdBase } from '../launch/host-ids.ts';
 import { viewEntries } from '../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
@@ -31,7 +31,7 @@ export async function startCommand(
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });
   try {
-    await instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
+    await readyWithNetwork(launched, instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }));
   } catch (error) {
     await instance.end();
     throw error;

@@ -16,6 +16,7 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { processAlive } from '../process-alive.ts';
 import { ForkedOwner } from './forked-owner.ts';
+import { attachOutbound, type OutboundLink } from '../launch/outbound.ts';
 import { startPrebaked } from './restore.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -28,6 +29,8 @@ interface ForkedChild {
   ends: ControllerEnds;
   /** Resolves once the template has let go of its copies of the ends (it is free for the next fork). */
   released: Promise<void>;
+  /** "outbound": its egress, when attached ahead (a spare); its helper waits in the template's cgroup. */
+  link?: OutboundLink;
 }
 
 /** A child forked ahead for the next invocation, and what it was forked for; `child` never rejects. */
@@ -36,10 +39,16 @@ interface Spare {
   child: Promise<ForkedChild | undefined>;
 }
 
-/** Closes the ends of a child forked ahead and not used: the child reads the end and exits. */
+/** Closes the ends of a child forked ahead and not used: the child reads the end and exits; its helper is ended. */
 async function letGo(spare: Spare | undefined): Promise<void> {
   const child = await spare?.child;
-  if (child) closeEnds(child.ends);
+  if (child) await discard(child);
+}
+
+async function discard(child: ForkedChild): Promise<void> {
+  closeEnds(child.ends);
+  // The tap device's fd would keep the child's network namespace alive after the child.
+  await child.link?.detach();
 }
 
 /** What a child is forked for: children of one template differ in nothing else. */
@@ -93,7 +102,7 @@ export class ForkTemplate {
     const { spec } = image.meta;
     assertForkable(spec);
     // Restored and left unresumed: the template runs no afterRestore hook (each child does, on its resume).
-    const template = await startPrebaked(image, store, criu, instances, { resume: false });
+    const template = await startPrebaked(image, store, criu, instances, { resume: false, network: false });
     try {
       const threads = await template.instance.becomeTemplate(spec.timeoutMs);
       if (threads !== 1) {
@@ -161,6 +170,10 @@ export class ForkTemplate {
       child = await forking;
       const { ends, pid } = child;
       joinCgroup(cgroup, pid, spec.name);
+      // Its own network namespace (the template's clone flags): egress before its first frame, attached ahead
+      // for a spare (its helper follows it into its cgroup), now for a child forked on demand.
+      if (child.link) joinCgroup(cgroup, child.link.helper.pid, spec.name);
+      else if (spec.network === 'outbound') child.link = await attachOutbound(pid, cgroup.procsFiles, spec.name);
       // The instance reads only the controller's ends; the child's are in the child (-1: not the controller's).
       const pipes: InstancePipes = {
         controlIn: { read: -1, write: ends.controlIn },
@@ -186,7 +199,7 @@ export class ForkTemplate {
     } catch (error) {
       if (instance) await instance.end();
       else {
-        if (child) closeEnds(child.ends);
+        if (child) await discard(child);
         await cgroup.end();
       }
       throw error;
@@ -203,9 +216,9 @@ export class ForkTemplate {
       void letGo(spare);
       return undefined;
     }
-    return spare.child.then((child) => {
+    return spare.child.then(async (child) => {
       if (child && processAlive(child.pid)) return child;
-      if (child) closeEnds(child.ends);
+      if (child) await discard(child);
       return this.forkChild(spec);
     });
   }
@@ -219,9 +232,17 @@ export class ForkTemplate {
       const forked = await this.forkChild(spec).catch(() => undefined);
       if (!forked) return undefined;
       const released = await forked.released.then(() => true, () => false);
+      if (released && !this.ending && spec.network === 'outbound') {
+        // Off the request path: the helper waits in the template's cgroup, and follows the child into its own.
+        forked.link = await attachOutbound(forked.pid, this.template.instance.cgroupProcs, spec.name).catch(() => undefined);
+        if (!forked.link) {
+          closeEnds(forked.ends);
+          return undefined;
+        }
+      }
       // end() began while this child was forked, after it let go of the spare: nobody else holds these ends.
       if (released && !this.ending) return forked;
-      closeEnds(forked.ends);
+      await discard(forked);
       return undefined;
     })();
     this.spare = { shape: forkShape(spec), child };

@@ -11,6 +11,7 @@ import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
 import { instanceHostId, restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
+import { attachOutbound } from '../launch/outbound.ts';
 import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
@@ -29,6 +30,11 @@ export interface PrebakedOptions {
   resume?: boolean;
   /** Restore at this nice value: a background refill (see RestoreOptions.nice). */
   nice?: number;
+  /**
+   * Attach an "outbound" image's egress (default). A fork template goes without: it serves no invocation, and
+   * each of its children gets a network namespace and egress of its own.
+   */
+  network?: boolean;
 }
 
 export async function startPrebaked(
@@ -97,7 +103,10 @@ export async function startPrebaked(
     const label = `function "${meta.name}"`;
     // The resume frame goes out at once: the clone reads it as soon as it runs, while criu lets go of its other
     // threads. The start is complete when both are done (see RunningRestore.restored).
-    const resumed = options.resume === false ? undefined : resumeClone(instance, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
+    // An "outbound" clone is resumed once its egress is attached: its afterRestore hooks may reconnect.
+    const outbound = meta.sandbox.network === 'outbound' && options.network !== false;
+    const resume = () => resumeClone(instance!, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
+    let resumed = options.resume === false || outbound ? undefined : resume();
     const restored = await running.restored;
     if (restored === 'timeout') {
       const failure = await criu.restoreTimeout(running, label, meta.name);
@@ -106,6 +115,11 @@ export async function startPrebaked(
       throw failure;
     }
     clock.lapRestore(running.timeline);
+    if (outbound && restored !== 'failed') {
+      await attachOutbound(await instance.initPid(), cgroup.procsFiles, meta.name);
+      clock.lap('network (slirp4netns attached)');
+      if (options.resume !== false) resumed = resume();
+    }
     const resumeError = await resumed;
     if (resumed) clock.lap('resume (reseed, afterRestore hooks) past the hand-over');
     if (restored === 'failed') {

@@ -3,10 +3,10 @@
 // The fields prebake reads are checked; more are allowed (a later format may add some).
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { NETWORK_MODES, RUNTIMES } from '../manifest/schema.ts';
+import { STORED_NETWORK_MODES, RUNTIMES } from '../manifest/schema.ts';
 
 const Runtime = Type.Union(RUNTIMES.map((runtime) => Type.Literal(runtime)));
-const Network = Type.Union(NETWORK_MODES.map((mode) => Type.Literal(mode)));
+const Network = Type.Union(STORED_NETWORK_MODES.map((mode) => Type.Literal(mode)));
 
 const SpecSchema = Type.Object({
   name: Type.String(),

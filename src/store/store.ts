@@ -24,7 +24,7 @@ import type { SandboxPlan } from '../launch/sandbox-plan.ts';
 import { PrebakeError } from '../errors.ts';
 import type { CloneCheck } from '../build/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
-import { isFunctionName, type FunctionSpec, type RuntimeName } from '../manifest/schema.ts';
+import { currentNetworkMode, isFunctionName, type FunctionSpec, type RuntimeName, type StoredNetworkMode } from '../manifest/schema.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
 import { schemaProblem } from '../validate.ts';
 import { ImageVerifier, type ImageFiles } from './image-files.ts';
@@ -107,7 +107,17 @@ async function readMeta(name: string, file: string): Promise<ImageMeta> {
   }
   const problem = schemaProblem(imageMetaCheck, parsed, 'the file');
   if (problem) throw notBuilt('invalid', `is not valid: ${problem}`, record.spec?.dir);
-  return parsed as ImageMeta;
+  return withCurrentNetworkMode(parsed as ImageMeta);
+}
+
+// An image built when "host" was called "default" keeps its mode under today's name (the file is not rewritten).
+function withCurrentNetworkMode(meta: ImageMeta): ImageMeta {
+  const stored = meta as unknown as { spec: { network: StoredNetworkMode }; sandbox: { network: StoredNetworkMode } };
+  return {
+    ...meta,
+    spec: { ...meta.spec, network: currentNetworkMode(stored.spec.network) },
+    sandbox: { ...meta.sandbox, network: currentNetworkMode(stored.sandbox.network) },
+  };
 }
 
 /** Where the code of the build in `buildDir` lives (the sandbox mounts it as the function's directory). */

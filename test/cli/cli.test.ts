@@ -36,6 +36,8 @@ describe('prebake CLI', () => {
 
     const ls = await prebake('ls');
     expect(ls.stdout).toMatch(/faulty-node\s+node\s+[\d.]+ MB/);
+    expect(ls.stdout).toMatch(/^NAME .*\bNETWORK\b/);
+    expect(ls.stdout).toMatch(/^faulty-node\s.*\soutbound\s/m);
 
     const invoke = await prebake('invoke', 'faulty-node', '--data', '{"name":"cli"}', '--timing');
     expect(invoke.exitCode, invoke.stderr).toBe(0);
@@ -50,7 +52,8 @@ describe('prebake CLI', () => {
     expect(laps.map((lap) => lap.name)).toEqual([
       'image check', 'run dir', 'view root', 'cgroup', 'pipes', 'restore prep (criu args, kdat, spawn call)', 'prebake-restore exec',
       'staging (mount namespace, binds, /tmp)', 'criu (exec, restore, detach)', 'hand-over (notice to the controller)',
-      'resume (reseed, afterRestore hooks) past the hand-over', 'sum',
+      // "outbound", the default: the clone's egress is attached before it is resumed.
+      'network (slirp4netns attached)', 'resume (reseed, afterRestore hooks) past the hand-over', 'sum',
     ]);
     expect(laps.find((lap) => lap.name.startsWith('criu'))!.ms).toBeGreaterThan(0);
     const [, amount, unit] = /start: prebaked in ([\d.]+) (m?s)/.exec(verbose.stderr) ?? [];
@@ -130,8 +133,17 @@ describe('prebake CLI', () => {
     expect(result.stderr).toMatch(/function\.json/);
   });
 
-  it('runs doctor', async () => {
+  it('runs doctor, naming the functions on the host\'s network', async () => {
+    const hostDir = path.join(sandbox.root, 'functions', 'on-host');
+    await mkdir(hostDir, { recursive: true });
+    await writeFile(path.join(hostDir, 'index.js'), 'exports.handler = async () => "ok";\n');
+    await writeFile(path.join(hostDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', network: 'host', cloneCheck: false }));
+    expect((await prebake('build', hostDir)).exitCode).toBe(0);
+    expect((await prebake('ls')).stdout).toMatch(/^on-host\s.*\shost\s/m);
     const result = await prebake('doctor');
+    expect(result.stdout).toMatch(/^ok\s+outbound network: slirp4netns version \d/m);
+    expect(result.stdout).toMatch(/^warn\s+functions on the host network: on-host: "network": "host"/m);
+    expect((await prebake('rm', 'on-host')).exitCode).toBe(0);
     expect(result.stdout).toMatch(/^ok\s+criu: 4\.\d/m);
     expect(result.stdout).toMatch(/^ok\s+criu check: Looks good/m);
     expect(result.stdout).toMatch(/^ok\s+cgroups: cgroup v[12] at \/sys\/fs\/cgroup: enforces memoryMb/m);

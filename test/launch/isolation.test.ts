@@ -1,7 +1,7 @@
 // Issue 18 §1 and §3: two functions at once cannot reach each other or the host through SysV IPC, POSIX queues,
 // unix sockets or loopback ("network": "none"), what one creates in IPC ends with it, and no instance creates a
 // user namespace unless its function opts in. Real criu, real Python, real listeners on the host.
-import { createServer, type Server, type Socket as NetSocket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { createSocket, type Socket } from 'node:dgram';
 import { readdir, readFile, readlink, rm, writeFile, cp } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { startPrebaked } from '../../src/start/restore.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
 import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
-import { FIXTURES, sandboxForFile, settled } from '../helpers.ts';
+import { answerSecret, FIXTURES, sandboxForFile, settled } from '../helpers.ts';
 
 const sandboxOfFile = sandboxForFile();
 /** What isolation-python answers: its namespaces, and what the operation found. */
@@ -83,23 +83,17 @@ async function inNamespace(kind: string, link: string): Promise<number[]> {
   return found;
 }
 
-// A host listener answers and hangs up; a peer that left first (EPIPE, ECONNRESET) is no failure of the test.
-function answer(socket: NetSocket): void {
-  socket.on('error', () => {});
-  socket.end('host secret');
-}
-
 beforeAll(async () => {
-  const tcp = createServer(answer);
+  const tcp = createServer(answerSecret);
   await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
   hostTcpPort = (tcp.address() as { port: number }).port;
   const udp = createSocket('udp4', (message, peer) => udp.send(message, peer.port, peer.address));
   await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
   hostUdpPort = udp.address().port;
-  const abstract = createServer(answer);
+  const abstract = createServer(answerSecret);
   await new Promise<void>((resolve) => abstract.listen(`\0${hostAbstract}`, resolve));
   hostPathname = path.join(sandboxOfFile().root, 'host.sock');
-  const pathname = createServer(answer);
+  const pathname = createServer(answerSecret);
   await new Promise<void>((resolve) => pathname.listen(hostPathname, resolve));
   hostListeners.push(tcp, udp, abstract, pathname);
 });
@@ -110,10 +104,10 @@ afterAll(async () => {
   await rm(hostPathname, { force: true });
 });
 
-describe('two functions at once ("network": "none")', () => {
+describe.each(['none', 'outbound'] as const)('two functions at once ("network": "%s")', (network) => {
   it.each(['prebaked', 'cold', 'fork'] as const)('cannot reach each other or the host, in %s mode, and leave no IPC behind', async (mode) => {
-    const [a, b] = await Promise.all([build(`iso-a-${mode}`), build(`iso-b-${mode}`)]);
-    const name = `prebake-isolation-${mode}`;
+    const [a, b] = await Promise.all([build(`iso-a-${network}-${mode}`, { network }), build(`iso-b-${network}-${mode}`, { network })]);
+    const name = `prebake-isolation-${network}-${mode}`;
     const port = 47771;
     const victim = await start(a, 'prebaked');
     let planted: Reply;
@@ -148,9 +142,9 @@ describe('two functions at once ("network": "none")', () => {
   });
 });
 
-describe('two functions at once ("network": "default", the host\'s)', () => {
+describe('two functions at once ("network": "host")', () => {
   it('cannot reach each other through IPC, yet share the host\'s loopback and abstract sockets', async () => {
-    const [a, b] = await Promise.all([build('iso-a-host', { network: 'default' }), build('iso-b-host', { network: 'default' })]);
+    const [a, b] = await Promise.all([build('iso-a-host', { network: 'host' }), build('iso-b-host', { network: 'host' })]);
     const name = 'prebake-isolation-host-mode';
     const victim = await start(a, 'prebaked');
     try {
@@ -159,8 +153,7 @@ describe('two functions at once ("network": "default", the host\'s)', () => {
       const attacker = await start(b, 'prebaked');
       try {
         const seen = await invoke(attacker, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
-        // The IPC namespace holds in every network mode; the network is what "default" shares (issue 18's
-        // "outbound" mode is not there yet: docs/SANDBOX.md).
+        // The IPC namespace holds in every network mode; the network is what "host" shares.
         expect(seen.reached).toEqual({
           shm: false, msg: false, sem: false, mqueue: false, abstract: true, pathname: false, tcp: true, udp: true,
           hostAbstract: true, hostPathname: false, hostTcp: true, hostUdp: true, hostAbstractListed: true,

@@ -15,7 +15,7 @@ const spec = (extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
   maxProcesses: 1024,
   env: {},
   tmpMb: 512,
-  network: 'default',
+  network: 'outbound',
   ...extra,
 });
 

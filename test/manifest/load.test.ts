@@ -43,7 +43,7 @@ describe('loadFunction', () => {
       maxProcesses: 1024,
       env: {},
       tmpMb: 512,
-      network: 'default',
+      network: 'outbound',
     });
     expect(spec.cpus).toBeUndefined();
     expect(path.isAbsolute(spec.dir)).toBe(true);

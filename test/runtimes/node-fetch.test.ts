@@ -30,6 +30,8 @@ beforeAll(async () => {
   const file = path.join(dir, 'function.json');
   const manifest = JSON.parse(await readFile(file, 'utf8'));
   manifest.env.CONFIG_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/config`;
+  // The server is on the host's loopback, which only "host" reaches ("outbound" egress: test/launch/outbound.test.ts).
+  manifest.network = 'host';
   await writeFile(file, JSON.stringify(manifest));
 });
 

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../../doctor.ts';
+import { cliContext, type GlobalOptions } from '../context.ts';
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check criu, privileges, the kernel and the runtimes')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      const checks = await runDoctor();
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const checks = await runDoctor(criu, store);
       if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else {
         for (const check of checks) {

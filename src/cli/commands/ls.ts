@@ -20,11 +20,11 @@ export function registerLs(program: Command): void {
         process.stdout.write('no functions built yet (prebake build <dir>)\n');
         return;
       }
-      const rows = [['NAME', 'RUNTIME', 'IMAGE', 'BUILD', 'BUILT AT', 'SOURCE', 'INTERPRETER', 'READ-ONLY PATHS']];
+      const rows = [['NAME', 'RUNTIME', 'IMAGE', 'BUILD', 'BUILT AT', 'NETWORK', 'SOURCE', 'INTERPRETER', 'READ-ONLY PATHS']];
       metas.forEach((m, i) => {
         const interpreter = `${m.interpreter.path} (${m.interpreter.version})`;
         const source = sources[i] === 'unchanged' ? m.spec.dir : `${m.spec.dir} (${sources[i]} since the build)`;
-        rows.push([m.name, m.runtime, formatBytes(m.imageBytes), formatMs(m.buildMs), m.builtAt, source, interpreter, m.spec.readOnlyPaths?.join(',') ?? '']);
+        rows.push([m.name, m.runtime, formatBytes(m.imageBytes), formatMs(m.buildMs), m.builtAt, m.sandbox.network, source, interpreter, m.spec.readOnlyPaths?.join(',') ?? '']);
       });
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);

@@ -112,7 +112,7 @@ def _reap(signum, frame):
 def fork(tmp_mb, offline, user_namespaces, read_frame, serve):
     """
     Forks a child (`offline`: into a network namespace of its own with loopback only, as the launcher does for
-    "network": "none"; unless `user_namespaces`, one that can create no user namespace, see _deny_user_namespaces);
+    "network": "none" and "outbound", whose egress the controller attaches; unless `user_namespaces`, one that can create no user namespace, see _deny_user_namespaces);
     returns its pid and the template's copies of the controller's ends (kept until release).
     """
     if SYS_CLONE is None:

@@ -265,7 +265,7 @@ def _template(kind, header, serve_child):
             if not isinstance(tmp_mb, int) or tmp_mb <= 0:
                 raise ValueError('the fork frame has no "tmpMb"')
             _flush_logs()  # a child must not write the template's buffered output again
-            pid, fds = prebake_fork.fork(tmp_mb, header.get('network') == 'none', header.get('userNamespaces') is True, _read_frame, serve_child)
+            pid, fds = prebake_fork.fork(tmp_mb, header.get('network') in ('none', 'outbound'), header.get('userNamespaces') is True, _read_frame, serve_child)
             _send({'type': 'forked', 'pid': pid, 'fds': fds})
         else:
             prebake_fork.release()
