@@ -60,6 +60,8 @@ describe.each([
       const file = path.join(dir, 'function.json');
       const manifest = JSON.parse(await readFile(file, 'utf8'));
       manifest.env.CONFIG_URL = server.url;
+      // The server listens on the host's loopback, which only the host network reaches (outbound does not).
+      manifest.network = 'host';
       await writeFile(file, JSON.stringify(manifest));
       await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
       // Init and the warm-up invocation used every client: two requests each.
