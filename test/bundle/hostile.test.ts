@@ -186,7 +186,7 @@ describe('random and mutated bundles', () => {
     const criu = Object.assign(Object.create(sandbox.criu) as Criu, { version: async () => version });
     let cases = 0;
     let accepted = 0;
-    for (const { bundle, label } of fuzzBundles({ seed, header, real: small, template: fileTemplate(), outside: path.dirname(victim), maxCases: 300, maxMs: 20_000 })) {
+    for (const { bundle, label } of fuzzBundles({ seed, header, real: small, template: fileTemplate(), outside: path.dirname(victim), maxCases: 300, maxMs: Number(process.env.PREBAKE_FUZZ_MS ?? 8_000) })) {
       cases++;
       const where = `seed ${seed} (PREBAKE_FUZZ_SEED=${seed} repeats it), case ${cases}: ${label}`;
       const error = await importInto(home, await bundle(), criu).then(() => undefined, (e: unknown) => e);
