@@ -288,12 +288,12 @@ async function publishImport(
 }
 
 /**
- * Puts `from` at `to` unless `to` exists already (prepared files are named by their content). Returns whether
- * it did. `to` may be on another filesystem: copied to a sibling first, then renamed, so it appears whole.
+ * Puts `from` at `to` unless `to` exists already (prepared files are named by their content). `to` may be on
+ * another filesystem: copied to a sibling first, then renamed, so it appears whole.
  */
-async function installIfAbsent(from: string, to: string): Promise<boolean> {
-  if (!(await stat(from).then(() => true, () => false))) return false;
-  if (await stat(to).then(() => true, () => false)) return false;
+async function installIfAbsent(from: string, to: string): Promise<void> {
+  if (!(await stat(from).then(() => true, () => false))) return;
+  if (await stat(to).then(() => true, () => false)) return;
   await mkdir(path.dirname(to), { recursive: true });
   const sibling = `${to}.prebake-import-${process.pid}`;
   try {
@@ -302,5 +302,4 @@ async function installIfAbsent(from: string, to: string): Promise<boolean> {
   } finally {
     await rm(sibling, { recursive: true, force: true });
   }
-  return true;
 }

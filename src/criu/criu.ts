@@ -282,7 +282,7 @@ export class Criu {
     try {
       child = new SpawnedProcess(PREBAKE_RESTORE, args, [null, null, null, ...options.extraFds, ready.write], {
         ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
-        ...(Object.keys(env).length > 0 && { env: { ...definedEnv(), ...env } }),
+        env: { ...definedEnv(), ...env },
       });
     } catch (error) {
       closeSync(ready.read);

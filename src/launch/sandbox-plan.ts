@@ -160,17 +160,22 @@ function copySource(file: string): string {
   }
 }
 
+// The host's /etc as the view copies it, read once per process like the skeleton's content (skeleton.ts): a
+// readdir and a stat of each entry on every plan, every cold start among them, would find the same.
+let etcEntries: RootEntry[] | undefined;
+
 /**
  * What the skeleton holds for every instance: prebake's shims and native helpers, the host's /etc as ETC_COPIES
  * says, and the devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as
  * binds (sandboxMounts).
  */
 export function sandboxRootEntries(devicesInRoot: boolean): RootEntry[] {
+  etcEntries ??= etcPaths().map((target) => ({ kind: 'copy', source: copySource(target), target }));
   const entries: RootEntry[] = [
     { kind: 'copy', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes') },
     { kind: 'copy', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build') },
+    ...etcEntries,
   ];
-  for (const target of etcPaths()) entries.push({ kind: 'copy', source: copySource(target), target });
   if (devicesInRoot) for (const device of DEVICES) entries.push({ kind: 'device', source: device, target: device });
   return entries;
 }
