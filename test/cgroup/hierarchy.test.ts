@@ -41,19 +41,24 @@ afterEach(() => {
   for (const child of spawned.splice(0)) child.kill('SIGKILL');
 });
 
-/** A shell in `cgroup` that forks `children` sleepers and then stops itself (SIGSTOP): a tree in every state. */
+/**
+ * A shell in `cgroup` that forks `children` sleepers and then stops itself (SIGSTOP): a tree in every state.
+ * Brace expansion, not `$(seq)`: a command substitution is a short-lived extra process a count could catch.
+ */
 function startTree(cgroup: InstanceCgroup, children: number): SpawnedProcess {
-  const child = new SpawnedProcess('bash', ['-c', `for i in $(seq ${children}); do sleep 1000 & done; kill -STOP $$; wait`], [null, null, null], {
+  const child = new SpawnedProcess('bash', ['-c', `for i in {1..${children}}; do sleep 1000 & done; kill -STOP $$; wait`], [null, null, null], {
     cgroupProcs: cgroup.procsFiles,
   });
   spawned.push(child);
   return child;
 }
 
-async function processCount(cgroup: InstanceCgroup, atLeast: number): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const count = (await cgroup.processes()).length;
-    if (count >= atLeast) return count;
+/** The cgroup's process count once `tree`'s shell has stopped itself, i.e. once every sleeper is forked. */
+async function treeCount(cgroup: InstanceCgroup, tree: SpawnedProcess): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const stat = await readFile(`/proc/${tree.pid}/stat`, 'utf8').catch(() => '');
+    // The state is the field after the parenthesised command name.
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) break;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return (await cgroup.processes()).length;
@@ -66,7 +71,7 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
     const cgroup = await make(h, instanceCgroupName());
     const tree = startTree(cgroup, 3);
     // The shell and its three sleepers, all in the cgroup (the children joined it by inheritance).
-    expect(await processCount(cgroup, 4)).toBe(4);
+    expect(await treeCount(cgroup, tree)).toBe(4);
     await cgroup.end();
     expect(await tree).toEqual({ signal: 'SIGKILL' });
     expect(await cgroup.processes()).toEqual([]);
@@ -87,10 +92,10 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
     // A dead owner on another home: its processes are that home's prebake's to sweep; once empty, anyone's.
     const otherHome = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0de`);
     const otherHomeEmpty = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0df`);
-    startTree(leftover, 2);
-    startTree(otherHome, 1);
-    expect(await processCount(leftover, 3)).toBe(3);
-    expect(await processCount(otherHome, 2)).toBe(2);
+    const leftoverTree = startTree(leftover, 2);
+    const otherHomeTree = startTree(otherHome, 1);
+    expect(await treeCount(leftover, leftoverTree)).toBe(3);
+    expect(await treeCount(otherHome, otherHomeTree)).toBe(2);
     try {
       expect(await sweepLeftoverCgroups(home, h)).toBe(2);
       expect(h.names()).not.toContain(leftover.name);
