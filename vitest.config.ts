@@ -8,7 +8,7 @@ const UNIT = [
   'test/bundle/fingerprint.test.ts',
   'test/registry/reference.test.ts',
   'test/bench/{chart,progress,run,stats}.test.ts',
-  'test/build/{shared-state,progress}.test.ts',
+  'test/bake/{shared-state,progress}.test.ts',
   'test/criu/{check-verdict,privileges}.test.ts',
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',

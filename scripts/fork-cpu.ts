@@ -11,7 +11,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildFunction } from '../src/build/build.ts';
+import { buildFunction } from '../src/bake/build.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { InstanceRegistry } from '../src/instance/registry.ts';
 import { ForkTemplates, startForked } from '../src/start/fork.ts';

@@ -26,7 +26,7 @@ import { createProgress } from '../src/bench/progress.ts';
 import { formatReport } from '../src/bench/report.ts';
 import { runInterleaved } from '../src/bench/run.ts';
 import { summarizeArm, type ArmResult } from '../src/bench/summary.ts';
-import { buildFunction } from '../src/build/build.ts';
+import { buildFunction } from '../src/bake/build.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { InstanceRegistry } from '../src/instance/registry.ts';
 import { startInstance } from '../src/start/start.ts';

@@ -12,5 +12,5 @@ npx vitest run "$@"
 # About 40 s: only with no arguments (arguments pick files of the suite's run), and only where criu uses
 # breakpoints (where they do not work, the run above already took the syscall path).
 if [ $# = 0 ] && [ "$(native/build/breakpoint-probe 2>/dev/null || true)" = working ]; then
-  PREBAKE_CRIU_BREAKPOINTS=0 npx vitest run test/build/build.test.ts test/invoke/prebaked.test.ts test/start/restore.test.ts
+  PREBAKE_CRIU_BREAKPOINTS=0 npx vitest run test/bake/build.test.ts test/invoke/prebaked.test.ts test/start/restore.test.ts
 fi

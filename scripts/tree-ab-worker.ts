@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { joinCpuacctGroup } from './cpuacct-group.ts';
 
 const [tree, home, fnDir] = process.argv.slice(2) as [string, string, string];
-const { buildFunction } = await import(`${tree}/src/build/build.ts`);
+const { buildFunction } = await import(`${tree}/src/bake/build.ts`);
 const { Criu } = await import(`${tree}/src/criu/criu.ts`);
 const { loadFunction } = await import(`${tree}/src/manifest/load.ts`);
 const { ImageStore } = await import(`${tree}/src/store/store.ts`);

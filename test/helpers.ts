@@ -1,7 +1,7 @@
 import { chmod, cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import type { Socket as NetSocket } from 'node:net';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { buildFunction, type BuildResult } from '../src/build/build.ts';
+import { buildFunction, type BuildResult } from '../src/bake/build.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';

@@ -15,7 +15,7 @@ import { forkArm, freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions }
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
-import type { BuildListener } from '../build/progress.ts';
+import type { BuildListener } from '../bake/progress.ts';
 import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
 import { runInterleaved, type RunLoopOptions } from './run.ts';
 import { describeSkip, skippedMode, type SkippedMode } from './skipped.ts';

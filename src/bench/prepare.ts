@@ -1,7 +1,7 @@
 // What a bench needs of each function before its runs: an image built from the current source (built here
 // when missing or stale, said on stderr), and the function resolved for a plain start and for a restore.
-import { buildFunction } from '../build/build.ts';
-import type { BuildListener } from '../build/progress.ts';
+import { buildFunction } from '../bake/build.ts';
+import type { BuildListener } from '../bake/progress.ts';
 import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';

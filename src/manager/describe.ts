@@ -1,7 +1,7 @@
 // How the daemon describes a function (GET /functions/:name): its image, its settings, its warm pool and what it
 // has served since the daemon started. The schema doubles as the HTTP response schema.
 import { Type, type Static } from '@sinclair/typebox';
-import { cloneCheckWarnings } from '../build/clone-check.ts';
+import { cloneCheckWarnings } from '../bake/clone-check.ts';
 import { POOL_HOOKS, RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
 import { SOURCE_STATUSES, type SourceStatus } from '../store/source-status.ts';
 import type { ImageMeta } from '../store/store.ts';

@@ -4,8 +4,8 @@
 // nothing here talks to criu itself.
 import { realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { buildFunction } from '../build/build.ts';
-import { describeBuildEvent } from '../build/progress.ts';
+import { buildFunction } from '../bake/build.ts';
+import { describeBuildEvent } from '../bake/progress.ts';
 import { exportBundle } from '../bundle/export.ts';
 import { importBundle, type ImportOptions } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';

@@ -154,7 +154,7 @@ export interface FunctionSpec {
   maxProcesses: number;
   cpus?: number;
   env: Record<string, string>;
-  /** The build's clone-uniqueness check (src/build/clone-check.ts): off, or the probe event if set. */
+  /** The build's clone-uniqueness check (src/bake/clone-check.ts): off, or the probe event if set. */
   cloneCheck?: false | { event?: unknown };
   /** Size of the instance's /tmp in MB (docs/SANDBOX.md). */
   tmpMb: number;

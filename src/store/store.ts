@@ -22,7 +22,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { SandboxPlan } from '../launch/sandbox-plan.ts';
 import { PrebakeError } from '../errors.ts';
-import type { CloneCheck } from '../build/clone-check.ts';
+import type { CloneCheck } from '../bake/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { currentNetworkMode, isFunctionName, type FunctionSpec, type RuntimeName, type StoredNetworkMode } from '../manifest/schema.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';

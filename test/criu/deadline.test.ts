@@ -5,7 +5,7 @@
 import { chmod, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { Criu } from '../../src/criu/criu.ts';
 import { criuDeadlinesFromEnv, DEFAULT_CRIU_DEADLINES } from '../../src/criu/deadline.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';

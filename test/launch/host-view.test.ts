@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { outsideView } from '../../src/launch/missing-path.ts';

@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readdir, readFile, readlink, rm, writeFile, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { startCold } from '../../src/start/cold.ts';
 import { ForkTemplates, startForked } from '../../src/start/fork.ts';

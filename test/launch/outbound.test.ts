@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { readFile, readdir, readlink, writeFile, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { attachOutbound } from '../../src/launch/outbound.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { startCold } from '../../src/start/cold.ts';

@@ -4,7 +4,7 @@
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { isPrebakeError } from '../../src/errors.ts';
 import { hostIdBase, ID_BLOCK } from '../../src/launch/host-ids.ts';
 import { HOST_ID_BASE, INSTANCE_ID } from '../../src/launch/sandbox-plan.ts';

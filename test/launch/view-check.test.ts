@@ -5,7 +5,7 @@ import { cp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { FIXTURES, makeSandbox, prebakeFailure, type Sandbox } from '../helpers.ts';
 

@@ -4,7 +4,7 @@ import { chmod, cp, mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { Criu } from '../../src/criu/criu.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { resolveDaemonConfig } from '../../src/manager/config.ts';

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';

@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction, type BuildResult } from '../../src/build/build.ts';
+import { buildFunction, type BuildResult } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { addPackages, makeSandbox, settled, type Sandbox } from '../helpers.ts';

@@ -2,7 +2,7 @@
 // share randomness, keep time, and run the lifecycle hooks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import type { BuildResult } from '../../src/build/build.ts';
+import type { BuildResult } from '../../src/bake/build.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
 

@@ -3,7 +3,7 @@
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { ForkTemplate } from '../../src/start/fork-template.ts';

@@ -4,7 +4,7 @@ import { mkdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { sourceStatus } from '../../src/store/source-status.ts';

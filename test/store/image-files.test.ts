@@ -6,7 +6,7 @@ import path from 'node:path';
 import { TMP_SNAPSHOT_DIR } from '../../src/launch/tmp-snapshot.ts';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction } from '../../src/build/build.ts';
+import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { ImageStore } from '../../src/store/store.ts';

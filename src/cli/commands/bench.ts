@@ -6,7 +6,7 @@ import { benchChart } from '../../bench/chart.ts';
 import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
-import { createBuildReporter } from '../../build/progress.ts';
+import { createBuildReporter } from '../../bake/progress.ts';
 import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';

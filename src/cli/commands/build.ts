@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { buildFunction } from '../../build/build.ts';
-import { createBuildReporter } from '../../build/progress.ts';
+import { buildFunction } from '../../bake/build.ts';
+import { createBuildReporter } from '../../bake/progress.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { loadFunction } from '../../manifest/load.ts';
 import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';

@@ -1,7 +1,7 @@
 // The comparison behind the clone-uniqueness check: which result fields clones share although plain starts
 // do not. Pure logic; the real check (restores and plain starts) is in clone-check.test.ts.
 import { describe, expect, it } from 'vitest';
-import { leaves, sharedStatePaths } from '../../src/build/shared-state.ts';
+import { leaves, sharedStatePaths } from '../../src/bake/shared-state.ts';
 
 const nowMs = Date.parse('2026-11-28T12:00:00Z');
 const compare = (plain: [unknown, unknown], clones: [unknown, unknown]) => sharedStatePaths(plain, clones, { nowMs });

@@ -1,7 +1,7 @@
 // What a build says while it runs: each phase as it begins and ends, and for a phase still running, that it is
 // and for how long: redrawn in place every 5 s on a terminal, a plain line every 30 s elsewhere.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createBuildReporter, describeBuildEvent, TICK_MS, type BuildEvent } from '../../src/build/progress.ts';
+import { createBuildReporter, describeBuildEvent, TICK_MS, type BuildEvent } from '../../src/bake/progress.ts';
 
 function sink(isTTY: boolean) {
   const written: string[] = [];
