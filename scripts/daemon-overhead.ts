@@ -81,7 +81,10 @@ function startDaemon(home: string): Promise<{ url: URL; pid: number; stop: () =>
         return;
       }
       // bin/prebake execs node: the child is the daemon.
-      resolve({ url, pid: child.pid!, stop: () => (child.kill('SIGTERM'), exited) });
+      resolve({ url, pid: child.pid!, stop: () => {
+        child.kill('SIGTERM');
+        return exited;
+      } });
     });
     void exited.then((code) => reject(new Error(`the daemon exited (${code}) before listening`)));
   });

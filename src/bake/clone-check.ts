@@ -12,18 +12,8 @@ import type { FunctionSpec } from '../manifest/schema.ts';
 import { startCold } from '../start/cold.ts';
 import { startPrebaked } from '../start/restore.ts';
 import type { StartedInstance } from '../start/started.ts';
-import type { ImageStore, StoredImage } from '../store/store.ts';
-import { sharedStatePaths, type FieldPath } from './shared-state.ts';
-
-/** What the check found, stored with the image (ImageMeta.cloneCheck). */
-export interface CloneCheck {
-  /** Result fields equal in two clones yet different between two plain starts. */
-  sharedPaths: FieldPath[];
-  /** The function turned the check off (`"cloneCheck": false`). */
-  off?: true;
-  /** Why the check could not compare (the probe event failed), when it could not. */
-  skipped?: string;
-}
+import type { CloneCheck, ImageStore, StoredImage } from '../store/store.ts';
+import { sharedStatePaths } from './shared-state.ts';
 
 export interface CloneCheckInput {
   fn: FunctionSpec;

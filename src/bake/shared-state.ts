@@ -82,7 +82,7 @@ function significantDigits(value: number): number {
 /** Every leaf (string, number, boolean, null) of a JSON value by its path. */
 export function leaves(value: unknown, path: FieldPath = '$', into = new Map<FieldPath, unknown>()): Map<FieldPath, unknown> {
   if (Array.isArray(value)) {
-    value.forEach((item, index) => leaves(item, `${path}[${index}]`, into));
+    for (const [index, item] of value.entries()) leaves(item, `${path}[${index}]`, into);
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
       leaves(item, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, into);

@@ -134,7 +134,7 @@ export function benchChart(run: BenchRun, options: ChartOptions = {}): string {
       // Estimated text widths (no font metrics in SVG): about 8 px a character bold at 13 px, 6.2 at 11 px.
       const notesX = Math.max(LABEL_WIDTH, 12 + title.length * 8 + 16);
       const lines = wrap(['faster than cold (p50):', ...notes], Math.floor((WIDTH - 16 - notesX) / 6.2));
-      lines.forEach((line, l) => rows.push(text(notesX, y + 16 + l * 14, line, 'font-size="11" fill="#555555"')));
+      for (const [l, line] of lines.entries()) rows.push(text(notesX, y + 16 + l * 14, line, 'font-size="11" fill="#555555"'));
       y += (lines.length - 1) * 14;
     }
     y += HEADER_ROW;

@@ -85,6 +85,7 @@ export class SpawnedProcess implements OwnerProcess {
     }
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: awaitable by design, as execa's child is
   then<T1 = ProcessExit, T2 = never>(
     onFulfilled?: ((value: ProcessExit) => T1 | PromiseLike<T1>) | null,
     onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,

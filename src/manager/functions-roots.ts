@@ -28,8 +28,11 @@ export async function directoryInsideRoots(dir: string, roots: readonly string[]
 export async function assertWouldBeInsideRoots(dir: string, roots: readonly string[]): Promise<void> {
   if (roots.length === 0) return;
   let existing = path.resolve(dir);
-  let real: string | undefined;
-  while ((real = await realpath(existing).catch(() => undefined)) === undefined && existing !== path.dirname(existing)) existing = path.dirname(existing);
+  let real = await realpath(existing).catch(() => undefined);
+  while (real === undefined && existing !== path.dirname(existing)) {
+    existing = path.dirname(existing);
+    real = await realpath(existing).catch(() => undefined);
+  }
   const target = path.join(real ?? existing, path.relative(existing, path.resolve(dir)));
   for (const root of roots) {
     const realRoot = await realpath(root).catch(() => undefined);

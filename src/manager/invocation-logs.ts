@@ -29,7 +29,10 @@ export class InvocationLogs {
   add(functionName: string, entry: Omit<InvocationLogEntry, 'logs'>, logs: Promise<string>): void {
     if (this.perFunction === 0) return;
     let entries = this.byFunction.get(functionName);
-    if (!entries) this.byFunction.set(functionName, (entries = new Map()));
+    if (!entries) {
+      entries = new Map();
+      this.byFunction.set(functionName, entries);
+    }
     entries.set(entry.requestId, { ...entry, logs: logs.then((text) => this.tail(text), () => '') });
     // A Map iterates in insertion order: the first key is the oldest.
     while (entries.size > this.perFunction) entries.delete(entries.keys().next().value!);

@@ -361,7 +361,10 @@ export class InstanceManager {
 
   private countersOf(name: string): Counters {
     let counters = this.counters.get(name);
-    if (!counters) this.counters.set(name, (counters = emptyCounters()));
+    if (!counters) {
+      counters = emptyCounters();
+      this.counters.set(name, counters);
+    }
     return counters;
   }
 

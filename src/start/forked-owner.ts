@@ -40,6 +40,7 @@ export class ForkedOwner implements OwnerProcess {
     });
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: awaitable by design, as execa's child is
   then<T1 = Exit, T2 = never>(onFulfilled?: ((value: Exit) => T1 | PromiseLike<T1>) | null, onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null): PromiseLike<T1 | T2> {
     return this.exited.then(onFulfilled, onRejected);
   }

@@ -22,7 +22,6 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { SandboxPlan } from '../launch/sandbox-plan.ts';
 import { PrebakeError } from '../errors.ts';
-import type { CloneCheck } from '../bake/clone-check.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import { currentNetworkMode, isFunctionName, type FunctionSpec, type RuntimeName, type StoredNetworkMode } from '../manifest/schema.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
@@ -34,6 +33,16 @@ import { processAlive } from '../process-alive.ts';
 // 2: instances run sandboxed (meta.sandbox); 3: from the build's copy of the code, with a recorded interpreter.
 // An image of an older format is stale.
 export const META_FORMAT = 3;
+
+/** What the build's clone-uniqueness check (src/bake/clone-check.ts) found, stored with the image. */
+export interface CloneCheck {
+  /** Result fields (paths such as `$.id`) equal in two clones yet different between two plain starts. */
+  sharedPaths: string[];
+  /** The function turned the check off (`"cloneCheck": false`). */
+  off?: true;
+  /** Why the check could not compare (the probe event failed), when it could not. */
+  skipped?: string;
+}
 
 /** What a build records: everything a restore and `prebake ls` need. */
 export interface ImageMeta {

@@ -58,6 +58,7 @@ describe('a build reporter', () => {
       'hello: init: still running after 60 s\n',
       'hello: init done in 60000.0 ms\n',
     ]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is looked for
     expect(out.written.join('')).not.toMatch(/[\r\x1b]/);
   });
 

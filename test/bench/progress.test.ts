@@ -23,6 +23,7 @@ describe('progress', () => {
     progress.functionStarted('hello-node', 2);
     progress.measured({ arm: { mode: 'cold' }, sample, warmup: false, done: 1, total: 2 });
     progress.finish();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is looked for
     expect(out.written[0]).toMatch(/^\r\[#+\.+\] 1\/2 hello-node cold run 1: 12\.0 ms\x1b\[K$/);
     expect(out.written.at(-1)).toBe('\r\x1b[K');
   });

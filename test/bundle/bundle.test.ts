@@ -158,8 +158,8 @@ describe('prebake export and import', () => {
     const extra = { header: { ...template.header, name: 'entry/images/extra.img' }, content: Buffer.from('x') };
     const slipped = await expectRefused(await writeEntries([...entries.slice(0, -1), extra, entries.at(-1)!]), 'PREBAKE_ERR_BUNDLE_CORRUPT');
     expect(slipped).toContain('entry/images/extra.img is not listed');
-    const escape = { header: { ...template.header, name: 'entry/../../escape' }, content: Buffer.from('x') };
-    await expectRefused(await writeEntries([entries[0]!, escape, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    const escaping = { header: { ...template.header, name: 'entry/../../escape' }, content: Buffer.from('x') };
+    await expectRefused(await writeEntries([entries[0]!, escaping, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
     const file = entries.find((e) => e.header.type === 'file' && e.header.name.startsWith('entry/'))!;
     const clash = [{ ...file, header: { ...file.header, name: 'entry/clash' } }, { ...file, header: { ...file.header, name: 'entry/clash/inner' } }];
     await expectRefused(await writeEntries([entries[0]!, ...clash, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');

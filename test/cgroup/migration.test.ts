@@ -9,7 +9,7 @@ describe('favordynmods', () => {
   it('is found on a cgroup or cgroup2 mount only, as a whole option', () => {
     const plain = 'cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\ntmpfs /run tmpfs rw,favordynmods 0 0\n';
     expect(favorsDynamicMods(plain)).toBe(false);
-    expect(favorsDynamicMods(plain + 'cgroup /run/x cgroup rw,relatime,favordynmods,name=x 0 0\n')).toBe(true);
+    expect(favorsDynamicMods(`${plain}cgroup /run/x cgroup rw,relatime,favordynmods,name=x 0 0\n`)).toBe(true);
     expect(favorsDynamicMods('cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate,favordynmods 0 0\n')).toBe(true);
     expect(favorsDynamicMods('cgroup2 /sys/fs/cgroup cgroup2 rw,nofavordynmods 0 0\n')).toBe(false);
   });

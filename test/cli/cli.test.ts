@@ -32,6 +32,7 @@ describe('prebake CLI', () => {
     for (const phase of ['init: starting node', 'warm-up: 2 invocation', 'dump: criu writes the image of [\\d.]+ MB', 'dump done in \\d+ ms: image [\\d.]+ MB', 'clone check: restoring']) {
       expect(build.stderr).toMatch(new RegExp(`^faulty-node: ${phase}`, 'm'));
     }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is looked for
     expect(build.stderr).not.toMatch(/[\r\x1b]/);
 
     const ls = await prebake('ls');
@@ -154,7 +155,7 @@ describe('prebake CLI', () => {
     // Either verdict is information, not a failure: criu runs without breakpoints where they do not work.
     expect(result.stdout).toMatch(/^ok\s+hardware breakpoints: (working|not working: criu stops on syscalls instead \(.+\))$/m);
     // A warning only where faults are slow, with the start modes that pay off there.
-    expect(result.stdout).toMatch(/^(ok  |warn)\s+page faults: \d+\.\d\d us per 4 KiB fault, \d+\.\d\d us per 4 KiB with MADV_HUGEPAGE/m);
+    expect(result.stdout).toMatch(/^(ok {2}|warn)\s+page faults: \d+\.\d\d us per 4 KiB fault, \d+\.\d\d us per 4 KiB with MADV_HUGEPAGE/m);
     expect(result.stdout).toMatch(/^warn\s+page faults: .*: slow: .*pooled and fork modes move the faults off the request path$|^ok\s+page faults: .*: fast: /m);
     expect(result.exitCode).toBe(0);
   });

@@ -8,8 +8,14 @@ describe('ConcurrencyLimiter', () => {
     const first = await limiter.acquire();
     await limiter.acquire();
     const order: number[] = [];
-    const third = limiter.acquire().then((release) => (order.push(3), release));
-    const fourth = limiter.acquire().then((release) => (order.push(4), release));
+    const third = limiter.acquire().then((release) => {
+      order.push(3);
+      return release;
+    });
+    const fourth = limiter.acquire().then((release) => {
+      order.push(4);
+      return release;
+    });
     expect({ running: limiter.running, queued: limiter.queued }).toEqual({ running: 2, queued: 2 });
     first();
     first(); // a second call is harmless

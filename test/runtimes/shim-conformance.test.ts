@@ -163,7 +163,7 @@ describe.each(RUNTIMES.map((runtime) => [runtime.name, runtime] as const))('the 
 
   it('moves events and results of several megabytes whole', async () => {
     const shim = await startReady();
-    const big = 'ü' + 'x'.repeat(3 * 1024 * 1024) + '€😀';
+    const big = `ü${'x'.repeat(3 * 1024 * 1024)}€😀`;
     const result = await shim.invoke({ big }, 'big');
     expect(result.header).toEqual({ type: 'result', id: 'big', ok: true });
     expect(result.body.length).toBeGreaterThan(3 * 1024 * 1024);

@@ -73,13 +73,13 @@ describe('functions roots', () => {
     const allowedRoot = path.join(sandbox.root, 'allowed');
     const inside = await functionAt('allowed/inside-fn');
     const outside = await functionAt('elsewhere/outside-fn');
-    const escape = path.join(allowedRoot, 'escape-fn');
-    await symlink(outside, escape);
+    const escaping = path.join(allowedRoot, 'escape-fn');
+    await symlink(outside, escaping);
     // A sibling whose path starts with the root's path: inside by string prefix only.
     const prefixed = await functionAt('allowed-fn');
     const rooted = await startServer(sandbox, { functionsRoots: [path.join(sandbox.root, 'nonexistent'), allowedRoot] });
     try {
-      for (const attempt of [outside, escape, path.join(allowedRoot, '..', 'elsewhere', 'outside-fn'), prefixed]) {
+      for (const attempt of [outside, escaping, path.join(allowedRoot, '..', 'elsewhere', 'outside-fn'), prefixed]) {
         const refused = await rooted.post('/functions', { path: attempt });
         expect(refused.status, attempt).toBe(403);
         expect((await apiError(refused)).code).toBe('PREBAKE_ERR_PATH_NOT_ALLOWED');

@@ -62,7 +62,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
         }
         if (options.json) await writeOutput(options.json, `${JSON.stringify(benchJson(run), null, 2)}\n`);
       };
-      let run;
+      let run: BenchRun;
       try {
         run = await runBench({
           targets,

@@ -17,7 +17,7 @@ export function registerBuild(program: Command, instances: InstanceRegistry): vo
       for (const dir of dirs) {
         const fn = await loadFunction(dir);
         const reporter = createBuildReporter(process.stderr);
-        let built;
+        let built: Awaited<ReturnType<typeof buildFunction>>;
         try {
           built = await buildFunction(fn, { store, criu, instances, strict: options.strict, onEvent: reporter.listener });
         } finally {

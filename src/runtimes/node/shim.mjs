@@ -156,7 +156,7 @@ async function handleFrame(handler, header, body) {
   switch (header.type) {
     case 'invoke':
       return invoke(handler, header, body);
-    case 'checkpoint':
+    case 'checkpoint': {
       // Loaded and run once now rather than at start-up (cold starts never need it) or only at resume: the
       // snapshot then holds its compiled code, and each clone's reseed takes a fraction of a millisecond.
       reseeder = await import('./reseed.mjs');
@@ -168,6 +168,7 @@ async function handleFrame(handler, header, body) {
       await (await import('./slim.mjs')).slimForSnapshot();
       send({ type: 'checkpoint-ready' });
       return;
+    }
     case 'resume':
       if (typeof header.seed !== 'string' || !/^[0-9a-f]{64}$/i.test(header.seed)) {
         send({ type: 'hook-error', phase: 'afterRestore', error: describeError(new TypeError('the resume frame has no "seed" of 64 hex characters')) });
