@@ -73,7 +73,9 @@ try {
     };
     console.log(`| ${name} | ${imageMb.toFixed(1)} MB | ${bundleMb.toFixed(1)} MB | ${row(exports)} | ${row(imports)} |`);
   }
-  console.log(`\nprebake ls in the same home (the CLI's own footprint): peak RSS ${median(baseline).toFixed(0)} MB; ${runs} runs each, medians`);
+  console.log(
+    `\nprebake ls in the same home (the CLI's own footprint): peak RSS ${median(baseline).toFixed(0)} MB; ${runs} runs each, medians`,
+  );
 } finally {
   await rm(root, { recursive: true, force: true });
 }

@@ -11,11 +11,20 @@ const hierarchy = hostCgroups();
 if (!hierarchy) throw new Error('no cgroup hierarchy prebake can use');
 const limits = { memoryBytes: 256 * 1024 * 1024, maxProcesses: 1024 };
 const fds = [null, null, null];
-const samples: Record<string, number[]> = { 'spawn, plain': [], 'create cgroup': [], 'spawn, joining it': [], 'end cgroup': [], 'end, killing a sleep': [] };
+const samples: Record<string, number[]> = {
+  'spawn, plain': [],
+  'create cgroup': [],
+  'spawn, joining it': [],
+  'end cgroup': [],
+  'end, killing a sleep': [],
+};
 
 for (let i = 0; i < runs; i++) {
   let started = performance.now();
-  await new SpawnedProcess('true', [], fds).then(() => undefined, () => undefined);
+  await new SpawnedProcess('true', [], fds).then(
+    () => undefined,
+    () => undefined,
+  );
   const plain = performance.now() - started;
   samples['spawn, plain']!.push(plain);
 

@@ -15,7 +15,10 @@ export interface CpuacctGroup {
 
 export async function joinCpuacctGroup(name: string): Promise<CpuacctGroup> {
   const group = path.join(CPUACCT, `${name}-${process.pid}`);
-  const joined = await mkdir(group).then(() => writeFile(path.join(group, 'cgroup.procs'), String(process.pid)).then(() => true), () => false);
+  const joined = await mkdir(group).then(
+    () => writeFile(path.join(group, 'cgroup.procs'), String(process.pid)).then(() => true),
+    () => false,
+  );
   return {
     usageNs: async () => (joined ? Number(await readFile(path.join(group, 'cpuacct.usage'), 'utf8')) : Number.NaN),
     async leave() {

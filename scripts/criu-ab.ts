@@ -56,9 +56,14 @@ try {
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   console.log(`${spec.name}: ${runs} prebaked invocations per criu, interleaved; load average ${os.loadavg()[0]!.toFixed(2)}`);
-  for (const [name, arm] of [['A', arms[0]!], ['B', arms[1]!]] as const) {
-    console.log(`${name} ${arm.criu.binary} (${describeBuild(await arm.criu.build())}): start p50 ${median(arm.start).toFixed(2)} ms, ` +
-      `criu+clone CPU ${((arm.allMs - arm.controllerMs) / runs).toFixed(1)} ms, controller CPU ${(arm.controllerMs / runs).toFixed(1)} ms per invocation`);
+  for (const [name, arm] of [
+    ['A', arms[0]!],
+    ['B', arms[1]!],
+  ] as const) {
+    console.log(
+      `${name} ${arm.criu.binary} (${describeBuild(await arm.criu.build())}): start p50 ${median(arm.start).toFixed(2)} ms, ` +
+        `criu+clone CPU ${((arm.allMs - arm.controllerMs) / runs).toFixed(1)} ms, controller CPU ${(arm.controllerMs / runs).toFixed(1)} ms per invocation`,
+    );
   }
 } finally {
   await rm(home, { recursive: true, force: true });

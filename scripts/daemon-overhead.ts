@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { summarize, type Summary } from '../src/bench/stats.ts';
+import { type Summary, summarize } from '../src/bench/stats.ts';
 
 const PREBAKE = path.resolve(import.meta.dirname, '..', 'bin', 'prebake');
 const LOOPBACK = '127.0.0.1';
@@ -49,8 +49,14 @@ async function generateFunction(dir: string, files: number): Promise<void> {
     for (let f = 1; f < count; f++) await writeFile(path.join(pkg, 'lib', `file-${f}.js`), `module.exports = ${f};\n`);
     await writeFile(path.join(pkg, 'lib', 'file-0.js'), `module.exports = { name: 'pkg-${p}' };\n`);
   }
-  await writeFile(path.join(dir, 'function.json'), JSON.stringify({ name: 'big-node', runtime: 'node', handler: 'index.handler', warmup: { invocations: 1 } }));
-  await writeFile(path.join(dir, 'index.js'), "const dep = require('pkg-0');\nexports.handler = async (event) => ({ dep: dep.name, echo: event });\n");
+  await writeFile(
+    path.join(dir, 'function.json'),
+    JSON.stringify({ name: 'big-node', runtime: 'node', handler: 'index.handler', warmup: { invocations: 1 } }),
+  );
+  await writeFile(
+    path.join(dir, 'index.js'),
+    "const dep = require('pkg-0');\nexports.handler = async (event) => ({ dep: dep.name, echo: event });\n",
+  );
 }
 
 // The daemon's API token for this run, handed over in its environment.
@@ -81,10 +87,14 @@ function startDaemon(home: string): Promise<{ url: URL; pid: number; stop: () =>
         return;
       }
       // bin/prebake execs node: the child is the daemon.
-      resolve({ url, pid: child.pid!, stop: () => {
-        child.kill('SIGTERM');
-        return exited;
-      } });
+      resolve({
+        url,
+        pid: child.pid!,
+        stop: () => {
+          child.kill('SIGTERM');
+          return exited;
+        },
+      });
     });
     void exited.then((code) => reject(new Error(`the daemon exited (${code}) before listening`)));
   });
@@ -95,12 +105,23 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(url: URL, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const sent = performance.now();
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString(), ms: performance.now() - sent }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString(),
+            ms: performance.now() - sent,
+          }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -146,15 +167,31 @@ try {
   if (!args.keep) await rm(root, { recursive: true, force: true });
 }
 
-const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-const cell = (s: Summary | undefined) => (s ? `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.min.toFixed(2)} / ${s.max.toFixed(2)}` : '-');
+const load = os
+  .loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
+const cell = (s: Summary | undefined) =>
+  s ? `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.min.toFixed(2)} / ${s.max.toFixed(2)}` : '-';
 const loadAtStartText = loadAtStart.map((l) => l.toFixed(1)).join(' ');
-process.stdout.write(`ms, p50 / p95 / min / max over ${args.runs} sequential invocations of a function with ${files} files in node_modules (load average at the start: ${loadAtStartText}, at the end: ${load})\n`);
-process.stdout.write('| mode | overhead (client - start - run) | client | x-prebake-start-ms | x-prebake-run-ms | daemon CPU per invocation |\n|---|---|---|---|---|---|\n');
+process.stdout.write(
+  `ms, p50 / p95 / min / max over ${args.runs} sequential invocations of a function with ${files} files in node_modules (load average at the start: ${loadAtStartText}, at the end: ${load})\n`,
+);
+process.stdout.write(
+  '| mode | overhead (client - start - run) | client | x-prebake-start-ms | x-prebake-run-ms | daemon CPU per invocation |\n|---|---|---|---|---|---|\n',
+);
 for (const [mode, s] of Object.entries(report)) {
-  process.stdout.write(`| ${mode} | ${cell(s.overhead)} | ${cell(s.client)} | ${cell(s.start)} | ${cell(s.run)} | ${daemonCpuMs[mode]!.toFixed(2)} |\n`);
+  process.stdout.write(
+    `| ${mode} | ${cell(s.overhead)} | ${cell(s.client)} | ${cell(s.start)} | ${cell(s.run)} | ${daemonCpuMs[mode]!.toFixed(2)} |\n`,
+  );
 }
 if (args.json) {
-  const settings = { files, runs: Number(args.runs), warmup: Number(args.warmup), loadAverageAtStart: loadAtStart, loadAverage: os.loadavg() };
+  const settings = {
+    files,
+    runs: Number(args.runs),
+    warmup: Number(args.warmup),
+    loadAverageAtStart: loadAtStart,
+    loadAverage: os.loadavg(),
+  };
   await writeFile(args.json, `${JSON.stringify({ ...settings, report, daemonCpuMsPerInvocation: daemonCpuMs }, null, 2)}\n`);
 }

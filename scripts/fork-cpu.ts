@@ -14,10 +14,10 @@ import { parseArgs } from 'node:util';
 import { buildFunction } from '../src/bake/build.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { InstanceRegistry } from '../src/instance/registry.ts';
+import { loadFunction } from '../src/manifest/load.ts';
 import { ForkTemplates, startForked } from '../src/start/fork.ts';
 import { startPrebaked } from '../src/start/restore.ts';
 import type { StartedInstance } from '../src/start/started.ts';
-import { loadFunction } from '../src/manifest/load.ts';
 import { deployedSpec, ImageStore } from '../src/store/store.ts';
 import { joinCpuacctGroup } from './cpuacct-group.ts';
 
@@ -41,7 +41,14 @@ try {
   const spec = await loadFunction(values.function);
   await buildFunction(spec, { store, criu, instances });
   const image = (await store.get(spec.name))!;
-  const arms: { mode: string; start: () => Promise<StartedInstance>; startMs: number[]; e2eMs: number[]; allMs: number; controllerMs: number }[] = [
+  const arms: {
+    mode: string;
+    start: () => Promise<StartedInstance>;
+    startMs: number[];
+    e2eMs: number[];
+    allMs: number;
+    controllerMs: number;
+  }[] = [
     { mode: 'prebaked', start: () => startPrebaked(image, store, criu, instances), startMs: [], e2eMs: [], allMs: 0, controllerMs: 0 },
     { mode: 'fork', start: () => startForked(deployedSpec(image), image, templates), startMs: [], e2eMs: [], allMs: 0, controllerMs: 0 },
   ];
@@ -72,8 +79,10 @@ try {
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   console.log(`${spec.name}: ${runs} invocations per mode, interleaved; load average ${os.loadavg()[0]!.toFixed(2)}`);
   for (const arm of arms) {
-    console.log(`${arm.mode.padEnd(8)} start p50 ${median(arm.startMs).toFixed(2)} ms, e2e p50 ${median(arm.e2eMs).toFixed(2)} ms, ` +
-      `CPU per invocation: all ${(arm.allMs / runs).toFixed(1)} ms, controller ${(arm.controllerMs / runs).toFixed(1)} ms`);
+    console.log(
+      `${arm.mode.padEnd(8)} start p50 ${median(arm.startMs).toFixed(2)} ms, e2e p50 ${median(arm.e2eMs).toFixed(2)} ms, ` +
+        `CPU per invocation: all ${(arm.allMs / runs).toFixed(1)} ms, controller ${(arm.controllerMs / runs).toFixed(1)} ms`,
+    );
   }
 } finally {
   await templates.endAll();

@@ -29,10 +29,11 @@
 //
 // Only ever talks to 127.0.0.1. Runs as root, like prebake. Without --home, the home (images) and the daemon's
 // log live in a temp dir, removed at the end unless --keep.
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,11 +41,11 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { describeMachine, type MachineInfo } from '../src/bench/machine.ts';
-import { summarize, type Summary } from '../src/bench/stats.ts';
+import { type Summary, summarize } from '../src/bench/stats.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { isPrebakeError } from '../src/errors.ts';
-import { isNodeProcess, listProcesses, processCpuMs, statusKb, type ProcessInfo } from '../src/launch/proc.ts';
-import { resolveDaemonConfig, type DaemonConfigInput } from '../src/manager/config.ts';
+import { isNodeProcess, listProcesses, type ProcessInfo, processCpuMs, statusKb } from '../src/launch/proc.ts';
+import { type DaemonConfigInput, resolveDaemonConfig } from '../src/manager/config.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import type { FunctionSpec } from '../src/manifest/schema.ts';
 import { assertForkable } from '../src/start/fork-template.ts';
@@ -82,11 +83,15 @@ function fail(message: string): never {
 
 function wholeNumbers(text: string, what: string, min: number): number[] {
   const list = text.split(',').map((t) => Number(t.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < min)) fail(`--${what}: expected whole numbers >= ${min}, got "${text}"`);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < min))
+    fail(`--${what}: expected whole numbers >= ${min}, got "${text}"`);
   return list;
 }
 
-const functionNames = args.functions!.split(',').map((name) => name.trim()).filter(Boolean);
+const functionNames = args
+  .functions!.split(',')
+  .map((name) => name.trim())
+  .filter(Boolean);
 const modes = args.modes!.split(',').map((mode) => mode.trim()) as Mode[];
 for (const mode of modes) if (!MODES.includes(mode)) fail(`--modes: "${mode}" is not one of ${MODES.join(', ')}`);
 const levels = wholeNumbers(args.concurrency!, 'concurrency', 1);
@@ -99,8 +104,13 @@ const maxConcurrentFlag = args['max-concurrent'] === undefined ? undefined : who
 const configFile = args.config === undefined ? undefined : path.resolve(args.config);
 const configInput = configFile === undefined ? {} : (JSON.parse(await readFile(configFile, 'utf8')) as DaemonConfigInput);
 // The daemon's effective config, resolved exactly as `prebake serve` resolves the file and these flags.
-const daemonConfig = resolveDaemonConfig({ ...configInput, maxQueued, ...(maxConcurrentFlag !== undefined && { maxConcurrent: maxConcurrentFlag }) });
-const overload = args.overload === undefined ? 2 * (daemonConfig.maxConcurrent + daemonConfig.maxQueued) : wholeNumbers(args.overload, 'overload', 0)[0]!;
+const daemonConfig = resolveDaemonConfig({
+  ...configInput,
+  maxQueued,
+  ...(maxConcurrentFlag !== undefined && { maxConcurrent: maxConcurrentFlag }),
+});
+const overload =
+  args.overload === undefined ? 2 * (daemonConfig.maxConcurrent + daemonConfig.maxQueued) : wholeNumbers(args.overload, 'overload', 0)[0]!;
 const backoff = !args['no-backoff'];
 
 // Every function's manifest, read before anything is started: a missing function or one that cannot run in a
@@ -116,7 +126,11 @@ async function checkedSpec(name: string): Promise<FunctionSpec> {
       assertForkable(spec);
     } catch (error) {
       // Every level runs every function in every mode: the run cannot skip it quietly.
-      failWith('--modes fork', error, 'name only Python functions with fork (such as hello-python,heavy-python), or leave fork out of --modes');
+      failWith(
+        '--modes fork',
+        error,
+        'name only Python functions with fork (such as hello-python,heavy-python), or leave fork out of --modes',
+      );
     }
   }
   return spec;
@@ -244,7 +258,10 @@ function tallyLogLine(line: string): void {
 }
 
 async function api(base: URL, route: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(new URL(route, base), { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${API_TOKEN}` } });
+  return fetch(new URL(route, base), {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${API_TOKEN}` },
+  });
 }
 
 interface Metrics {
@@ -278,7 +295,8 @@ async function metrics(base: URL): Promise<Metrics> {
     pooledReady: sum('prebake_pooled_clones{', (line) => line.includes('state="ready"')),
     // Per pool, as a pool of size "auto" may hold more than its target (it shrinks only as clones retire).
     poolsBelowTarget: [...new Set([...text.matchAll(/^prebake_pooled_clones\{function="([^"]+)"/gm)].map((match) => match[1]!))].filter(
-      (name) => sum(`prebake_pooled_clones{function="${name}",state="ready"}`) < sum(`prebake_pooled_clones{function="${name}",state="target"}`),
+      (name) =>
+        sum(`prebake_pooled_clones{function="${name}",state="ready"}`) < sum(`prebake_pooled_clones{function="${name}",state="target"}`),
     ).length,
     restoresFailed: sum('prebake_restores_total{', (line) => line.includes('outcome="failed"')),
     fallbacks: sum('prebake_fallbacks_total{'),
@@ -314,13 +332,21 @@ function send(agent: http.Agent, target: URL, body: string): Promise<Sample> {
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, ms: performance.now() - began, code: error.code ?? error.message }));
+        response.on('error', (error: NodeJS.ErrnoException) =>
+          resolve({ status: 0, ms: performance.now() - began, code: error.code ?? error.message }),
+        );
         response.on('end', () => {
           const ms = performance.now() - began;
           const status = response.statusCode ?? 0;
           const header = (name: string) => response.headers[name] as string | undefined;
           if (status === 200) {
-            resolve({ status, ms, start: header('x-prebake-start'), startMs: Number(header('x-prebake-start-ms')), runMs: Number(header('x-prebake-run-ms')) });
+            resolve({
+              status,
+              ms,
+              start: header('x-prebake-start'),
+              startMs: Number(header('x-prebake-start-ms')),
+              runMs: Number(header('x-prebake-run-ms')),
+            });
             return;
           }
           let code = 'unparsable body';
@@ -335,7 +361,9 @@ function send(agent: http.Agent, target: URL, body: string): Promise<Sample> {
       },
     );
     request.setTimeout(requestTimeoutMs, () => request.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })));
-    request.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, ms: performance.now() - began, code: error.code ?? error.message }));
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ status: 0, ms: performance.now() - began, code: error.code ?? error.message }),
+    );
     request.end(body);
   });
 }
@@ -444,7 +472,15 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
     seen = await census(marks, home, daemon!.pid);
     const kept = now.warmIdle + now.warmBusy + now.pooledReady + forkTemplates.size;
     const refilled = now.poolsBelowTarget === 0;
-    if (now.running === 0 && now.queued === 0 && now.warmBusy === 0 && refilled && seen.underDaemon.length === kept && now.alive === kept && seen.orphans.length === 0) {
+    if (
+      now.running === 0 &&
+      now.queued === 0 &&
+      now.warmBusy === 0 &&
+      refilled &&
+      seen.underDaemon.length === kept &&
+      now.alive === kept &&
+      seen.orphans.length === 0
+    ) {
       settled = true;
       break;
     }
@@ -492,14 +528,36 @@ async function runLevel(base: URL, fn: RegisteredFunction, mode: Mode, concurren
 
 // -- output --------------------------------------------------------------------------------------------------
 
-const fmt = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? '-' : value >= 1000 ? value.toFixed(0) : value.toFixed(digits));
+const fmt = (value: number | undefined, digits = 1) =>
+  value === undefined || !Number.isFinite(value) ? '-' : value >= 1000 ? value.toFixed(0) : value.toFixed(digits);
 const counts = (record: Record<string, number>) =>
   Object.entries(record)
     .map(([key, n]) => `${key} ${n}`)
     .join(', ') || '-';
 
 function table(results: LevelResult[]): string {
-  const header = ['function', 'mode', 'C', 'ok', 'req/s', 'fresh/s', 'p50', 'p95', 'p99', 'max', 'start p50', 'cpu %', 'daemon %', 'client %', 'left', 'RSS MB', 'heap MB', 'fds', 'starts', 'errors'];
+  const header = [
+    'function',
+    'mode',
+    'C',
+    'ok',
+    'req/s',
+    'fresh/s',
+    'p50',
+    'p95',
+    'p99',
+    'max',
+    'start p50',
+    'cpu %',
+    'daemon %',
+    'client %',
+    'left',
+    'RSS MB',
+    'heap MB',
+    'fds',
+    'starts',
+    'errors',
+  ];
   const rows = results.map((r) => [
     r.overload ? `${r.functionName} (overload)` : r.functionName,
     r.mode,
@@ -580,13 +638,17 @@ let shutdown: { exitCode: number | null; ms: number; leftovers: string[]; workDi
 try {
   out(`prebake daemon load test, ${startedAt.toISOString()}`);
   out(`command: node scripts/load-daemon.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
-  out(`machine: ${machine.cpuModel}, ${machine.cores} CPUs, ${(machine.memoryMb / 1000).toFixed(1)} GB, ${machine.kernel}, ${machine.distro}, virt ${machine.virtualization}; node ${machine.node}, ${machine.criu}`);
+  out(
+    `machine: ${machine.cpuModel}, ${machine.cores} CPUs, ${(machine.memoryMb / 1000).toFixed(1)} GB, ${machine.kernel}, ${machine.distro}, virt ${machine.virtualization}; node ${machine.node}, ${machine.criu}`,
+  );
   out(`load average at start: ${loadAtStart.map((v) => v.toFixed(2)).join(' ')}`);
   out(
     `daemon: prebake serve --host ${LOOPBACK} --port 0 ${serveFlags.join(' ')} (maxConcurrent ${daemonConfig.maxConcurrent}, maxQueued ${daemonConfig.maxQueued}, ` +
       `queueTimeoutMs ${daemonConfig.queueTimeoutMs}, warm.max ${daemonConfig.warm.max}, warm.idleMs ${daemonConfig.warm.idleMs}, pool.size ${daemonConfig.pool.size})`,
   );
-  out(`load: closed loop, ${seconds} s or ${maxRequests} requests per level; clients ${backoff ? 'wait Retry-After after a 429' : 'ignore Retry-After'}`);
+  out(
+    `load: closed loop, ${seconds} s or ${maxRequests} requests per level; clients ${backoff ? 'wait Retry-After after a 429' : 'ignore Retry-After'}`,
+  );
 
   daemon = await startDaemon(home, logFile, serveFlags);
   progress(`daemon ${daemon.pid} listening on ${daemon.url.href}; home ${home}`);
@@ -603,7 +665,9 @@ try {
     progress(`registered ${name}: built in ${body.buildMs!.toFixed(0)} ms, image ${(body.imageBytes! / 1e6).toFixed(1)} MB`);
   }
   registeredFootprint = await daemonFootprint(daemon.pid);
-  out(`functions: ${registered.map((f) => `${f.name} (image ${(f.imageBytes / 1e6).toFixed(1)} MB, built in ${(f.buildMs / 1000).toFixed(2)} s)`).join(', ')}`);
+  out(
+    `functions: ${registered.map((f) => `${f.name} (image ${(f.imageBytes / 1e6).toFixed(1)} MB, built in ${(f.buildMs / 1000).toFixed(2)} s)`).join(', ')}`,
+  );
 
   const plan: [RegisteredFunction, Mode, number, boolean][] = [];
   for (const fn of registered) for (const mode of modes) for (const c of levels) plan.push([fn, mode, c, false]);
@@ -619,12 +683,16 @@ try {
     );
     const label = `${fn.name} ${mode} C=${c}`;
     for (const [key, n] of Object.entries(result.errors)) if (!key.startsWith('429 ')) problems.push(`${label}: ${n} x ${key}`);
-    if (!isOverload && result.errors[`429 PREBAKE_ERR_OVERLOADED`] && c <= daemonConfig.maxQueued) problems.push(`${label}: 429s with no more clients than maxQueued`);
+    if (!isOverload && result.errors[`429 PREBAKE_ERR_OVERLOADED`] && c <= daemonConfig.maxQueued)
+      problems.push(`${label}: 429s with no more clients than maxQueued`);
     if (isOverload && !result.errors['429 PREBAKE_ERR_OVERLOADED']) problems.push(`${label}: the overload level provoked no 429`);
     if (isOverload && result.ok === 0) problems.push(`${label}: nothing succeeded under overload`);
-    if (result.restoresFailed > 0 || result.fallbacks > 0) problems.push(`${label}: ${result.restoresFailed} restores failed, ${result.fallbacks} fallbacks`);
+    if (result.restoresFailed > 0 || result.fallbacks > 0)
+      problems.push(`${label}: ${result.restoresFailed} restores failed, ${result.fallbacks} fallbacks`);
     if (!result.after.settled) {
-      problems.push(`${label}: did not settle in 10 s: ${result.after.instances} instances, warm and clone pools ${result.after.warmPool}, fork templates ${result.after.forkTemplates}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`);
+      problems.push(
+        `${label}: did not settle in 10 s: ${result.after.instances} instances, warm and clone pools ${result.after.warmPool}, fork templates ${result.after.forkTemplates}, alive ${result.after.alive}; ${result.after.extra.join('; ')}`,
+      );
     }
     if (result.after.orphans.length > 0) problems.push(`${label}: orphaned instances: ${result.after.orphans.join('; ')}`);
   }
@@ -655,11 +723,15 @@ try {
   const loadAtEnd = os.loadavg();
   out();
   out('Latency (client side, request sent to response read) of the 200s in ms; start p50: x-prebake-start-ms;');
-  out('cpu %: busy share of all CPUs during the level; daemon %, client %: the daemon\'s process (its one JavaScript');
+  out("cpu %: busy share of all CPUs during the level; daemon %, client %: the daemon's process (its one JavaScript");
   out('thread and helpers; not criu or the instances) and this script (shares of one CPU);');
-  out('fresh/s: 200s per second that got a fresh instance (every start but warm: a restore, a plain start, a pooled clone, a forked child);');
+  out(
+    'fresh/s: 200s per second that got a fresh instance (every start but warm: a restore, a plain start, a pooled clone, a forked child);',
+  );
   out('left: function instances alive once the level settled (the warm pools, ready pooled clones and fork templates, of every function);');
-  out(`RSS MB, heap MB, fds: the daemon's resident memory, V8 heap in use and open file descriptors then (after registration: ${fmt(registeredFootprint?.rssMb, 0)} MB RSS, ${registeredFootprint?.fds ?? '-'} fds).`);
+  out(
+    `RSS MB, heap MB, fds: the daemon's resident memory, V8 heap in use and open file descriptors then (after registration: ${fmt(registeredFootprint?.rssMb, 0)} MB RSS, ${registeredFootprint?.fds ?? '-'} fds).`,
+  );
   out(table(results));
   out();
   const overloadLevel = results.find((r) => r.overload);
@@ -671,9 +743,13 @@ try {
     );
   }
   if (shutdown) {
-    out(`shutdown: SIGTERM -> exit ${shutdown.exitCode} in ${(shutdown.ms / 1000).toFixed(2)} s; processes left: ${shutdown.leftovers.length}; work dirs left: ${shutdown.workDirs.length}`);
+    out(
+      `shutdown: SIGTERM -> exit ${shutdown.exitCode} in ${(shutdown.ms / 1000).toFixed(2)} s; processes left: ${shutdown.leftovers.length}; work dirs left: ${shutdown.workDirs.length}`,
+    );
   }
-  out(`daemon log, warn and above: ${daemonWarnings.size === 0 ? 'none' : [...daemonWarnings].map(([key, n]) => `${n} x ${key}`).join('; ')}`);
+  out(
+    `daemon log, warn and above: ${daemonWarnings.size === 0 ? 'none' : [...daemonWarnings].map(([key, n]) => `${n} x ${key}`).join('; ')}`,
+  );
   out(`load average at end: ${loadAtEnd.map((v) => v.toFixed(2)).join(' ')}; took ${((performance.now() - began) / 1000).toFixed(0)} s`);
   out(problems.length === 0 ? 'checks: all passed' : `checks: ${problems.length} FAILED\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 

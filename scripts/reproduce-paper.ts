@@ -16,7 +16,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freshInstanceArm, type Arm } from '../src/bench/arms.ts';
+import { buildFunction } from '../src/bake/build.ts';
+import { type Arm, freshInstanceArm } from '../src/bench/arms.ts';
 import type { BenchRun, ImageInfo } from '../src/bench/bench.ts';
 import { benchChart } from '../src/bench/chart.ts';
 import { benchJson } from '../src/bench/json.ts';
@@ -25,17 +26,16 @@ import { buildNodeSnapshot, startFromNodeSnapshot } from '../src/bench/node-snap
 import { createProgress } from '../src/bench/progress.ts';
 import { formatReport } from '../src/bench/report.ts';
 import { runInterleaved } from '../src/bench/run.ts';
-import { summarizeArm, type ArmResult } from '../src/bench/summary.ts';
-import { buildFunction } from '../src/bake/build.ts';
+import { type ArmResult, summarizeArm } from '../src/bench/summary.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { InstanceRegistry } from '../src/instance/registry.ts';
-import { startInstance } from '../src/start/start.ts';
 import { resolveFunction } from '../src/invoke/resolve.ts';
 import { loadFunction } from '../src/manifest/load.ts';
 import { runtimeFor } from '../src/runtimes/index.ts';
+import { startInstance } from '../src/start/start.ts';
 import { ImageStore } from '../src/store/store.ts';
 import { generateSynthetic, SYNTHETIC_RUNTIMES, type SyntheticRuntime } from './paper/synthetic.ts';
-import { paperTable, speedupChart, type SyntheticCase } from './paper/tables.ts';
+import { paperTable, type SyntheticCase, speedupChart } from './paper/tables.ts';
 
 // An interrupted run must still end its function instances (instance.ts kills them on exit).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
@@ -106,27 +106,63 @@ try {
       const base = `syn-${runtime}-${units}`;
       // Same code, two manifests: a snapshot at readiness (0 warm-ups) and one after a first request.
       const noPythonCaches = args['no-python-caches'];
-      const ready = await generateSynthetic(path.join(work, 'functions', `${base}-ready`), { runtime, units, name: `${base}-ready`, warmups: 0, noPythonCaches });
-      const afterRequest = await generateSynthetic(path.join(work, 'functions', `${base}-1req`), { runtime, units, name: `${base}-1req`, warmups: 1, noPythonCaches });
+      const ready = await generateSynthetic(path.join(work, 'functions', `${base}-ready`), {
+        runtime,
+        units,
+        name: `${base}-ready`,
+        warmups: 0,
+        noPythonCaches,
+      });
+      const afterRequest = await generateSynthetic(path.join(work, 'functions', `${base}-1req`), {
+        runtime,
+        units,
+        name: `${base}-1req`,
+        warmups: 1,
+        noPythonCaches,
+      });
       cases.push({ functionName: base, runtime, units, sourceBytes: ready.sourceBytes });
       log(`${base}: ${(ready.sourceBytes / 1e3).toFixed(0)} kB of source; building`);
 
       const functionArms: Arm[] = [];
       const armOptions = (mode: string, timeoutMs: number) => ({ functionName: base, mode, event: '{"n":1}', timeoutMs });
       const readySpec = await loadFunction(ready.dir);
-      for (const [dir, label] of [[ready.dir, 'ready'], [afterRequest.dir, '1req']] as const) {
+      for (const [dir, label] of [
+        [ready.dir, 'ready'],
+        [afterRequest.dir, '1req'],
+      ] as const) {
         const built = await buildFunction(await loadFunction(dir), { store, criu, instances });
-        images.push({ functionName: `${base}-${label}`, kind: 'criu', bytes: built.meta.imageBytes, buildMs: built.meta.buildMs, warmups: built.meta.warmupInvocations });
+        images.push({
+          functionName: `${base}-${label}`,
+          kind: 'criu',
+          bytes: built.meta.imageBytes,
+          buildMs: built.meta.buildMs,
+          warmups: built.meta.warmupInvocations,
+        });
         const resolved = await resolveFunction(dir, store, 'prebaked');
-        functionArms.push(freshInstanceArm(armOptions(`prebaked-${label}`, readySpec.timeoutMs), () => startInstance(resolved, store, criu, instances)));
+        functionArms.push(
+          freshInstanceArm(armOptions(`prebaked-${label}`, readySpec.timeoutMs), () => startInstance(resolved, store, criu, instances)),
+        );
       }
       const plain = await resolveFunction(ready.dir, store, 'cold');
       functionArms.unshift(freshInstanceArm(armOptions('cold', readySpec.timeoutMs), () => startInstance(plain, store, criu, instances)));
       if (runtime === 'node') {
-        for (const [count, label] of [[0, 'ready'], [1, '1req']] as const) {
+        for (const [count, label] of [
+          [0, 'ready'],
+          [1, '1req'],
+        ] as const) {
           const snapshot = await buildNodeSnapshot(readySpec, plain.preparedDir, work, count);
-          images.push({ functionName: `${base}-${label}`, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: count });
-          functionArms.push(freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () => startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot, store, instances)));
+          images.push({
+            functionName: `${base}-${label}`,
+            kind: 'node-snapshot',
+            bytes: snapshot.bytes,
+            buildMs: snapshot.buildMs,
+            warmups: count,
+          });
+          functionArms.push(
+            freshInstanceArm(armOptions(`node-snapshot-${label}`, readySpec.timeoutMs), () =>
+              startFromNodeSnapshot(readySpec, plain.preparedDir, snapshot, store, instances),
+            ),
+          );
         }
       }
 
@@ -165,19 +201,25 @@ try {
     `node scripts/reproduce-paper.ts --runs ${runs} --warmups ${warmups} --sizes ${sizes.join(',')} --runtimes ${askedRuntimes.join(',')}` +
     (args['no-python-caches'] ? ' --no-python-caches' : '');
   await mkdir(outDir, { recursive: true });
-  const json = { ...benchJson(run), command, synthetic: cases.map((c) => ({ function: c.functionName, runtime: c.runtime, units: c.units, source_bytes: c.sourceBytes })) };
+  const json = {
+    ...benchJson(run),
+    command,
+    synthetic: cases.map((c) => ({ function: c.functionName, runtime: c.runtime, units: c.units, source_bytes: c.sourceBytes })),
+  };
   await writeFile(path.join(outDir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(path.join(outDir, 'report.txt'), formatReport(run));
   const minutes = ((performance.now() - began) / 60_000).toFixed(1);
-  await writeFile(
-    path.join(outDir, 'results.md'),
-    `Command: \`${command}\` (took ${minutes} min)\n\n${paperTable(cases, summaries)}`,
-  );
+  await writeFile(path.join(outDir, 'results.md'), `Command: \`${command}\` (took ${minutes} min)\n\n${paperTable(cases, summaries)}`);
   await writeFile(path.join(outDir, 'speedup-first-response.svg'), speedupChart(cases, summaries, 'e2e', subtitle));
   await writeFile(path.join(outDir, 'speedup-start.svg'), speedupChart(cases, summaries, 'startup', subtitle));
-  await writeFile(path.join(outDir, 'distributions.svg'), benchChart(run, { title: `Synthetic functions: start-up and end-to-end latency, ${runs} runs per arm` }));
+  await writeFile(
+    path.join(outDir, 'distributions.svg'),
+    benchChart(run, { title: `Synthetic functions: start-up and end-to-end latency, ${runs} runs per arm` }),
+  );
   process.stdout.write(paperTable(cases, summaries));
-  log(`wrote results.json, report.txt, results.md, speedup-first-response.svg, speedup-start.svg, distributions.svg to ${outDir} (${minutes} min)`);
+  log(
+    `wrote results.json, report.txt, results.md, speedup-first-response.svg, speedup-start.svg, distributions.svg to ${outDir} (${minutes} min)`,
+  );
 } finally {
   if (args.keep) log(`kept the generated functions and images in ${work}`);
   else await rm(work, { recursive: true, force: true });

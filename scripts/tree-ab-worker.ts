@@ -14,7 +14,10 @@ const { loadFunction } = await import(`${tree}/src/manifest/load.ts`);
 const { ImageStore } = await import(`${tree}/src/store/store.ts`);
 const { startPrebaked: start } = await import(`${tree}/src/start/restore.ts`);
 // Checkouts since issue 12 give every start an instance registry; older ones take three arguments.
-const registry = await import(`${tree}/src/instance/registry.ts`).then((m) => new m.InstanceRegistry(), () => undefined);
+const registry = await import(`${tree}/src/instance/registry.ts`).then(
+  (m) => new m.InstanceRegistry(),
+  () => undefined,
+);
 const startPrebaked = (image: unknown, store: unknown, criu: unknown) => start(image, store, criu, registry);
 
 const cpuacct = await joinCpuacctGroup('prebake-tree-ab');
@@ -43,12 +46,14 @@ try {
     const [t0, c0, own] = [performance.now(), await cpuacct.usageNs(), process.cpuUsage()];
     const started = await once();
     const controller = process.cpuUsage(own);
-    console.log(JSON.stringify({
-      startMs: started.startMs,
-      cycleMs: performance.now() - t0,
-      cpuMs: ((await cpuacct.usageNs()) - c0) / 1e6,
-      controllerMs: (controller.user + controller.system) / 1000,
-    }));
+    console.log(
+      JSON.stringify({
+        startMs: started.startMs,
+        cycleMs: performance.now() - t0,
+        cpuMs: ((await cpuacct.usageNs()) - c0) / 1e6,
+        controllerMs: (controller.user + controller.system) / 1000,
+      }),
+    );
   }
 } finally {
   await cpuacct.leave();

@@ -38,15 +38,29 @@ interface Sample {
 
 function side(label: 'A' | 'B', tree: string) {
   const criu = process.env[`CRIU_${label}`];
-  const extra = Object.fromEntries((process.env[`ENV_${label}`] ?? '').split(/\s+/).filter(Boolean).map((pair) => {
-    const at = pair.indexOf('=');
-    if (at < 1) throw new Error(`ENV_${label}: "${pair}" is not NAME=value`);
-    return [pair.slice(0, at), pair.slice(at + 1)];
-  }));
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'tree-ab-worker.ts'), path.resolve(tree), `/var/tmp/prebake-tree-ab-${createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 8)}-${name}`, fnDir], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...(criu && { PREBAKE_CRIU: criu }), ...extra },
-  });
+  const extra = Object.fromEntries(
+    (process.env[`ENV_${label}`] ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error(`ENV_${label}: "${pair}" is not NAME=value`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(import.meta.dirname, 'tree-ab-worker.ts'),
+      path.resolve(tree),
+      `/var/tmp/prebake-tree-ab-${createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 8)}-${name}`,
+      fnDir,
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, ...(criu && { PREBAKE_CRIU: criu }), ...extra },
+    },
+  );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   return { label, tree, child, next: async () => (await lines.next()).value as string, samples: [] as Sample[] };
 }
@@ -65,10 +79,26 @@ const quantile = (xs: number[], p: number) => [...xs].sort((x, y) => x - y)[Math
 console.log(`${name}: ${runs} prebaked starts per side, alternated; load average ${load.toFixed(2)} -> ${os.loadavg()[0]!.toFixed(2)}`);
 for (const s of sides) {
   const start = s.samples.map((x) => x.startMs);
-  console.log(`${s.label} ${s.tree}: start p50 ${quantile(start, 0.5).toFixed(2)} p25 ${quantile(start, 0.25).toFixed(2)} min ${quantile(start, 0).toFixed(2)} ` +
-    `p90 ${quantile(start, 0.9).toFixed(2)}; start+end p50 ${quantile(s.samples.map((x) => x.cycleMs), 0.5).toFixed(2)}; ` +
-    `CPU per start+end p50 ${quantile(s.samples.map((x) => x.cpuMs), 0.5).toFixed(1)} ms, of which criu + clone ` +
-    `${quantile(s.samples.map((x) => x.cpuMs - x.controllerMs), 0.5).toFixed(1)} ms`);
+  console.log(
+    `${s.label} ${s.tree}: start p50 ${quantile(start, 0.5).toFixed(2)} p25 ${quantile(start, 0.25).toFixed(2)} min ${quantile(start, 0).toFixed(2)} ` +
+      `p90 ${quantile(start, 0.9).toFixed(2)}; start+end p50 ${quantile(
+        s.samples.map((x) => x.cycleMs),
+        0.5,
+      ).toFixed(2)}; ` +
+      `CPU per start+end p50 ${quantile(
+        s.samples.map((x) => x.cpuMs),
+        0.5,
+      ).toFixed(1)} ms, of which criu + clone ` +
+      `${quantile(
+        s.samples.map((x) => x.cpuMs - x.controllerMs),
+        0.5,
+      ).toFixed(1)} ms`,
+  );
 }
 const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
-console.log(`B - A per pair: p50 ${quantile(b.samples.map((x, i) => x.startMs - a.samples[i]!.startMs), 0.5).toFixed(2)} ms`);
+console.log(
+  `B - A per pair: p50 ${quantile(
+    b.samples.map((x, i) => x.startMs - a.samples[i]!.startMs),
+    0.5,
+  ).toFixed(2)} ms`,
+);

@@ -1,18 +1,18 @@
 // prebake doctor: what prebake depends on, checked one by one, each with what to do when it fails.
 import { execFile } from 'node:child_process';
 import { access, readFile, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { CGROUP_ROOT, hostCgroups, instanceCgroupName, migrationState } from './cgroup/host.ts';
 import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
 import { kdatState } from './criu/kdat.ts';
 import { measurePageFaultCost } from './criu/page-fault-cost.ts';
 import { judgePrivileges } from './criu/privileges.ts';
-import { NATIVE_BUILD_DIR } from './paths.ts';
-import { RUNTIMES } from './manifest/schema.ts';
-import { runtimeFor } from './runtimes/index.ts';
 import { OUTBOUND_HELPER } from './launch/outbound.ts';
+import { RUNTIMES } from './manifest/schema.ts';
+import { NATIVE_BUILD_DIR } from './paths.ts';
+import { runtimeFor } from './runtimes/index.ts';
 import type { ImageStore } from './store/store.ts';
 
 const run = promisify(execFile);
@@ -41,18 +41,26 @@ export async function runDoctor(criu = new Criu(), store?: ImageStore): Promise<
     const patches = build.patches.length > 0 ? `; patches ${build.patches.join(', ')}` : '';
     return `${version} at ${criu.binary}: ${build.kind} build, ${build.linked === 'static' ? 'statically' : 'dynamically'} linked (${build.source}; sha256 ${build.sha256}${patches})`;
   });
-  await add('huge page fill', async () => {
-    const fill = await criu.hugePageFill();
-    if (!fill.on) throw new Error(`${fill.detail}: restores fill memory 4 KiB at a time (slower for large images)`);
-    return `on: restores fill memory with ${fill.detail}`;
-  }, true);
+  await add(
+    'huge page fill',
+    async () => {
+      const fill = await criu.hugePageFill();
+      if (!fill.on) throw new Error(`${fill.detail}: restores fill memory 4 KiB at a time (slower for large images)`);
+      return `on: restores fill memory with ${fill.detail}`;
+    },
+    true,
+  );
   // Information, not a failure: where breakpoints do not work criu runs without them (criu/breakpoints.ts).
   await add('hardware breakpoints', async () => (await criu.breakpoints()).detail);
-  await add('page faults', async () => {
-    const cost = await measurePageFaultCost();
-    if (cost.slow) throw new Error(cost.detail);
-    return cost.detail;
-  }, true);
+  await add(
+    'page faults',
+    async () => {
+      const cost = await measurePageFaultCost();
+      if (cost.slow) throw new Error(cost.detail);
+      return cost.detail;
+    },
+    true,
+  );
   await add('criu check', async () => {
     const result = await criu.check();
     if (result.ok) return 'Looks good.';
@@ -81,55 +89,87 @@ export async function runDoctor(criu = new Criu(), store?: ImageStore): Promise<
   });
   await add('cgroups', async () => {
     const hierarchy = hostCgroups();
-    if (!hierarchy) throw new Error(`no cgroup2 and no v1 memory, pids and freezer under ${CGROUP_ROOT}: instances cannot start (their limits could not be enforced)`);
+    if (!hierarchy)
+      throw new Error(
+        `no cgroup2 and no v1 memory, pids and freezer under ${CGROUP_ROOT}: instances cannot start (their limits could not be enforced)`,
+      );
     const can = hierarchy.enforceable();
     const where = `cgroup v${hierarchy.version} at ${hierarchy.root}`;
-    if (!can.memory || !can.pids) throw new Error(`${where}: the ${!can.memory ? 'memory' : 'pids'} controller is not available to prebake`);
+    if (!can.memory || !can.pids)
+      throw new Error(`${where}: the ${!can.memory ? 'memory' : 'pids'} controller is not available to prebake`);
     // A real cgroup made and ended, as for an instance: proves the hierarchy is writable.
     await hierarchy.create(instanceCgroupName(), { memoryBytes: 64 * 1024 * 1024, maxProcesses: 16 }).end();
     return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
-  await add('cgroup migrations', async () => {
-    const state = migrationState();
-    if (!state) throw new Error('no cgroups (see above)');
-    if (state.mode === 'slow') throw new Error(`slow: each instance start waits ~10 ms for an RCU grace period: ${state.detail}`);
-    return `fast: ${state.detail}`;
-  }, true);
+  await add(
+    'cgroup migrations',
+    async () => {
+      const state = migrationState();
+      if (!state) throw new Error('no cgroups (see above)');
+      if (state.mode === 'slow') throw new Error(`slow: each instance start waits ~10 ms for an RCU grace period: ${state.detail}`);
+      return `fast: ${state.detail}`;
+    },
+    true,
+  );
   await add('native helpers', async () => {
-    for (const file of ['prebake-exec', 'prebake-restore', 'breakpoint-probe', 'page-fault-probe', 'pipe.node', 'reseed.node', 'spawn.node', 'trim.node']) {
+    for (const file of [
+      'prebake-exec',
+      'prebake-restore',
+      'breakpoint-probe',
+      'page-fault-probe',
+      'pipe.node',
+      'reseed.node',
+      'spawn.node',
+      'trim.node',
+    ]) {
       await stat(path.join(NATIVE_BUILD_DIR, file)).catch(() => {
         throw new Error(`${file} is not built: run scripts/setup.sh (or bash native/build.sh)`);
       });
     }
     return NATIVE_BUILD_DIR;
   });
-  await add('criu kernel-probe cache', async () => {
-    const { kdatFile } = await criu.build();
-    const state = await kdatState(kdatFile);
-    if (state === 'criu-managed') return `/run is a tmpfs: criu keeps its kernel probe in ${kdatFile}`;
-    if (state === 'present') return `${kdatFile} is there for this boot (prebake wrote it: /run is not a tmpfs)`;
-    return `${kdatFile} is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)`;
-  }, true);
+  await add(
+    'criu kernel-probe cache',
+    async () => {
+      const { kdatFile } = await criu.build();
+      const state = await kdatState(kdatFile);
+      if (state === 'criu-managed') return `/run is a tmpfs: criu keeps its kernel probe in ${kdatFile}`;
+      if (state === 'present') return `${kdatFile} is there for this boot (prebake wrote it: /run is not a tmpfs)`;
+      return `${kdatFile} is not there yet: prebake writes it at its first build or restore (/run is not a tmpfs)`;
+    },
+    true,
+  );
   await add('outbound network', async () => {
     const { stdout: output } = await run(OUTBOUND_HELPER, ['--version']).catch((error: unknown) => {
-      throw new Error(`${OUTBOUND_HELPER} is not usable (${(error as Error).message}): functions with "network": "outbound" (the default) cannot start; run scripts/setup.sh`);
+      throw new Error(
+        `${OUTBOUND_HELPER} is not usable (${(error as Error).message}): functions with "network": "outbound" (the default) cannot start; run scripts/setup.sh`,
+      );
     });
     return `${output.split('\n')[0]}: gives "outbound" instances egress, not the host's loopback`;
   });
   if (store) {
     // Information: "host" is an opt-in each function makes, and one an administrator should know of.
-    await add('functions on the host network', async () => {
-      const host = (await store.list()).filter((meta) => meta.sandbox.network === 'host').map((meta) => meta.name);
-      if (host.length > 0) throw new Error(`${host.join(', ')}: "network": "host", they reach every listener on the host (loopback, abstract sockets)`);
-      return 'none';
-    }, true);
+    await add(
+      'functions on the host network',
+      async () => {
+        const host = (await store.list()).filter((meta) => meta.sandbox.network === 'host').map((meta) => meta.name);
+        if (host.length > 0)
+          throw new Error(`${host.join(', ')}: "network": "host", they reach every listener on the host (loopback, abstract sockets)`);
+        return 'none';
+      },
+      true,
+    );
   }
   for (const name of RUNTIMES) {
-    await add(`runtime ${name}`, async () => {
-      // The default interpreter; a function may name another in function.json (prebake ls shows which ran).
-      const interpreter = await runtimeFor(name).interpreter();
-      return `${interpreter.version} at ${interpreter.path}`;
-    }, true);
+    await add(
+      `runtime ${name}`,
+      async () => {
+        // The default interpreter; a function may name another in function.json (prebake ls shows which ran).
+        const interpreter = await runtimeFor(name).interpreter();
+        return `${interpreter.version} at ${interpreter.path}`;
+      },
+      true,
+    );
   }
   return checks;
 }

@@ -34,6 +34,9 @@ describe('error codes', () => {
     } catch (error) {
       thrown = error;
     }
-    expect(toPrebakeError(thrown)).toMatchObject({ code: 'PREBAKE_ERR_SPAWN', message: expect.stringContaining('onExit must be a function') });
+    expect(toPrebakeError(thrown)).toMatchObject({
+      code: 'PREBAKE_ERR_SPAWN',
+      message: expect.stringContaining('onExit must be a function'),
+    });
   });
 });

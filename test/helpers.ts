@@ -1,17 +1,17 @@
 import { chmod, cp, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import type { Socket as NetSocket } from 'node:net';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { buildFunction, type BuildResult } from '../src/bake/build.ts';
-import { loadFunction } from '../src/manifest/load.ts';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { type BuildResult, buildFunction } from '../src/bake/build.ts';
 import { hostCgroups } from '../src/cgroup/host.ts';
 import { cgroupOwner } from '../src/cgroup/sweep.ts';
 import { Criu } from '../src/criu/criu.ts';
 import { isPrebakeError, type PrebakeError } from '../src/errors.ts';
 import { InstanceRegistry } from '../src/instance/registry.ts';
-import { ImageStore } from '../src/store/store.ts';
 import { listProcesses } from '../src/launch/proc.ts';
+import { loadFunction } from '../src/manifest/load.ts';
+import { ImageStore } from '../src/store/store.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'functions');

@@ -1,8 +1,8 @@
 // The reproduction's own views of its results: a Markdown table in the paper's terms (speed-up of a restore
 // over a standard start, per runtime, code size and snapshot point) and the speed-up against code size.
-import { lineChart, type LineSeries } from '../../src/bench/chart.ts';
-import type { ArmSummary } from '../../src/bench/summary.ts';
+import { type LineSeries, lineChart } from '../../src/bench/chart.ts';
 import { speedup } from '../../src/bench/stats.ts';
+import type { ArmSummary } from '../../src/bench/summary.ts';
 
 export interface SyntheticCase {
   functionName: string;
@@ -35,7 +35,10 @@ function find(summaries: ArmSummary[], functionName: string, mode: string): ArmS
 export function paperTable(cases: SyntheticCase[], summaries: ArmSummary[]): string {
   const arms = SNAPSHOT_ARMS.filter((arm) => summaries.some((s) => s.mode === arm.mode));
   const out: string[] = [];
-  for (const [measure, title] of [['startup', 'Start-up time'], ['e2e', 'Time to first response (request to result)']] as const) {
+  for (const [measure, title] of [
+    ['startup', 'Start-up time'],
+    ['e2e', 'Time to first response (request to result)'],
+  ] as const) {
     const header = ['runtime', 'units', 'source', 'cold', ...arms.map((a) => a.label)];
     const rows = [header, header.map((_, i) => (i < 2 ? '---' : '---:'))];
     for (const c of cases) {
@@ -52,12 +55,7 @@ export function paperTable(cases: SyntheticCase[], summaries: ArmSummary[]): str
 }
 
 /** Speed-up (p50 of cold / p50 of the snapshot arm) against source size, one line per runtime and snapshot. */
-export function speedupChart(
-  cases: SyntheticCase[],
-  summaries: ArmSummary[],
-  measure: 'startup' | 'e2e',
-  subtitle: string,
-): string {
+export function speedupChart(cases: SyntheticCase[], summaries: ArmSummary[], measure: 'startup' | 'e2e', subtitle: string): string {
   const series: LineSeries[] = [];
   const runtimes = [...new Set(cases.map((c) => c.runtime))];
   for (const runtime of runtimes) {

@@ -10,21 +10,21 @@ import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
-import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
 import { hostIdBase } from '../launch/host-ids.ts';
+import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
+import { pipeInodes } from '../launch/pipes.ts';
+import { processTree, statusKb } from '../launch/proc.ts';
+import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
-import { pipeInodes } from '../launch/pipes.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { ensurePrepared, runtimeFor } from '../runtimes/index.ts';
 import { copyFunctionCode } from '../store/copy-code.ts';
-import { codeDirOf, directoryBytes, META_FORMAT, type ImageMeta, type ImageStore, type StoredImage } from '../store/store.ts';
+import { digestImageFiles } from '../store/image-files.ts';
+import { codeDirOf, directoryBytes, type ImageMeta, type ImageStore, META_FORMAT, type StoredImage } from '../store/store.ts';
 import { withAbiMismatchHint } from './abi-mismatch.ts';
 import { checkClones, cloneCheckWarnings } from './clone-check.ts';
-import { digestImageFiles } from '../store/image-files.ts';
-import { processTree, statusKb } from '../launch/proc.ts';
 import type { BuildListener, BuildPhase } from './progress.ts';
 
 export interface BuildOptions {
@@ -69,7 +69,10 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     const imageDir = path.join(buildDir.dir, 'images');
     // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
     await mkdir(imageDir, { mode: 0o700 });
-    const prepareStarted = begin('prepare', fn.runtime === 'java' ? 'copying the code, compiling it with javac' : "copying the code, preparing the runtime's files");
+    const prepareStarted = begin(
+      'prepare',
+      fn.runtime === 'java' ? 'copying the code, compiling it with javac' : "copying the code, preparing the runtime's files",
+    );
     // The build is the deployment: the instance runs from the build's own copy of the code (see copy-code.ts).
     const deployed: FunctionSpec = { ...fn, dir: codeDirOf(buildDir.dir), interpreter: interpreter.path };
     await copyFunctionCode(fn.dir, deployed.dir);
@@ -83,10 +86,19 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     begin('init', `starting ${fn.runtime} and running the function's init`);
     const launched = launchInstance(deployed, sandbox);
     const inodes = pipeInodes(launched.pipes);
-    instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: options.instances });
-    const waited = instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }).catch((error: unknown) => {
-      throw withAbiMismatchHint(error, fn, command.argv[0]!);
+    instance = new Instance({
+      functionName: fn.name,
+      owner: launched.owner,
+      pipes: launched.pipes,
+      cgroup: launched.cgroup,
+      initPid: launched.initPid,
+      registry: options.instances,
     });
+    const waited = instance
+      .waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) })
+      .catch((error: unknown) => {
+        throw withAbiMismatchHint(error, fn, command.argv[0]!);
+      });
     const { ready: initMs, network } = await readyWithNetwork(launched, waited);
     end('init', `init done in ${initMs.toFixed(1)} ms`);
 
@@ -113,7 +125,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     // The image's namespace holds lo only, as "none"'s: each clone gets its own egress at restore.
     await network?.detach();
     const pid = await instance.initPid();
-    const dumpStarted = begin('dump', `criu writes the image of ${(await residentBytes(pid) / 1e6).toFixed(1)} MB of anonymous memory`);
+    const dumpStarted = begin('dump', `criu writes the image of ${((await residentBytes(pid)) / 1e6).toFixed(1)} MB of anonymous memory`);
     // /tmp as the function left it, kept with the image: every clone starts from a copy (criu.ts, restore).
     await copyInstanceTmp(pid, path.join(buildDir.dir, TMP_SNAPSHOT_DIR));
     await criu.dump({
@@ -155,7 +167,14 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       sandbox: sandbox.plan,
     };
     if (fn.cloneCheck !== false) begin('clone check', 'restoring two clones and starting two plain instances to compare');
-    meta.cloneCheck = await checkClones({ fn: deployed, image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir }, preparedDir, store, criu, instances: options.instances });
+    meta.cloneCheck = await checkClones({
+      fn: deployed,
+      image: { meta, buildDir: buildDir.dir, imageDir, codeDir: deployed.dir },
+      preparedDir,
+      store,
+      criu,
+      instances: options.instances,
+    });
     meta.buildMs = performance.now() - started;
     const warnings = cloneCheckWarnings(meta.cloneCheck);
     if (meta.cloneCheck.off) note('clone check: turned off in function.json');

@@ -5,8 +5,8 @@
 // at init. The four instances run side by side, so the check costs about one restore plus one plain start.
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { runOnce } from '../invoke/invoke.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { startCold } from '../start/cold.ts';
@@ -42,7 +42,9 @@ export async function checkClones({ fn, image, preparedDir, store, criu, instanc
     probe(() => startCold(fn, preparedDir, store, instances)),
   ]);
   const restoreFailure = settled.find(
-    (outcome) => outcome.status === 'rejected' && (isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED') || isPrebakeError(outcome.reason, 'PREBAKE_ERR_CRIU_TIMEOUT')),
+    (outcome) =>
+      outcome.status === 'rejected' &&
+      (isPrebakeError(outcome.reason, 'PREBAKE_ERR_RESTORE_FAILED') || isPrebakeError(outcome.reason, 'PREBAKE_ERR_CRIU_TIMEOUT')),
   );
   if (restoreFailure) throw (restoreFailure as PromiseRejectedResult).reason;
   const failure = settled.find((outcome) => outcome.status === 'rejected');
@@ -57,7 +59,9 @@ export async function checkClones({ fn, image, preparedDir, store, criu, instanc
 /** The check's findings as warnings for people (CLI, GET /functions/:name); `--strict` fails on any. */
 export function cloneCheckWarnings(check: CloneCheck | undefined): string[] {
   if (check?.skipped) {
-    return [`the clone-uniqueness check could not run: ${check.skipped}; set "cloneCheck": {"event": ...} in function.json to an event the handler takes`];
+    return [
+      `the clone-uniqueness check could not run: ${check.skipped}; set "cloneCheck": {"event": ...} in function.json to an event the handler takes`,
+    ];
   }
   if (!check || check.sharedPaths.length === 0) return [];
   return [

@@ -10,9 +10,9 @@
 //              only response), so this is also the time to first response.
 //   teardown   ending the instance (kill, reap, remove its work dir): not in e2e
 import { randomUUID } from 'node:crypto';
+import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import type { Instance } from '../instance/instance.ts';
-import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { ForkTemplates, startForked } from '../start/fork.ts';

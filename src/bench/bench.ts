@@ -1,24 +1,24 @@
 // prebake bench: for each function, every mode run N times, interleaved run by run (see run.ts), after
 // unrecorded warm-up runs. Functions are benched one after another.
 import os from 'node:os';
+import type { BuildListener } from '../bake/progress.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { ClonePool } from '../manager/clone-pool.ts';
 import { DEFAULTS } from '../manager/config.ts';
-import { silentLogger, type ManagerLogger } from '../manager/observer.ts';
+import { type ManagerLogger, silentLogger } from '../manager/observer.ts';
 import { assertForkable } from '../start/fork-template.ts';
 import { startInstance } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
-import { forkArm, freshInstanceArm, warmInstanceArm, type Arm, type ArmOptions } from './arms.ts';
+import { type Arm, type ArmOptions, forkArm, freshInstanceArm, warmInstanceArm } from './arms.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
 import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot } from './node-snapshot/snapshot.ts';
-import type { BuildListener } from '../bake/progress.ts';
-import { prepareBenchFunction, type BenchFunction } from './prepare.ts';
-import { runInterleaved, type RunLoopOptions } from './run.ts';
-import { describeSkip, skippedMode, type SkippedMode } from './skipped.ts';
+import { type BenchFunction, prepareBenchFunction } from './prepare.ts';
+import { type RunLoopOptions, runInterleaved } from './run.ts';
+import { describeSkip, type SkippedMode, skippedMode } from './skipped.ts';
 import type { ArmResult } from './summary.ts';
 
 export interface BenchOptions {
@@ -109,7 +109,14 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       const needImage = ['prebaked', 'pooled', 'fork'].some((mode) => options.modes.includes(mode as BenchMode));
       let fn: BenchFunction;
       try {
-        fn = await prepareBenchFunction(target, { store, criu, instances: options.instances, needImage, onNotice: options.onNotice, onBuild: options.onBuild });
+        fn = await prepareBenchFunction(target, {
+          store,
+          criu,
+          instances: options.instances,
+          needImage,
+          onNotice: options.onNotice,
+          onBuild: options.onBuild,
+        });
       } catch (error) {
         const name = (isPrebakeError(error) && error.functionName) || target;
         for (const mode of options.modes) skip(name, mode, error);
@@ -117,7 +124,14 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         continue;
       }
       const meta = fn.prebaked?.image?.meta;
-      if (meta) images.push({ functionName: fn.spec.name, kind: 'criu', bytes: meta.imageBytes, buildMs: meta.buildMs, warmups: meta.warmupInvocations });
+      if (meta)
+        images.push({
+          functionName: fn.spec.name,
+          kind: 'criu',
+          bytes: meta.imageBytes,
+          buildMs: meta.buildMs,
+          warmups: meta.warmupInvocations,
+        });
       const functionArms: Arm[] = [];
       for (const mode of options.modes) {
         const problem = unsupported(fn, mode);
@@ -138,7 +152,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         onOpenFailed: (arm, error) => skip(fn.spec.name, arm.mode, error),
         onOpened: (measurements) => options.onFunction?.(fn.spec.name, measurements),
       });
-      for (const { arm, samples } of results) arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
+      for (const { arm, samples } of results)
+        arms.push({ functionName: arm.functionName, runtime: fn.spec.runtime, mode: arm.mode, samples });
       await options.onResults?.(resultsSoFar(false));
     }
   } finally {
@@ -159,11 +174,7 @@ function unsupported(fn: BenchFunction, mode: BenchMode): unknown {
   }
 }
 
-async function makeArm(
-  fn: BenchFunction,
-  mode: BenchMode,
-  context: BenchOptions & { scratch: string; images: ImageInfo[] },
-): Promise<Arm> {
+async function makeArm(fn: BenchFunction, mode: BenchMode, context: BenchOptions & { scratch: string; images: ImageInfo[] }): Promise<Arm> {
   const { store, criu, instances } = context;
   const armOptions = {
     functionName: fn.spec.name,
@@ -187,7 +198,13 @@ async function makeArm(
     case 'node-snapshot': {
       // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
       const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
-      context.images.push({ functionName: fn.spec.name, kind: 'node-snapshot', bytes: snapshot.bytes, buildMs: snapshot.buildMs, warmups: snapshot.warmups });
+      context.images.push({
+        functionName: fn.spec.name,
+        kind: 'node-snapshot',
+        bytes: snapshot.bytes,
+        buildMs: snapshot.buildMs,
+        warmups: snapshot.warmups,
+      });
       return freshInstanceArm(armOptions, () => startFromNodeSnapshot(fn.spec, fn.plain.preparedDir, snapshot, store, instances));
     }
   }
@@ -199,24 +216,30 @@ function pooledArm(options: ArmOptions, fn: ResolvedFunction, context: Pick<Benc
   const pending = new Set<Promise<unknown>>();
   let refillError: unknown;
   const log: ManagerLogger = { ...silentLogger, warn: (fields) => (refillError = (fields as { err?: unknown }).err) };
-  const pool = new ClonePool(fn.image!, { ...DEFAULTS.pool, maxIdleSeconds: 24 * 60 * 60 }, {
-    store: context.store,
-    criu: context.criu,
-    instances: context.instances,
-    log,
-    track: (work) => {
-      const tracked = work.catch(() => {}).finally(() => pending.delete(tracked));
-      pending.add(tracked);
+  const pool = new ClonePool(
+    fn.image!,
+    { ...DEFAULTS.pool, maxIdleSeconds: 24 * 60 * 60 },
+    {
+      store: context.store,
+      criu: context.criu,
+      instances: context.instances,
+      log,
+      track: (work) => {
+        const tracked = work.catch(() => {}).finally(() => pending.delete(tracked));
+        pending.add(tracked);
+      },
+      refillOnTake: false,
     },
-    refillOnTake: false,
-  });
+  );
   return freshInstanceArm(
     options,
     async () => {
       const asked = performance.now();
       const started = await pool.take(options.timeoutMs);
       if (!started) {
-        throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${fn.spec.name}": the clone pool is empty: its refill failed`, { cause: refillError });
+        throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `function "${fn.spec.name}": the clone pool is empty: its refill failed`, {
+          cause: refillError,
+        });
       }
       return { ...started, kind: 'pooled', startMs: performance.now() - asked };
     },

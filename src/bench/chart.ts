@@ -4,7 +4,7 @@
 import type { BenchRun } from './bench.ts';
 import { percentile } from './stats.ts';
 import { speedups, summarizeArm } from './summary.ts';
-import { colourFor, escapeXml, formatTick, makeScale, svgDocument, text, type Scale } from './svg.ts';
+import { colourFor, escapeXml, formatTick, makeScale, type Scale, svgDocument, text } from './svg.ts';
 
 const WIDTH = 1000;
 const LABEL_WIDTH = 190;
@@ -86,7 +86,14 @@ function axis(scale: Scale, top: number, bottom: number, label: string): string[
   }
   const [from, to] = [scale.at(scale.domain[0]), scale.at(scale.domain[1])];
   parts.push(`<line x1="${from.toFixed(1)}" x2="${to.toFixed(1)}" y1="${bottom}" y2="${bottom}" stroke="#888888"/>`);
-  parts.push(text((from + to) / 2, bottom + 33, `${label} (ms${scale.log ? ', log scale' : ''})`, 'text-anchor="middle" font-size="12" fill="#222222"'));
+  parts.push(
+    text(
+      (from + to) / 2,
+      bottom + 33,
+      `${label} (ms${scale.log ? ', log scale' : ''})`,
+      'text-anchor="middle" font-size="12" fill="#222222"',
+    ),
+  );
   return parts;
 }
 
@@ -115,7 +122,8 @@ export function benchChart(run: BenchRun, options: ChartOptions = {}): string {
   const columnValues = [distributions.flatMap((d) => d.startup?.values ?? []), distributions.flatMap((d) => d.e2e?.values ?? [])];
   let scales = columnValues.map((values, c) => makeScale(values, columns[c]!.left, columns[c]!.left + plotWidth));
   // Both columns log or both linear: the same distance means the same thing on either side.
-  if (scales.some((s) => s.log)) scales = columnValues.map((values, c) => makeScale(values, columns[c]!.left, columns[c]!.left + plotWidth, 1));
+  if (scales.some((s) => s.log))
+    scales = columnValues.map((values, c) => makeScale(values, columns[c]!.left, columns[c]!.left + plotWidth, 1));
 
   const body: string[] = [];
   const functions = [...new Set(run.arms.map((a) => a.functionName))];
@@ -129,7 +137,9 @@ export function benchChart(run: BenchRun, options: ChartOptions = {}): string {
     rows.push(text(12, y + 16, title, 'font-weight="bold" font-size="13" fill="#111111"'));
     const notes = ratios
       .filter((r) => r.functionName === name)
-      .map((r) => `${r.mode} ${r.startupP50 !== undefined ? `start ${r.startupP50.toFixed(2)}x, ` : ''}e2e ${r.e2eP50?.toFixed(2) ?? '-'}x`);
+      .map(
+        (r) => `${r.mode} ${r.startupP50 !== undefined ? `start ${r.startupP50.toFixed(2)}x, ` : ''}e2e ${r.e2eP50?.toFixed(2) ?? '-'}x`,
+      );
     if (notes.length) {
       // Estimated text widths (no font metrics in SVG): about 8 px a character bold at 13 px, 6.2 at 11 px.
       const notesX = Math.max(LABEL_WIDTH, 12 + title.length * 8 + 16);
@@ -165,7 +175,9 @@ export function benchChart(run: BenchRun, options: ChartOptions = {}): string {
   body.push(...backgrounds);
   columns.forEach((column, c) => {
     body.push(...axis(scales[c]!, top - 6, bottom, column.label));
-    body.push(text(column.left + plotWidth / 2, top - 14, column.label, 'text-anchor="middle" font-weight="bold" font-size="13" fill="#111111"'));
+    body.push(
+      text(column.left + plotWidth / 2, top - 14, column.label, 'text-anchor="middle" font-weight="bold" font-size="13" fill="#111111"'),
+    );
   });
   body.push(...rows);
 
@@ -185,7 +197,12 @@ export function benchChart(run: BenchRun, options: ChartOptions = {}): string {
     legendX += 30 + mode.length * 7.5;
   });
   body.push(
-    text(12, legendY + 20, 'box: 25th to 75th percentile; black bar and label: median; whiskers: min to max; dots: every run', 'font-size="11" fill="#555555"'),
+    text(
+      12,
+      legendY + 20,
+      'box: 25th to 75th percentile; black bar and label: median; whiskers: min to max; dots: every run',
+      'font-size="11" fill="#555555"',
+    ),
   );
   return svgDocument(WIDTH, legendY + 32, body);
 }
@@ -224,9 +241,7 @@ export function lineChart(series: LineSeries[], options: LineChartOptions): stri
   // y from the bottom up: build the scale on [0, h] and flip.
   const yRaw = makeScale(ys, 0, bottom - top);
   const yAt = (v: number) => bottom - yRaw.at(v);
-  const body: string[] = [
-    text(12, 26, options.title, 'font-weight="bold" font-size="17" fill="#111111"'),
-  ];
+  const body: string[] = [text(12, 26, options.title, 'font-weight="bold" font-size="17" fill="#111111"')];
   if (options.subtitle) body.push(text(12, 46, options.subtitle, 'font-size="11" fill="#555555"'));
   for (const tick of yRaw.ticks) {
     const y = yAt(tick).toFixed(1);
@@ -239,7 +254,14 @@ export function lineChart(series: LineSeries[], options: LineChartOptions): stri
     body.push(text(Number(x), bottom + 16, formatTick(tick), 'text-anchor="middle" font-size="11" fill="#444444"'));
   }
   body.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#888888"/>`);
-  body.push(text((left + right) / 2, bottom + 38, `${options.xLabel}${xScale.log ? ' (log scale)' : ''}`, 'text-anchor="middle" font-size="12" fill="#222222"'));
+  body.push(
+    text(
+      (left + right) / 2,
+      bottom + 38,
+      `${options.xLabel}${xScale.log ? ' (log scale)' : ''}`,
+      'text-anchor="middle" font-size="12" fill="#222222"',
+    ),
+  );
   body.push(
     `<text transform="translate(20 ${((top + bottom) / 2).toFixed(1)}) rotate(-90)" text-anchor="middle" font-size="12" fill="#222222">` +
       `${escapeXml(`${options.yLabel}${yRaw.log ? ' (log scale)' : ''}`)}</text>`,
@@ -258,7 +280,9 @@ export function lineChart(series: LineSeries[], options: LineChartOptions): stri
     }
     for (const p of points) body.push(`<circle cx="${xScale.at(p.x).toFixed(1)}" cy="${yAt(p.y).toFixed(1)}" r="3.5" fill="${colour}"/>`);
     const ly = top + 10 + i * 20;
-    body.push(`<line x1="${right + 16}" x2="${right + 40}" y1="${ly}" y2="${ly}" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    body.push(
+      `<line x1="${right + 16}" x2="${right + 40}" y1="${ly}" y2="${ly}" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     body.push(`<circle cx="${right + 28}" cy="${ly}" r="3.5" fill="${colour}"/>`);
     body.push(text(right + 46, ly + 4, s.label, 'font-size="12" fill="#222222"'));
   });

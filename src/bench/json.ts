@@ -78,6 +78,12 @@ export function benchJson(run: BenchRun): Record<string, unknown> {
       e2e_p95: r.e2eP95 ?? null,
     })),
     images: run.images.map((i) => ({ function: i.functionName, kind: i.kind, bytes: i.bytes, build_ms: i.buildMs, warmups: i.warmups })),
-    skipped: run.skipped.map((s) => ({ function: s.functionName, mode: s.mode, code: s.code ?? null, reason: s.reason, hint: s.hint ?? null })),
+    skipped: run.skipped.map((s) => ({
+      function: s.functionName,
+      mode: s.mode,
+      code: s.code ?? null,
+      reason: s.reason,
+      hint: s.hint ?? null,
+    })),
   };
 }

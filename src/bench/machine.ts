@@ -61,7 +61,10 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
   }
   const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
   const faults = await measurePageFaultCost().catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
-  const runFs = mounts.split('\n').map((line) => line.split(' ')).find((fields) => fields[1] === '/run')?.[2];
+  const runFs = mounts
+    .split('\n')
+    .map((line) => line.split(' '))
+    .find((fields) => fields[1] === '/run')?.[2];
   return {
     cpuModel: (await firstMatch('/proc/cpuinfo', /^model name\s*:\s*(.+)$/m)) ?? os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
@@ -72,7 +75,13 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
     node: process.version,
     instanceNode: (await tryRun(nodeBinary(), ['--version'])) ?? 'unknown',
     criu: await criu.version().catch((error: unknown) => `not available: ${String(error)}`),
-    criuKdatCache: runFs === 'tmpfs' ? 'tmpfs' : (await stat((await criu.build().catch(() => undefined))?.kdatFile ?? DEFAULT_KDAT_FILE).then(() => 'present', () => 'absent')),
+    criuKdatCache:
+      runFs === 'tmpfs'
+        ? 'tmpfs'
+        : await stat((await criu.build().catch(() => undefined))?.kdatFile ?? DEFAULT_KDAT_FILE).then(
+            () => 'present',
+            () => 'absent',
+          ),
     criuBuild: await criu.build().then(
       (build) => `${describeBuild(build)}${build.patches.length > 0 ? `, patches ${build.patches.join(', ')}` : ''}`,
       (error: unknown) => `unknown: ${String(error)}`,

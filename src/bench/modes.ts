@@ -22,7 +22,10 @@ function isBenchMode(text: string): text is BenchMode {
 /** Parses "cold,prebaked,warm": known modes, no duplicates, at least one. */
 export function parseModes(text: string): BenchMode[] {
   const modes: BenchMode[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     if (!isBenchMode(part)) {
       throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `unknown bench mode "${part}"`, { hint: `modes: ${BENCH_MODES.join(', ')}` });
     }

@@ -3,9 +3,9 @@
 import { buildFunction } from '../bake/build.ts';
 import type { BuildListener } from '../bake/progress.ts';
 import type { Criu } from '../criu/criu.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError } from '../errors.ts';
-import { looksLikePath, resolveFunction, type ResolvedFunction } from '../invoke/resolve.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
+import { looksLikePath, type ResolvedFunction, resolveFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -27,7 +27,14 @@ export interface BenchFunction {
  */
 export async function prepareBenchFunction(
   target: string,
-  context: { store: ImageStore; criu: Criu; instances: InstanceRegistry; needImage: boolean; onNotice?: (line: string) => void; onBuild?: BuildListener },
+  context: {
+    store: ImageStore;
+    criu: Criu;
+    instances: InstanceRegistry;
+    needImage: boolean;
+    onNotice?: (line: string) => void;
+    onBuild?: BuildListener;
+  },
 ): Promise<BenchFunction> {
   const { store, criu } = context;
   let builtNow = false;
@@ -43,7 +50,9 @@ export async function prepareBenchFunction(
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
       context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
       const built = await buildFunction(spec, { store, criu, instances: context.instances, onEvent: context.onBuild });
-      context.onNotice?.(`${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`);
+      context.onNotice?.(
+        `${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`,
+      );
       builtNow = true;
       prebaked = await resolveFunction(target, store, 'prebaked');
     }

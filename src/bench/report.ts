@@ -3,7 +3,7 @@ import { DEFAULTS } from '../manager/config.ts';
 import type { BenchRun } from './bench.ts';
 import { describeSkip } from './skipped.ts';
 import type { Summary } from './stats.ts';
-import { speedups, summarizeArm, type ArmSummary } from './summary.ts';
+import { type ArmSummary, speedups, summarizeArm } from './summary.ts';
 
 function ms(value: number | undefined): string {
   if (value === undefined) return '-';
@@ -22,7 +22,12 @@ function megabytes(bytes: number): string {
 export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   return rows
-    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd())
+    .map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 
@@ -32,9 +37,9 @@ function timeColumns(summary: Summary | undefined, isWarmStart: boolean): string
 }
 
 function functionTable(summaries: ArmSummary[]): string {
-  const rows = [[
-    'mode', 'start p50', 'p95', 'p99', 'min', 'max', '|', 'e2e p50', 'p95', 'p99', 'min', 'max', '|', 'RSS MB', 'PSS MB', 'ok/runs',
-  ]];
+  const rows = [
+    ['mode', 'start p50', 'p95', 'p99', 'min', 'max', '|', 'e2e p50', 'p95', 'p99', 'min', 'max', '|', 'RSS MB', 'PSS MB', 'ok/runs'],
+  ];
   for (const s of summaries) {
     rows.push([
       s.mode,
@@ -76,7 +81,9 @@ export function formatFunctionReport(run: BenchRun, name: string): string {
   // What start mode pooled holds while the function is not being called: every ready clone's memory.
   for (const s of mine.filter((x) => x.mode === 'pooled' && x.pss)) {
     const size = DEFAULTS.pool.size;
-    out.push(`  pooled: a pool of ${size} ready clones holds ${size} x ${s.pss!.p50.toFixed(1)} MB PSS = ${(size * s.pss!.p50).toFixed(1)} MB`);
+    out.push(
+      `  pooled: a pool of ${size} ready clones holds ${size} x ${s.pss!.p50.toFixed(1)} MB PSS = ${(size * s.pss!.p50).toFixed(1)} MB`,
+    );
   }
   for (const s of mine.filter((x) => x.failures > 0)) {
     const firstError = run.arms.find((a) => a.functionName === name && a.mode === s.mode)?.samples.find((x) => !x.ok)?.error;
@@ -102,5 +109,9 @@ export function formatReportFooter(run: BenchRun): string {
 
 /** The whole report as text (ends with a newline). */
 export function formatReport(run: BenchRun): string {
-  return functionNames(run).map((name) => formatFunctionReport(run, name)).join('') + formatReportFooter(run);
+  return (
+    functionNames(run)
+      .map((name) => formatFunctionReport(run, name))
+      .join('') + formatReportFooter(run)
+  );
 }

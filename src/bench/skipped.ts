@@ -22,4 +22,3 @@ export function skippedMode(functionName: string, mode: string, why: unknown): S
 export function describeSkip(skip: SkippedMode): string {
   return `${skip.reason}${skip.hint ? ` (${skip.hint})` : ''}${skip.code ? ` [${skip.code}]` : ''}`;
 }
-

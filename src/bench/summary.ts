@@ -1,7 +1,7 @@
 // From samples to what a report shows: per arm, percentiles of each measure over its successful runs; per
 // function, the speed-up of every other mode over the cold start.
 import type { Sample } from './arms.ts';
-import { speedup, summarize, type Summary } from './stats.ts';
+import { type Summary, speedup, summarize } from './stats.ts';
 
 /** One series of a bench: a function started one way, and what every run measured. */
 export interface ArmResult {

@@ -8,13 +8,13 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
-import { isInside } from '../files/inside.ts';
 import { PrebakeError } from '../errors.ts';
-import { listFiles, type FileKind } from '../manifest/digest.ts';
+import { isInside } from '../files/inside.ts';
+import { sha256, sha256Tap } from '../files/sha256.ts';
+import { type FileKind, listFiles } from '../manifest/digest.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { hostFingerprint } from './fingerprint.ts';
-import { sha256, sha256Tap } from '../files/sha256.ts';
-import { addEntry, BUNDLE_FORMAT, formatSums, HEADER_NAME, SUMS_NAME, type BundleHeader, type BundlePart } from './format.ts';
+import { addEntry, BUNDLE_FORMAT, type BundleHeader, type BundlePart, formatSums, HEADER_NAME, SUMS_NAME } from './format.ts';
 
 export interface BundleFile {
   /** Its name in the bundle: `<part>/<relative path>`. */
@@ -33,7 +33,7 @@ export interface BundleFile {
 async function linkedFile(dir: string, link: string, name: string): Promise<string> {
   const refuse = (why: string) =>
     new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${name} is a symbolic link ${why}: a bundle carries regular files only`, {
-      hint: 'replace the link with the file it stands for in the function\'s directory, and build again',
+      hint: "replace the link with the file it stands for in the function's directory, and build again",
       details: { link },
     });
   const target = await realpath(link).catch(() => undefined);

@@ -22,13 +22,21 @@ export interface Fingerprint {
   runtime: { name: string; version: string; binary: string; sha256: string };
 }
 
-const ISA_FLAG = /^(sse\d?(_\d)?|ssse3|avx.*|fma.*|f16c|bmi\d|adx|abm|popcnt|lzcnt|movbe|aes|vaes|pclmulqdq|vpclmulqdq|sha_ni|gfni|rdrand|rdseed|xsave.*|erms|fsrm|cx16|amx.*|asimd.*|sve.*|atomics|crc32|sha\d|pmull)$/;
+const ISA_FLAG =
+  /^(sse\d?(_\d)?|ssse3|avx.*|fma.*|f16c|bmi\d|adx|abm|popcnt|lzcnt|movbe|aes|vaes|pclmulqdq|vpclmulqdq|sha_ni|gfni|rdrand|rdseed|xsave.*|erms|fsrm|cx16|amx.*|asimd.*|sve.*|atomics|crc32|sha\d|pmull)$/;
 
 /** The ISA flags of this host's first CPU (x86 "flags", arm64 "Features"). */
 export async function cpuFeatures(): Promise<string[]> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8');
   const line = /^(?:flags|Features)\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
-  return [...new Set(line.trim().split(/\s+/).filter((flag) => ISA_FLAG.test(flag)))].sort();
+  return [
+    ...new Set(
+      line
+        .trim()
+        .split(/\s+/)
+        .filter((flag) => ISA_FLAG.test(flag)),
+    ),
+  ].sort();
 }
 
 // Hashing the node binary (130 MB) takes a few hundred ms: a daemon does it once per binary version.
@@ -50,7 +58,13 @@ async function runtimeBinary(spec: FunctionSpec, preparedDir: string): Promise<s
   if (program.includes('/')) return realpath(program);
   for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
     const candidate = path.join(dir, program);
-    if (await access(candidate).then(() => true, () => false)) return realpath(candidate);
+    if (
+      await access(candidate).then(
+        () => true,
+        () => false,
+      )
+    )
+      return realpath(candidate);
   }
   return program;
 }
@@ -65,7 +79,13 @@ export async function hostFingerprint(spec: FunctionSpec, preparedDir: string, c
     runtime.interpreter(spec).then((interpreter) => interpreter.version),
     sha256File(binary).catch(() => 'missing'),
   ]);
-  return { arch: process.arch, kernel: os.release(), criu: criuVersion, cpuFeatures: features, runtime: { name: spec.runtime, version, binary, sha256 } };
+  return {
+    arch: process.arch,
+    kernel: os.release(),
+    criu: criuVersion,
+    cpuFeatures: features,
+    runtime: { name: spec.runtime, version, binary, sha256 },
+  };
 }
 
 /** What differs between the bundle's host and this one, one phrase per part; empty when compatible. */

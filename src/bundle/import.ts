@@ -5,22 +5,22 @@ import { constants } from 'node:fs';
 import { cp, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
-import { namespaceRootHostId } from '../launch/sandbox-plan.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
-import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
-import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
-import { localSandbox } from './local-sandbox.ts';
-import { sha256, sha256OfStream, sha256Tap } from '../files/sha256.ts';
 import { setModeNoFollow } from '../files/no-follow.ts';
-import { BUNDLE_FORMAT, corrupt, HEADER_NAME, LEGACY_SOURCE_PART, parseSums, PARTS, SUMS_NAME, type BundleHeader } from './format.ts';
+import { sha256, sha256OfStream, sha256Tap } from '../files/sha256.ts';
+import { namespaceRootHostId } from '../launch/sandbox-plan.ts';
+import { FUNCTION_NAME_PATTERN, RUNTIMES } from '../manifest/schema.ts';
 import { imageMetaCheck } from '../store/meta-schema.ts';
+import type { ImageMeta, ImageStore, StoredImage } from '../store/store.ts';
 import { schemaProblem } from '../validate.ts';
+import { fingerprintDifferences, hostFingerprint } from './fingerprint.ts';
+import { BUNDLE_FORMAT, type BundleHeader, corrupt, HEADER_NAME, LEGACY_SOURCE_PART, PARTS, parseSums, SUMS_NAME } from './format.ts';
+import { localSandbox } from './local-sandbox.ts';
 
 export interface ImportOptions {
   /** Import a bundle from an incompatible host anyway, marked for rebuild. */
@@ -52,13 +52,19 @@ function parseHeader(content: string): BundleHeader {
   } catch (error) {
     throw corrupt(`${HEADER_NAME} is not JSON`, error);
   }
-  if (header?.format !== BUNDLE_FORMAT) throw corrupt(`format ${JSON.stringify(header?.format)} (this prebake reads format ${BUNDLE_FORMAT})`);
-  if (typeof header.name !== 'string' || !new RegExp(FUNCTION_NAME_PATTERN).test(header.name)) throw corrupt(`bad function name ${JSON.stringify(header.name)}`);
-  if (typeof header.buildId !== 'string' || !BUILD_ID_PATTERN.test(header.buildId)) throw corrupt(`bad build id ${JSON.stringify(header.buildId)}`);
+  if (header?.format !== BUNDLE_FORMAT)
+    throw corrupt(`format ${JSON.stringify(header?.format)} (this prebake reads format ${BUNDLE_FORMAT})`);
+  if (typeof header.name !== 'string' || !new RegExp(FUNCTION_NAME_PATTERN).test(header.name))
+    throw corrupt(`bad function name ${JSON.stringify(header.name)}`);
+  if (typeof header.buildId !== 'string' || !BUILD_ID_PATTERN.test(header.buildId))
+    throw corrupt(`bad build id ${JSON.stringify(header.buildId)}`);
   if (typeof header.spec?.dir !== 'string' || !path.isAbsolute(header.spec.dir)) throw corrupt('the spec has no absolute source directory');
-  if (!(RUNTIMES as readonly string[]).includes(header.spec.runtime)) throw corrupt(`unknown runtime ${JSON.stringify(header.spec.runtime)}`);
-  if (!PREPARED_NAME_PATTERN.test(path.basename(String(header.preparedDir)))) throw corrupt(`bad prepared dir ${JSON.stringify(header.preparedDir)}`);
-  if (typeof header.fingerprint?.kernel !== 'string' || !Array.isArray(header.fingerprint.cpuFeatures)) throw corrupt('the fingerprint is incomplete');
+  if (!(RUNTIMES as readonly string[]).includes(header.spec.runtime))
+    throw corrupt(`unknown runtime ${JSON.stringify(header.spec.runtime)}`);
+  if (!PREPARED_NAME_PATTERN.test(path.basename(String(header.preparedDir))))
+    throw corrupt(`bad prepared dir ${JSON.stringify(header.preparedDir)}`);
+  if (typeof header.fingerprint?.kernel !== 'string' || !Array.isArray(header.fingerprint.cpuFeatures))
+    throw corrupt('the fingerprint is incomplete');
   return header;
 }
 
@@ -209,7 +215,8 @@ function asBundleError(error: unknown): PrebakeError | unknown {
 const SMALL_ENTRY_BYTES = 16 * 1024 * 1024;
 
 async function smallText(entry: Parameters<typeof text>[0] & { header: tar.Header }): Promise<string> {
-  if ((entry.header.size ?? 0) > SMALL_ENTRY_BYTES) throw corrupt(`${entry.header.name} is ${entry.header.size} bytes, over ${SMALL_ENTRY_BYTES}`);
+  if ((entry.header.size ?? 0) > SMALL_ENTRY_BYTES)
+    throw corrupt(`${entry.header.name} is ${entry.header.size} bytes, over ${SMALL_ENTRY_BYTES}`);
   return text(entry);
 }
 
@@ -292,8 +299,20 @@ async function publishImport(
  * another filesystem: copied to a sibling first, then renamed, so it appears whole.
  */
 async function installIfAbsent(from: string, to: string): Promise<void> {
-  if (!(await stat(from).then(() => true, () => false))) return;
-  if (await stat(to).then(() => true, () => false)) return;
+  if (
+    !(await stat(from).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
+  if (
+    await stat(to).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   await mkdir(path.dirname(to), { recursive: true });
   const sibling = `${to}.prebake-import-${process.pid}`;
   try {

@@ -3,12 +3,13 @@
 // the interpreter's path: taken as they are, a forged plan would bind or copy any host path into an instance's
 // view (a root of `/`, a device node of the host's disk). So the plan is made again here, as a build of the
 // same function would make it, and the bundle's must match it but for the function's own directories.
-import type { ImageMeta } from '../store/store.ts';
-import { codeDirOf } from '../store/store.ts';
+
 import { planSandbox, type SandboxDirs } from '../launch/launch.ts';
-import { namespaceRootHostId, VIEW, type SandboxPlan } from '../launch/sandbox-plan.ts';
+import { namespaceRootHostId, type SandboxPlan, VIEW } from '../launch/sandbox-plan.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
+import type { ImageMeta } from '../store/store.ts';
+import { codeDirOf } from '../store/store.ts';
 
 export interface LocalSandbox {
   sandbox: SandboxPlan;
@@ -19,9 +20,11 @@ export interface LocalSandbox {
 
 // The function's own directories move with the store; the restore binds them where they are now.
 function parts(plan: SandboxPlan): Record<string, string[]> {
-  const mounts = plan.mounts.map((mount) => (mount.target === VIEW.code || mount.target === VIEW.prepared ? { ...mount, source: '' } : mount));
+  const mounts = plan.mounts.map((mount) =>
+    mount.target === VIEW.code || mount.target === VIEW.prepared ? { ...mount, source: '' } : mount,
+  );
   return {
-    mounts: mounts.map((mount) => `${mount.kind} ${mount.source || '(the function\'s)'} -> ${mount.target}`),
+    mounts: mounts.map((mount) => `${mount.kind} ${mount.source || "(the function's)"} -> ${mount.target}`),
     rootEntries: (plan.rootEntries ?? []).map((entry) => `${entry.kind} ${entry.source} -> ${entry.target}`),
     settings: [`tmpMb ${plan.tmpMb}`, `network ${plan.network}`, `cwd ${plan.cwd}`],
   };
@@ -42,7 +45,9 @@ export async function localSandbox(dirs: SandboxDirs, meta: ImageMeta, buildDir:
     const onlyThere = there[part]!.filter((item) => !items.includes(item));
     const onlyHere = items.filter((item) => !there[part]!.includes(item));
     if (onlyThere.length > 0 || onlyHere.length > 0 || there[part]!.length !== items.length) {
-      differences.push(`sandbox ${part}: ${onlyThere.slice(0, 3).join(', ') || 'the same'} there, ${onlyHere.slice(0, 3).join(', ') || 'the same'} here`);
+      differences.push(
+        `sandbox ${part}: ${onlyThere.slice(0, 3).join(', ') || 'the same'} there, ${onlyHere.slice(0, 3).join(', ') || 'the same'} here`,
+      );
     }
   }
   return { sandbox: plan, interpreter, differences };

@@ -1,7 +1,8 @@
 // The host's cgroup hierarchy as prebake uses it: v1 (a hierarchy per controller) or v2 (unified), behind
 // one interface. prebake only ever creates, limits, kills and removes cgroups under its own `prebake` parent.
-import type { CgroupLimits } from './limits.ts';
+
 import type { InstanceCgroup } from './instance-cgroup.ts';
+import type { CgroupLimits } from './limits.ts';
 
 export const PARENT_NAME = 'prebake';
 

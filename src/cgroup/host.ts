@@ -62,16 +62,24 @@ export function instanceCgroupName(): string {
 export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
   const hierarchy = hostCgroups();
   if (!hierarchy) {
-    throw new PrebakeError('PREBAKE_ERR_CGROUP', `function "${fn.name}": no cgroup hierarchy at ${CGROUP_ROOT} (neither cgroup2 nor v1 memory, pids and freezer)`, {
-      functionName: fn.name,
-      hint: 'prebake enforces memoryMb and maxProcesses with cgroups: mount them (in a container, a writable /sys/fs/cgroup)',
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_CGROUP',
+      `function "${fn.name}": no cgroup hierarchy at ${CGROUP_ROOT} (neither cgroup2 nor v1 memory, pids and freezer)`,
+      {
+        functionName: fn.name,
+        hint: 'prebake enforces memoryMb and maxProcesses with cgroups: mount them (in a container, a writable /sys/fs/cgroup)',
+      },
+    );
   }
   try {
     return hierarchy.create(instanceCgroupName(), instanceLimits(fn));
   } catch (error) {
     if (error instanceof PrebakeError) {
-      throw new PrebakeError(error.code, `function "${fn.name}": ${error.message}`, { cause: error.cause, hint: error.hint, functionName: fn.name });
+      throw new PrebakeError(error.code, `function "${fn.name}": ${error.message}`, {
+        cause: error.cause,
+        hint: error.hint,
+        functionName: fn.name,
+      });
     }
     throw error;
   }

@@ -51,9 +51,13 @@ export abstract class InstanceCgroup {
     if ((await this.processes()).length > 0) await this.killEveryProcess();
     const emptied = await waitUntil(async () => (await this.processes()).length === 0, EMPTY_TIMEOUT_MS);
     if (!emptied) {
-      throw new PrebakeError('PREBAKE_ERR_CGROUP', `cgroup ${this.name}: processes ${(await this.processes()).join(', ')} did not exit after SIGKILL`, {
-        hint: 'a process stuck in the kernel (state D) cannot die until its I/O ends; the next prebake on this home sweeps the cgroup',
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_CGROUP',
+        `cgroup ${this.name}: processes ${(await this.processes()).join(', ')} did not exit after SIGKILL`,
+        {
+          hint: 'a process stuck in the kernel (state D) cannot die until its I/O ends; the next prebake on this home sweeps the cgroup',
+        },
+      );
     }
     for (const dir of this.dirs) await removeDir(dir);
   }

@@ -74,6 +74,12 @@ export function favorDynamicMods(version: 1 | 2, root: string, env: NodeJS.Proce
     return { mode: 'slow', detail: `cannot turn favordynmods on (${stderr || (error as Error).message})` };
   }
   return favorsDynamicMods(mounts())
-    ? { mode: 'fast', detail: version === 2 ? `favordynmods turned on (${root} remounted)` : `favordynmods turned on (named hierarchy at ${FAVOR_HIERARCHY_DIR})` }
+    ? {
+        mode: 'fast',
+        detail:
+          version === 2
+            ? `favordynmods turned on (${root} remounted)`
+            : `favordynmods turned on (named hierarchy at ${FAVOR_HIERARCHY_DIR})`,
+      }
     : { mode: 'slow', detail: 'the kernel did not take favordynmods (Linux 6.0 or later has it)' };
 }

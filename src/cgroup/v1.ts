@@ -4,9 +4,9 @@ import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 import { has, keyedValue, killAllSync, pidsIn, pidsInSync, readText, waitUntil, writeText } from './files.ts';
+import { type CgroupHierarchy, type Enforceable, PARENT_NAME } from './hierarchy.ts';
 import { InstanceCgroup } from './instance-cgroup.ts';
-import { cpuQuotaUs, CPU_PERIOD_US, type CgroupLimits } from './limits.ts';
-import { PARENT_NAME, type CgroupHierarchy, type Enforceable } from './hierarchy.ts';
+import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs } from './limits.ts';
 
 // freezer is there to end an instance as a whole: a frozen task cannot fork while its siblings are killed.
 const REQUIRED = ['freezer', 'memory', 'pids'] as const;
@@ -41,9 +41,13 @@ export class CgroupV1 implements CgroupHierarchy {
   create(name: string, limits: CgroupLimits): InstanceCgroup {
     const enforceable = this.enforceable();
     if (limits.cpus !== undefined && !enforceable.cpu) {
-      throw new PrebakeError('PREBAKE_ERR_CGROUP', `no cpu controller with CFS quotas at ${path.join(this.root, 'cpu')}: cannot enforce "cpus"`, {
-        hint: 'remove "cpus" from function.json, or mount the cpu controller',
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_CGROUP',
+        `no cpu controller with CFS quotas at ${path.join(this.root, 'cpu')}: cannot enforce "cpus"`,
+        {
+          hint: 'remove "cpus" from function.json, or mount the cpu controller',
+        },
+      );
     }
     const controllers: Controller[] = [...REQUIRED, ...(limits.cpus !== undefined ? (['cpu'] as const) : [])];
     const made: string[] = [];

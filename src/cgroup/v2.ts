@@ -4,15 +4,18 @@ import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 import { has, keyedValue, killAllSync, pidsInSync, readText, writeText } from './files.ts';
-import { PARENT_NAME, type CgroupHierarchy, type Enforceable } from './hierarchy.ts';
+import { type CgroupHierarchy, type Enforceable, PARENT_NAME } from './hierarchy.ts';
 import { InstanceCgroup } from './instance-cgroup.ts';
-import { cpuQuotaUs, CPU_PERIOD_US, type CgroupLimits } from './limits.ts';
+import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs } from './limits.ts';
 
 const WANTED = ['memory', 'pids', 'cpu'];
 
 /** The controllers a cgroup.controllers or cgroup.subtree_control file names ("memory pids" or "+memory"). */
 function controllersIn(file: string): string[] {
-  return (readText(file) ?? '').split(/\s+/).filter(Boolean).map((name) => name.replace(/^\+/, ''));
+  return (readText(file) ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((name) => name.replace(/^\+/, ''));
 }
 
 export class CgroupV2 implements CgroupHierarchy {
@@ -98,7 +101,9 @@ export class CgroupV2 implements CgroupHierarchy {
 
   names(): string[] {
     if (!has(this.parent)) return [];
-    return readdirSync(this.parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(this.parent, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   }
 
   open(name: string): InstanceCgroup {

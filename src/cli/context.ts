@@ -47,7 +47,9 @@ export async function readEventOption(data: string, limitBytes = DEFAULT_EVENT_L
     return await readBounded(createReadStream(file), limitBytes);
   } catch (error) {
     if (error instanceof PrebakeError) throw error;
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the event from ${file}: ${(error as Error).message}`, { cause: error });
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the event from ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 // What to do about an error, said in the CLI's words (its commands and flags): the core says what happened and
 // carries the facts (code, function, details.dir, details.reason); this table turns them into commands to run.
 // The HTTP API has its own (src/server/hints.ts).
-import { surfaceHint, type PrebakeError, type SurfaceHints } from '../errors.ts';
+import { type PrebakeError, type SurfaceHints, surfaceHint } from '../errors.ts';
 
 // The function's directory as the error knows it, else a placeholder a reader fills in.
 const dirOf = (error: PrebakeError): string => (typeof error.details?.dir === 'string' ? error.details.dir : '<its directory>');
@@ -17,8 +17,10 @@ const CLI_HINTS: SurfaceHints = {
       : rebuild(error),
   PREBAKE_ERR_IMAGE_CORRUPT: rebuild,
   // A host's failure (a full disk, criu killed) is not the image's: the core's hint says what to free.
-  PREBAKE_ERR_RESTORE_FAILED: (error) => (error.details?.transient ? undefined : `${error.hint ?? 'the image may be at fault'}; ${rebuild(error)}`),
-  PREBAKE_ERR_DUMP_FAILED: (error) => error.hint ?? "run with --verbose for the end of criu's log; `prebake doctor` checks criu and the kernel",
+  PREBAKE_ERR_RESTORE_FAILED: (error) =>
+    error.details?.transient ? undefined : `${error.hint ?? 'the image may be at fault'}; ${rebuild(error)}`,
+  PREBAKE_ERR_DUMP_FAILED: (error) =>
+    error.hint ?? "run with --verbose for the end of criu's log; `prebake doctor` checks criu and the kernel",
   PREBAKE_ERR_CLONE_CHECK: () => 'or build without --strict to publish the image with a warning',
   PREBAKE_ERR_BUNDLE_INCOMPATIBLE: () => 'build the function on this host instead, or import with --force to keep it marked for rebuild',
   PREBAKE_ERR_BUNDLE_CORRUPT: () => 'export it again (prebake export), and check that nothing cut or rewrote it on the way',

@@ -78,7 +78,10 @@ export async function hostBreakpoints(
   if (env.PREBAKE_CRIU_BREAKPOINTS === '0') return decideBreakpoints('off');
   const key = await hostKey().catch(() => undefined);
   const file = path.join(cacheDir, CACHE_NAME);
-  const cached = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Cached, () => undefined);
+  const cached = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as Cached,
+    () => undefined,
+  );
   if (key && cached && cached.bootId === key.bootId && cached.kernel === key.kernel && DECISIVE.has(cached.verdict)) {
     return decideBreakpoints(cached);
   }

@@ -4,9 +4,9 @@
 // dumped it (its build and the sha256 of the binary, which names the build exactly).
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { execa } from 'execa';
 import { sha256 as sha256Hex } from '../files/sha256.ts';
 
 /** criu 4.x compiles its cache path in (RUNDIR); packaged builds use this one. */
@@ -52,7 +52,15 @@ export async function readCriuBuild(binary: string): Promise<CriuBuild> {
     const lean: Static<typeof BuildJson> = json;
     return { kind: 'lean', file, linked: lean.linked, source: lean.source, kdatFile: lean.kdatFile, patches: lean.patches ?? [], sha256 };
   }
-  return { kind: 'packaged', file, linked: hasInterpreter(bytes) ? 'dynamic' : 'static', source: file, kdatFile: DEFAULT_KDAT_FILE, patches: [], sha256 };
+  return {
+    kind: 'packaged',
+    file,
+    linked: hasInterpreter(bytes) ? 'dynamic' : 'static',
+    source: file,
+    kdatFile: DEFAULT_KDAT_FILE,
+    patches: [],
+    sha256,
+  };
 }
 
 async function which(name: string): Promise<string> {

@@ -20,9 +20,12 @@ const HARMLESS: { pattern: RegExp; why: string; needs?: 'clone3_set_tid' }[] = [
 
 /** criu's error lines from a `criu check` output, each marked harmless or not. */
 export function sortComplaints(output: string, features: { clone3SetTid: boolean }): CheckComplaint[] {
-  return output.split('\n').filter((line) => /\bError \(/.test(line)).map((line) => {
-    const what = line.replace(/^.*?\bError \([^)]*\): /, '').trim();
-    const known = HARMLESS.find((h) => h.pattern.test(what) && (h.needs !== 'clone3_set_tid' || features.clone3SetTid));
-    return known ? { what, harmless: known.why } : { what };
-  });
+  return output
+    .split('\n')
+    .filter((line) => /\bError \(/.test(line))
+    .map((line) => {
+      const what = line.replace(/^.*?\bError \([^)]*\): /, '').trim();
+      const known = HARMLESS.find((h) => h.pattern.test(what) && (h.needs !== 'clone3_set_tid' || features.clone3SetTid));
+      return known ? { what, harmless: known.why } : { what };
+    });
 }

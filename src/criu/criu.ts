@@ -10,11 +10,11 @@ import type { OwnerProcess } from '../launch/owner.ts';
 import { createPipe } from '../launch/pipes.ts';
 import { SpawnedProcess } from '../launch/spawn.ts';
 import { criuBinary, NATIVE_BUILD_DIR } from '../paths.ts';
-import { hostBreakpoints, type Breakpoints } from './breakpoints.ts';
-import { DEFAULT_KDAT_FILE, readCriuBuild, type CriuBuild } from './build-info.ts';
+import { type Breakpoints, hostBreakpoints } from './breakpoints.ts';
+import { type CriuBuild, DEFAULT_KDAT_FILE, readCriuBuild } from './build-info.ts';
+import { type CriuDeadlines, type CriuPhase, criuDeadlinesFromEnv, criuTimeout, runWithin, withinMs } from './deadline.ts';
 import { criuEnvironment } from './environment.ts';
-import { FILL_PATCH, prepareHugePageFill, type HugePageFill } from './huge-page-fill.ts';
-import { criuDeadlinesFromEnv, criuTimeout, runWithin, withinMs, type CriuDeadlines, type CriuPhase } from './deadline.ts';
+import { FILL_PATCH, type HugePageFill, prepareHugePageFill } from './huge-page-fill.ts';
 import { ensureKdatCache, type KdatState } from './kdat.ts';
 
 export const MIN_CRIU_VERSION = [4, 1] as const;
@@ -107,7 +107,6 @@ export interface RunningRestore {
   workDir: string;
 }
 
-
 export class Criu {
   readonly binary: string;
   /** How long each phase may take before criu is killed (deadline.ts); PREBAKE_CRIU_DEADLINE_S by default. */
@@ -139,7 +138,14 @@ export class Criu {
     const { result, timedOut } = await runWithin(this.binary, args, deadlineMs, { env: await this.environment() });
     if (timedOut) {
       const tail = (about.logFile && (await logTail(about.logFile))) || lastLines(result.all ?? '');
-      throw criuTimeout({ phase, deadlineMs, label: about.label, functionName: about.functionName, logTail: tail, command: [this.binary, ...args].join(' ') });
+      throw criuTimeout({
+        phase,
+        deadlineMs,
+        label: about.label,
+        functionName: about.functionName,
+        logTail: tail,
+        command: [this.binary, ...args].join(' '),
+      });
     }
     return result;
   }
@@ -172,17 +178,21 @@ export class Criu {
 
   /** Once per process: give criu a kernel-probe cache where this build looks for it (see kdat.ts). */
   prepare(): Promise<KdatState> {
-    this.kdat ??= Promise.all([this.build(), this.environment()])
-      .then(([build, env]) => ensureKdatCache(this.binary, build.kdatFile, env, this.deadlines.checkMs), () => 'unavailable' as const);
+    this.kdat ??= Promise.all([this.build(), this.environment()]).then(
+      ([build, env]) => ensureKdatCache(this.binary, build.kdatFile, env, this.deadlines.checkMs),
+      () => 'unavailable' as const,
+    );
     return this.kdat;
   }
 
   /** Once per process: whether criu may stop tasks with hardware breakpoints here (breakpoints.ts). */
   breakpoints(): Promise<Breakpoints> {
-    this.hardwareBreakpoints ??= this.build().then(
-      (build) => build.kdatFile,
-      () => DEFAULT_KDAT_FILE,
-    ).then((kdatFile) => hostBreakpoints(path.dirname(kdatFile)));
+    this.hardwareBreakpoints ??= this.build()
+      .then(
+        (build) => build.kdatFile,
+        () => DEFAULT_KDAT_FILE,
+      )
+      .then((kdatFile) => hostBreakpoints(path.dirname(kdatFile)));
     return this.hardwareBreakpoints;
   }
 
@@ -197,9 +207,10 @@ export class Criu {
    */
   hugePageFill(): Promise<HugePageFill> {
     this.fill ??= this.build().then(
-      (build) => build.patches.includes(FILL_PATCH)
-        ? prepareHugePageFill()
-        : { on: false, detail: `off: this criu is not built with ${FILL_PATCH} (scripts/setup.sh builds one that is)` },
+      (build) =>
+        build.patches.includes(FILL_PATCH)
+          ? prepareHugePageFill()
+          : { on: false, detail: `off: this criu is not built with ${FILL_PATCH} (scripts/setup.sh builds one that is)` },
       (error: unknown) => ({ on: false, detail: `off: ${error instanceof Error ? error.message : String(error)}` }),
     );
     return this.fill;
@@ -226,9 +237,20 @@ export class Criu {
     // nothing outside the dumped tree to block while it is frozen, while criu runs iptables-save and
     // iptables-restore for both, which a fresh Debian lacks (issue 23): --network-lock skip, and CR_IPTABLES
     // (environment.ts) saves an empty rule set, which a restore skips.
-    const args = ['dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-      '--log-file', options.logFile, '--manage-cgroups=ignore', '--network-lock', 'skip', '-v2',
-      ...options.externals.flatMap((external) => ['--external', external])];
+    const args = [
+      'dump',
+      '--tree',
+      String(options.pid),
+      '--images-dir',
+      options.imageDir,
+      '--log-file',
+      options.logFile,
+      '--manage-cgroups=ignore',
+      '--network-lock',
+      'skip',
+      '-v2',
+      ...options.externals.flatMap((external) => ['--external', external]),
+    ];
     const result = await this.run('dump', args, options);
     if (result.exitCode === 0) return;
     const tail = (await logTail(options.logFile)) || lastLines(result.all ?? '');
@@ -243,12 +265,16 @@ export class Criu {
         details,
       });
     }
-    throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`, {
-      cause: result,
-      functionName: options.functionName,
-      hint: dumpHint(tail),
-      details,
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_DUMP_FAILED',
+      `${options.label}: criu dump failed: ${firstError(tail) ?? `exit code ${result.exitCode}`}`,
+      {
+        cause: result,
+        functionName: options.functionName,
+        hint: dumpHint(tail),
+        details,
+      },
+    );
   }
 
   /** Starts `criu restore` (see RunningRestore). */
@@ -258,22 +284,50 @@ export class Criu {
     const logFile = path.join(options.workDir, 'restore.log');
     const { sandbox } = options;
     const staged = (name: string) => path.join(sandbox.stageDir, name);
-    const criuArgs = ['restore', '--images-dir', options.imageDir, '--work-dir', options.workDir,
-      '--log-file', logFile, '--pidfile', pidFile, '-v2', '--restore-detached',
+    const criuArgs = [
+      'restore',
+      '--images-dir',
+      options.imageDir,
+      '--work-dir',
+      options.workDir,
+      '--log-file',
+      logFile,
+      '--pidfile',
+      pidFile,
+      '-v2',
+      '--restore-detached',
       // The restored tree stays in criu's own cgroup, the instance's (cgroupProcs). By default criu puts restored
       // tasks back into the cgroups an image records (images dumped before prebake ignored cgroups: the build's).
       '--manage-cgroups=ignore',
-      '--root', staged('root'),
-      ...[...sandbox.mounts.map((mount) => mount.key), sandbox.tmpKey].flatMap((key) => ['--external', `mnt[${key}]:${staged(key)}`])];
+      '--root',
+      staged('root'),
+      ...[...sandbox.mounts.map((mount) => mount.key), sandbox.tmpKey].flatMap((key) => ['--external', `mnt[${key}]:${staged(key)}`]),
+    ];
     for (const pipe of options.inheritPipes) criuArgs.push('--inherit-fd', `fd[${pipe.fd}]:pipe:[${pipe.inode}]`);
     // prebake-restore says on this pipe, after the extra fds, when criu is done (see RunningRestore.restored).
     const ready = createPipe();
     const readyFd = 3 + options.extraFds.length;
     // criu runs inside native/prebake-restore, which stages the view's root, its binds and a fresh /tmp.
-    const args = ['--stage', sandbox.stageDir, '--root', sandbox.skeleton,
+    const args = [
+      '--stage',
+      sandbox.stageDir,
+      '--root',
+      sandbox.skeleton,
       ...sandbox.mounts.flatMap((mount) => ['--bind', mount.source, mount.key]),
-      '--tmp', sandbox.tmpKey, String(sandbox.tmpMb), '--tmp-content', sandbox.tmpContent, '--error-log', logFile,
-      '--ready-fd', String(readyFd), ...(options.nice ? ['--nice', String(options.nice)] : []), '--', this.binary, ...criuArgs];
+      '--tmp',
+      sandbox.tmpKey,
+      String(sandbox.tmpMb),
+      '--tmp-content',
+      sandbox.tmpContent,
+      '--error-log',
+      logFile,
+      '--ready-fd',
+      String(readyFd),
+      ...(options.nice ? ['--nice', String(options.nice)] : []),
+      '--',
+      this.binary,
+      ...criuArgs,
+    ];
     // posix_spawn, not child_process: a fork() of the controller costs ~3 ms of CPU on every prebaked start.
     // criu logs to --log-file, so its stdio is /dev/null; the instance's pipe ends follow as fds 3, 4, ...
     // The instance made of it owns the process (its end, or its registry's kill at exit, ends it).
@@ -287,11 +341,15 @@ export class Criu {
     } catch (error) {
       closeSync(ready.read);
       if (error instanceof PrebakeError) throw error;
-      throw new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `cannot run criu (${this.binary}): ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-        hint: 'run scripts/setup.sh, or set PREBAKE_CRIU to a criu >= 4.1',
-        details: { command: [this.binary, ...args].join(' ') },
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_RESTORE_FAILED',
+        `cannot run criu (${this.binary}): ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+          hint: 'run scripts/setup.sh, or set PREBAKE_CRIU to a criu >= 4.1',
+          details: { command: [this.binary, ...args].join(' ') },
+        },
+      );
     } finally {
       closeSync(ready.write);
     }
@@ -322,13 +380,17 @@ export class Criu {
     const tail = await logTail(restore.logFile);
     const transient = await transientCause(restore, tail);
     const known = transient ? undefined : restoreFailure(tail);
-    return new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', `${label}: criu restore failed: ${transient ?? known?.reason ?? firstError(tail) ?? fallback}`, {
-      cause,
-      hint: transient
-        ? 'a problem of the host, not of the image: free disk or memory and retry'
-        : (known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it'),
-      details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
-    });
+    return new PrebakeError(
+      'PREBAKE_ERR_RESTORE_FAILED',
+      `${label}: criu restore failed: ${transient ?? known?.reason ?? firstError(tail) ?? fallback}`,
+      {
+        cause,
+        hint: transient
+          ? 'a problem of the host, not of the image: free disk or memory and retry'
+          : (known?.hint ?? 'the image may be corrupt or from another kernel or criu: rebuild it'),
+        details: { command: restore.process.spawnargs.join(' '), logTail: tail, ...(transient && { transient }) },
+      },
+    );
   }
 }
 
@@ -362,7 +424,10 @@ function restoreNotice(fd: number, timeline: RestoreTimeline): Promise<'restored
 
 /** Why a restore failed when the host is to blame rather than the image; undefined when nothing says so. */
 async function transientCause(restore: RunningRestore, log: string): Promise<string | undefined> {
-  const exit = await Promise.race([restore.process, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref())]);
+  const exit = await Promise.race([
+    restore.process,
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref()),
+  ]);
   const fault = await hostFault(restore.workDir, log, exit?.signal);
   return fault && (fault.signal ? `criu was killed by ${fault.signal}` : fault.reason);
 }
@@ -384,7 +449,8 @@ function firstError(log: string): string | undefined {
   return /^(?:\s*\d+: )?Error \([^)]*\): (.*)$/m.exec(log)?.[1]?.trim();
 }
 
-const FILE_HINT = 'a function must not hold open, at the snapshot, a file that changes after the build: open it per ' +
+const FILE_HINT =
+  'a function must not hold open, at the snapshot, a file that changes after the build: open it per ' +
   'invocation, or close it in a beforeCheckpoint hook and reopen it in afterRestore; then rebuild';
 
 // Restore failures a function can cause, said the way its author thinks of them. criu logs paths without

@@ -7,7 +7,7 @@
 // sets the sizes it fills with to "madvise" when they are "never": only mappings whose process asks for huge
 // pages are affected, and such processes asked for larger pages than these. Measured in docs/BENCHMARKS.md,
 // "Huge pages for the page fill". PREBAKE_THP_FILL=0 leaves the host as it is, and criu fills 4 KiB pages.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
@@ -47,7 +47,10 @@ export function fillSizes(top: string | undefined, sizes: Map<number, string>): 
   const why = blocked(top, sizes);
   if (why) return { sizesKb: [], why };
   const sizesKb = [...sizes].filter(([, word]) => word === 'madvise' || (word === 'inherit' && top === 'madvise')).map(([kb]) => kb);
-  return { sizesKb: sizesKb.sort((a, b) => a - b), ...(sizesKb.length === 0 && { why: 'no huge page size is given to mappings that ask' }) };
+  return {
+    sizesKb: sizesKb.sort((a, b) => a - b),
+    ...(sizesKb.length === 0 && { why: 'no huge page size is given to mappings that ask' }),
+  };
 }
 
 function readSizes(dir: string): Map<number, string> {

@@ -6,8 +6,8 @@
 // instances are gid INSTANCE_ID inside); others read nothing, and no instance has the image in its view.
 import { chmod, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { setModeNoFollow } from '../files/no-follow.ts';
+import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 
 /**
  * Makes the build in `buildDir` (images/, the snapshot's /tmp) restorable by a user namespace whose root is host

@@ -49,8 +49,17 @@ export async function ensureKdatCache(
     // A probe that hangs past the check deadline is killed: criu then runs without a cache.
     const { result: probe, timedOut } = await runWithin(
       'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c',
-        `mount -t tmpfs prebake-kdat ${RUN_DIR} && mkdir -p "$1" && "$0" check >/dev/null 2>&1; cat "$2"`, criuBinary, dir, cacheFile],
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t tmpfs prebake-kdat ${RUN_DIR} && mkdir -p "$1" && "$0" check >/dev/null 2>&1; cat "$2"`,
+        criuBinary,
+        dir,
+        cacheFile,
+      ],
       deadlineMs,
       { encoding: 'buffer', env },
     );

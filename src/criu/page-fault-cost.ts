@@ -34,7 +34,9 @@ export function judgePageFaults(fourKUs: number, hugeUs: number): PageFaultCost 
     ? `slow: ${pays} and may gain little over a cold start; pooled and fork modes move the faults off the request path`
     : `fast: ${pays}`;
   return {
-    fourKUs, hugeUs, slow,
+    fourKUs,
+    hugeUs,
+    slow,
     detail: `${fourKUs.toFixed(2)} us per 4 KiB fault, ${hugeUs.toFixed(2)} us per 4 KiB with MADV_HUGEPAGE (${PROBE_MB} MB, best of 3): ${verdict}`,
   };
 }

@@ -34,7 +34,11 @@ export function judgePrivileges(status: string, uid: number | undefined): Privil
   // "suspending seccomp failed".
   const seccomp = Number(/^Seccomp:\s*(\d+)/m.exec(status)?.[1] ?? '0');
   if (seccomp !== 0) {
-    return { ok: false, detail: 'prebake runs under a seccomp filter, so criu cannot dump: in Docker, run with --security-opt seccomp=unconfined (or --privileged)' };
+    return {
+      ok: false,
+      detail:
+        'prebake runs under a seccomp filter, so criu cannot dump: in Docker, run with --security-opt seccomp=unconfined (or --privileged)',
+    };
   }
   const names = REQUIRED_CAPS.map(([name]) => name).join(', ');
   // CAP_CHECKPOINT_RESTORE (Linux 5.9) only narrows what CAP_SYS_ADMIN already grants criu; Docker 20.10 does

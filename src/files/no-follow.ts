@@ -10,7 +10,8 @@ export async function setModeNoFollow(file: string, mode: number, owner?: { uid:
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile() && !stats.isDirectory()) throw Object.assign(new Error(`${file} is neither a file nor a directory`), { code: 'EINVAL' });
+    if (!stats.isFile() && !stats.isDirectory())
+      throw Object.assign(new Error(`${file} is neither a file nor a directory`), { code: 'EINVAL' });
     if (owner) await handle.chown(owner.uid, owner.gid);
     await handle.chmod(mode);
   } finally {

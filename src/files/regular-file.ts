@@ -2,9 +2,10 @@
 // trusting what they are: opened with O_NONBLOCK, so that a FIFO cannot park a libuv threadpool thread in
 // open() (four such opens hang every file operation of the process), then checked with fstat to be a regular
 // file, and read in bounded chunks, so that a huge file costs time but never memory.
-import { constants, type BigIntStats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+
 import type { Hash } from 'node:crypto';
+import { type BigIntStats, constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -61,7 +62,11 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
  * Feeds a regular file's size (as `prefix(size)` gives it) and content into `hash`, chunk by chunk; returns
  * the number of content bytes hashed and the file's fstat (taken before reading).
  */
-export async function hashRegularFile(file: string, hash: Hash, prefix?: (size: number) => string): Promise<{ size: number; stats: BigIntStats }> {
+export async function hashRegularFile(
+  file: string,
+  hash: Hash,
+  prefix?: (size: number) => string,
+): Promise<{ size: number; stats: BigIntStats }> {
   const { handle, stats } = await openRegularFile(file);
   try {
     if (prefix) hash.update(prefix(Number(stats.size)));

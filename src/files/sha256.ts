@@ -3,7 +3,7 @@
 // hashes what it passes on). Digests are lowercase hex.
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hashRegularFile } from './regular-file.ts';
 

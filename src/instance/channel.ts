@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { PrebakeError } from '../errors.ts';
-import { encodeFrame, FrameDecoder, FrameError, FrameTooLargeError, MAX_BODY_BYTES, type Frame } from './frames.ts';
+import { encodeFrame, type Frame, FrameDecoder, FrameError, FrameTooLargeError, MAX_BODY_BYTES } from './frames.ts';
 
 export type ChannelFailure =
   | { kind: 'closed' }
@@ -85,7 +85,8 @@ export class ControlChannel {
     if (queued) return Promise.resolve(queued);
     if (this.failure) return Promise.reject(new ChannelError(this.failure));
     // One reader at a time is how Instance uses a channel: a second is a bug in prebake, said as such.
-    if (this.waiter) return Promise.reject(new PrebakeError('PREBAKE_ERR_INTERNAL', 'ControlChannel.next: a wait is already pending (a bug in prebake)'));
+    if (this.waiter)
+      return Promise.reject(new PrebakeError('PREBAKE_ERR_INTERNAL', 'ControlChannel.next: a wait is already pending (a bug in prebake)'));
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = undefined;

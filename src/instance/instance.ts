@@ -3,14 +3,14 @@
 // path; it is alive in its owner's registry (registry.ts) until its end is complete, for counting and for the
 // owner's last-resort kill at exit.
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
-import { PrebakeError, type ErrorCode, type FunctionErrorInfo } from '../errors.ts';
+import { type ErrorCode, type FunctionErrorInfo, PrebakeError } from '../errors.ts';
 import { outsideView } from '../launch/missing-path.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
-import type { ViewEntry } from '../launch/sandbox-plan.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
+import type { ViewEntry } from '../launch/sandbox-plan.ts';
 import type { NetworkMode } from '../manifest/schema.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
-import { LAMBDA_PAYLOAD_BYTES, type Frame } from './frames.ts';
+import { type Frame, LAMBDA_PAYLOAD_BYTES } from './frames.ts';
 import { LogCollector } from './logs.ts';
 import type { InstanceRegistry } from './registry.ts';
 
@@ -103,7 +103,12 @@ export class Instance {
    */
   async waitReady(timeoutMs: number, context: InitContext = {}): Promise<number> {
     const frame = await this.expect('ready', timeoutMs, {
-      timeout: () => this.fail('PREBAKE_ERR_INIT_TIMEOUT', `init did not finish within ${timeoutMs} ms`, 'make init faster or raise timeoutMs in function.json'),
+      timeout: () =>
+        this.fail(
+          'PREBAKE_ERR_INIT_TIMEOUT',
+          `init did not finish within ${timeoutMs} ms`,
+          'make init faster or raise timeoutMs in function.json',
+        ),
       closed: (exit) => this.initFailure(`the runtime exited during init (${exit})`, context),
       frame: (f) => (f.header.type === 'init-error' ? this.initFailure('init failed', context, f) : undefined),
     });
@@ -120,9 +125,13 @@ export class Instance {
     const outside = context.view ? await outsideView(context.view, said) : undefined;
     const { interpreter } = context;
     let suffix = interpreter ? ` (interpreter: ${interpreter})` : '';
-    let hint = interpreter && `${frame ? 'fix the init error' : 'see the function logs (--logs)'}; another interpreter is chosen with "interpreter" in function.json`;
+    let hint =
+      interpreter &&
+      `${frame ? 'fix the init error' : 'see the function logs (--logs)'}; another interpreter is chosen with "interpreter" in function.json`;
     if (outside) {
-      const via = outside.link ? `leads outside the sandbox's view through the symbolic link ${outside.link.path} -> ${outside.link.target}` : "is outside the sandbox's view";
+      const via = outside.link
+        ? `leads outside the sandbox's view through the symbolic link ${outside.link.path} -> ${outside.link.target}`
+        : "is outside the sandbox's view";
       suffix = `; ${outside.named} ${via}`;
       hint = `add "${outside.add}" to "readOnlyPaths" in function.json to let instances read it (docs/SANDBOX.md)`;
     }
@@ -131,7 +140,11 @@ export class Instance {
     const details = stderr ? { stderr } : undefined;
     return reported
       ? this.functionFail('PREBAKE_ERR_INIT_FAILED', what, frame!, { suffix, hint, details })
-      : new PrebakeError('PREBAKE_ERR_INIT_FAILED', `function "${this.functionName}": ${what}${suffix}`, { functionName: this.functionName, hint, details });
+      : new PrebakeError('PREBAKE_ERR_INIT_FAILED', `function "${this.functionName}": ${what}${suffix}`, {
+          functionName: this.functionName,
+          hint,
+          details,
+        });
   }
 
   /** Runs the handler once. The instance ends if the invocation times out. */
@@ -142,11 +155,24 @@ export class Instance {
     const frame = await this.expect('result', options.timeoutMs, {
       timeout: async () => {
         await this.end();
-        return this.fail('PREBAKE_ERR_TIMEOUT', `the invocation did not finish within ${options.timeoutMs} ms; the instance was ended`, 'raise timeoutMs in function.json, or look for a handler that never returns');
+        return this.fail(
+          'PREBAKE_ERR_TIMEOUT',
+          `the invocation did not finish within ${options.timeoutMs} ms; the instance was ended`,
+          'raise timeoutMs in function.json, or look for a handler that never returns',
+        );
       },
-      closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during the invocation (${exit})`, 'a handler must return (or throw) rather than exit the process'),
+      closed: (exit) =>
+        this.fail(
+          'PREBAKE_ERR_FUNCTION_EXITED',
+          `the function process exited during the invocation (${exit})`,
+          'a handler must return (or throw) rather than exit the process',
+        ),
       tooLarge: (bytes) =>
-        this.fail('PREBAKE_ERR_RESULT_TOO_LARGE', `the handler's result of ${bytes} bytes is over the limit of ${limit} bytes; the instance was ended`, 'return large data by reference (a path or URL in the result), as with Lambda'),
+        this.fail(
+          'PREBAKE_ERR_RESULT_TOO_LARGE',
+          `the handler's result of ${bytes} bytes is over the limit of ${limit} bytes; the instance was ended`,
+          'return large data by reference (a path or URL in the result), as with Lambda',
+        ),
     });
     if (frame.header.id !== options.requestId) {
       throw this.fail('PREBAKE_ERR_PROTOCOL', `the instance answered request ${String(frame.header.id)} instead of ${options.requestId}`);
@@ -179,7 +205,12 @@ export class Instance {
    * create user namespaces only with `userNamespaces`): the child's pid in the template's PID namespace, and the
    * template's fds of the controller's ends of the child's pipes, which it holds until release().
    */
-  async fork(tmpMb: number, network: NetworkMode, userNamespaces: boolean, timeoutMs: number): Promise<{ pid: number; fds: Record<string, number> }> {
+  async fork(
+    tmpMb: number,
+    network: NetworkMode,
+    userNamespaces: boolean,
+    timeoutMs: number,
+  ): Promise<{ pid: number; fds: Record<string, number> }> {
     this.channel.send({ type: 'fork', tmpMb, network, userNamespaces });
     const frame = await this.expect('forked', timeoutMs, this.templateFailures('forking a child', timeoutMs));
     const { pid, fds } = frame.header as { pid?: unknown; fds?: unknown };
@@ -260,15 +291,22 @@ export class Instance {
     return {
       timeout: () => this.fail('PREBAKE_ERR_HOOK_FAILED', `the ${phase} hooks did not finish within ${timeoutMs} ms`),
       closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the function process exited during its ${phase} hooks (${exit})`),
-      frame: (f) => (f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `its ${phase} hook threw`, f) : undefined),
+      frame: (f) =>
+        f.header.type === 'hook-error' ? this.functionFail('PREBAKE_ERR_HOOK_FAILED', `its ${phase} hook threw`, f) : undefined,
     };
   }
 
   private templateFailures(what: string, timeoutMs: number): FrameExpectations {
     return {
       timeout: () => this.fail('PREBAKE_ERR_TIMEOUT', `the fork template did not answer within ${timeoutMs} ms (${what})`),
-      closed: (exit) => this.fail('PREBAKE_ERR_FUNCTION_EXITED', `the fork template exited while ${what} (${exit})`, 'an image built before fork mode existed has a shim without it: rebuild the function'),
-      frame: (f) => (f.header.type === 'fork-error' ? this.functionFail('PREBAKE_ERR_SPAWN', `the fork template failed ${what}`, f) : undefined),
+      closed: (exit) =>
+        this.fail(
+          'PREBAKE_ERR_FUNCTION_EXITED',
+          `the fork template exited while ${what} (${exit})`,
+          'an image built before fork mode existed has a shim without it: rebuild the function',
+        ),
+      frame: (f) =>
+        f.header.type === 'fork-error' ? this.functionFail('PREBAKE_ERR_SPAWN', `the fork template failed ${what}`, f) : undefined,
     };
   }
 
@@ -298,7 +336,11 @@ export class Instance {
   // The kernel killed a process for going over the memory limit: the whole instance goes, and the error says so.
   private async outOfMemory(): Promise<PrebakeError> {
     await this.end();
-    return this.fail('PREBAKE_ERR_OUT_OF_MEMORY', 'the instance went over its memory limit (memoryMb) and the kernel ended it', 'raise memoryMb in function.json, or use less memory');
+    return this.fail(
+      'PREBAKE_ERR_OUT_OF_MEMORY',
+      'the instance went over its memory limit (memoryMb) and the kernel ended it',
+      'raise memoryMb in function.json, or use less memory',
+    );
   }
 
   private async describeExit(): Promise<string> {
@@ -312,14 +354,23 @@ export class Instance {
     return new PrebakeError(code, `function "${this.functionName}": ${message}`, { functionName: this.functionName, hint });
   }
 
-  private functionFail(code: ErrorCode, what: string, frame: Frame, extra: { suffix?: string; hint?: string; details?: Record<string, unknown> } = {}): PrebakeError {
+  private functionFail(
+    code: ErrorCode,
+    what: string,
+    frame: Frame,
+    extra: { suffix?: string; hint?: string; details?: Record<string, unknown> } = {},
+  ): PrebakeError {
     const functionError = functionErrorOf(frame);
-    return new PrebakeError(code, `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}${extra.suffix ?? ''}`, {
-      functionName: this.functionName,
-      functionError,
-      hint: extra.hint,
-      details: extra.details,
-    });
+    return new PrebakeError(
+      code,
+      `function "${this.functionName}": ${what}: ${functionError.type}: ${functionError.message}${extra.suffix ?? ''}`,
+      {
+        functionName: this.functionName,
+        functionError,
+        hint: extra.hint,
+        details: extra.details,
+      },
+    );
   }
 }
 

@@ -52,7 +52,11 @@ export class LogCollector {
 
   /** The last `lines` lines `stream` wrote (as far as the limit kept them), without trailing blank lines. */
   tail(stream: 'stdout' | 'stderr', lines: number): string {
-    const text = this.parts.filter((p) => p.stream === stream).map((p) => p.text).join('').trimEnd();
+    const text = this.parts
+      .filter((p) => p.stream === stream)
+      .map((p) => p.text)
+      .join('')
+      .trimEnd();
     return text.split('\n').slice(-lines).join('\n');
   }
 

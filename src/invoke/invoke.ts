@@ -4,15 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
-import type { StartMode } from '../manifest/schema.ts';
 import type { InvokeOptions } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { startInstance } from '../start/start.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import type { StartPhase } from '../start/phases.ts';
+import { startInstance } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore } from '../store/store.ts';
 import { checkEvent } from './event.ts';
-import { oneShotLease, runInvocation, type Invoked } from './invocation.ts';
+import { type Invoked, oneShotLease, runInvocation } from './invocation.ts';
 import { resolveFunction } from './resolve.ts';
 
 export interface OneShotRequest {
@@ -40,19 +40,40 @@ export interface InvokeOutcome {
   logs: string;
 }
 
-export async function invokeFunction(request: OneShotRequest, store: ImageStore, criu: Criu, instances: InstanceRegistry): Promise<InvokeOutcome> {
+export async function invokeFunction(
+  request: OneShotRequest,
+  store: ImageStore,
+  criu: Criu,
+  instances: InstanceRegistry,
+): Promise<InvokeOutcome> {
   checkEvent(request.event, request.eventLimitBytes);
   const requestId = request.requestId ?? randomUUID();
   const fn = await resolveFunction(request.target, store, request.mode);
-  const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu, instances), request.event, { requestId, timeoutMs: fn.spec.timeoutMs });
-  return { requestId, functionName: fn.spec.name, result, start: lease.kind, startMs: lease.startMs, startPhases: lease.started.phases, runMs, logs };
+  const { result, runMs, lease, logs } = await runOnce(() => startInstance(fn, store, criu, instances), request.event, {
+    requestId,
+    timeoutMs: fn.spec.timeoutMs,
+  });
+  return {
+    requestId,
+    functionName: fn.spec.name,
+    result,
+    start: lease.kind,
+    startMs: lease.startMs,
+    startPhases: lease.started.phases,
+    runMs,
+    logs,
+  };
 }
 
 /**
  * Runs one event on an instance that `start` starts, and waits until the instance has ended and its work dirs
  * are gone, on every path; a PrebakeError carries the instance's logs.
  */
-export async function runOnce(start: () => Promise<StartedInstance>, event: string, options: InvokeOptions): Promise<Invoked & { logs: string }> {
+export async function runOnce(
+  start: () => Promise<StartedInstance>,
+  event: string,
+  options: InvokeOptions,
+): Promise<Invoked & { logs: string }> {
   let ended: Promise<string> = Promise.resolve('');
   try {
     const invoked = await runInvocation(event, options, {

@@ -1,7 +1,7 @@
 import { PrebakeError } from '../errors.ts';
-import type { StartMode } from '../manifest/schema.ts';
 import { sourceDigest } from '../manifest/digest.ts';
 import { loadFunction } from '../manifest/load.ts';
+import type { StartMode } from '../manifest/schema.ts';
 import { FUNCTION_NAME_PATTERN, type FunctionSpec } from '../manifest/schema.ts';
 import { ensurePrepared } from '../runtimes/index.ts';
 import { sourceStatus } from '../store/source-status.ts';

@@ -42,10 +42,14 @@ export async function hostIdBase(home: string, name: string): Promise<number> {
   try {
     return await claimedBase(home, name);
   } catch (error) {
-    throw new PrebakeError('PREBAKE_ERR_SPAWN', `function "${name}": cannot claim host ids in ${hostIdRegistry()}: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-      hint: 'the registry must be a directory root can write (PREBAKE_HOST_IDS_DIR moves it); `prebake rm` frees the blocks of functions no longer used (an hour later)',
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_SPAWN',
+      `function "${name}": cannot claim host ids in ${hostIdRegistry()}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+        hint: 'the registry must be a directory root can write (PREBAKE_HOST_IDS_DIR moves it); `prebake rm` frees the blocks of functions no longer used (an hour later)',
+      },
+    );
   }
 }
 
@@ -114,12 +118,24 @@ async function takeBackIfStale(registry: string, file: string): Promise<boolean>
   } catch {
     return false; // half-written or just taken back by another process: leave it
   }
-  if (await stat(path.join(owner.home, 'functions', owner.name)).then(() => true, () => false)) return false;
+  if (
+    await stat(path.join(owner.home, 'functions', owner.name)).then(
+      () => true,
+      () => false,
+    )
+  )
+    return false;
   // The owner's name for the block first, so that no lookup finds a block on its way to another function;
   // then the block, renamed away, so that of two processes taking it back only one frees it.
   await rm(ownerFileOf(registry, JSON.stringify(owner)), { force: true });
   const moved = `${file}.stale-${process.pid}`;
-  if (!(await rename(file, moved).then(() => true, () => false))) return false;
+  if (
+    !(await rename(file, moved).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return false;
   await rm(moved, { force: true });
   return true;
 }

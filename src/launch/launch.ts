@@ -7,17 +7,29 @@ import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { PrebakeError } from '../errors.ts';
-import type { OwnerProcess } from './owner.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { checkReadOnlyPaths } from './read-only-paths.ts';
-import { commandInView, isInView, launcherArgs, readOnlyMounts, sandboxMounts, sandboxRootEntries, instanceHostId, userNamespacePolicy, viewEntries, VIEW, type SandboxPlan } from './sandbox-plan.ts';
-import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
-import { closeControllerEnds, closeInstanceEnds, createInstancePipes, createPipe, instanceEnds, type InstancePipes } from './pipes.ts';
 import { attachOutbound, type OutboundLink } from './outbound.ts';
+import type { OwnerProcess } from './owner.ts';
+import { closeControllerEnds, closeInstanceEnds, createInstancePipes, createPipe, type InstancePipes, instanceEnds } from './pipes.ts';
 import { firstChild } from './proc.ts';
 import { assertReachableByInstances } from './reachable.ts';
+import { checkReadOnlyPaths } from './read-only-paths.ts';
+import {
+  commandInView,
+  instanceHostId,
+  isInView,
+  launcherArgs,
+  readOnlyMounts,
+  type SandboxPlan,
+  sandboxMounts,
+  sandboxRootEntries,
+  userNamespacePolicy,
+  VIEW,
+  viewEntries,
+} from './sandbox-plan.ts';
+import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { SpawnedProcess } from './spawn.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
@@ -96,7 +108,16 @@ export async function planSandbox(
   await checkReadOnlyPaths(fn, dirs.home, viewEntries({ mounts, rootEntries }));
   mounts.push(...readOnlyMounts(fn));
   const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
-  const plan: SandboxPlan = { root, mounts, rootEntries, tmpMb: fn.tmpMb, network: fn.network, userNamespaces: userNamespacePolicy(fn), hostIdBase, cwd: VIEW.code };
+  const plan: SandboxPlan = {
+    root,
+    mounts,
+    rootEntries,
+    tmpMb: fn.tmpMb,
+    network: fn.network,
+    userNamespaces: userNamespacePolicy(fn),
+    hostIdBase,
+    cwd: VIEW.code,
+  };
   return { plan, command: commandInView(viewEntries(plan), command) };
 }
 
@@ -135,11 +156,15 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
     void cgroup.end().catch(() => {}); // empty: the child failed before exec and was reaped
     // E2BIG: the environment (or one variable, over the kernel's 128 KiB per string) is too large to exec.
     if ((error as { errno?: number }).errno === E2BIG) {
-      throw new PrebakeError('PREBAKE_ERR_MANIFEST', `function "${fn.name}": its environment is too large to start an instance (${(error as Error).message})`, {
-        cause: error,
-        functionName: fn.name,
-        hint: 'keep "env" in function.json small (the kernel takes at most 128 KiB per variable); pass large data another way',
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_MANIFEST',
+        `function "${fn.name}": its environment is too large to start an instance (${(error as Error).message})`,
+        {
+          cause: error,
+          functionName: fn.name,
+          hint: 'keep "env" in function.json small (the kernel takes at most 128 KiB per variable); pass large data another way',
+        },
+      );
     }
     throw new PrebakeError('PREBAKE_ERR_RUNTIME_MISSING', `function "${fn.name}": cannot start an instance: ${(error as Error).message}`, {
       cause: error,
@@ -161,9 +186,13 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
       const pid = ownerPid === undefined ? undefined : await firstChild(ownerPid);
       // The launcher outlives its child only briefly: the instance has exited (or never started).
       if (pid === undefined) {
-        throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${fn.name}": its instance has no process (the launcher ${ownerPid ?? 'did not start'}${ownerPid === undefined ? '' : ' has no child'})`, {
-          functionName: fn.name,
-        });
+        throw new PrebakeError(
+          'PREBAKE_ERR_FUNCTION_EXITED',
+          `function "${fn.name}": its instance has no process (the launcher ${ownerPid ?? 'did not start'}${ownerPid === undefined ? '' : ' has no child'})`,
+          {
+            functionName: fn.name,
+          },
+        );
       }
       return pid;
     },
@@ -177,9 +206,13 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
  * told: the runtime never ran, and its "exited during init" would hide why. A launcher that failed before its
  * init existed fails both: its own words (in `ready`'s error) say why.
  */
-export async function readyWithNetwork<T>(launched: LaunchedProcess, ready: Promise<T>): Promise<{ ready: T; network: OutboundLink | undefined }> {
+export async function readyWithNetwork<T>(
+  launched: LaunchedProcess,
+  ready: Promise<T>,
+): Promise<{ ready: T; network: OutboundLink | undefined }> {
   const [init, network] = await Promise.allSettled([ready, launched.network]);
-  if (network.status === 'rejected' && network.reason instanceof PrebakeError && network.reason.code === 'PREBAKE_ERR_NETWORK') throw network.reason;
+  if (network.status === 'rejected' && network.reason instanceof PrebakeError && network.reason.code === 'PREBAKE_ERR_NETWORK')
+    throw network.reason;
   if (init.status === 'rejected') throw init.reason;
   if (network.status === 'rejected') throw network.reason;
   return { ready: init.value, network: network.value };

@@ -24,7 +24,8 @@ export interface OutsideView {
 const ABSOLUTE = /(?:^|[\s'"`(=:])(\/[^\s'"`():,;]+)/g;
 // glibc's loader names a library by its soname: "libblas.so.3: cannot open shared object file".
 const SONAME = /([\w.+-]+\.so(?:\.[\w.]+)?): cannot open shared object file/g;
-const MISSING = /No such file or directory|cannot open shared object file|ENOENT|Cannot find module|ERR_MODULE_NOT_FOUND|FileNotFoundException|NoSuchFileException/;
+const MISSING =
+  /No such file or directory|cannot open shared object file|ENOENT|Cannot find module|ERR_MODULE_NOT_FOUND|FileNotFoundException|NoSuchFileException/;
 const MAX_LINKS = 40;
 
 /** The first path named in `text` (an init failure's message, stack and stderr) that leads outside the view. */
@@ -43,11 +44,22 @@ export async function outsideView(view: ViewEntry[], text: string): Promise<Outs
 
 // Where the host's loader finds `soname` (its cache, as ldconfig -p prints it).
 async function hostLibraries(soname: string): Promise<string[]> {
-  const listed = await run('ldconfig', ['-p'], { env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } }).then((r) => r.stdout, () => '');
-  return listed.split('\n').filter((line) => line.trim().startsWith(`${soname} `)).map((line) => line.slice(line.lastIndexOf(' => ') + 4).trim()).filter(Boolean);
+  const listed = await run('ldconfig', ['-p'], { env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } }).then(
+    (r) => r.stdout,
+    () => '',
+  );
+  return listed
+    .split('\n')
+    .filter((line) => line.trim().startsWith(`${soname} `))
+    .map((line) => line.slice(line.lastIndexOf(' => ') + 4).trim())
+    .filter(Boolean);
 }
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** The host path behind `viewPath`: through the bind or copy that holds it, else the same path (the skeleton's own). */
 function hostPathOf(view: ViewEntry[], viewPath: string): string {

@@ -33,17 +33,30 @@ export async function attachOutbound(pid: number, cgroupProcs: string[], functio
   try {
     helper = new SpawnedProcess(
       OUTBOUND_HELPER,
-      ['--configure', '--mtu=65520', '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp', '--ready-fd=3', String(pid), 'tap0'],
+      [
+        '--configure',
+        '--mtu=65520',
+        '--disable-host-loopback',
+        '--enable-sandbox',
+        '--enable-seccomp',
+        '--ready-fd=3',
+        String(pid),
+        'tap0',
+      ],
       [null, null, null, ready.write],
       { cgroupProcs, env: {} },
     );
   } catch (error) {
     closeSync(ready.read);
-    throw new PrebakeError('PREBAKE_ERR_NETWORK', `function "${functionName}": cannot start ${OUTBOUND_HELPER} for its "outbound" network: ${(error as Error).message}`, {
-      cause: error,
-      functionName,
-      hint: `install ${OUTBOUND_HELPER} (scripts/setup.sh does), or set "network": "none" or "host" in function.json`,
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_NETWORK',
+      `function "${functionName}": cannot start ${OUTBOUND_HELPER} for its "outbound" network: ${(error as Error).message}`,
+      {
+        cause: error,
+        functionName,
+        hint: `install ${OUTBOUND_HELPER} (scripts/setup.sh does), or set "network": "none" or "host" in function.json`,
+      },
+    );
   } finally {
     closeSync(ready.write);
   }
@@ -55,10 +68,14 @@ export async function attachOutbound(pid: number, cgroupProcs: string[], functio
   if (!answered) {
     await detach();
     const exit = helper.signalCode ? `signal ${helper.signalCode}` : `exit code ${helper.exitCode}`;
-    throw new PrebakeError('PREBAKE_ERR_NETWORK', `function "${functionName}": ${OUTBOUND_HELPER} could not attach the "outbound" network to instance ${pid} (${exit})`, {
-      functionName,
-      hint: `run \`${OUTBOUND_HELPER} --configure ${pid} tap0\` by hand to see why, or set "network": "none" or "host" in function.json`,
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_NETWORK',
+      `function "${functionName}": ${OUTBOUND_HELPER} could not attach the "outbound" network to instance ${pid} (${exit})`,
+      {
+        functionName,
+        hint: `run \`${OUTBOUND_HELPER} --configure ${pid} tap0\` by hand to see why, or set "network": "none" or "host" in function.json`,
+      },
+    );
   }
   return { helper, detach };
 }

@@ -118,14 +118,18 @@ export interface MountEntry {
 }
 
 // mountinfo escapes space, tab, newline and backslash as octal (\040).
-const unescapeMountPath = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+const unescapeMountPath = (text: string) =>
+  text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 /** The mounts of `text` (a /proc/PID/mountinfo). */
 function parseMountinfo(text: string): MountEntry[] {
-  return text.split('\n').filter(Boolean).map((line) => {
-    const [, , device, root, mountPoint] = line.split(' ');
-    return { device: device!, root: unescapeMountPath(root!), mountPoint: unescapeMountPath(mountPoint!) };
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [, , device, root, mountPoint] = line.split(' ');
+      return { device: device!, root: unescapeMountPath(root!), mountPoint: unescapeMountPath(mountPoint!) };
+    });
 }
 
 /** The mounts of this process's own mount namespace. */

@@ -15,9 +15,13 @@ export function assertReachableByInstances(dir: string): void {
   for (let at = resolved; ; at = path.dirname(at)) {
     const mode = statSync(at, { throwIfNoEntry: false })?.mode;
     if (mode !== undefined && (mode & 0o001) === 0) {
-      throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${at} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) cannot be entered by the unprivileged user that instances run as, and ${resolved} lies under it`, {
-        hint: `let others through it (chmod o+x ${at}), or put prebake's home elsewhere`,
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_INVALID_INPUT',
+        `${at} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) cannot be entered by the unprivileged user that instances run as, and ${resolved} lies under it`,
+        {
+          hint: `let others through it (chmod o+x ${at}), or put prebake's home elsewhere`,
+        },
+      );
     }
     if (path.dirname(at) === at) break;
   }

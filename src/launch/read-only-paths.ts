@@ -22,7 +22,8 @@ function refusal(host: string, real: string, home: string): string | undefined {
   if (forbidden === home) return `is or holds prebake's home (${home}), where every function's images are`;
   if (forbidden) return `is or holds ${forbidden}, which no instance may see`;
   const place = VIEW_PLACES.find((p) => overlaps(host, p));
-  if (place) return `would sit on the view's own ${place}${place === VIEW.tmp ? " (each instance's private /tmp)" : ''}: use a path outside it`;
+  if (place)
+    return `would sit on the view's own ${place}${place === VIEW.tmp ? " (each instance's private /tmp)" : ''}: use a path outside it`;
   return undefined;
 }
 
@@ -34,14 +35,25 @@ export async function checkReadOnlyPaths(fn: FunctionSpec, home: string, view: V
   const homeReal = await realpath(home).catch(() => home);
   for (const [i, host] of (fn.readOnlyPaths ?? []).entries()) {
     const fail = (why: string, hint: string) =>
-      new PrebakeError('PREBAKE_ERR_MANIFEST', `function "${fn.name}": ${MANIFEST_FILE} field "readOnlyPaths[${i}]": ${host} ${why}`, { functionName: fn.name, hint });
+      new PrebakeError('PREBAKE_ERR_MANIFEST', `function "${fn.name}": ${MANIFEST_FILE} field "readOnlyPaths[${i}]": ${host} ${why}`, {
+        functionName: fn.name,
+        hint,
+      });
     const real = await realpath(host).catch(() => undefined);
     if (real === undefined) throw fail('does not exist on this host', 'name an existing file or directory, as an absolute path');
     const why = refusal(host, real, homeReal);
     if (why) throw fail(why, 'name only the files or directories the function reads (docs/SANDBOX.md, "Paths of the host")');
     const info = await stat(real);
-    if (!info.isFile() && !info.isDirectory()) throw fail('is not a file or a directory (a socket, a device, a pipe)', 'an instance reads files: name the file or directory that holds them');
-    if (!readableByOthers(info.mode, info.isDirectory())) throw fail(`cannot be read by other users (mode ${(info.mode & 0o777).toString(8)}), so not by the instance`, 'make it readable by others (chmod o+r, and o+x for a directory), or name another path');
+    if (!info.isFile() && !info.isDirectory())
+      throw fail(
+        'is not a file or a directory (a socket, a device, a pipe)',
+        'an instance reads files: name the file or directory that holds them',
+      );
+    if (!readableByOthers(info.mode, info.isDirectory()))
+      throw fail(
+        `cannot be read by other users (mode ${(info.mode & 0o777).toString(8)}), so not by the instance`,
+        'make it readable by others (chmod o+r, and o+x for a directory), or name another path',
+      );
     if (isInView(view, host)) throw fail("is in every instance's view already", 'remove it from "readOnlyPaths"');
   }
 }

@@ -3,10 +3,10 @@
 // the view's root (skeleton.ts). docs/SANDBOX.md says what an instance sees and why.
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../files/inside.ts';
 import type { FunctionSpec, NetworkMode } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-import { isInside } from '../files/inside.ts';
 
 /** Where things are inside every instance's view. The host directories behind them move; these never do. */
 export const VIEW = {
@@ -101,17 +101,32 @@ const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
  */
 export const ETC_COPIES = [
   // Names and addresses (glibc's resolver, getservbyname).
-  'hosts', 'resolv.conf', 'host.conf', 'nsswitch.conf', 'gai.conf', 'services', 'protocols',
+  'hosts',
+  'resolv.conf',
+  'host.conf',
+  'nsswitch.conf',
+  'gai.conf',
+  'services',
+  'protocols',
   // Time zone and locale (the zone files are under /usr/share/zoneinfo).
-  'localtime', 'timezone', 'locale.alias', 'default/locale',
+  'localtime',
+  'timezone',
+  'locale.alias',
+  'default/locale',
   // The dynamic loader, and Debian's alternatives: /usr/lib/x86_64-linux-gnu/libblas.so.3 links through them.
-  'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'alternatives',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'alternatives',
   // CA certificates (certs/ links into /usr/share/ca-certificates; Java's cacerts is under it), MIME types,
   // the distribution's name (a link into /usr/lib).
-  'ssl', 'mime.types', 'os-release',
+  'ssl',
+  'mime.types',
+  'os-release',
   // The runtimes' own configuration: the JVM reads it through links from its prefix, Debian's python3 its
   // sitecustomize.py.
-  'java-*', 'python3*',
+  'java-*',
+  'python3*',
 ];
 
 /** Files the skeleton writes itself: who the instance is, for runtimes that look their user up (the JVM's user.home). */
@@ -196,7 +211,12 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   if (prefix) mounts.push({ kind: 'ro-bind', source: prefix, target: prefix, file: false });
   // Under a fixed directory, not at their host path: one under /tmp would be hidden by the instance's /tmp.
   (command.readOnlyPaths ?? []).forEach((extra, i) => {
-    mounts.push({ kind: 'ro-bind', source: extra, target: path.join(VIEW.extra, String(i), path.basename(extra)), file: statSync(extra).isFile() });
+    mounts.push({
+      kind: 'ro-bind',
+      source: extra,
+      target: path.join(VIEW.extra, String(i), path.basename(extra)),
+      file: statSync(extra).isFile(),
+    });
   });
   mounts.push({ kind: 'ro-bind', source: fn.dir, target: VIEW.code, file: false });
   // Only a runtime that prepares something (Java's classes) names its prepared directory.
@@ -244,7 +264,11 @@ export function isInView(mounts: ViewEntry[], viewPath: string): boolean {
 
 /** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */
 export function commandInView(mounts: ViewEntry[], command: RuntimeCommand): RuntimeCommand {
-  const map = (arg: string) => arg.split(path.delimiter).map((part) => (path.isAbsolute(part) ? toViewPath(mounts, part) : part)).join(path.delimiter);
+  const map = (arg: string) =>
+    arg
+      .split(path.delimiter)
+      .map((part) => (path.isAbsolute(part) ? toViewPath(mounts, part) : part))
+      .join(path.delimiter);
   return { ...command, argv: command.argv.map(map) };
 }
 

@@ -9,10 +9,9 @@ import { chmod, cp, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, 
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { readableByOthers } from '../files/readable-by-others.ts';
-import { SKELETON_FILES, SKELETON_LINKS, USR_LINKS, type RootEntry, type SandboxMount, type SandboxPlan } from './sandbox-plan.ts';
+import { type RootEntry, type SandboxMount, type SandboxPlan, SKELETON_FILES, SKELETON_LINKS, USR_LINKS } from './sandbox-plan.ts';
 
 const run = promisify(execFile);
-
 
 interface SkeletonContent {
   dirs: string[];
@@ -42,7 +41,8 @@ async function treeStamp(source: string): Promise<string> {
 
 async function skeletonContent(mounts: SandboxMount[], entries: RootEntry[]): Promise<SkeletonContent> {
   const dirs = ['proc', 'tmp', 'dev', 'etc'];
-  const relative = (entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).map(([where, what]) => [where.slice(1), what]));
+  const relative = (entries: Record<string, string>) =>
+    Object.fromEntries(Object.entries(entries).map(([where, what]) => [where.slice(1), what]));
   const files = relative(SKELETON_FILES);
   const symlinks = relative(SKELETON_LINKS);
   for (const name of USR_LINKS) {
@@ -130,7 +130,12 @@ async function skeletonFor(sandboxDir: string, mounts: SandboxMount[], entries: 
 }
 
 async function makeSkeleton(sandboxDir: string, root: string, content: SkeletonContent): Promise<string> {
-  if (await stat(root).then(() => true, () => false)) {
+  if (
+    await stat(root).then(
+      () => true,
+      () => false,
+    )
+  ) {
     // Used now: the sweep of unused skeletons leaves one alone for an hour after (store/unreferenced.ts).
     const now = new Date();
     await utimes(root, now, now).catch(() => {});
@@ -183,7 +188,12 @@ const present = new Set<string>();
  */
 export async function restoreRoot(sandboxDir: string, plan: SandboxPlan): Promise<string> {
   if (present.has(plan.root)) return plan.root;
-  if (await stat(plan.root).then((s) => s.isDirectory(), () => false)) {
+  if (
+    await stat(plan.root).then(
+      (s) => s.isDirectory(),
+      () => false,
+    )
+  ) {
     present.add(plan.root);
     return plan.root;
   }

@@ -56,23 +56,34 @@ export class SpawnedProcess implements OwnerProcess {
     // fd, so no other child inherits it meanwhile).
     const devNull = fds.includes(null) ? openSync('/dev/null', 'r+') : undefined;
     try {
-      this.pid = this.start(file, args, fds.map((fd) => fd ?? devNull!), options);
+      this.pid = this.start(
+        file,
+        args,
+        fds.map((fd) => fd ?? devNull!),
+        options,
+      );
     } finally {
       if (devNull !== undefined) closeSync(devNull);
     }
   }
 
   private start(file: string, args: string[], fds: number[], options: SpawnOptions): number {
-    return loadSpawnAddon().spawn(file, [file, ...args], fds, (code, signal) => {
-      this.exited = true;
-      this.exitCode = code;
-      this.signalCode = signal;
-      this.resolveDone({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
-    }, {
-      ...(options.env && { env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`) }),
-      ...(options.cwd && { cwd: options.cwd }),
-      ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
-    });
+    return loadSpawnAddon().spawn(
+      file,
+      [file, ...args],
+      fds,
+      (code, signal) => {
+        this.exited = true;
+        this.exitCode = code;
+        this.signalCode = signal;
+        this.resolveDone({ ...(code !== null && { exitCode: code }), ...(signal !== null && { signal }) });
+      },
+      {
+        ...(options.env && { env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`) }),
+        ...(options.cwd && { cwd: options.cwd }),
+        ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
+      },
+    );
   }
 
   /** Sends `signal` unless the child has been reaped; false when it could not be sent. */

@@ -13,10 +13,14 @@ const PATH_TOKEN = /(?:^|[\s:,=])(\/[^\s:,=]*)/g;
 const URL = /[A-Za-z][A-Za-z0-9+.-]*:\/\/\S*/g;
 
 function outside(fn: FunctionSpec, what: string, where: string): PrebakeError {
-  return new PrebakeError('PREBAKE_ERR_OUTSIDE_VIEW', `function "${fn.name}": ${what} points to ${where}, outside what its instances can see`, {
-    functionName: fn.name,
-    hint: `an instance sees its code at ${VIEW.code} (read-only), its own ${VIEW.tmp}, the runtime and /usr: keep what the function uses in its directory and name it by ${VIEW.code}/... (docs/SANDBOX.md)`,
-  });
+  return new PrebakeError(
+    'PREBAKE_ERR_OUTSIDE_VIEW',
+    `function "${fn.name}": ${what} points to ${where}, outside what its instances can see`,
+    {
+      functionName: fn.name,
+      hint: `an instance sees its code at ${VIEW.code} (read-only), its own ${VIEW.tmp}, the runtime and /usr: keep what the function uses in its directory and name it by ${VIEW.code}/... (docs/SANDBOX.md)`,
+    },
+  );
 }
 
 /**

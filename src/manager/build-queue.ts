@@ -1,8 +1,9 @@
 // Builds wait their turn: at most `builds.maxConcurrent` run at once (a build keeps a core busy), and builds of
 // one name run one after another, so that what a build checks about the name (who owns it) still holds when it
 // publishes.
-import { ConcurrencyLimiter } from './limiter.ts';
+
 import type { DaemonConfig } from './config.ts';
+import { ConcurrencyLimiter } from './limiter.ts';
 
 export class BuildQueue {
   private readonly limiter: ConcurrencyLimiter;

@@ -92,7 +92,13 @@ export class ClonePool {
   }
 
   get stats(): ClonePoolStats {
-    return { name: this.name, size: this.policy.size, ...(this.sizer?.current ?? { target: this.target }), ready: this.ready.length, ...this.counts };
+    return {
+      name: this.name,
+      size: this.policy.size,
+      ...(this.sizer?.current ?? { target: this.target }),
+      ready: this.ready.length,
+      ...this.counts,
+    };
   }
 
   private get target(): number {
@@ -169,7 +175,10 @@ export class ClonePool {
       let started: StartedInstance;
       const begun = performance.now();
       try {
-        started = await startPrebaked(this.image, this.context.store, this.context.criu, this.context.instances, { resume, nice: REFILL_NICE });
+        started = await startPrebaked(this.image, this.context.store, this.context.criu, this.context.instances, {
+          resume,
+          nice: REFILL_NICE,
+        });
       } catch (error) {
         this.counts.refillFailures++;
         this.context.log.warn({ fn: this.name, err: error }, 'refilling the clone pool failed; the next invocation tries again');

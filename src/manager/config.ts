@@ -2,7 +2,7 @@
 // then frozen. Per-function settings resolve as: the daemon's `functions.<name>`, else function.json, else the
 // daemon's defaults.
 import os from 'node:os';
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { CriuDeadlines } from '../criu/deadline.ts';
 import { PrebakeError } from '../errors.ts';
@@ -11,12 +11,12 @@ import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
 import {
   DEFAULT_POOL_SIZING,
   FUNCTION_NAME_PATTERN,
+  type FunctionSpec,
   PoolSettingsSchema,
   poolSettingsProblem,
+  type StartMode,
   StartModeSchema,
   WarmSettingsSchema,
-  type FunctionSpec,
-  type StartMode,
 } from '../manifest/schema.ts';
 import { schemaProblem } from '../validate.ts';
 

@@ -1,6 +1,6 @@
 // How the daemon describes a function (GET /functions/:name): its image, its settings, its warm pool and what it
 // has served since the daemon started. The schema doubles as the HTTP response schema.
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { cloneCheckWarnings } from '../bake/clone-check.ts';
 import { POOL_HOOKS, RUNTIMES, StartModeSchema } from '../manifest/schema.ts';
 import { SOURCE_STATUSES, type SourceStatus } from '../store/source-status.ts';
@@ -148,7 +148,10 @@ export function describeFunction(input: DescribeInput): FunctionDescription {
 }
 
 /** The pool's target as it stands; before the pool exists (no image yet, or not pooled), what it would start at. */
-function poolTargetOf(policy: ClonePolicy, clones: ClonePoolStats | undefined): Pick<ClonePoolStats, 'target' | 'ratePerSecond' | 'refillMs'> {
+function poolTargetOf(
+  policy: ClonePolicy,
+  clones: ClonePoolStats | undefined,
+): Pick<ClonePoolStats, 'target' | 'ratePerSecond' | 'refillMs'> {
   if (!clones) return policy.size === 'auto' ? new PoolSizer(policy).current : { target: policy.size };
   const { target, ratePerSecond, refillMs } = clones;
   return { target, ...(ratePerSecond !== undefined && { ratePerSecond }), ...(refillMs !== undefined && { refillMs }) };

@@ -3,11 +3,11 @@
 // later invocations of that build go straight to a plain start instead of failing the same restore again; a
 // failure of the host (a full disk, criu killed, no memory) falls back without marking.
 import type { Criu } from '../criu/criu.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
+import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { ForkTemplates } from '../start/fork.ts';
 import { startInstance } from '../start/start.ts';
-import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import type { ManagerLogger, ManagerObserver } from './observer.ts';
@@ -92,7 +92,12 @@ export async function startFresh(fn: ResolvedFunction, context: FreshStartContex
           });
     const outcome = kind === 'image' ? 'the image is marked for rebuild' : 'a transient failure: the image stays in use';
     context.log.warn(
-      { fn: name, buildId: fn.image.meta.buildId, err: { code: failure.code, message: failure.message, details: failure.details }, fallback: context.fallback },
+      {
+        fn: name,
+        buildId: fn.image.meta.buildId,
+        err: { code: failure.code, message: failure.message, details: failure.details },
+        fallback: context.fallback,
+      },
       context.fallback ? `restore failed; falling back to a plain start; ${outcome}` : `restore failed; ${outcome}`,
     );
     if (!context.fallback) throw failure;

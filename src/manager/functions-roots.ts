@@ -38,8 +38,11 @@ export async function assertWouldBeInsideRoots(dir: string, roots: readonly stri
     const realRoot = await realpath(root).catch(() => undefined);
     if (realRoot !== undefined && isInside(target, realRoot)) return;
   }
-  throw new PrebakeError('PREBAKE_ERR_PATH_NOT_ALLOWED', `the bundle's code belongs in ${dir} (really ${target}), not inside a functions root of this daemon`, {
-    hint: `build the function under ${roots.join(', ')}, or add its parent to the daemon's functionsRoots`,
-  });
+  throw new PrebakeError(
+    'PREBAKE_ERR_PATH_NOT_ALLOWED',
+    `the bundle's code belongs in ${dir} (really ${target}), not inside a functions root of this daemon`,
+    {
+      hint: `build the function under ${roots.join(', ')}, or add its parent to the daemon's functionsRoots`,
+    },
+  );
 }
-

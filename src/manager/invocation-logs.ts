@@ -33,7 +33,13 @@ export class InvocationLogs {
       entries = new Map();
       this.byFunction.set(functionName, entries);
     }
-    entries.set(entry.requestId, { ...entry, logs: logs.then((text) => this.tail(text), () => '') });
+    entries.set(entry.requestId, {
+      ...entry,
+      logs: logs.then(
+        (text) => this.tail(text),
+        () => '',
+      ),
+    });
     // A Map iterates in insertion order: the first key is the oldest.
     while (entries.size > this.perFunction) entries.delete(entries.keys().next().value!);
   }

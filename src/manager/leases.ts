@@ -1,13 +1,13 @@
 // Lending instances to invocations: a one-shot fresh instance (prebaked or cold), one from the function's
 // warm pool, or a fresh clone from its clone pool. Knows every instance lent right now, so that a removal or a
 // forced shutdown can end them.
-import { endStarted, oneShotLease, type Lease } from '../invoke/invocation.ts';
+import { endStarted, type Lease, oneShotLease } from '../invoke/invocation.ts';
 import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartMode } from '../manifest/schema.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ClonePools } from './clone-pool.ts';
 import type { ClonePolicy, WarmPolicy } from './config.ts';
-import { startFresh, type FreshStartContext } from './fallback.ts';
+import { type FreshStartContext, startFresh } from './fallback.ts';
 import { WarmPool } from './warm-pool.ts';
 
 export interface PoolStats {

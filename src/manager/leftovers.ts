@@ -2,16 +2,17 @@
 // restores, `prebake-exec` launchers and restored PID-namespace inits. They are found by their command lines, which
 // name the home or a function's directory, and are leftovers only when whoever started them is gone.
 import path from 'node:path';
+import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 import { descendants, isNodeProcess, listProcesses, type ProcessInfo } from '../launch/proc.ts';
 import type { ImageStore } from '../store/store.ts';
-import { sweepLeftoverCgroups } from '../cgroup/sweep.ts';
 import { sweepUnreferenced } from '../store/unreferenced.ts';
 
 /** Something prebake starts for an instance: prebake-exec, criu, or an instance's root. */
 function isInstanceProcess(info: ProcessInfo): boolean {
   const names = info.argv.map((arg) => path.basename(arg));
   if (names.includes('prebake-exec')) return true;
-  if (names.some((name) => name === 'criu') && info.argv.some((arg) => arg === 'restore' || arg === 'dump' || arg === 'lazy-pages')) return true;
+  if (names.some((name) => name === 'criu') && info.argv.some((arg) => arg === 'restore' || arg === 'dump' || arg === 'lazy-pages'))
+    return true;
   return info.namespaceInit;
 }
 

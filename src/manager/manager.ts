@@ -7,29 +7,29 @@ import type { Readable } from 'node:stream';
 import { buildFunction } from '../bake/build.ts';
 import { describeBuildEvent } from '../bake/progress.ts';
 import { exportBundle } from '../bundle/export.ts';
-import { importBundle, type ImportOptions } from '../bundle/import.ts';
+import { type ImportOptions, importBundle } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { InstanceRegistry } from '../instance/registry.ts';
+import { type Lease, runInvocation } from '../invoke/invocation.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
-import { runInvocation, type Lease } from '../invoke/invocation.ts';
-import { resolveImage, type ResolvedFunction } from '../invoke/resolve.ts';
+import { type ResolvedFunction, resolveImage } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import { ForkTemplates } from '../start/fork.ts';
 import { SourceStatusCache } from '../store/source-status.ts';
-import { unknownFunction, type ImageStore } from '../store/store.ts';
+import { type ImageStore, unknownFunction } from '../store/store.ts';
 import { BuildQueue } from './build-queue.ts';
-import { ClonePools, type ClonePoolStats } from './clone-pool.ts';
-import { functionSettings, type DaemonConfig, type FunctionSettings } from './config.ts';
-import { describeFunction, emptyCounters, type Counters, type FunctionDescription } from './describe.ts';
-import { RebuildMarks, type FreshStartContext } from './fallback.ts';
+import { type ClonePoolStats, ClonePools } from './clone-pool.ts';
+import { type DaemonConfig, type FunctionSettings, functionSettings } from './config.ts';
+import { type Counters, describeFunction, emptyCounters, type FunctionDescription } from './describe.ts';
+import { type FreshStartContext, RebuildMarks } from './fallback.ts';
 import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
 import { InvocationLogs } from './invocation-logs.ts';
 import { InstanceLeases, type PoolStats } from './leases.ts';
 import { sweepLeftovers } from './leftovers.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
-import { silentLogger, type InvocationEvent, type ManagerLogger, type ManagerObserver } from './observer.ts';
+import { type InvocationEvent, type ManagerLogger, type ManagerObserver, silentLogger } from './observer.ts';
 
 export interface ManagerOptions {
   store: ImageStore;
@@ -95,7 +95,10 @@ export class InstanceManager {
     this.instances = options.instances ?? new InstanceRegistry();
     this.log = options.log ?? silentLogger;
     const track = (work: Promise<unknown>) => this.track(work);
-    this.leases = new InstanceLeases(track, new ClonePools({ store: this.store, criu: this.criu, instances: this.instances, log: this.log, track }));
+    this.leases = new InstanceLeases(
+      track,
+      new ClonePools({ store: this.store, criu: this.criu, instances: this.instances, log: this.log, track }),
+    );
     this.observer = options.observer ?? {};
     this.limiter = new ConcurrencyLimiter({
       limit: this.config.maxConcurrent,
@@ -247,7 +250,12 @@ export class InstanceManager {
         if (!options.replace) await this.assertNameFree(spec);
         const started = performance.now();
         try {
-          const built = await buildFunction(spec, { store: this.store, criu: this.criu, instances: this.instances, onEvent: (event) => log.info({}, `build: ${describeBuildEvent(event)}`) });
+          const built = await buildFunction(spec, {
+            store: this.store,
+            criu: this.criu,
+            instances: this.instances,
+            onEvent: (event) => log.info({}, `build: ${describeBuildEvent(event)}`),
+          });
           for (const warning of built.warnings) log.warn({ sharedState: built.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
         } catch (error) {
           this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
@@ -269,14 +277,16 @@ export class InstanceManager {
     // An image whose metadata is unreadable belongs to no one: a build may replace it.
     const existing = await this.store.get(spec.name).catch(() => undefined);
     if (!existing) return;
-    const [ownerDir, newDir] = await Promise.all(
-      [existing.meta.spec.dir, spec.dir].map((dir) => realpath(dir).catch(() => dir)),
-    );
+    const [ownerDir, newDir] = await Promise.all([existing.meta.spec.dir, spec.dir].map((dir) => realpath(dir).catch(() => dir)));
     if (ownerDir === newDir) return;
-    throw new PrebakeError('PREBAKE_ERR_NAME_TAKEN', `the function name "${spec.name}" belongs to ${existing.meta.spec.dir}, not ${spec.dir}`, {
-      functionName: spec.name,
-      hint: 'give the function another "name" in its function.json, or replace the registered one',
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_NAME_TAKEN',
+      `the function name "${spec.name}" belongs to ${existing.meta.spec.dir}, not ${spec.dir}`,
+      {
+        functionName: spec.name,
+        hint: 'give the function another "name" in its function.json, or replace the registered one',
+      },
+    );
   }
 
   // -- invocations -------------------------------------------------------------------------------------------
@@ -295,22 +305,26 @@ export class InstanceManager {
       // The deployed version: nothing on this path reads the function's source directory.
       const fn = resolveImage(image, mode === 'warm' || mode === 'pooled' ? 'prebaked' : mode);
       const slot = await this.limiter.acquire(request.signal);
-      const invoked = await runInvocation(request.event, { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes }, {
-        // The one place an invocation gets its started instance.
-        lease: () => this.lease(fn, mode, settings, log),
-        started: (lease) => {
-          // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
-          this.assertOpen();
-          report.start = lease.kind;
-          report.startMs = lease.startMs;
+      const invoked = await runInvocation(
+        request.event,
+        { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes },
+        {
+          // The one place an invocation gets its started instance.
+          lease: () => this.lease(fn, mode, settings, log),
+          started: (lease) => {
+            // A forced shutdown began while this instance started: it would outlive the shutdown's sweep.
+            this.assertOpen();
+            report.start = lease.kind;
+            report.startMs = lease.startMs;
+          },
+          released: (lease, logs, failure) => {
+            const outcome = failure === undefined ? 'ok' : outcomeOf(failure);
+            // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
+            this.track(logs.finally(slot));
+            if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome }, logs);
+          },
         },
-        released: (lease, logs, failure) => {
-          const outcome = failure === undefined ? 'ok' : outcomeOf(failure);
-          // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
-          this.track(logs.finally(slot));
-          if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome }, logs);
-        },
-      });
+      );
       report.runMs = invoked.runMs;
       const { lease } = invoked;
       return { requestId, functionName: name, result: invoked.result, start: lease.kind, startMs: lease.startMs, runMs: invoked.runMs };
@@ -372,7 +386,9 @@ export class InstanceManager {
 
   private assertOpen(): void {
     if (this.closing) {
-      throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance of the daemon' });
+      throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', {
+        hint: 'retry against another instance of the daemon',
+      });
     }
   }
 

@@ -51,10 +51,14 @@ export async function sourceDigest(dir: string): Promise<string> {
       continue;
     }
     await hashRegularFile(path.join(dir, file), hash, (size) => `${file}\0${size}\0`).catch((error: unknown) => {
-      throw new PrebakeError('PREBAKE_ERR_MANIFEST', `${path.join(dir, file)}: cannot read the function's source: ${(error as Error).message}`, {
-        cause: error,
-        hint: "a function's directory may hold regular files, directories and symbolic links only",
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_MANIFEST',
+        `${path.join(dir, file)}: cannot read the function's source: ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: "a function's directory may hold regular files, directories and symbolic links only",
+        },
+      );
     });
   }
   return `sha256:${hash.digest('hex')}`;

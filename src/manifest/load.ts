@@ -3,19 +3,19 @@ import path from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { PrebakeError } from '../errors.ts';
 import { FileReadError, readRegularFile } from '../files/regular-file.ts';
+import { schemaProblem } from '../validate.ts';
 import { handlerProblem } from './handler.ts';
 import {
   DEFAULT_MAX_PROCESSES,
   DEFAULT_MEMORY_MB,
-  DEFAULT_TMP_MB,
   DEFAULT_TIMEOUT_MS,
+  DEFAULT_TMP_MB,
   FUNCTION_NAME_PATTERN,
-  ManifestSchema,
-  poolSettingsProblem,
   type FunctionSpec,
   type Manifest,
+  ManifestSchema,
+  poolSettingsProblem,
 } from './schema.ts';
-import { schemaProblem } from '../validate.ts';
 
 export const MANIFEST_FILE = 'function.json';
 /** The largest function.json read: a manifest is a few hundred bytes; its env leaves room, within exec's limits. */
@@ -113,7 +113,9 @@ function specFromManifest(raw: unknown, dir: string, fail: (message: string) => 
     network: manifest.network ?? 'outbound',
     ...(manifest.allowUserNamespaces && { allowUserNamespaces: true }),
     ...(manifest.readOnlyPaths?.length && { readOnlyPaths: manifest.readOnlyPaths.map((file) => path.normalize(file)) }),
-    ...(manifest.interpreter && { interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter }),
+    ...(manifest.interpreter && {
+      interpreter: manifest.interpreter.includes('/') ? path.resolve(dir, manifest.interpreter) : manifest.interpreter,
+    }),
     ...(manifest.startMode && { startMode: manifest.startMode }),
     ...(manifest.warm && { warm: manifest.warm }),
     ...(manifest.pool && { pool: manifest.pool }),

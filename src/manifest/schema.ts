@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 
 export const RUNTIMES = ['node', 'python', 'java'] as const;
 /** "outbound" first: the default (docs/SANDBOX.md, "Network"). */
@@ -104,10 +104,7 @@ export const ManifestSchema = Type.Object(
      * is the probe event (default: the warm-up event).
      */
     cloneCheck: Type.Optional(
-      Type.Union([
-        Type.Literal(false),
-        Type.Object({ event: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
-      ]),
+      Type.Union([Type.Literal(false), Type.Object({ event: Type.Optional(Type.Unknown()) }, { additionalProperties: false })]),
     ),
     /** Size of the instance's private /tmp (a tmpfs), as Lambda's ephemeral storage. */
     tmpMb: Type.Optional(Type.Integer({ minimum: 1, maximum: 10240 })),

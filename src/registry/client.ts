@@ -2,8 +2,8 @@
 // digest), over fetch. Bodies stream both ways. No authentication: a registry that asks for it is refused
 // with its own message.
 import { Readable } from 'node:stream';
-import { sha256 } from '../files/sha256.ts';
 import { PrebakeError } from '../errors.ts';
+import { sha256 } from '../files/sha256.ts';
 import type { RegistryReference } from './reference.ts';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -40,10 +40,14 @@ export class RegistryClient {
     try {
       response = await fetch(url, init);
     } catch (error) {
-      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `cannot reach the registry ${this.ref.registry} (${what}): ${(error as Error).message}`, {
-        cause: error,
-        hint: 'check the registry address and that it listens (http for localhost and 127.0.0.1, https otherwise)',
-      });
+      throw new PrebakeError(
+        'PREBAKE_ERR_REGISTRY',
+        `cannot reach the registry ${this.ref.registry} (${what}): ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: 'check the registry address and that it listens (http for localhost and 127.0.0.1, https otherwise)',
+        },
+      );
     }
     if (ok.includes(response.status)) return response;
     const body = await response.text().catch(() => '');
@@ -55,10 +59,17 @@ export class RegistryClient {
         return body.slice(0, 200);
       }
     })();
-    throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} answered ${what} with ${response.status}${reason ? `: ${reason}` : ''}`, {
-      hint: response.status === 401 || response.status === 403 ? 'prebake does not log in to registries yet: use one that takes anonymous pushes' : undefined,
-      details: { status: response.status, url },
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_REGISTRY',
+      `the registry ${this.ref.registry} answered ${what} with ${response.status}${reason ? `: ${reason}` : ''}`,
+      {
+        hint:
+          response.status === 401 || response.status === 403
+            ? 'prebake does not log in to registries yet: use one that takes anonymous pushes'
+            : undefined,
+        details: { status: response.status, url },
+      },
+    );
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -73,12 +84,17 @@ export class RegistryClient {
     if (!location) throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} started an upload without a Location`);
     const target = new URL(location, this.ref.baseUrl);
     target.searchParams.set('digest', digest);
-    await this.request(`the upload of ${digest}`, target.toString(), {
-      method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body: Readable.toWeb(content) as ReadableStream,
-      duplex: 'half',
-    }, [201]);
+    await this.request(
+      `the upload of ${digest}`,
+      target.toString(),
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body: Readable.toWeb(content) as ReadableStream,
+        duplex: 'half',
+      },
+      [201],
+    );
   }
 
   async getBlob(digest: string): Promise<Readable> {
@@ -87,24 +103,39 @@ export class RegistryClient {
   }
 
   async putManifest(manifest: OciManifest): Promise<string> {
-    const response = await this.request(`the manifest ${this.ref.reference}`, this.url(`manifests/${this.ref.reference}`), {
-      method: 'PUT',
-      headers: { 'content-type': OCI_MANIFEST },
-      body: JSON.stringify(manifest),
-    }, [201]);
+    const response = await this.request(
+      `the manifest ${this.ref.reference}`,
+      this.url(`manifests/${this.ref.reference}`),
+      {
+        method: 'PUT',
+        headers: { 'content-type': OCI_MANIFEST },
+        body: JSON.stringify(manifest),
+      },
+      [201],
+    );
     return response.headers.get('docker-content-digest') ?? '';
   }
 
   async getManifest(): Promise<OciManifest> {
-    const response = await this.request(`GET manifest ${this.ref.reference}`, this.url(`manifests/${this.ref.reference}`), { headers: { accept: OCI_MANIFEST } }, [200]);
+    const response = await this.request(
+      `GET manifest ${this.ref.reference}`,
+      this.url(`manifests/${this.ref.reference}`),
+      { headers: { accept: OCI_MANIFEST } },
+      [200],
+    );
     const body = await response.text();
     if (this.ref.reference.startsWith('sha256:') && `sha256:${sha256(body)}` !== this.ref.reference) {
-      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that does not match ${this.ref.reference}`);
+      throw new PrebakeError(
+        'PREBAKE_ERR_REGISTRY',
+        `the registry ${this.ref.registry} sent a manifest that does not match ${this.ref.reference}`,
+      );
     }
     try {
       return JSON.parse(body) as OciManifest;
     } catch (error) {
-      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that is not JSON`, { cause: error });
+      throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that is not JSON`, {
+        cause: error,
+      });
     }
   }
 }

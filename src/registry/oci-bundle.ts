@@ -8,14 +8,14 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { bundleFiles, bundleHeader, type BundleFile } from '../bundle/export.ts';
+import { type BundleFile, bundleFiles, bundleHeader } from '../bundle/export.ts';
 import { addEntry, BUNDLE_FORMAT, corrupt, formatSums, HEADER_NAME, SUMS_NAME } from '../bundle/format.ts';
-import { sha256, sha256OfStream } from '../files/sha256.ts';
-import { importBundle, type ImportOptions, type ImportResult } from '../bundle/import.ts';
+import { type ImportOptions, type ImportResult, importBundle } from '../bundle/import.ts';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
+import { sha256, sha256OfStream } from '../files/sha256.ts';
 import type { ImageStore } from '../store/store.ts';
-import { OCI_MANIFEST, RegistryClient, type Descriptor, type OciManifest } from './client.ts';
+import { type Descriptor, OCI_MANIFEST, type OciManifest, RegistryClient } from './client.ts';
 import type { RegistryReference } from './reference.ts';
 
 export const ARTIFACT_TYPE = `application/vnd.prebake.bundle.v${BUNDLE_FORMAT}`;
@@ -101,7 +101,8 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
         continue;
       }
       // A bundle holds files and directories only (a symbolic link's layer, of older prebakes, included).
-      if (layer.mediaType !== FILE_TYPE) throw corrupt(`layer ${JSON.stringify(name)} is a ${layer.mediaType}: a bundle holds regular files and directories only`);
+      if (layer.mediaType !== FILE_TYPE)
+        throw corrupt(`layer ${JSON.stringify(name)} is a ${layer.mediaType}: a bundle holds regular files and directories only`);
       sums.set(name, layer.digest.replace(/^sha256:/, ''));
       const sink = pack.entry({ name, size: layer.size, mode });
       await pipeline(await client.getBlob(layer.digest), sink);
@@ -115,11 +116,19 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
 }
 
 /** Pulls the artifact at `ref` and imports it (verified as any bundle). */
-export async function pullBundle(store: ImageStore, criu: Criu, ref: RegistryReference, options: ImportOptions = {}): Promise<ImportResult> {
+export async function pullBundle(
+  store: ImageStore,
+  criu: Criu,
+  ref: RegistryReference,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
   const client = new RegistryClient(ref);
   const manifest = await client.getManifest();
   if (manifest.artifactType !== ARTIFACT_TYPE && manifest.config?.mediaType !== CONFIG_TYPE) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${ref.registry}/${ref.repository}:${ref.reference} is not a prebake bundle (artifact type ${manifest.artifactType ?? manifest.config?.mediaType})`);
+    throw new PrebakeError(
+      'PREBAKE_ERR_INVALID_INPUT',
+      `${ref.registry}/${ref.repository}:${ref.reference} is not a prebake bundle (artifact type ${manifest.artifactType ?? manifest.config?.mediaType})`,
+    );
   }
   const stream = bundleStream(client, manifest);
   try {

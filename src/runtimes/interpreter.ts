@@ -22,7 +22,12 @@ export function namedInterpreter(fn: Pick<FunctionSpec, 'interpreter'> | undefin
 
 /** `name` as a path: itself when it has a slash, else the first executable of that name on PATH. */
 export function findExecutable(name: string): string | undefined {
-  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : (process.env.PATH ?? '')
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((dir) => path.join(dir, name));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -59,16 +64,27 @@ export const RUNTIME_COMMANDS: Record<RuntimeName, string> = { node: 'node', pyt
  * hand on pyenv's 3.6 to 3.10, a plain start passed on all; fork mode needs 3.7.
  */
 export const MINIMUM_VERSIONS: Record<RuntimeName, { version: number[]; needs: string }> = {
-  node: { version: [22, 18], needs: "the shim imports registerHooks from node:module; 22.18 is the oldest Node prebake is tested on" },
+  node: { version: [22, 18], needs: 'the shim imports registerHooks from node:module; 22.18 is the oldest Node prebake is tested on' },
   python: { version: [3, 7], needs: 'fork mode uses gc.freeze and PyOS_BeforeFork' },
-  java: { version: [17], needs: "the shim uses records and pattern matching for instanceof (Java 16), and 17 is the LTS release that has them" },
+  java: {
+    version: [17],
+    needs: 'the shim uses records and pattern matching for instanceof (Java 16), and 17 is the LTS release that has them',
+  },
 };
 
 /** PREBAKE_ERR_RUNTIME_MISSING when `version` ("22.17.1", "3.6.15", "1.8.0_412") is older than the runtime's minimum. */
-export function assertMinimumVersion(runtime: RuntimeName, fn: Pick<FunctionSpec, 'interpreter' | 'name'> | undefined, binary: string, version: string): void {
+export function assertMinimumVersion(
+  runtime: RuntimeName,
+  fn: Pick<FunctionSpec, 'interpreter' | 'name'> | undefined,
+  binary: string,
+  version: string,
+): void {
   const { version: minimum, needs } = MINIMUM_VERSIONS[runtime];
   // Java before 9 called itself 1.x.
-  const parts = version.replace(/^1\.(?=\d+\.)/, '').split(/[.+_-]/).map((part) => Number.parseInt(part, 10));
+  const parts = version
+    .replace(/^1\.(?=\d+\.)/, '')
+    .split(/[.+_-]/)
+    .map((part) => Number.parseInt(part, 10));
   for (const [i, wanted] of minimum.entries()) {
     const have = Number.isNaN(parts[i]) ? 0 : (parts[i] ?? 0);
     if (have > wanted) return;

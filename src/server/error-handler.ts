@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { PrebakeError, toPrebakeError, type ErrorCode } from '../errors.ts';
+import { type ErrorCode, PrebakeError, toPrebakeError } from '../errors.ts';
 import { httpHint } from './hints.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -83,8 +83,12 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return sendError(request, reply, error);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new PrebakeError('PREBAKE_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, {
-      hint: 'see docs/DAEMON.md for the API',
-    })),
+    sendError(
+      request,
+      reply,
+      new PrebakeError('PREBAKE_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, {
+        hint: 'see docs/DAEMON.md for the API',
+      }),
+    ),
   );
 }

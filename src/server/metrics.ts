@@ -1,6 +1,6 @@
 // Prometheus metrics (GET /metrics), every name prefixed prebake_. Each app has its own registry, so tests can
 // build several apps in one process.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClonePoolStats } from '../manager/clone-pool.ts';
 import type { ManagerObserver } from '../manager/observer.ts';
 import type { ImageStore } from '../store/store.ts';
@@ -110,7 +110,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
       // The pools count; a scrape copies their totals (a pool replaced by a new build starts again at 0).
       this.reset();
       for (const pool of sources.stats().clonePools) {
-        const events = { hit: pool.hits, miss: pool.misses, refill: pool.refills, retired: pool.retired, died: pool.died, refill_failed: pool.refillFailures };
+        const events = {
+          hit: pool.hits,
+          miss: pool.misses,
+          refill: pool.refills,
+          retired: pool.retired,
+          died: pool.died,
+          refill_failed: pool.refillFailures,
+        };
         for (const [event, count] of Object.entries(events)) this.inc({ function: pool.name, event }, count);
       }
     },
@@ -151,7 +158,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
   const observer: ManagerObserver = {
     invocation(event) {
       invocations.inc({ function: event.functionName, start: event.start ?? 'none', outcome: event.outcome });
-      if (event.start && event.startMs !== undefined) startSeconds.observe({ function: event.functionName, start: event.start }, event.startMs / 1000);
+      if (event.start && event.startMs !== undefined)
+        startSeconds.observe({ function: event.functionName, start: event.start }, event.startMs / 1000);
       if (event.runMs !== undefined) runSeconds.observe({ function: event.functionName }, event.runMs / 1000);
     },
     restore(event) {

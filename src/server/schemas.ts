@@ -9,13 +9,14 @@ export const FunctionNameParams = Type.Object({
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({
-    code: Type.Union(Object.keys(ERROR_CODES).map((code) => Type.Literal(code)), { description: 'stable: match on it' }),
+    code: Type.Union(
+      Object.keys(ERROR_CODES).map((code) => Type.Literal(code)),
+      { description: 'stable: match on it' },
+    ),
     message: Type.String(),
     hint: Type.Optional(Type.String()),
     function: Type.Optional(Type.String()),
-    functionError: Type.Optional(
-      Type.Object({ type: Type.String(), message: Type.String(), stack: Type.Optional(Type.String()) }),
-    ),
+    functionError: Type.Optional(Type.Object({ type: Type.String(), message: Type.String(), stack: Type.Optional(Type.String()) })),
     requestId: Type.String(),
   }),
 });

@@ -1,15 +1,15 @@
 // buildServer: the daemon's HTTP API as a fastify app, built but not listening (tests inject or listen on port
 // 0; `prebake serve` listens). Closing the app ends every instance the daemon started.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { resolveDaemonConfig, type DaemonConfig, type DaemonConfigInput } from '../manager/config.ts';
+import { type DaemonConfig, type DaemonConfigInput, resolveDaemonConfig } from '../manager/config.ts';
 import { InstanceManager } from '../manager/manager.ts';
 import type { ImageStore } from '../store/store.ts';
-import { installAuth, type AuthOptions } from './auth.ts';
+import { type AuthOptions, installAuth } from './auth.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { createMetrics } from './metrics.ts';
 import { bundleRoutes } from './routes/bundle.ts';
@@ -76,7 +76,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (closing) throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance' });
+    if (closing)
+      throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance' });
   });
   installAuth(app, options.auth);
   // The server's close waits for every connection: one kept alive past its last response would hold it open.

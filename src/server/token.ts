@@ -27,7 +27,11 @@ export interface TokenSources {
 export async function resolveApiToken(sources: TokenSources): Promise<ApiToken> {
   if (sources.tokenFile !== undefined) {
     const text = await readFile(sources.tokenFile, 'utf8').catch((error: unknown) => {
-      throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the API token file ${sources.tokenFile}: ${(error as Error).message}`, { cause: error });
+      throw new PrebakeError(
+        'PREBAKE_ERR_INVALID_INPUT',
+        `cannot read the API token file ${sources.tokenFile}: ${(error as Error).message}`,
+        { cause: error },
+      );
     });
     return { token: checkToken(text.trim(), sources.tokenFile), from: sources.tokenFile, created: false };
   }
@@ -39,9 +43,13 @@ export async function resolveApiToken(sources: TokenSources): Promise<ApiToken> 
 
 function checkToken(token: string, from: string): string {
   if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `the API token in ${from} must be at least ${MIN_TOKEN_LENGTH} characters, without spaces`, {
-      hint: 'generate one with: openssl rand -hex 32',
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_INVALID_INPUT',
+      `the API token in ${from} must be at least ${MIN_TOKEN_LENGTH} characters, without spaces`,
+      {
+        hint: 'generate one with: openssl rand -hex 32',
+      },
+    );
   }
   return token;
 }

@@ -2,8 +2,8 @@
 // fallback when a restore fails.
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
 import { hostIdBase } from '../launch/host-ids.ts';
+import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
 import { viewEntries } from '../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
@@ -12,7 +12,12 @@ import type { ImageStore } from '../store/store.ts';
 import type { StartedInstance } from './started.ts';
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
-export async function startCold(fn: FunctionSpec, preparedDir: string, store: ImageStore, instances: InstanceRegistry): Promise<StartedInstance> {
+export async function startCold(
+  fn: FunctionSpec,
+  preparedDir: string,
+  store: ImageStore,
+  instances: InstanceRegistry,
+): Promise<StartedInstance> {
   return startCommand(fn, preparedDir, runtimeFor(fn.runtime).command(fn, preparedDir), store, instances);
 }
 
@@ -29,7 +34,14 @@ export async function startCommand(
   const sandbox = await planSandbox(store, fn, preparedDir, command, await hostIdBase(store.home, fn.name));
   const started = performance.now();
   const launched = launchInstance(fn, sandbox);
-  const instance = new Instance({ functionName: fn.name, owner: launched.owner, pipes: launched.pipes, cgroup: launched.cgroup, initPid: launched.initPid, registry: instances });
+  const instance = new Instance({
+    functionName: fn.name,
+    owner: launched.owner,
+    pipes: launched.pipes,
+    cgroup: launched.cgroup,
+    initPid: launched.initPid,
+    registry: instances,
+  });
   try {
     await readyWithNetwork(launched, instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }));
   } catch (error) {

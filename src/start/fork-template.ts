@@ -11,16 +11,22 @@ import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
+import { attachOutbound, type OutboundLink } from '../launch/outbound.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
-import type { ImageStore, StoredImage } from '../store/store.ts';
 import { processAlive } from '../process-alive.ts';
+import type { ImageStore, StoredImage } from '../store/store.ts';
 import { ForkedOwner } from './forked-owner.ts';
-import { attachOutbound, type OutboundLink } from '../launch/outbound.ts';
 import { startPrebaked } from './restore.ts';
 import type { StartedInstance } from './started.ts';
 
-const CONTROLLER_ENDS = { controlIn: constants.O_WRONLY, controlOut: constants.O_RDONLY, stdout: constants.O_RDONLY, stderr: constants.O_RDONLY, status: constants.O_RDONLY };
+const CONTROLLER_ENDS = {
+  controlIn: constants.O_WRONLY,
+  controlOut: constants.O_RDONLY,
+  stdout: constants.O_RDONLY,
+  stderr: constants.O_RDONLY,
+  status: constants.O_RDONLY,
+};
 type ControllerEnds = Record<keyof typeof CONTROLLER_ENDS, number>;
 
 /** A child the template forked, waiting for its first frame: the controller holds its pipes' ends. */
@@ -57,10 +63,14 @@ const forkShape = (spec: FunctionSpec) => `${spec.tmpMb}/${spec.network}/${spec.
 /** PREBAKE_ERR_FORK_UNSUPPORTED unless `spec`'s runtime is single-threaded (Python). */
 export function assertForkable(spec: FunctionSpec): void {
   if (spec.runtime === 'python') return;
-  throw new PrebakeError('PREBAKE_ERR_FORK_UNSUPPORTED', `function "${spec.name}": fork mode needs a single-threaded runtime (Python), and ${spec.runtime} runs several threads (a fork copies only one)`, {
-    functionName: spec.name,
-    hint: 'use the prebaked or warm start mode for this function',
-  });
+  throw new PrebakeError(
+    'PREBAKE_ERR_FORK_UNSUPPORTED',
+    `function "${spec.name}": fork mode needs a single-threaded runtime (Python), and ${spec.runtime} runs several threads (a fork copies only one)`,
+    {
+      functionName: spec.name,
+      hint: 'use the prebaked or warm start mode for this function',
+    },
+  );
 }
 
 export class ForkTemplate {
@@ -106,13 +116,17 @@ export class ForkTemplate {
     try {
       const threads = await template.instance.becomeTemplate(spec.timeoutMs);
       if (threads !== 1) {
-        throw new PrebakeError('PREBAKE_ERR_FORK_UNSUPPORTED', `function "${spec.name}": its process has ${threads} threads at the snapshot, and a fork copies only the one that forks`, {
-          functionName: spec.name,
-          hint:
-            'the usual starters are OpenBLAS/MKL under numpy, pandas or scikit-learn: set OPENBLAS_NUM_THREADS=1 and MKL_NUM_THREADS=1 in ' +
-            'function.json\'s "env"; grpc channels; logging handlers that ship logs from a thread, such as QueueListener or a log agent\'s. ' +
-            'Stop them before the snapshot, in a beforeCheckpoint hook, and rebuild; or use the prebaked start mode',
-        });
+        throw new PrebakeError(
+          'PREBAKE_ERR_FORK_UNSUPPORTED',
+          `function "${spec.name}": its process has ${threads} threads at the snapshot, and a fork copies only the one that forks`,
+          {
+            functionName: spec.name,
+            hint:
+              'the usual starters are OpenBLAS/MKL under numpy, pandas or scikit-learn: set OPENBLAS_NUM_THREADS=1 and MKL_NUM_THREADS=1 in ' +
+              'function.json\'s "env"; grpc channels; logging handlers that ship logs from a thread, such as QueueListener or a log agent\'s. ' +
+              'Stop them before the snapshot, in a beforeCheckpoint hook, and rebuild; or use the prebaked start mode',
+          },
+        );
       }
       return new ForkTemplate(image.meta.buildId, template, await template.instance.initPid(), instances);
     } catch (error) {
@@ -161,7 +175,10 @@ export class ForkTemplate {
       // Made while the template clones the child (forkChild has sent its request by now): 0.3 ms off the start.
       cgroup = createInstanceCgroup(spec);
     } catch (error) {
-      await forking.then((child) => closeEnds(child.ends), () => {});
+      await forking.then(
+        (child) => closeEnds(child.ends),
+        () => {},
+      );
       throw error;
     }
     let child: Awaited<typeof forking> | undefined;
@@ -231,7 +248,10 @@ export class ForkTemplate {
     const child = (async (): Promise<ForkedChild | undefined> => {
       const forked = await this.forkChild(spec).catch(() => undefined);
       if (!forked) return undefined;
-      const released = await forked.released.then(() => true, () => false);
+      const released = await forked.released.then(
+        () => true,
+        () => false,
+      );
       if (released && !this.ending && spec.network === 'outbound') {
         // Off the request path: the helper waits in the template's cgroup, and follows the child into its own.
         forked.link = await attachOutbound(forked.pid, this.template.instance.cgroupProcs, spec.name).catch(() => undefined);
@@ -297,9 +317,16 @@ function joinCgroup(cgroup: InstanceCgroup, pid: number, name: string): void {
     for (const file of cgroup.procsFiles) writeFileSync(file, String(pid));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') {
-      throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": the forked child exited before it started`, { cause: error, functionName: name });
+      throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": the forked child exited before it started`, {
+        cause: error,
+        functionName: name,
+      });
     }
-    throw new PrebakeError('PREBAKE_ERR_CGROUP', `function "${name}": cannot move the forked child into its cgroup ${cgroup.name}: ${(error as Error).message}`, { cause: error, functionName: name });
+    throw new PrebakeError(
+      'PREBAKE_ERR_CGROUP',
+      `function "${name}": cannot move the forked child into its cgroup ${cgroup.name}: ${(error as Error).message}`,
+      { cause: error, functionName: name },
+    );
   }
 }
 
@@ -317,7 +344,11 @@ function openControllerEnds(templatePid: number, fds: Record<string, number>, na
     return opened as ControllerEnds;
   } catch (error) {
     for (const fd of Object.values(opened)) closeSync(fd);
-    throw new PrebakeError('PREBAKE_ERR_PIPE', `function "${name}": cannot take the forked child's pipes from its template: ${(error as Error).message}`, { cause: error, functionName: name });
+    throw new PrebakeError(
+      'PREBAKE_ERR_PIPE',
+      `function "${name}": cannot take the forked child's pipes from its template: ${(error as Error).message}`,
+      { cause: error, functionName: name },
+    );
   }
 }
 
@@ -329,10 +360,18 @@ function openControllerEnds(templatePid: number, fds: Record<string, number>, na
 function hostPid(templatePid: number, nsPid: number, name: string): number {
   const children = readProcFile(`/proc/${templatePid}/task/${templatePid}/children`).trim().split(/\s+/).filter(Boolean);
   for (const child of children) {
-    const ids = /^NSpid:\s+(.*)$/m.exec(readProcFile(`/proc/${child}/status`))?.[1]?.trim().split(/\s+/).map(Number);
+    const ids = /^NSpid:\s+(.*)$/m
+      .exec(readProcFile(`/proc/${child}/status`))?.[1]
+      ?.trim()
+      .split(/\s+/)
+      .map(Number);
     if (ids?.at(-2) === nsPid) return Number(child);
   }
-  throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": the forked child (${nsPid} in its template) exited before it started`, { functionName: name });
+  throw new PrebakeError(
+    'PREBAKE_ERR_FUNCTION_EXITED',
+    `function "${name}": the forked child (${nsPid} in its template) exited before it started`,
+    { functionName: name },
+  );
 }
 
 function readProcFile(file: string): string {

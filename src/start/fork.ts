@@ -60,7 +60,12 @@ export class ForkTemplates {
     const template = this.templates.get(name);
     if (!template) return;
     this.templates.delete(name);
-    this.track(template.then((t) => t.end(), () => {}));
+    this.track(
+      template.then(
+        (t) => t.end(),
+        () => {},
+      ),
+    );
   }
 
   /** Ends every template and refuses new ones. */
@@ -71,7 +76,9 @@ export class ForkTemplates {
   }
 
   private track(end: Promise<void>): void {
-    const ending: Promise<void> = end.catch((error: unknown) => process.emitWarning(error as Error)).finally(() => this.ending.delete(ending));
+    const ending: Promise<void> = end
+      .catch((error: unknown) => process.emitWarning(error as Error))
+      .finally(() => this.ending.delete(ending));
     this.ending.add(ending);
   }
 

@@ -1,8 +1,9 @@
 // The process prebake waits on for a forked child (src/start/fork-template.ts): the waiter the template forked,
 // which reports the exit status of the child's function process on a pipe of its own and exits. prebake is not
 // its parent (the template is), so the pipe is how the status reaches the controller.
-import { constants } from 'node:os';
+
 import net from 'node:net';
+import { constants } from 'node:os';
 import type { OwnerProcess } from '../launch/owner.ts';
 
 type Exit = { exitCode?: number; signal?: string };
@@ -41,7 +42,10 @@ export class ForkedOwner implements OwnerProcess {
   }
 
   // biome-ignore lint/suspicious/noThenProperty: awaitable by design, as execa's child is
-  then<T1 = Exit, T2 = never>(onFulfilled?: ((value: Exit) => T1 | PromiseLike<T1>) | null, onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null): PromiseLike<T1 | T2> {
+  then<T1 = Exit, T2 = never>(
+    onFulfilled?: ((value: Exit) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): PromiseLike<T1 | T2> {
     return this.exited.then(onFulfilled, onRejected);
   }
 

@@ -38,5 +38,7 @@ export class PhaseClock {
 export function formatPhases(phases: StartPhase[]): string {
   const width = Math.max(...phases.map((phase) => phase.name.length));
   const total = phases.reduce((sum, phase) => sum + phase.ms, 0);
-  return [...phases, { name: 'sum', ms: total }].map((phase) => `  ${phase.name.padEnd(width)}  ${phase.ms.toFixed(2).padStart(8)} ms`).join('\n');
+  return [...phases, { name: 'sum', ms: total }]
+    .map((phase) => `  ${phase.name.padEnd(width)}  ${phase.ms.toFixed(2).padStart(8)} ms`)
+    .join('\n');
 }

@@ -9,13 +9,13 @@ import type { Criu, RunningRestore } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
-import { instanceHostId, restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
 import { attachOutbound } from '../launch/outbound.ts';
+import { closeControllerEnds, closeInstanceEnds, createInstancePipes, instanceEnds, PIPE_NAMES } from '../launch/pipes.ts';
+import { processTree, readProcess } from '../launch/proc.ts';
+import { instanceHostId, restoreMounts, TMP_EXTERNAL_KEY, withFunctionDirs } from '../launch/sandbox-plan.ts';
 import { restoreRoot } from '../launch/skeleton.ts';
 import { TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
-import { processTree, readProcess } from '../launch/proc.ts';
 import { PhaseClock } from './phases.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -105,7 +105,11 @@ export async function startPrebaked(
     // threads. The start is complete when both are done (see RunningRestore.restored).
     // An "outbound" clone is resumed once its egress is attached: its afterRestore hooks may reconnect.
     const outbound = meta.sandbox.network === 'outbound' && options.network !== false;
-    const resume = () => resumeClone(instance!, meta.spec.timeoutMs).then(() => undefined, (error: unknown) => error);
+    const resume = () =>
+      resumeClone(instance!, meta.spec.timeoutMs).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     let resumed = options.resume === false || outbound ? undefined : resume();
     const restored = await running.restored;
     if (restored === 'timeout') {
@@ -145,13 +149,20 @@ export function resumeClone(instance: Instance, timeoutMs: number): Promise<void
 // The restored tree's root on the host: criu writes the pidfile before it exits; before that (a restore
 // interrupted midway) it is the namespace init below prebake-restore.
 async function restoredRoot(running: RunningRestore, name: string): Promise<number> {
-  const pid = await readFile(running.pidFile, 'utf8').then((text) => Number(text.trim()), () => undefined);
+  const pid = await readFile(running.pidFile, 'utf8').then(
+    (text) => Number(text.trim()),
+    () => undefined,
+  );
   if (pid) return pid;
   const ownerPid = running.process.pid;
   for (const candidate of ownerPid === undefined ? [] : await processTree(ownerPid)) {
     if ((await readProcess(candidate))?.namespaceInit) return candidate;
   }
-  throw new PrebakeError('PREBAKE_ERR_FUNCTION_EXITED', `function "${name}": its restored instance has no process (prebake-restore ${ownerPid} has no restored tree)`, {
-    functionName: name,
-  });
+  throw new PrebakeError(
+    'PREBAKE_ERR_FUNCTION_EXITED',
+    `function "${name}": its restored instance has no process (prebake-restore ${ownerPid} has no restored tree)`,
+    {
+      functionName: name,
+    },
+  );
 }

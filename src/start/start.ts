@@ -4,7 +4,7 @@ import type { InstanceRegistry } from '../instance/registry.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import { startCold } from './cold.ts';
-import { startForked, type ForkTemplates } from './fork.ts';
+import { type ForkTemplates, startForked } from './fork.ts';
 import { startPrebaked } from './restore.ts';
 import type { StartedInstance } from './started.ts';
 
@@ -17,7 +17,13 @@ export interface StartTarget {
 }
 
 /** Starts an instance of `fn` the way `fn.mode` says; prebaked and fork need the image, fork its templates. */
-export async function startInstance(fn: StartTarget, store: ImageStore, criu: Criu, instances: InstanceRegistry, templates?: ForkTemplates): Promise<StartedInstance> {
+export async function startInstance(
+  fn: StartTarget,
+  store: ImageStore,
+  criu: Criu,
+  instances: InstanceRegistry,
+  templates?: ForkTemplates,
+): Promise<StartedInstance> {
   if (fn.mode === 'prebaked' && fn.image) return startPrebaked(fn.image, store, criu, instances);
   if (fn.mode === 'fork') {
     if (!fn.image || !templates) throw new Error('a fork start needs the image and the fork templates');

@@ -7,7 +7,7 @@
 // remembers each file's device, inode, size, modification and change time as it verified them (the change time
 // cannot be set back, unlike the modification time); a later restore stats the files (and the images directory,
 // which changes when a file is added, removed or renamed) and verifies in full again only when one differs.
-import { statSync, type BigIntStats } from 'node:fs';
+import { type BigIntStats, statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';

@@ -3,7 +3,7 @@
 // The fields prebake reads are checked; more are allowed (a later format may add some).
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { STORED_NETWORK_MODES, RUNTIMES } from '../manifest/schema.ts';
+import { RUNTIMES, STORED_NETWORK_MODES } from '../manifest/schema.ts';
 
 const Runtime = Type.Union(RUNTIMES.map((runtime) => Type.Literal(runtime)));
 const Network = Type.Union(STORED_NETWORK_MODES.map((mode) => Type.Literal(mode)));
@@ -37,7 +37,9 @@ const SandboxSchema = Type.Object({
     }),
   ),
   rootEntries: Type.Optional(
-    Type.Array(Type.Object({ kind: Type.Union([Type.Literal('copy'), Type.Literal('device')]), source: Type.String(), target: Type.String() })),
+    Type.Array(
+      Type.Object({ kind: Type.Union([Type.Literal('copy'), Type.Literal('device')]), source: Type.String(), target: Type.String() }),
+    ),
   ),
   tmpMb: Type.Integer({ minimum: 1 }),
   network: Network,

@@ -20,15 +20,15 @@ import { chmodSync, mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import type { SandboxPlan } from '../launch/sandbox-plan.ts';
 import { PrebakeError } from '../errors.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
-import { currentNetworkMode, isFunctionName, type FunctionSpec, type RuntimeName, type StoredNetworkMode } from '../manifest/schema.ts';
+import type { SandboxPlan } from '../launch/sandbox-plan.ts';
+import { currentNetworkMode, type FunctionSpec, isFunctionName, type RuntimeName, type StoredNetworkMode } from '../manifest/schema.ts';
+import { processAlive } from '../process-alive.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
 import { schemaProblem } from '../validate.ts';
-import { ImageVerifier, type ImageFiles } from './image-files.ts';
+import { type ImageFiles, ImageVerifier } from './image-files.ts';
 import { imageMetaCheck } from './meta-schema.ts';
-import { processAlive } from '../process-alive.ts';
 
 // 2: instances run sandboxed (meta.sandbox); 3: from the build's copy of the code, with a recorded interpreter.
 // An image of an older format is stale.
@@ -112,7 +112,11 @@ async function readMeta(name: string, file: string): Promise<ImageMeta> {
   }
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as { format?: unknown; spec?: { dir?: unknown } }) : {};
   if (record.format !== META_FORMAT) {
-    throw notBuilt('other-version', `was written by another version of prebake (format ${String(record.format)}, not ${META_FORMAT})`, record.spec?.dir);
+    throw notBuilt(
+      'other-version',
+      `was written by another version of prebake (format ${String(record.format)}, not ${META_FORMAT})`,
+      record.spec?.dir,
+    );
   }
   const problem = schemaProblem(imageMetaCheck, parsed, 'the file');
   if (problem) throw notBuilt('invalid', `is not valid: ${problem}`, record.spec?.dir);
@@ -296,7 +300,12 @@ export class ImageStore {
    */
   async prepared(name: string, key: string, fill: (dir: string) => Promise<void>): Promise<string> {
     const target = this.preparedDir(name, key);
-    if (await stat(target).then(() => true, () => false)) {
+    if (
+      await stat(target).then(
+        () => true,
+        () => false,
+      )
+    ) {
       // Used now: the sweep of unused prepared dirs leaves one alone for an hour after (unreferenced.ts).
       const now = new Date();
       await utimes(target, now, now).catch(() => {});
@@ -334,12 +343,18 @@ export class ImageStore {
       // A build made elsewhere (a bundle being imported) moves into place. The same build again (a bundle
       // imported twice): the old copy moves aside first, so that a restore holding its files open keeps them,
       // and goes once the new one is in place.
-      const replaced = await rename(finalDir, `${buildDir}.replaced`).then(() => `${buildDir}.replaced`, () => undefined);
+      const replaced = await rename(finalDir, `${buildDir}.replaced`).then(
+        () => `${buildDir}.replaced`,
+        () => undefined,
+      );
       await rename(buildDir, finalDir);
       if (replaced) await rm(replaced, { recursive: true, force: true });
     }
     workDirs.delete(buildDir);
-    const previous = await readlink(path.join(fnDir, 'current')).then((target) => path.basename(target), () => undefined);
+    const previous = await readlink(path.join(fnDir, 'current')).then(
+      (target) => path.basename(target),
+      () => undefined,
+    );
     const nextLink = path.join(fnDir, `.current-${randomBytes(4).toString('hex')}`);
     await symlink(path.join('builds', meta.buildId), nextLink);
     await rename(nextLink, path.join(fnDir, 'current'));
@@ -392,7 +407,10 @@ export class ImageStore {
   /** Removes a function's images and prepared files. Returns false when there was nothing to remove. */
   async remove(name: string): Promise<boolean> {
     const fnDir = this.functionDir(name);
-    const existed = await stat(fnDir).then(() => true, () => false);
+    const existed = await stat(fnDir).then(
+      () => true,
+      () => false,
+    );
     const release = await this.lock(name);
     try {
       await rm(fnDir, { recursive: true, force: true });
@@ -422,7 +440,6 @@ export class ImageStore {
     return removed;
   }
 }
-
 
 /** Total bytes of the files under `dir`. */
 export async function directoryBytes(dir: string): Promise<number> {

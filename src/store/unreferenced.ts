@@ -6,7 +6,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside } from '../files/inside.ts';
-import { mountsOfAllNamespaces, ownMounts, type MountEntry } from '../launch/proc.ts';
+import { type MountEntry, mountsOfAllNamespaces, ownMounts } from '../launch/proc.ts';
 import type { ImageMeta } from './store.ts';
 
 export const MIN_AGE_MS = 60 * 60_000;
@@ -35,7 +35,10 @@ export async function sweepUnreferenced(home: string, metas: ImageMeta[], option
   const now = options.now ?? Date.now();
   const named = new Set(metas.flatMap((meta) => [meta.sandbox.root, meta.preparedDir].map((dir) => path.resolve(dir))));
   const candidates: string[] = [];
-  for (const [area, pattern] of [['sandbox', SKELETON_NAME], ['prepared', PREPARED_NAME]] as const) {
+  for (const [area, pattern] of [
+    ['sandbox', SKELETON_NAME],
+    ['prepared', PREPARED_NAME],
+  ] as const) {
     for (const name of await readdir(path.join(home, area)).catch(() => [] as string[])) {
       const dir = path.join(home, area, name);
       if (!pattern.test(name) || named.has(dir)) continue;

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, makeSandbox, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -17,10 +17,14 @@ beforeAll(async () => {
 afterAll(() => sandbox.finish());
 
 describe('an addon built for another Node', () => {
-  it('fails the build with Node\'s report and a hint to install with prebake\'s node', async () => {
-    const result = await execa(process.execPath, [path.join(ROOT, 'src', 'cli', 'main.ts'), '--home', sandbox.home, 'build', dir], { reject: false });
+  it("fails the build with Node's report and a hint to install with prebake's node", async () => {
+    const result = await execa(process.execPath, [path.join(ROOT, 'src', 'cli', 'main.ts'), '--home', sandbox.home, 'build', dir], {
+      reject: false,
+    });
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(/compiled against a different Node\.js version using\s+NODE_MODULE_VERSION 115\. This version of Node\.js requires\s+NODE_MODULE_VERSION \d+/);
+    expect(result.stderr).toMatch(
+      /compiled against a different Node\.js version using\s+NODE_MODULE_VERSION 115\. This version of Node\.js requires\s+NODE_MODULE_VERSION \d+/,
+    );
     expect(result.stderr).toContain('a native addon was built for NODE_MODULE_VERSION 115');
     expect(result.stderr).toContain('`. scripts/env.sh`');
     expect(result.stderr).toContain(`npm rebuild\` in ${dir}`);

@@ -6,7 +6,7 @@ import { buildFunction } from '../../src/bake/build.ts';
 import { Criu } from '../../src/criu/criu.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -41,13 +41,20 @@ describe('build', () => {
     expect(after).toHaveLength(2);
     expect(after).toContain(third.meta.buildId);
     expect((await sandbox.store.get('hello-node'))?.meta.buildId).toBe(third.meta.buildId);
-    const outcome = await invokeFunction({ target: 'hello-node', event: '{"name":"twice"}' }, sandbox.store, sandbox.criu, sandbox.instances);
+    const outcome = await invokeFunction(
+      { target: 'hello-node', event: '{"name":"twice"}' },
+      sandbox.store,
+      sandbox.criu,
+      sandbox.instances,
+    );
     expect(JSON.parse(outcome.result).message).toBe('Hello, twice!');
   });
 
   it('fails cleanly when criu is missing, leaving no temp dir and no image', async () => {
     const spec = { ...(await loadFunction(dir)), name: 'no-criu' };
-    await expect(buildFunction(spec, { store: sandbox.store, criu: new Criu('/nonexistent/criu'), instances: sandbox.instances })).rejects.toMatchObject({
+    await expect(
+      buildFunction(spec, { store: sandbox.store, criu: new Criu('/nonexistent/criu'), instances: sandbox.instances }),
+    ).rejects.toMatchObject({
       code: 'PREBAKE_ERR_CRIU_MISSING',
     });
     expect(await sandbox.store.get('no-criu')).toBeUndefined();
@@ -68,7 +75,9 @@ describe('build', () => {
   it('removes a function with its image', async () => {
     expect(await sandbox.store.remove('hello-node')).toBe(true);
     expect(await sandbox.store.get('hello-node')).toBeUndefined();
-    await expect(invokeFunction({ target: 'hello-node', event: '{}' }, sandbox.store, sandbox.criu, sandbox.instances)).rejects.toMatchObject({
+    await expect(
+      invokeFunction({ target: 'hello-node', event: '{}' }, sandbox.store, sandbox.criu, sandbox.instances),
+    ).rejects.toMatchObject({
       code: 'PREBAKE_ERR_UNKNOWN_FUNCTION',
     });
   });

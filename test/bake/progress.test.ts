@@ -1,7 +1,7 @@
 // What a build says while it runs: each phase as it begins and ends, and for a phase still running, that it is
 // and for how long: redrawn in place every 5 s on a terminal, a plain line every 30 s elsewhere.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createBuildReporter, describeBuildEvent, TICK_MS, type BuildEvent } from '../../src/bake/progress.ts';
+import { type BuildEvent, createBuildReporter, describeBuildEvent, TICK_MS } from '../../src/bake/progress.ts';
 
 function sink(isTTY: boolean) {
   const written: string[] = [];
@@ -21,7 +21,9 @@ afterEach(() => {
 
 describe('a build reporter', () => {
   it('says a phase as it begins and as it ends', () => {
-    expect(describeBuildEvent(begin('dump', 'criu writes the image of 40.1 MB of resident memory'))).toBe('dump: criu writes the image of 40.1 MB of resident memory...');
+    expect(describeBuildEvent(begin('dump', 'criu writes the image of 40.1 MB of resident memory'))).toBe(
+      'dump: criu writes the image of 40.1 MB of resident memory...',
+    );
     expect(describeBuildEvent(end('dump', 'dump done in 210 ms: image 12.3 MB'))).toBe('dump done in 210 ms: image 12.3 MB');
     expect(describeBuildEvent({ functionName: 'hello', kind: 'note', detail: 'image 12.3 MB published' })).toBe('image 12.3 MB published');
   });

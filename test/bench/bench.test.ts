@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, makeSandbox, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let helloDir: string;
@@ -55,7 +55,18 @@ describe('prebake bench', () => {
     const json = path.join(sandbox.root, 'out', 'bench.json');
     const chart = path.join(sandbox.root, 'out', 'bench.svg');
     // pooled: every clone is used once; a sandbox clean afterwards says the pool ended its spare clones.
-    const result = await prebake('bench', helloDir, '--runs', '2', '--modes', 'cold,prebaked,warm,node-snapshot,pooled', '--json', json, '--chart', chart);
+    const result = await prebake(
+      'bench',
+      helloDir,
+      '--runs',
+      '2',
+      '--modes',
+      'cold,prebaked,warm,node-snapshot,pooled',
+      '--json',
+      json,
+      '--chart',
+      chart,
+    );
     expect(result.stderr).toContain('hello-node: no image yet, building it');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/hello-node \(node\): 2 runs per mode/);
@@ -64,10 +75,14 @@ describe('prebake bench', () => {
 
     const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument;
     expect(doc.machine).toMatchObject({
-      cores: expect.any(Number), criu: expect.stringMatching(/^4\./), kernel: expect.any(String),
-      criu_build: expect.stringMatching(/^(lean|packaged) /), huge_page_fill: expect.any(String),
+      cores: expect.any(Number),
+      criu: expect.stringMatching(/^4\./),
+      kernel: expect.any(String),
+      criu_build: expect.stringMatching(/^(lean|packaged) /),
+      huge_page_fill: expect.any(String),
       hardware_breakpoints: expect.stringMatching(/^(working|not working: criu stops on syscalls instead)/),
-      page_fault_4k_us: expect.any(Number), page_fault_huge_us: expect.any(Number),
+      page_fault_4k_us: expect.any(Number),
+      page_fault_huge_us: expect.any(Number),
       page_faults: expect.stringMatching(/ us per 4 KiB fault.*: (slow|fast): /),
     });
     expect(doc.machine.page_fault_4k_us).toBeGreaterThan(0);
@@ -107,7 +122,17 @@ describe('prebake bench', () => {
 
   it('takes the name of a built function, and skips node-snapshot and fork for a function they cannot start', async () => {
     const pythonDir = await sandbox.addFunction('hello-python', 'bundled');
-    const result = await prebake('bench', 'hello-node', pythonDir, '--runs', '1', '--warmups', '0', '--modes', 'prebaked,node-snapshot,fork');
+    const result = await prebake(
+      'bench',
+      'hello-node',
+      pythonDir,
+      '--runs',
+      '1',
+      '--warmups',
+      '0',
+      '--modes',
+      'prebaked,node-snapshot,fork',
+    );
     expect(result.stderr).not.toContain('hello-node: no image yet');
     expect(result.stderr).toContain('hello-python: skipping node-snapshot: a python function');
     expect(result.stderr).toMatch(/hello-node: skipping fork: .*single-threaded runtime/);
@@ -128,9 +153,14 @@ describe('prebake bench', () => {
     expect(result.stdout).toMatch(/^ {2}prebaked: skipped: .*cannot reach the database.*\[PREBAKE_ERR_INIT_FAILED\]$/m);
     expect(result.stdout).toMatch(/^threads-python \(python\): 2 runs per mode/m);
     expect(result.stdout).toMatch(/^prebaked .* 2\/2$/m);
-    expect(result.stdout).toMatch(/^ {2}fork: skipped: .*2 threads.*OPENBLAS_NUM_THREADS=1.*grpc.*logging.*\[PREBAKE_ERR_FORK_UNSUPPORTED\]$/m);
+    expect(result.stdout).toMatch(
+      /^ {2}fork: skipped: .*2 threads.*OPENBLAS_NUM_THREADS=1.*grpc.*logging.*\[PREBAKE_ERR_FORK_UNSUPPORTED\]$/m,
+    );
 
-    const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument & { complete: boolean; skipped: { function: string; mode: string; code: string | null; reason: string; hint: string | null }[] };
+    const doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument & {
+      complete: boolean;
+      skipped: { function: string; mode: string; code: string | null; reason: string; hint: string | null }[];
+    };
     expect(doc.complete).toBe(true);
     expect(doc.results.map((r) => [r.function, r.mode, r.runs, r.failures])).toEqual([['threads-python', 'prebaked', 2, 0]]);
     expect(doc.skipped.map((s) => [s.function, s.mode, s.code])).toEqual([
@@ -146,14 +176,20 @@ describe('prebake bench', () => {
     // A function whose init takes two minutes: the bench is interrupted while it builds.
     const slowDir = path.join(sandbox.root, 'functions', 'slow-init-python');
     await mkdir(slowDir, { recursive: true });
-    await writeFile(path.join(slowDir, 'function.json'), JSON.stringify({ runtime: 'python', handler: 'main.handler', timeoutMs: 120_000 }));
+    await writeFile(
+      path.join(slowDir, 'function.json'),
+      JSON.stringify({ runtime: 'python', handler: 'main.handler', timeoutMs: 120_000 }),
+    );
     await writeFile(path.join(slowDir, 'main.py'), 'import time\ntime.sleep(120)\n\ndef handler(event, context):\n    return None\n');
     const json = path.join(sandbox.root, 'out', 'interrupted.json');
     const bench = prebake('bench', helloDir, slowDir, '-n', '2', '--warmups', '0', '--modes', 'cold,prebaked', '--json', json);
     let doc: (BenchDocument & { complete: boolean }) | undefined;
     while (!doc) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      doc = await readFile(json, 'utf8').then((text) => JSON.parse(text) as BenchDocument & { complete: boolean }, () => undefined);
+      doc = await readFile(json, 'utf8').then(
+        (text) => JSON.parse(text) as BenchDocument & { complete: boolean },
+        () => undefined,
+      );
       if (bench.exitCode !== null) throw new Error(`the bench ended first: ${(await bench).stderr}`);
     }
     bench.kill('SIGINT');
@@ -162,7 +198,10 @@ describe('prebake bench', () => {
     expect(result.stdout).toMatch(/^hello-python \(python\): 2 runs per mode/m);
     doc = JSON.parse(await readFile(json, 'utf8')) as BenchDocument & { complete: boolean };
     expect(doc.complete).toBe(false);
-    expect(doc.results.map((r) => [r.function, r.mode, r.runs, r.failures])).toEqual([['hello-python', 'cold', 2, 0], ['hello-python', 'prebaked', 2, 0]]);
+    expect(doc.results.map((r) => [r.function, r.mode, r.runs, r.failures])).toEqual([
+      ['hello-python', 'cold', 2, 0],
+      ['hello-python', 'prebaked', 2, 0],
+    ]);
   });
 
   it('refuses an unknown mode before running anything', async () => {

@@ -29,7 +29,17 @@ describe('scales', () => {
 });
 
 function samples(values: [number, number][]): Sample[] {
-  return values.map(([startMs, e2eMs], i) => ({ run: i + 1, at: '', ok: true, startMs, e2eMs, handlerMs: e2eMs - startMs, teardownMs: 1, rssMb: 50, pssMb: 20 }));
+  return values.map(([startMs, e2eMs], i) => ({
+    run: i + 1,
+    at: '',
+    ok: true,
+    startMs,
+    e2eMs,
+    handlerMs: e2eMs - startMs,
+    teardownMs: 1,
+    rssMb: 50,
+    pssMb: 20,
+  }));
 }
 
 const run: BenchRun = {
@@ -40,15 +50,56 @@ const run: BenchRun = {
   warmups: 1,
   modes: ['cold', 'prebaked', 'warm'],
   machine: {
-    cpuModel: 'Test CPU <x86>', cores: 2, memoryMb: 4000, kernel: 'Linux 6.1', distro: 'Debian', virtualization: 'kvm',
-    node: 'v24.9.0', instanceNode: 'v24.9.0', criu: '4.1', criuKdatCache: 'present', criuBuild: 'lean static, sha256 0123456789abcdef', hugePageFill: 'on: huge pages of 64 kB',
-    hardwareBreakpoints: 'working', pageFault4kUs: 1.9, pageFaultHugeUs: 0.3, pageFaults: '1.90 us per 4 KiB fault', runtimes: { node: 'node v24.9.0' },
+    cpuModel: 'Test CPU <x86>',
+    cores: 2,
+    memoryMb: 4000,
+    kernel: 'Linux 6.1',
+    distro: 'Debian',
+    virtualization: 'kvm',
+    node: 'v24.9.0',
+    instanceNode: 'v24.9.0',
+    criu: '4.1',
+    criuKdatCache: 'present',
+    criuBuild: 'lean static, sha256 0123456789abcdef',
+    hugePageFill: 'on: huge pages of 64 kB',
+    hardwareBreakpoints: 'working',
+    pageFault4kUs: 1.9,
+    pageFaultHugeUs: 0.3,
+    pageFaults: '1.90 us per 4 KiB fault',
+    runtimes: { node: 'node v24.9.0' },
   },
   load: { start: [0.5, 0.4, 0.3], end: [0.6, 0.4, 0.3] },
   arms: [
-    { functionName: 'fn-a', runtime: 'node', mode: 'cold', samples: samples([[200, 230], [210, 240], [190, 220]]) },
-    { functionName: 'fn-a', runtime: 'node', mode: 'prebaked', samples: samples([[50, 55], [60, 66], [55, 60]]) },
-    { functionName: 'fn-a', runtime: 'node', mode: 'warm', samples: samples([[0, 2], [0, 3], [0, 2.5]]) },
+    {
+      functionName: 'fn-a',
+      runtime: 'node',
+      mode: 'cold',
+      samples: samples([
+        [200, 230],
+        [210, 240],
+        [190, 220],
+      ]),
+    },
+    {
+      functionName: 'fn-a',
+      runtime: 'node',
+      mode: 'prebaked',
+      samples: samples([
+        [50, 55],
+        [60, 66],
+        [55, 60],
+      ]),
+    },
+    {
+      functionName: 'fn-a',
+      runtime: 'node',
+      mode: 'warm',
+      samples: samples([
+        [0, 2],
+        [0, 3],
+        [0, 2.5],
+      ]),
+    },
   ],
   images: [{ functionName: 'fn-a', kind: 'criu', bytes: 12_000_000, buildMs: 300, warmups: 1 }],
   skipped: [],
@@ -72,7 +123,13 @@ describe('lineChart', () => {
   it('draws a path per series with two or more points, a legend and the reference line', () => {
     const svg = lineChart(
       [
-        { label: 'node: CRIU', points: [{ x: 2, y: 1.5 }, { x: 200, y: 3 }] },
+        {
+          label: 'node: CRIU',
+          points: [
+            { x: 2, y: 1.5 },
+            { x: 200, y: 3 },
+          ],
+        },
         { label: 'java: CRIU', points: [{ x: 2, y: 4 }], dashed: true },
       ],
       { title: 'Speed-up', xLabel: 'source (kB)', yLabel: 'speed-up', reference: { y: 1, label: '1x' } },

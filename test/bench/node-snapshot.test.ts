@@ -4,11 +4,16 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildNodeSnapshot, nodeSnapshotUnsupported, startFromNodeSnapshot, type NodeSnapshot } from '../../src/bench/node-snapshot/snapshot.ts';
+import {
+  buildNodeSnapshot,
+  type NodeSnapshot,
+  nodeSnapshotUnsupported,
+  startFromNodeSnapshot,
+} from '../../src/bench/node-snapshot/snapshot.ts';
 import { resolveFunction } from '../../src/invoke/resolve.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -77,7 +82,8 @@ describe('node-snapshot', () => {
       'data.json': '{ "base": 40 }',
       'node_modules/dep/package.json': '{ "name": "dep", "main": "./main.js" }',
       'node_modules/dep/main.js': "exports.name = 'dep';",
-      'node_modules/@scope/pkg/package.json': '{ "name": "@scope/pkg", "exports": { ".": "./index.js", "./sub": { "require": "./sub.cjs", "import": "./sub.mjs" } } }',
+      'node_modules/@scope/pkg/package.json':
+        '{ "name": "@scope/pkg", "exports": { ".": "./index.js", "./sub": { "require": "./sub.cjs", "import": "./sub.mjs" } } }',
       'node_modules/@scope/pkg/sub.cjs': "exports.name = 'sub (cjs)';",
     });
     const spec = await loadFunction(dir);
@@ -109,7 +115,8 @@ describe('node-snapshot', () => {
         'export const handler = async (event) => ({ initId, sum: add(event.n, 1), sub: name });',
       ].join('\n'),
       'lib.mjs': 'export const add = (a, b) => a + b;',
-      'node_modules/@scope/pkg/package.json': '{ "name": "@scope/pkg", "exports": { "./sub": { "require": "./sub.cjs", "import": "./sub.mjs" } } }',
+      'node_modules/@scope/pkg/package.json':
+        '{ "name": "@scope/pkg", "exports": { "./sub": { "require": "./sub.cjs", "import": "./sub.mjs" } } }',
       'node_modules/@scope/pkg/sub.mjs': "export const name = 'sub (esm)';",
       'node_modules/@scope/pkg/sub.cjs': "exports.name = 'sub (cjs)';",
     });
@@ -160,12 +167,16 @@ describe('node-snapshot', () => {
     const work = await mkdtemp(path.join(sandbox.root, 'blobs-'));
     try {
       const brokenSpec = await loadFunction(broken);
-      await expect(buildNodeSnapshot(brokenSpec, (await resolveFunction(broken, sandbox.store, 'cold')).preparedDir, work, 0)).rejects.toMatchObject({
+      await expect(
+        buildNodeSnapshot(brokenSpec, (await resolveFunction(broken, sandbox.store, 'cold')).preparedDir, work, 0),
+      ).rejects.toMatchObject({
         code: 'PREBAKE_ERR_INIT_FAILED',
         message: expect.stringContaining('RangeError: no config'),
       });
       const missingSpec = await loadFunction(missing);
-      await expect(buildNodeSnapshot(missingSpec, (await resolveFunction(missing, sandbox.store, 'cold')).preparedDir, work, 0)).rejects.toMatchObject({
+      await expect(
+        buildNodeSnapshot(missingSpec, (await resolveFunction(missing, sandbox.store, 'cold')).preparedDir, work, 0),
+      ).rejects.toMatchObject({
         code: 'PREBAKE_ERR_INVALID_INPUT',
         message: expect.stringContaining('Could not resolve "no-such-package"'),
       });

@@ -40,12 +40,24 @@ describe('runInterleaved', () => {
     const progress: number[] = [];
     const results = await runInterleaved(arms, { runs: 2, warmups: 1, onMeasured: (e) => progress.push(e.done) });
     expect(order).toEqual([
-      'open cold', 'open prebaked', 'open warm',
-      'cold 0', 'prebaked 0', 'warm 0',
-      'prebaked 1', 'warm 1', 'cold 1',
-      'warm 2', 'cold 2', 'prebaked 2',
+      'open cold',
+      'open prebaked',
+      'open warm',
+      'cold 0',
+      'prebaked 0',
+      'warm 0',
+      'prebaked 1',
+      'warm 1',
+      'cold 1',
+      'warm 2',
+      'cold 2',
+      'prebaked 2',
     ]);
-    expect(results.map((r) => r.samples.map((s) => s.run))).toEqual([[1, 2], [1, 2], [1, 2]]);
+    expect(results.map((r) => r.samples.map((s) => s.run))).toEqual([
+      [1, 2],
+      [1, 2],
+      [1, 2],
+    ]);
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(arms.map((a) => a.closed)).toEqual([1, 1, 1]);
   });

@@ -1,8 +1,8 @@
 // Percentiles and speed-ups on samples whose answers are known by hand.
 import { describe, expect, it } from 'vitest';
+import type { Sample } from '../../src/bench/arms.ts';
 import { percentile, speedup, summarize } from '../../src/bench/stats.ts';
 import { speedups, summarizeArm } from '../../src/bench/summary.ts';
-import type { Sample } from '../../src/bench/arms.ts';
 
 describe('percentile (linear interpolation between closest ranks)', () => {
   const oneToTen = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -64,7 +64,12 @@ function sample(run: number, startMs: number, e2eMs: number, ok = true): Sample 
 }
 
 describe('arm summaries and speed-ups over cold', () => {
-  const cold = { functionName: 'f', runtime: 'node', mode: 'cold', samples: [sample(1, 100, 110), sample(2, 200, 210), sample(3, 300, 310)] };
+  const cold = {
+    functionName: 'f',
+    runtime: 'node',
+    mode: 'cold',
+    samples: [sample(1, 100, 110), sample(2, 200, 210), sample(3, 300, 310)],
+  };
   const prebaked = {
     functionName: 'f',
     runtime: 'node',

@@ -1,10 +1,11 @@
 // Reading and rewriting bundles in tests, as a damaged disk or a foreign host would leave them.
+
+import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
-import { createHash } from 'node:crypto';
 
 export interface BundleEntry {
   header: tar.Header;
@@ -32,7 +33,12 @@ export async function writeEntries(entries: BundleEntry[], options: { resum?: bo
       body = Buffer.from(
         entries
           .filter((e) => e.header.name !== 'SHA256SUMS' && e.header.type !== 'directory')
-          .map((e) => `${createHash('sha256').update(e.header.type === 'symlink' ? e.header.linkname! : e.content).digest('hex')}  ${e.header.name}\n`)
+          .map(
+            (e) =>
+              `${createHash('sha256')
+                .update(e.header.type === 'symlink' ? e.header.linkname! : e.content)
+                .digest('hex')}  ${e.header.name}\n`,
+          )
           .join(''),
       );
     }

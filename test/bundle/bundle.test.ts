@@ -85,7 +85,7 @@ describe('prebake export and import', () => {
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);
   });
 
-  it('writes nothing at the source directory the bundle names, absent here, and restores from the entry\'s code', async () => {
+  it("writes nothing at the source directory the bundle names, absent here, and restores from the entry's code", async () => {
     const { meta } = (await sandbox.store.get('node-shim'))!;
     await rm(meta.spec.dir, { recursive: true });
     await rm(homeB, { recursive: true, force: true });
@@ -110,7 +110,9 @@ describe('prebake export and import', () => {
     expect(imported.exitCode, text(imported.stderr)).toBe(0);
     const { codeDir } = (await new ImageStore(homeB).get('node-shim'))!;
     expect(codeDir.startsWith(homeB)).toBe(true);
-    expect(await readFile(path.join(codeDir, 'index.mjs'), 'utf8')).toBe(await readFile(path.join(FIXTURES, 'node-shim', 'index.mjs'), 'utf8'));
+    expect(await readFile(path.join(codeDir, 'index.mjs'), 'utf8')).toBe(
+      await readFile(path.join(FIXTURES, 'node-shim', 'index.mjs'), 'utf8'),
+    );
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
     expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
     expect(text(invoke.stderr)).toMatch(/start: prebaked/);
@@ -156,12 +158,18 @@ describe('prebake export and import', () => {
     // A regular file's header to dress the intruders in (the entry also lists directories, code/ among them).
     const template = entries.find((e) => e.header.type === 'file' && e.header.name.startsWith('entry/'))!;
     const extra = { header: { ...template.header, name: 'entry/images/extra.img' }, content: Buffer.from('x') };
-    const slipped = await expectRefused(await writeEntries([...entries.slice(0, -1), extra, entries.at(-1)!]), 'PREBAKE_ERR_BUNDLE_CORRUPT');
+    const slipped = await expectRefused(
+      await writeEntries([...entries.slice(0, -1), extra, entries.at(-1)!]),
+      'PREBAKE_ERR_BUNDLE_CORRUPT',
+    );
     expect(slipped).toContain('entry/images/extra.img is not listed');
     const escaping = { header: { ...template.header, name: 'entry/../../escape' }, content: Buffer.from('x') };
     await expectRefused(await writeEntries([entries[0]!, escaping, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
     const file = entries.find((e) => e.header.type === 'file' && e.header.name.startsWith('entry/'))!;
-    const clash = [{ ...file, header: { ...file.header, name: 'entry/clash' } }, { ...file, header: { ...file.header, name: 'entry/clash/inner' } }];
+    const clash = [
+      { ...file, header: { ...file.header, name: 'entry/clash' } },
+      { ...file, header: { ...file.header, name: 'entry/clash/inner' } },
+    ];
     await expectRefused(await writeEntries([entries[0]!, ...clash, ...entries.slice(1)], { resum: true }), 'PREBAKE_ERR_BUNDLE_CORRUPT');
   });
 

@@ -1,6 +1,6 @@
 // Comparing a bundle's fingerprint with this host's: the logic, on fingerprints written out by hand.
 import { describe, expect, it } from 'vitest';
-import { cpuFeatures, fingerprintDifferences, type Fingerprint } from '../../src/bundle/fingerprint.ts';
+import { cpuFeatures, type Fingerprint, fingerprintDifferences } from '../../src/bundle/fingerprint.ts';
 
 const host: Fingerprint = {
   arch: 'x64',

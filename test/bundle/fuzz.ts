@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
-import { writeEntries, type BundleEntry } from './bundle-tools.ts';
+import { type BundleEntry, writeEntries } from './bundle-tools.ts';
 
 /** mulberry32: small, seedable, good enough to pick cases. */
 function random(seed: number): () => number {
@@ -18,7 +18,18 @@ function random(seed: number): () => number {
   };
 }
 
-const TYPES = ['file', 'file', 'file', 'directory', 'symlink', 'link', 'character-device', 'block-device', 'fifo', 'contiguous-file'] as const;
+const TYPES = [
+  'file',
+  'file',
+  'file',
+  'directory',
+  'symlink',
+  'link',
+  'character-device',
+  'block-device',
+  'fifo',
+  'contiguous-file',
+] as const;
 const FORGED_TYPES = ['file', 'directory', 'symlink', 'symlink', 'link', 'fifo', 'character-device'] as const;
 
 export interface FuzzOptions {
@@ -45,20 +56,63 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
   const bytes = (max: number) => Buffer.from(Array.from({ length: Math.floor(next() * max) }, () => Math.floor(next() * 256)));
   const { outside } = options;
   const names = [
-    'entry/meta.json', 'entry/images/x.img', 'entry/code/a.js', 'entry/code', 'entry', 'prepared/p-0123456789abcdef/x', 'source/index.mjs',
-    '../x', 'entry/../../x', 'entry/../../outside/victim', `${outside}/new`, `${outside}/victim`, 'entry/a/b/c', 'entry/a', '/', 'entry//x',
-    'entry/x/', './entry/x', 'SHA256SUMS', 'prebake-bundle.json', `entry/${'a'.repeat(300)}`, 'entry/images/x.img/inner',
+    'entry/meta.json',
+    'entry/images/x.img',
+    'entry/code/a.js',
+    'entry/code',
+    'entry',
+    'prepared/p-0123456789abcdef/x',
+    'source/index.mjs',
+    '../x',
+    'entry/../../x',
+    'entry/../../outside/victim',
+    `${outside}/new`,
+    `${outside}/victim`,
+    'entry/a/b/c',
+    'entry/a',
+    '/',
+    'entry//x',
+    'entry/x/',
+    './entry/x',
+    'SHA256SUMS',
+    'prebake-bundle.json',
+    `entry/${'a'.repeat(300)}`,
+    'entry/images/x.img/inner',
   ];
   // Where a forged bundle's intruder does harm if accepted: the image files fixed up as root, the code.
-  const forgedNames = ['entry/images/evil', 'entry/images/evil', 'entry/code/evil.js', 'entry/evil', 'entry/images', 'entry/meta.json', 'entry/tmp', 'entry/tmp/root'];
-  const linknames = [`${outside}/victim`, `${outside}/victim`, '../outside/victim', '../../../outside/victim', 'entry/meta.json', '/', 'entry/images'];
+  const forgedNames = [
+    'entry/images/evil',
+    'entry/images/evil',
+    'entry/code/evil.js',
+    'entry/evil',
+    'entry/images',
+    'entry/meta.json',
+    'entry/tmp',
+    'entry/tmp/root',
+  ];
+  const linknames = [
+    `${outside}/victim`,
+    `${outside}/victim`,
+    '../outside/victim',
+    '../../../outside/victim',
+    'entry/meta.json',
+    '/',
+    'entry/images',
+  ];
   const started = Date.now();
   for (let i = 0; i < options.maxCases && Date.now() - started < options.maxMs; i++) {
     const intruder = (pool = names, types: readonly (typeof TYPES)[number][] = TYPES): BundleEntry => {
       const type = pick(types);
       const content = type === 'file' || type === 'contiguous-file' ? bytes(64) : Buffer.alloc(0);
       return {
-        header: { ...options.template.header, name: pick(pool), type, mode: Math.floor(next() * 0o7777), linkname: pick(linknames), size: content.length },
+        header: {
+          ...options.template.header,
+          name: pick(pool),
+          type,
+          mode: Math.floor(next() * 0o7777),
+          linkname: pick(linknames),
+          size: content.length,
+        },
         content,
       };
     };
@@ -66,8 +120,12 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
       // The real bundle, forged: its importer reads every file, and an accepted one is published and fixed up.
       const forged = options.real.slice(0, -1);
       const intruders = 1 + Math.floor(next() * 2);
-      for (let n = 0; n < intruders; n++) forged.splice(1 + Math.floor(next() * (forged.length - 1)), 0, intruder(forgedNames, FORGED_TYPES));
-      const label = `the real bundle with ${forged.filter((e) => !options.real.includes(e)).map((e) => `${e.header.type}:${e.header.name.slice(0, 60)}`).join(', ')}`;
+      for (let n = 0; n < intruders; n++)
+        forged.splice(1 + Math.floor(next() * (forged.length - 1)), 0, intruder(forgedNames, FORGED_TYPES));
+      const label = `the real bundle with ${forged
+        .filter((e) => !options.real.includes(e))
+        .map((e) => `${e.header.type}:${e.header.name.slice(0, 60)}`)
+        .join(', ')}`;
       yield { bundle: () => writeEntries([...forged, options.real.at(-1)!], { resum: true }), label };
       continue;
     }
@@ -83,13 +141,25 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
     for (let n = 0; n < count; n++) entries.push(intruder());
     const sumsKind = next();
     if (sumsKind < 0.6) {
-      const lines = entries.slice(1).filter((e) => e.header.type !== 'directory').map((e) => {
-        const hashed = e.header.type === 'symlink' || e.header.type === 'link' ? Buffer.from(e.header.linkname ?? '') : e.content;
-        return `${createHash('sha256').update(hashed).digest('hex')}  ${e.header.name}\n`;
-      });
+      const lines = entries
+        .slice(1)
+        .filter((e) => e.header.type !== 'directory')
+        .map((e) => {
+          const hashed = e.header.type === 'symlink' || e.header.type === 'link' ? Buffer.from(e.header.linkname ?? '') : e.content;
+          return `${createHash('sha256').update(hashed).digest('hex')}  ${e.header.name}\n`;
+        });
       const header = options.header.header;
-      const sumsOf = (text: string) => ({ header: { ...header, name: 'SHA256SUMS', size: Buffer.byteLength(text) }, content: Buffer.from(text) });
-      entries.push(sumsOf(`${createHash('sha256').update(entries[0]?.content ?? '').digest('hex')}  prebake-bundle.json\n${lines.join('')}`));
+      const sumsOf = (text: string) => ({
+        header: { ...header, name: 'SHA256SUMS', size: Buffer.byteLength(text) },
+        content: Buffer.from(text),
+      });
+      entries.push(
+        sumsOf(
+          `${createHash('sha256')
+            .update(entries[0]?.content ?? '')
+            .digest('hex')}  prebake-bundle.json\n${lines.join('')}`,
+        ),
+      );
     } else if (sumsKind < 0.8) {
       entries.push({ header: { ...options.header.header, name: 'SHA256SUMS', size: 0 }, content: bytes(200) });
     }

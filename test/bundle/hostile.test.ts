@@ -11,7 +11,7 @@ import type { Criu } from '../../src/criu/criu.ts';
 import { isPrebakeError } from '../../src/errors.ts';
 import { ImageStore } from '../../src/store/store.ts';
 import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
-import { homeLeftovers, readEntries, writeEntries, type BundleEntry } from './bundle-tools.ts';
+import { type BundleEntry, homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
 import { fuzzBundles } from './fuzz.ts';
 import { treeSnapshot } from './tree-snapshot.ts';
 
@@ -23,7 +23,14 @@ beforeAll(async () => {
   sandbox = await makeSandbox();
   scratch = path.join(sandbox.root, 'scratch');
   await sandbox.build('node-shim');
-  const exported = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'export', 'node-shim', '-o', path.join(sandbox.root, 'b.tar')]);
+  const exported = await execa(path.join(ROOT, 'bin', 'prebake'), [
+    '--home',
+    sandbox.home,
+    'export',
+    'node-shim',
+    '-o',
+    path.join(sandbox.root, 'b.tar'),
+  ]);
   expect(exported.exitCode).toBe(0);
   entries = await readEntries(await readFile(path.join(sandbox.root, 'b.tar')));
 });
@@ -41,7 +48,10 @@ async function importInto(home: string, bundle: Buffer, criu = sandbox.criu): Pr
 
 async function expectCorrupt(bundle: Buffer, naming: string): Promise<void> {
   const home = path.join(scratch, 'home');
-  const error = await importInto(home, bundle).then(() => undefined, (e: unknown) => e);
+  const error = await importInto(home, bundle).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isPrebakeError(error, 'PREBAKE_ERR_BUNDLE_CORRUPT'), String(error)).toBe(true);
   expect((error as Error).message).toContain(naming);
   expect(await homeLeftovers(home)).toEqual([]);
@@ -53,7 +63,10 @@ describe('a hostile bundle', () => {
     await mkdir(path.dirname(token), { recursive: true });
     await writeFile(token, 'secret\n', { mode: 0o600 });
     const before = await stat(token);
-    const link = { header: { ...fileTemplate().header, name: 'entry/images/evil', type: 'symlink' as const, linkname: token, size: 0 }, content: Buffer.alloc(0) };
+    const link = {
+      header: { ...fileTemplate().header, name: 'entry/images/evil', type: 'symlink' as const, linkname: token, size: 0 },
+      content: Buffer.alloc(0),
+    };
     await expectCorrupt(await withExtra(link), 'entry "entry/images/evil" is a symlink');
     const after = await stat(token);
     expect([after.mode, after.uid, after.gid]).toEqual([before.mode, before.uid, before.gid]);
@@ -63,8 +76,14 @@ describe('a hostile bundle', () => {
   it('with a hard link, a device, a fifo is refused, naming the entry', async () => {
     const base = fileTemplate().header;
     const intruders: Array<[BundleEntry, string]> = [
-      [{ header: { ...base, name: 'entry/images/hard', type: 'link', linkname: 'entry/meta.json', size: 0 }, content: Buffer.alloc(0) }, 'entry "entry/images/hard" is a link'],
-      [{ header: { ...base, name: 'entry/null', type: 'character-device', devmajor: 1, devminor: 3, size: 0 }, content: Buffer.alloc(0) }, 'entry "entry/null" is a character-device'],
+      [
+        { header: { ...base, name: 'entry/images/hard', type: 'link', linkname: 'entry/meta.json', size: 0 }, content: Buffer.alloc(0) },
+        'entry "entry/images/hard" is a link',
+      ],
+      [
+        { header: { ...base, name: 'entry/null', type: 'character-device', devmajor: 1, devminor: 3, size: 0 }, content: Buffer.alloc(0) },
+        'entry "entry/null" is a character-device',
+      ],
       [{ header: { ...base, name: 'entry/pipe', type: 'fifo', size: 0 }, content: Buffer.alloc(0) }, 'entry "entry/pipe" is a fifo'],
     ];
     for (const [intruder, naming] of intruders) await expectCorrupt(await withExtra(intruder), naming);
@@ -83,7 +102,10 @@ describe('a hostile bundle', () => {
     const before = await treeSnapshot(scratch, ['home']);
     const names = ['entry/../../outside/x', '../outside/x', 'entry/images/../../../outside/x', `${outside}/x`, 'entry/./x', 'elsewhere/x'];
     for (const name of names) {
-      await expectCorrupt(await withExtra({ header: { ...fileTemplate().header, name }, content: Buffer.from('x') }), `unexpected entry ${JSON.stringify(name)}`);
+      await expectCorrupt(
+        await withExtra({ header: { ...fileTemplate().header, name }, content: Buffer.from('x') }),
+        `unexpected entry ${JSON.stringify(name)}`,
+      );
     }
     expect(await treeSnapshot(scratch, ['home'])).toEqual(before);
   });
@@ -98,7 +120,10 @@ describe('a hostile bundle', () => {
       return { ...entry, content: Buffer.from(JSON.stringify(json)) };
     });
     // As older prebakes wrote it: the source once more, under source/. Verified, and never written anywhere.
-    const source = { header: { ...fileTemplate().header, name: 'source/index.mjs', mode: 0o644 }, content: Buffer.from('export const handler = () => 1;\n') };
+    const source = {
+      header: { ...fileTemplate().header, name: 'source/index.mjs', mode: 0o644 },
+      content: Buffer.from('export const handler = () => 1;\n'),
+    };
     const bundle = await writeEntries([...rewritten.slice(0, -1), source, rewritten.at(-1)!], { resum: true });
     const homeD = path.join(sandbox.root, 'home-d');
     const imported = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeD, 'import', '-'], { input: bundle, reject: false });
@@ -107,12 +132,14 @@ describe('a hostile bundle', () => {
     const { meta, codeDir } = (await new ImageStore(homeD).get('node-shim'))!;
     expect(meta.spec.dir).toBe(pwned);
     expect(codeDir.startsWith(homeD)).toBe(true);
-    const invoke = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeD, 'invoke', 'node-shim', '-d', '{"n":1}', '--timing'], { reject: false });
+    const invoke = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeD, 'invoke', 'node-shim', '-d', '{"n":1}', '--timing'], {
+      reject: false,
+    });
     expect(invoke.exitCode, invoke.stderr).toBe(0);
     expect(JSON.parse(invoke.stdout)).toMatchObject({ event: { n: 1 } });
     expect(invoke.stderr).toMatch(/start: prebaked/);
   });
-  it('with a sandbox plan that binds a host directory, roots the view at / or copies a disk device is refused; forced, this host\'s plan is kept', async () => {
+  it("with a sandbox plan that binds a host directory, roots the view at / or copies a disk device is refused; forced, this host's plan is kept", async () => {
     const secret = path.join(sandbox.root, 'secret-dir');
     const rewritten = entries.map((entry) => {
       if (entry.header.name !== 'entry/meta.json') return entry;
@@ -124,7 +151,10 @@ describe('a hostile bundle', () => {
     });
     const bundle = await writeEntries(rewritten, { resum: true });
     const home = path.join(scratch, 'home-plan');
-    const refused = await importInto(home, bundle).then(() => undefined, (e: unknown) => e);
+    const refused = await importInto(home, bundle).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isPrebakeError(refused, 'PREBAKE_ERR_BUNDLE_INCOMPATIBLE'), String(refused)).toBe(true);
     expect((refused as Error).message).toContain(`ro-bind ${secret} -> /var/secret there`);
     expect((refused as Error).message).toContain('device /dev/loop0 -> /dev/loop0 there');
@@ -140,10 +170,11 @@ describe('a hostile bundle', () => {
 });
 
 describe('an export', () => {
-  it("sends a link of the code as the file it points to, inside the code or world-readable under /usr, and refuses one to another host file", async () => {
+  it('sends a link of the code as the file it points to, inside the code or world-readable under /usr, and refuses one to another host file', async () => {
     const { codeDir } = (await sandbox.store.get('node-shim'))!;
     const out = path.join(sandbox.root, 'links.tar');
-    const exportTo = (file: string) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'export', 'node-shim', '-o', file], { reject: false });
+    const exportTo = (file: string) =>
+      execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'export', 'node-shim', '-o', file], { reject: false });
     // As npm's node_modules/.bin holds them.
     await mkdir(path.join(codeDir, 'bin'));
     await symlink('../index.mjs', path.join(codeDir, 'bin', 'tool.mjs'));
@@ -186,13 +217,27 @@ describe('random and mutated bundles', () => {
     const criu = Object.assign(Object.create(sandbox.criu) as Criu, { version: async () => version });
     let cases = 0;
     let accepted = 0;
-    for (const { bundle, label } of fuzzBundles({ seed, header, real: small, template: fileTemplate(), outside: path.dirname(victim), maxCases: 300, maxMs: Number(process.env.PREBAKE_FUZZ_MS ?? 8_000) })) {
+    for (const { bundle, label } of fuzzBundles({
+      seed,
+      header,
+      real: small,
+      template: fileTemplate(),
+      outside: path.dirname(victim),
+      maxCases: 300,
+      maxMs: Number(process.env.PREBAKE_FUZZ_MS ?? 8_000),
+    })) {
       cases++;
       const where = `seed ${seed} (PREBAKE_FUZZ_SEED=${seed} repeats it), case ${cases}: ${label}`;
-      const error = await importInto(home, await bundle(), criu).then(() => undefined, (e: unknown) => e);
+      const error = await importInto(home, await bundle(), criu).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       if (error === undefined) accepted++;
       else expect(isPrebakeError(error) && typeof error.code === 'string', `${where}: ${String(error)}`).toBe(true);
-      expect((await homeLeftovers(home)).filter((dir) => !dir.startsWith('functions/')), where).toEqual([]);
+      expect(
+        (await homeLeftovers(home)).filter((dir) => !dir.startsWith('functions/')),
+        where,
+      ).toEqual([]);
       expect(await treeSnapshot(root, ['home']), where).toEqual(before);
     }
     console.info(`bundle fuzz: seed ${seed}, ${cases} cases, ${accepted} accepted`);

@@ -14,7 +14,9 @@ export async function treeSnapshot(root: string, skip: string[] = []): Promise<s
       const full = path.join(root, child);
       const info = await lstat(full);
       const what = info.isFile()
-        ? `file ${createHash('sha256').update(await readFile(full)).digest('hex')}`
+        ? `file ${createHash('sha256')
+            .update(await readFile(full))
+            .digest('hex')}`
         : info.isSymbolicLink()
           ? `link ${await readlink(full)}`
           : info.isDirectory()

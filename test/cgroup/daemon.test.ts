@@ -32,4 +32,3 @@ describe.each(['prebaked', 'warm', 'cold'] as const)('in %s mode', (mode) => {
     expect(await healthy.json()).toEqual({ allocatedMb: 8 });
   });
 });
-

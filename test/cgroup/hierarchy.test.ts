@@ -46,9 +46,14 @@ afterEach(() => {
  * Brace expansion, not `$(seq)`: a command substitution is a short-lived extra process a count could catch.
  */
 function startTree(cgroup: InstanceCgroup, children: number): SpawnedProcess {
-  const child = new SpawnedProcess('bash', ['-c', `for i in {1..${children}}; do sleep 1000 & done; kill -STOP $$; wait`], [null, null, null], {
-    cgroupProcs: cgroup.procsFiles,
-  });
+  const child = new SpawnedProcess(
+    'bash',
+    ['-c', `for i in {1..${children}}; do sleep 1000 & done; kill -STOP $$; wait`],
+    [null, null, null],
+    {
+      cgroupProcs: cgroup.procsFiles,
+    },
+  );
   spawned.push(child);
   return child;
 }

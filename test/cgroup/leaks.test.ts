@@ -11,7 +11,7 @@ import { Criu } from '../../src/criu/criu.ts';
 import { isPrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { criuBinary } from '../../src/paths.ts';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 const PREBAKE = path.join(ROOT, 'bin', 'prebake');
@@ -37,15 +37,21 @@ afterAll(async () => {
  */
 async function criuSending(signal: 'KILL' | 'STOP'): Promise<Criu> {
   const script = path.join(sandbox.root, `criu-${signal}-action`);
-  await writeFile(script, `#!/bin/sh
+  await writeFile(
+    script,
+    `#!/bin/sh
 [ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && kill -${signal} $PPID
 exit 0
-`);
+`,
+  );
   const wrapper = path.join(sandbox.root, `criu-${signal}`);
-  await writeFile(wrapper, `#!/bin/sh
+  await writeFile(
+    wrapper,
+    `#!/bin/sh
 [ "$1" = restore ] || exec ${criuBinary()} "$@"
 exec ${criuBinary()} "$@" --action-script ${script}
-`);
+`,
+  );
   await chmod(script, 0o755);
   await chmod(wrapper, 0o755);
   // A stopped criu ends at the restore deadline: a short one keeps three rounds short.
@@ -69,7 +75,12 @@ describe('a restore whose criu is interrupted midway', () => {
   it.each(['KILL', 'STOP'] as const)('leaves no process when criu gets SIG%s (three times)', async (signal) => {
     const criu = await criuSending(signal);
     for (let i = 0; i < 3; i++) {
-      const failed = await invokeFunction({ target: 'limits-node', event: '{}', mode: 'prebaked' }, sandbox.store, criu, sandbox.instances).then(
+      const failed = await invokeFunction(
+        { target: 'limits-node', event: '{}', mode: 'prebaked' },
+        sandbox.store,
+        criu,
+        sandbox.instances,
+      ).then(
         () => undefined,
         (error: unknown) => error,
       );

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostCgroups } from '../../src/cgroup/host.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { prebakeFailure, makeSandbox, ownCgroups, processesMentioning, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ownCgroups, prebakeFailure, processesMentioning, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 

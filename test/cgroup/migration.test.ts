@@ -14,7 +14,7 @@ describe('favordynmods', () => {
     expect(favorsDynamicMods('cgroup2 /sys/fs/cgroup cgroup2 rw,nofavordynmods 0 0\n')).toBe(false);
   });
 
-  it('is a remount of the unified hierarchy on v2, a named hierarchy of prebake\'s own on v1', () => {
+  it("is a remount of the unified hierarchy on v2, a named hierarchy of prebake's own on v1", () => {
     // The remount is given every option the mount has: systemd's root flags stay as they were.
     const mounts = 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot 0 0\n';
     expect(cgroup2Options(mounts, '/sys/fs/cgroup')).toBe('rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot');
@@ -24,10 +24,17 @@ describe('favordynmods', () => {
       'remount,rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot,favordynmods',
       '/sys/fs/cgroup',
     ]);
-    expect(favorCommand(1, '/sys/fs/cgroup')).toEqual(['-t', 'cgroup', '-o', 'none,name=prebake-favordynmods,favordynmods', 'cgroup', FAVOR_HIERARCHY_DIR]);
+    expect(favorCommand(1, '/sys/fs/cgroup')).toEqual([
+      '-t',
+      'cgroup',
+      '-o',
+      'none,name=prebake-favordynmods,favordynmods',
+      'cgroup',
+      FAVOR_HIERARCHY_DIR,
+    ]);
   });
 
-  it('is on once prebake has detected this host\'s cgroups', () => {
+  it("is on once prebake has detected this host's cgroups", () => {
     const hierarchy = hostCgroups();
     expect(hierarchy).toBeDefined();
     expect(migrationState()?.mode).toBe('fast');

@@ -3,12 +3,11 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let faultyDir: string;
-const prebake = (...args: string[]) =>
-  execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
+const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
@@ -29,7 +28,13 @@ describe('prebake CLI', () => {
     expect(build.exitCode, build.stderr).toBe(0);
     expect(build.stdout).toMatch(/^built faulty-node \(node\): image [\d.]+ MB/);
     // Each phase said as it begins (not a terminal here: plain lines, no control characters).
-    for (const phase of ['init: starting node', 'warm-up: 2 invocation', 'dump: criu writes the image of [\\d.]+ MB', 'dump done in \\d+ ms: image [\\d.]+ MB', 'clone check: restoring']) {
+    for (const phase of [
+      'init: starting node',
+      'warm-up: 2 invocation',
+      'dump: criu writes the image of [\\d.]+ MB',
+      'dump done in \\d+ ms: image [\\d.]+ MB',
+      'clone check: restoring',
+    ]) {
       expect(build.stderr).toMatch(new RegExp(`^faulty-node: ${phase}`, 'm'));
     }
     // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is looked for
@@ -49,12 +54,25 @@ describe('prebake CLI', () => {
     // With --verbose, where the start went: laps of one clock, criu's own among them, summed.
     const verbose = await prebake('--verbose', 'invoke', 'faulty-node', '--timing');
     expect(verbose.exitCode, verbose.stderr).toBe(0);
-    const laps = [...verbose.stderr.matchAll(/^ {2}(.+?)\s+([\d.]+) ms$/gm)].map((match) => ({ name: match[1] ?? '', ms: Number(match[2]) }));
+    const laps = [...verbose.stderr.matchAll(/^ {2}(.+?)\s+([\d.]+) ms$/gm)].map((match) => ({
+      name: match[1] ?? '',
+      ms: Number(match[2]),
+    }));
     expect(laps.map((lap) => lap.name)).toEqual([
-      'image check', 'run dir', 'view root', 'cgroup', 'pipes', 'restore prep (criu args, kdat, spawn call)', 'prebake-restore exec',
-      'staging (mount namespace, binds, /tmp)', 'criu (exec, restore, detach)', 'hand-over (notice to the controller)',
+      'image check',
+      'run dir',
+      'view root',
+      'cgroup',
+      'pipes',
+      'restore prep (criu args, kdat, spawn call)',
+      'prebake-restore exec',
+      'staging (mount namespace, binds, /tmp)',
+      'criu (exec, restore, detach)',
+      'hand-over (notice to the controller)',
       // "outbound", the default: the clone's egress is attached before it is resumed.
-      'network (slirp4netns attached)', 'resume (reseed, afterRestore hooks) past the hand-over', 'sum',
+      'network (slirp4netns attached)',
+      'resume (reseed, afterRestore hooks) past the hand-over',
+      'sum',
     ]);
     expect(laps.find((lap) => lap.name.startsWith('criu'))!.ms).toBeGreaterThan(0);
     const [, amount, unit] = /start: prebaked in ([\d.]+) (m?s)/.exec(verbose.stderr) ?? [];
@@ -84,7 +102,9 @@ describe('prebake CLI', () => {
     // The path as the instance sees it: its code is at /var/task (docs/SANDBOX.md).
     expect(lines.some((line) => line.includes('at exports.handler (/var/task/index.js:'))).toBe(true);
     expect(result.stderr).not.toContain('shim.mjs');
-    expect(lines.at(-1)).toMatch(/^prebake: function "faulty-node": the handler threw: RangeError: bad order .*\[PREBAKE_ERR_FUNCTION_ERROR\]$/);
+    expect(lines.at(-1)).toMatch(
+      /^prebake: function "faulty-node": the handler threw: RangeError: bad order .*\[PREBAKE_ERR_FUNCTION_ERROR\]$/,
+    );
 
     const plain = await prebake('invoke', faultyDir, '--mode', 'cold', '--data', event);
     expect(plain.stderr.trim().split('\n')).toHaveLength(1);
@@ -134,11 +154,14 @@ describe('prebake CLI', () => {
     expect(result.stderr).toMatch(/function\.json/);
   });
 
-  it('runs doctor, naming the functions on the host\'s network', async () => {
+  it("runs doctor, naming the functions on the host's network", async () => {
     const hostDir = path.join(sandbox.root, 'functions', 'on-host');
     await mkdir(hostDir, { recursive: true });
     await writeFile(path.join(hostDir, 'index.js'), 'exports.handler = async () => "ok";\n');
-    await writeFile(path.join(hostDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', network: 'host', cloneCheck: false }));
+    await writeFile(
+      path.join(hostDir, 'function.json'),
+      JSON.stringify({ runtime: 'node', handler: 'index.handler', network: 'host', cloneCheck: false }),
+    );
     expect((await prebake('build', hostDir)).exitCode).toBe(0);
     expect((await prebake('ls')).stdout).toMatch(/^on-host\s.*\shost\s/m);
     const result = await prebake('doctor');
@@ -156,15 +179,23 @@ describe('prebake CLI', () => {
     expect(result.stdout).toMatch(/^ok\s+hardware breakpoints: (working|not working: criu stops on syscalls instead \(.+\))$/m);
     // A warning only where faults are slow, with the start modes that pay off there.
     expect(result.stdout).toMatch(/^(ok {2}|warn)\s+page faults: \d+\.\d\d us per 4 KiB fault, \d+\.\d\d us per 4 KiB with MADV_HUGEPAGE/m);
-    expect(result.stdout).toMatch(/^warn\s+page faults: .*: slow: .*pooled and fork modes move the faults off the request path$|^ok\s+page faults: .*: fast: /m);
+    expect(result.stdout).toMatch(
+      /^warn\s+page faults: .*: slow: .*pooled and fork modes move the faults off the request path$|^ok\s+page faults: .*: fast: /m,
+    );
     expect(result.exitCode).toBe(0);
   });
 
-  it("runs doctor with breakpoints off by request, in JSON", async () => {
-    const result = await execa(path.join(ROOT, 'bin', 'prebake'), ['doctor', '--json'], { reject: false, env: { PREBAKE_CRIU_BREAKPOINTS: '0' } });
+  it('runs doctor with breakpoints off by request, in JSON', async () => {
+    const result = await execa(path.join(ROOT, 'bin', 'prebake'), ['doctor', '--json'], {
+      reject: false,
+      env: { PREBAKE_CRIU_BREAKPOINTS: '0' },
+    });
     const checks = JSON.parse(result.stdout) as { name: string; ok: boolean; detail: string }[];
     expect(checks.find((check) => check.name === 'hardware breakpoints')).toEqual({
-      name: 'hardware breakpoints', ok: true, detail: 'off by request (PREBAKE_CRIU_BREAKPOINTS=0)', optional: false,
+      name: 'hardware breakpoints',
+      ok: true,
+      detail: 'off by request (PREBAKE_CRIU_BREAKPOINTS=0)',
+      optional: false,
     });
   });
 });

@@ -35,7 +35,10 @@ describe('surface hints', () => {
   it('name no other surface: the CLI no route, the HTTP API no command or flag', () => {
     const errors = [
       new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', 'no function named "x" is built here', { functionName: 'x' }),
-      new PrebakeError('PREBAKE_ERR_NOT_BUILT', 'function "x" has no image', { functionName: 'x', details: { reason: 'no-image', dir: '/d' } }),
+      new PrebakeError('PREBAKE_ERR_NOT_BUILT', 'function "x" has no image', {
+        functionName: 'x',
+        details: { reason: 'no-image', dir: '/d' },
+      }),
       new PrebakeError('PREBAKE_ERR_IMAGE_CORRUPT', 'corrupt', { functionName: 'x', hint: 'rebuild it', details: { dir: '/d' } }),
       new PrebakeError('PREBAKE_ERR_RESTORE_FAILED', 'criu restore failed', { functionName: 'x', hint: 'the image may be corrupt' }),
       new PrebakeError('PREBAKE_ERR_BUNDLE_INCOMPATIBLE', 'incompatible', { functionName: 'x', hint: 'import it forced' }),

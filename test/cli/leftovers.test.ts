@@ -4,8 +4,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { ROOT, sandboxForFile, settled } from '../helpers.ts';
 import { processCpuMs } from '../../src/launch/proc.ts';
+import { ROOT, sandboxForFile, settled } from '../helpers.ts';
 
 const sandbox = sandboxForFile('faulty-node');
 const bin = path.join(ROOT, 'bin', 'prebake');
@@ -64,7 +64,10 @@ describe('an endless event input', () => {
     expect(fromFile.exitCode).toBe(2);
     expect(fromFile.stderr).toMatch(/the event is over the limit of 6291456 bytes.*\[PREBAKE_ERR_PAYLOAD_TOO_LARGE\]/);
 
-    const fromStdin = await execa(bin, ['--home', sandbox().home, 'invoke', 'faulty-node', '-d', '-'], { reject: false, inputFile: '/dev/zero' });
+    const fromStdin = await execa(bin, ['--home', sandbox().home, 'invoke', 'faulty-node', '-d', '-'], {
+      reject: false,
+      inputFile: '/dev/zero',
+    });
     expect(fromStdin.exitCode).toBe(2);
     expect(fromStdin.stderr).toMatch(/PREBAKE_ERR_PAYLOAD_TOO_LARGE/);
   });

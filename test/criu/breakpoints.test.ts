@@ -6,8 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BREAKPOINT_PATCH,
+  decideBreakpoints,
+  hostBreakpoints,
+  OFF_BY_REQUEST,
+  type ProbeResult,
+  runBreakpointProbe,
+} from '../../src/criu/breakpoints.ts';
 import { readCriuBuild } from '../../src/criu/build-info.ts';
-import { BREAKPOINT_PATCH, decideBreakpoints, hostBreakpoints, OFF_BY_REQUEST, runBreakpointProbe, type ProbeResult } from '../../src/criu/breakpoints.ts';
 import { Criu } from '../../src/criu/criu.ts';
 import { criuEnvironment } from '../../src/criu/environment.ts';
 import { criuBinary } from '../../src/paths.ts';
@@ -53,7 +60,10 @@ describe('the decision', () => {
   });
 
   it('keeps the fill switch in the same environment', () => {
-    expect(criuEnvironment({ use: true, detail: 'working' }, { PREBAKE_THP_FILL: '0' })).toEqual({ CR_IPTABLES: 'true', CRIU_THP_FILL: '0' });
+    expect(criuEnvironment({ use: true, detail: 'working' }, { PREBAKE_THP_FILL: '0' })).toEqual({
+      CR_IPTABLES: 'true',
+      CRIU_THP_FILL: '0',
+    });
   });
 });
 
@@ -76,7 +86,10 @@ describe('the verdict kept for this boot', () => {
     const dir = await cacheDir();
     const file = path.join(dir, 'prebake-breakpoints.json');
     const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-    for (const stale of [{ bootId: 'another-boot', kernel: os.release() }, { bootId, kernel: '5.10.0-other' }]) {
+    for (const stale of [
+      { bootId: 'another-boot', kernel: os.release() },
+      { bootId, kernel: '5.10.0-other' },
+    ]) {
       await writeFile(file, JSON.stringify({ ...stale, verdict: 'working', detail: 'working' }));
       const probe = fakeProbe('ran-past');
       expect((await hostBreakpoints(dir, probe, {})).use).toBe(false);
@@ -94,7 +107,10 @@ describe('the verdict kept for this boot', () => {
 
   it('does not probe when PREBAKE_CRIU_BREAKPOINTS=0, whatever the host', async () => {
     const probe = fakeProbe('working');
-    expect(await hostBreakpoints(await cacheDir(), probe, { PREBAKE_CRIU_BREAKPOINTS: '0' })).toEqual({ use: false, detail: OFF_BY_REQUEST });
+    expect(await hostBreakpoints(await cacheDir(), probe, { PREBAKE_CRIU_BREAKPOINTS: '0' })).toEqual({
+      use: false,
+      detail: OFF_BY_REQUEST,
+    });
     expect(probe.calls).toBe(0);
   });
 });
@@ -114,7 +130,11 @@ describe('on this host', () => {
     const file = path.join(sandbox.root, `criu-${name}`);
     await writeFile(file, `#!/bin/sh\necho "$1 \${CRIU_FAULT:-unset}" >>'${log}'\nexec '${criuBinary()}' "$@"\n`);
     await chmod(file, 0o755);
-    const runs = async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').filter((line) => /^(dump|restore) /.test(line));
+    const runs = async () =>
+      (await readFile(log, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter((line) => /^(dump|restore) /.test(line));
     return { criu: new Criu(file), runs };
   }
 
@@ -176,11 +196,20 @@ describe.runIf(installed?.patches.includes(BREAKPOINT_PATCH))(`criu built with $
     const sleeper = execa('sleep', ['1000'], { cwd: dir, stdio: 'ignore', detached: true, reject: false });
     try {
       const dumped = await criu('dump', '--tree', String(sleeper.pid), '--images-dir', images, '--log-file', 'dump.log');
-      expect(dumped.timedOut, 'criu dump hung: the host\'s breakpoints do not work and criu did not notice').toBe(false);
+      expect(dumped.timedOut, "criu dump hung: the host's breakpoints do not work and criu did not notice").toBe(false);
       expect(dumped.exitCode, await readFile(path.join(images, 'dump.log'), 'utf8').catch(() => '')).toBe(0);
       await sleeper;
       const pidFile = path.join(dir, 'restored.pid');
-      const restored = await criu('restore', '--images-dir', images, '--log-file', 'restore.log', '--restore-detached', '--pidfile', pidFile);
+      const restored = await criu(
+        'restore',
+        '--images-dir',
+        images,
+        '--log-file',
+        'restore.log',
+        '--restore-detached',
+        '--pidfile',
+        pidFile,
+      );
       expect(restored.timedOut).toBe(false);
       expect(restored.exitCode, await readFile(path.join(images, 'restore.log'), 'utf8').catch(() => '')).toBe(0);
       const pid = Number(await readFile(pidFile, 'utf8'));

@@ -30,9 +30,16 @@ describe('criu build', () => {
     const dir = await tempDir();
     const copy = path.join(dir, 'criu');
     await copyFile((await readCriuBuild('sh')).file, copy);
-    await writeFile(path.join(dir, 'build.json'), JSON.stringify({
-      build: 'lean', version: '4.1.1', source: 'test', linked: 'static', kdatFile: '/run/some-dir/criu.kdat',
-    }));
+    await writeFile(
+      path.join(dir, 'build.json'),
+      JSON.stringify({
+        build: 'lean',
+        version: '4.1.1',
+        source: 'test',
+        linked: 'static',
+        kdatFile: '/run/some-dir/criu.kdat',
+      }),
+    );
     const build = await readCriuBuild(copy);
     expect(build).toMatchObject({ kind: 'lean', linked: 'static', source: 'test', kdatFile: '/run/some-dir/criu.kdat' });
     expect(build.sha256).toBe((await readCriuBuild('sh')).sha256);
@@ -56,10 +63,18 @@ describe.runIf(installed?.kind === 'lean')('the lean criu setup.sh built', () =>
     const build = installed!;
     expect(build.kdatFile).not.toBe(DEFAULT_KDAT_FILE);
     expect((await readFile(build.file)).includes(Buffer.from(build.kdatFile))).toBe(true);
-    const before = await stat(DEFAULT_KDAT_FILE).then((s) => s.mtimeMs, () => undefined);
+    const before = await stat(DEFAULT_KDAT_FILE).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
     expect(await ensureKdatCache(build.file, build.kdatFile)).not.toBe('unavailable');
     expect((await stat(build.kdatFile)).size).toBeGreaterThan(0);
-    expect(await stat(DEFAULT_KDAT_FILE).then((s) => s.mtimeMs, () => undefined)).toBe(before);
+    expect(
+      await stat(DEFAULT_KDAT_FILE).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      ),
+    ).toBe(before);
     // criu loads it (a cache it considered stale would be deleted and probed again).
     const logFile = path.join(await tempDir(), 'check.log');
     execFileSync(build.file, ['check', '-v4', '--log-file', logFile]);

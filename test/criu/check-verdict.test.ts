@@ -10,7 +10,7 @@ const inContainer = [
 ].join('\n');
 
 describe('sortComplaints', () => {
-  it('finds a container\'s complaints harmless where the kernel has clone3(set_tid)', () => {
+  it("finds a container's complaints harmless where the kernel has clone3(set_tid)", () => {
     const complaints = sortComplaints(inContainer, { clone3SetTid: true });
     expect(complaints.map((c) => c.what)).toEqual([
       'tun: Unable to create tun: No such file or directory',
@@ -27,7 +27,9 @@ describe('sortComplaints', () => {
   });
 
   it('keeps anything else serious', () => {
-    const complaints = sortComplaints('Error (criu/cr-check.c:1204): Kernel doesn\'t support PTRACE_O_SUSPEND_SECCOMP', { clone3SetTid: true });
-    expect(complaints).toEqual([{ what: 'Kernel doesn\'t support PTRACE_O_SUSPEND_SECCOMP' }]);
+    const complaints = sortComplaints("Error (criu/cr-check.c:1204): Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP", {
+      clone3SetTid: true,
+    });
+    expect(complaints).toEqual([{ what: "Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP" }]);
   });
 });

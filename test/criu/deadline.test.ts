@@ -12,7 +12,7 @@ import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { ownMounts } from '../../src/launch/proc.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { criuBinary } from '../../src/paths.ts';
-import { makeSandbox, prebakeFailure, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, prebakeFailure, type Sandbox, settled } from '../helpers.ts';
 import { apiError, startServer } from '../server/harness.ts';
 
 let sandbox: Sandbox;
@@ -32,13 +32,16 @@ afterAll(() => sandbox.finish());
  */
 async function criuHanging(phase: 'dump' | 'restore', only = ''): Promise<string> {
   const file = path.join(sandbox.root, `criu-hangs-in-${phase}${only && `-${only}`}`);
-  await writeFile(file, `#!/bin/bash
+  await writeFile(
+    file,
+    `#!/bin/bash
 if [ "$1" = ${phase} ] && [[ "$*" == *"/functions/${only}"* ]]; then
   (exec -a "$0 hanging" sleep 600) &
   wait
 fi
 exec '${criuBinary()}' "$@"
-`);
+`,
+  );
   await chmod(file, 0o755);
   return file;
 }
@@ -51,10 +54,12 @@ describe('the deadlines', () => {
     expect(criuDeadlinesFromEnv({})).toEqual({ checkMs: 30_000, dumpMs: 120_000, restoreMs: 30_000 });
     expect(criuDeadlinesFromEnv({ PREBAKE_CRIU_DEADLINE_S: '2.5' })).toEqual({ checkMs: 2500, dumpMs: 2500, restoreMs: 2500 });
     for (const bad of ['0', '-1', 'soon', '1e9']) {
-      expect(() => criuDeadlinesFromEnv({ PREBAKE_CRIU_DEADLINE_S: bad }), bad).toThrow(expect.objectContaining({
-        code: 'PREBAKE_ERR_INVALID_INPUT',
-        message: expect.stringContaining('PREBAKE_CRIU_DEADLINE_S'),
-      }));
+      expect(() => criuDeadlinesFromEnv({ PREBAKE_CRIU_DEADLINE_S: bad }), bad).toThrow(
+        expect.objectContaining({
+          code: 'PREBAKE_ERR_INVALID_INPUT',
+          message: expect.stringContaining('PREBAKE_CRIU_DEADLINE_S'),
+        }),
+      );
     }
     // A Criu's own, then the daemon config's on top of it for the phases it names.
     const criu = new Criu('/bin/false', { dumpMs: 2000 });
@@ -67,7 +72,9 @@ describe('a criu that hangs', () => {
   it('in dump is killed with its tree at the deadline: PREBAKE_ERR_CRIU_TIMEOUT, no process, no half-written build', async () => {
     const criu = new Criu(await criuHanging('dump'), { dumpMs: 2000 });
     const dir = await sandbox.addFunction('hooks-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu, instances: sandbox.instances }));
+    const error = await prebakeFailure(
+      buildFunction(await loadFunction(dir), { store: sandbox.store, criu, instances: sandbox.instances }),
+    );
     expect(error.code).toBe('PREBAKE_ERR_CRIU_TIMEOUT');
     expect(error.message).toMatch(/^function "hooks-node": criu dump did not finish within 2 s and was killed/);
     expect(error.hint).toMatch(/prebake doctor/);
@@ -91,12 +98,17 @@ describe('a criu that hangs', () => {
     expect(sandboxMounts()).toEqual([]);
   }, 60_000);
 
-  it('in one function\'s restore does not hold the daemon: another function, restored by the real criu, answers meanwhile', async () => {
+  it("in one function's restore does not hold the daemon: another function, restored by the real criu, answers meanwhile", async () => {
     const criu = new Criu(await criuHanging('restore', 'faulty-node'));
     const server = await startServer({ ...sandbox, criu }, { fallback: false, criuDeadlines: { restoreMs: 8000 } });
     try {
       const hanging = server.invoke('faulty-node', {});
-      expect(await settled(async () => ((await sandbox.processes()).some((line) => line.includes('hanging')) ? [] : ['no hung criu yet']), 20_000)).toEqual([]);
+      expect(
+        await settled(
+          async () => ((await sandbox.processes()).some((line) => line.includes('hanging')) ? [] : ['no hung criu yet']),
+          20_000,
+        ),
+      ).toEqual([]);
       const answered = await server.invoke('probe-node', {});
       expect(answered.status).toBe(200);
       expect(answered.headers.get('x-prebake-start')).toBe('prebaked');
@@ -104,7 +116,10 @@ describe('a criu that hangs', () => {
       expect((await sandbox.processes()).some((line) => line.includes('hanging'))).toBe(true);
       const failed = await hanging;
       expect(failed.status).toBe(500);
-      expect(await apiError(failed)).toMatchObject({ code: 'PREBAKE_ERR_CRIU_TIMEOUT', message: expect.stringMatching(/criu restore did not finish within 8 s/) });
+      expect(await apiError(failed)).toMatchObject({
+        code: 'PREBAKE_ERR_CRIU_TIMEOUT',
+        message: expect.stringMatching(/criu restore did not finish within 8 s/),
+      });
     } finally {
       await server.close();
     }
@@ -113,12 +128,14 @@ describe('a criu that hangs', () => {
 });
 
 describe('a criu killed by a signal during dump', () => {
-  it('says the signal, and is the host\'s fault (5xx), not the function\'s', async () => {
+  it("says the signal, and is the host's fault (5xx), not the function's", async () => {
     const file = path.join(sandbox.root, 'criu-killed-in-dump');
     await writeFile(file, `#!/bin/sh\n[ "$1" = dump ] && kill -KILL $$\nexec '${criuBinary()}' "$@"\n`);
     await chmod(file, 0o755);
     const dir = await sandbox.addFunction('hooks-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: new Criu(file), instances: sandbox.instances }));
+    const error = await prebakeFailure(
+      buildFunction(await loadFunction(dir), { store: sandbox.store, criu: new Criu(file), instances: sandbox.instances }),
+    );
     expect(error.code).toBe('PREBAKE_ERR_DUMP_INTERRUPTED');
     expect(error.message).toMatch(/criu dump was killed by SIGKILL/);
     expect(error.message).not.toMatch(/undefined|Unknown signal/);

@@ -38,11 +38,23 @@ describe('the host settings the huge page fill needs', () => {
   });
 
   it('fills with the sizes given to mappings that ask, and inherit counts only under "madvise"', () => {
-    const sizes = new Map([[16, 'never'], [64, 'madvise'], [2048, 'inherit']]);
+    const sizes = new Map([
+      [16, 'never'],
+      [64, 'madvise'],
+      [2048, 'inherit'],
+    ]);
     expect(fillSizes('madvise', sizes)).toEqual({ sizesKb: [64, 2048] });
     expect(fillSizes('never', sizes)).toEqual({ sizesKb: [64] });
     expect(fillSizes('always', sizes).why).toMatch(/THP is "always"/);
-    expect(fillSizes('madvise', new Map([[64, 'always'], [256, 'madvise']])).why).toMatch(/64 kB are "always"/);
+    expect(
+      fillSizes(
+        'madvise',
+        new Map([
+          [64, 'always'],
+          [256, 'madvise'],
+        ]),
+      ).why,
+    ).toMatch(/64 kB are "always"/);
     expect(fillSizes('never', new Map([[2048, 'inherit']])).why).toMatch(/no huge page size/);
   });
 
@@ -66,7 +78,10 @@ describe('the host settings the huge page fill needs', () => {
     const sizeAlways = await fakeThp('madvise', { 64: 'always', 256: 'never' });
     expect(prepareHugePageFill({}, sizeAlways)).toMatchObject({ on: false, detail: expect.stringMatching(/64 kB are "always"/) });
     const told = await fakeThp('madvise', { 64: 'never', 256: 'never' });
-    expect(prepareHugePageFill({ PREBAKE_THP_FILL: '0' }, told)).toMatchObject({ on: false, detail: expect.stringMatching(/PREBAKE_THP_FILL=0/) });
+    expect(prepareHugePageFill({ PREBAKE_THP_FILL: '0' }, told)).toMatchObject({
+      on: false,
+      detail: expect.stringMatching(/PREBAKE_THP_FILL=0/),
+    });
     for (const dir of [always, sizeAlways, told]) expect(await setting(dir, 256)).toMatch(/\[never\]/);
     expect(prepareHugePageFill({}, path.join(told, 'missing'))).toMatchObject({ on: false, detail: expect.stringMatching(/cannot read/) });
   });

@@ -8,10 +8,14 @@ describe('page-fault cost', () => {
     // Ours (~1.9 us) and the hypervisor of issue 23 (16.5 us per 4 KiB).
     const fast = judgePageFaults(1.9, 0.3);
     expect(fast.slow).toBe(false);
-    expect(fast.detail).toBe('1.90 us per 4 KiB fault, 0.30 us per 4 KiB with MADV_HUGEPAGE (8 MB, best of 3): fast: a prebaked start pays ~4.9 ms per 10 MB of image in faults (~0.8 ms where criu fills with huge pages)');
+    expect(fast.detail).toBe(
+      '1.90 us per 4 KiB fault, 0.30 us per 4 KiB with MADV_HUGEPAGE (8 MB, best of 3): fast: a prebaked start pays ~4.9 ms per 10 MB of image in faults (~0.8 ms where criu fills with huge pages)',
+    );
     const slow = judgePageFaults(16.5, 5);
     expect(slow.slow).toBe(true);
-    expect(slow.detail).toMatch(/: slow: a prebaked start pays ~42.2 ms per 10 MB of image in faults \(~12.8 ms where criu fills with huge pages\) .*pooled and fork modes move the faults off the request path$/);
+    expect(slow.detail).toMatch(
+      /: slow: a prebaked start pays ~42.2 ms per 10 MB of image in faults \(~12.8 ms where criu fills with huge pages\) .*pooled and fork modes move the faults off the request path$/,
+    );
     expect(judgePageFaults(SLOW_FAULT_US, 1).slow).toBe(false);
   });
 

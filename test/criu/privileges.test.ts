@@ -4,8 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { judgePrivileges } from '../../src/criu/privileges.ts';
 
-const status = (capEff: bigint, seccomp = 0) =>
-  `Name:\tnode\nCapEff:\t${capEff.toString(16).padStart(16, '0')}\nSeccomp:\t${seccomp}\n`;
+const status = (capEff: bigint, seccomp = 0) => `Name:\tnode\nCapEff:\t${capEff.toString(16).padStart(16, '0')}\nSeccomp:\t${seccomp}\n`;
 const bit = (n: number) => 1n << BigInt(n);
 // Every capability up to CAP_CHECKPOINT_RESTORE (40), as root on a host.
 const ALL = bit(41) - 1n;
@@ -29,13 +28,18 @@ describe('judgePrivileges', () => {
     expect(judgePrivileges(status(ALL), 0).detail).not.toMatch(/not held/);
   });
 
-  it.each([['CAP_SYS_ADMIN', 21], ['CAP_SYS_PTRACE', 19], ['CAP_NET_ADMIN', 12], ['CAP_SYS_TIME', 25]])('refuses a missing %s and names it', (name, n) => {
+  it.each([
+    ['CAP_SYS_ADMIN', 21],
+    ['CAP_SYS_PTRACE', 19],
+    ['CAP_NET_ADMIN', 12],
+    ['CAP_SYS_TIME', 25],
+  ])('refuses a missing %s and names it', (name, n) => {
     const report = judgePrivileges(status(ALL & ~bit(n)), 0);
     expect(report.ok).toBe(false);
     expect(report.detail).toContain(name);
   });
 
-  it('refuses a process under a seccomp filter (Docker\'s default profile)', () => {
+  it("refuses a process under a seccomp filter (Docker's default profile)", () => {
     const report = judgePrivileges(status(ALL, 2), 0);
     expect(report.ok).toBe(false);
     expect(report.detail).toMatch(/seccomp=unconfined/);

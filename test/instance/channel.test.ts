@@ -2,9 +2,9 @@
 // at once, whether or not anyone is waiting.
 import { writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChannelError, ControlChannel, type ChannelFailure } from '../../src/instance/channel.ts';
+import { ChannelError, type ChannelFailure, ControlChannel } from '../../src/instance/channel.ts';
 import { encodeFrame } from '../../src/instance/frames.ts';
-import { closeInstanceEnds, createInstancePipes, instanceEnds, type InstancePipes } from '../../src/launch/pipes.ts';
+import { closeInstanceEnds, createInstancePipes, type InstancePipes, instanceEnds } from '../../src/launch/pipes.ts';
 import { instanceHostId } from '../../src/launch/sandbox-plan.ts';
 
 let pipes: InstancePipes | undefined;
@@ -14,7 +14,11 @@ afterEach(() => {
 });
 
 /** A channel over real pipes, and the instance's end of its frames-out pipe. */
-function channel(announcesReady: boolean): { channel: ControlChannel; instanceWrite: (bytes: Buffer) => void; violations: ChannelFailure[] } {
+function channel(announcesReady: boolean): {
+  channel: ControlChannel;
+  instanceWrite: (bytes: Buffer) => void;
+  violations: ChannelFailure[];
+} {
   pipes = createInstancePipes(instanceHostId({}));
   const created = new ControlChannel(pipes.controlOut.read, pipes.controlIn.write, announcesReady);
   const violations: ChannelFailure[] = [];

@@ -2,7 +2,7 @@
 // and keep time behaving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 
@@ -20,7 +20,16 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'faulty-node', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
+  JSON.parse(
+    (
+      await invokeFunction(
+        { target: 'faulty-node', event: JSON.stringify(event), mode: 'prebaked' },
+        sandbox.store,
+        sandbox.criu,
+        sandbox.instances,
+      )
+    ).result,
+  );
 
 describe('node clones', () => {
   it('never share random values', async () => {

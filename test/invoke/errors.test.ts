@@ -73,7 +73,9 @@ describe('bad input', () => {
 describe('a failing build', () => {
   it("carries the function's message when init throws", async () => {
     const dir = await sandbox.addFunction('init-throws-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
+    const error = await prebakeFailure(
+      buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }),
+    );
     expect(error.code).toBe('PREBAKE_ERR_INIT_FAILED');
     expect(error.functionError?.message).toBe('cannot connect to the database at init');
     expect(error.message).toContain('init-throws-node');
@@ -82,7 +84,9 @@ describe('a failing build', () => {
 
   it('cuts off an init that never finishes at timeoutMs', async () => {
     const dir = await sandbox.addFunction('init-hangs-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
+    const error = await prebakeFailure(
+      buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }),
+    );
     expect(error.code).toBe('PREBAKE_ERR_INIT_TIMEOUT');
     expect(error.message).toContain('1500 ms');
     expect(await sandbox.store.get('init-hangs-node')).toBeUndefined();
@@ -90,7 +94,9 @@ describe('a failing build', () => {
 
   it('says to close sockets before the snapshot when criu cannot dump one', async () => {
     const dir = await sandbox.addFunction('socket-node');
-    const error = await prebakeFailure(buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }));
+    const error = await prebakeFailure(
+      buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }),
+    );
     expect(error.code).toBe('PREBAKE_ERR_DUMP_FAILED');
     expect(error.message).toContain('socket-node');
     expect(error.hint).toMatch(/beforeCheckpoint/);
@@ -100,7 +106,10 @@ describe('a failing build', () => {
   it('builds a function that closes its socket before the snapshot and reopens it after', async () => {
     const dir = await sandbox.addFunction('socket-node');
     const spec = await loadFunction(dir);
-    await buildFunction({ ...spec, env: { CLOSE_BEFORE_CHECKPOINT: '1' } }, { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    await buildFunction(
+      { ...spec, env: { CLOSE_BEFORE_CHECKPOINT: '1' } },
+      { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances },
+    );
     const result = JSON.parse((await invoke('{}', 'prebaked', 'socket-node')).result);
     expect(result.listening).toBe(true);
     expect(result.port).toBeGreaterThan(0);

@@ -34,9 +34,13 @@ afterAll(async () => {
   await sandbox.finish();
 });
 
-const build = async (dir: string) => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+const build = async (dir: string) =>
+  buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 const invoke = async (target: string, mode: 'cold' | 'prebaked') =>
-  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<string, unknown>;
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<
+    string,
+    unknown
+  >;
 
 async function withManifest(fixture: string, name: string, extra: Record<string, unknown>): Promise<string> {
   const dir = path.join(sandbox.root, 'functions', name);
@@ -65,7 +69,9 @@ describe("what Debian's runtimes resolve through /etc", () => {
 
   it('copies no /etc file that others cannot read on the host', () => {
     const etc = sandboxRootEntries(true).filter((entry) => entry.target.startsWith('/etc/'));
-    expect(etc.map((entry) => entry.target)).toEqual(expect.arrayContaining(['/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl', '/etc/mime.types', '/etc/nsswitch.conf']));
+    expect(etc.map((entry) => entry.target)).toEqual(
+      expect.arrayContaining(['/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl', '/etc/mime.types', '/etc/nsswitch.conf']),
+    );
     // Never the password hashes, nor the loader's preload list (host policy, not the instance's).
     expect(etc.map((entry) => entry.target)).not.toEqual(expect.arrayContaining(['/etc/shadow']));
     expect(etc.some((entry) => /shadow|ld\.so\.preload|sudoers/.test(entry.target))).toBe(false);
@@ -85,7 +91,10 @@ describe('an init failure on a file outside the view', () => {
       add: '/etc/alternatives/libblas.so.3-x86_64-linux-gnu',
     });
     // With the view as it is, nothing is outside: the error is the function's own.
-    const view = viewEntries({ mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }], rootEntries: sandboxRootEntries(true) });
+    const view = viewEntries({
+      mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }],
+      rootEntries: sandboxRootEntries(true),
+    });
     expect(await outsideView(view, said)).toBeUndefined();
   });
 
@@ -96,10 +105,17 @@ describe('an init failure on a file outside the view', () => {
     await writeFile(path.join(outside, 'helper.js'), '');
     const view = viewEntries({ mounts: [{ kind: 'ro-bind', source: code, target: '/var/task', file: false }], rootEntries: [] });
     const link = { path: '/var/task/lib', target: outside };
-    expect(await outsideView(view, "Error: Cannot find module '/var/task/lib/helper.js'\nRequire stack:\n- /var/task/index.js")).toEqual({ named: '/var/task/lib/helper.js', link, add: outside });
+    expect(await outsideView(view, "Error: Cannot find module '/var/task/lib/helper.js'\nRequire stack:\n- /var/task/index.js")).toEqual({
+      named: '/var/task/lib/helper.js',
+      link,
+      add: outside,
+    });
     expect(await outsideView(view, 'java.io.FileNotFoundException: /var/task/lib/absent.txt (No such file or directory)')).toBeUndefined();
     await writeFile(path.join(outside, 'data.bin'), '');
-    expect(await outsideView(view, `java.io.FileNotFoundException: ${outside}/data.bin (No such file or directory)`)).toEqual({ named: `${outside}/data.bin`, add: `${outside}/data.bin` });
+    expect(await outsideView(view, `java.io.FileNotFoundException: ${outside}/data.bin (No such file or directory)`)).toEqual({
+      named: `${outside}/data.bin`,
+      add: `${outside}/data.bin`,
+    });
   });
 
   it('names the file, the link that leads out and the "readOnlyPaths" entry that lets it in', async () => {
@@ -108,7 +124,9 @@ describe('an init failure on a file outside the view', () => {
     const error = (await build(dir).catch((e: unknown) => e)) as PrebakeError;
     expect(isPrebakeError(error, 'PREBAKE_ERR_INIT_FAILED'), String(error)).toBe(true);
     expect(error.functionError?.type).toBe('FileNotFoundError');
-    expect(error.message).toContain(`/var/task/data/settings.txt leads outside the sandbox's view through the symbolic link /var/task/data -> ${outside}`);
+    expect(error.message).toContain(
+      `/var/task/data/settings.txt leads outside the sandbox's view through the symbolic link /var/task/data -> ${outside}`,
+    );
     expect(error.hint).toBe(`add "${outside}" to "readOnlyPaths" in function.json to let instances read it (docs/SANDBOX.md)`);
     // Not the interpreter's fault: no word of choosing another.
     expect(error.hint).not.toMatch(/interpreter/);
@@ -129,7 +147,11 @@ describe('an init failure on a file outside the view', () => {
     const stored = await sandbox.store.get('outside-allowed');
     const described = describeFunction({
       meta: stored!.meta,
-      settings: { startMode: 'prebaked', warm: { max: 0, idleMs: 0 }, pool: { size: 1, minSize: 1, maxSize: 1, burst: 0, maxIdleSeconds: 1, hooks: 'fill' } },
+      settings: {
+        startMode: 'prebaked',
+        warm: { max: 0, idleMs: 0 },
+        pool: { size: 1, minSize: 1, maxSize: 1, burst: 0, maxIdleSeconds: 1, hooks: 'fill' },
+      },
       pool: { idle: 0, busy: 0 },
       source: 'unchanged',
       needsRebuild: false,
@@ -144,7 +166,10 @@ describe('"readOnlyPaths" at build', () => {
   let view: ReturnType<typeof viewEntries>;
   beforeAll(async () => {
     spec = await loadFunction(await withManifest('outside-file-python', 'ro-checks', {}));
-    view = viewEntries({ mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }], rootEntries: sandboxRootEntries(true) });
+    view = viewEntries({
+      mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }],
+      rootEntries: sandboxRootEntries(true),
+    });
   });
   const refusal = async (file: string) => {
     const error = await checkReadOnlyPaths({ ...spec, readOnlyPaths: [file] }, sandbox.home, view).catch((e: unknown) => e);
@@ -209,6 +234,9 @@ describe('"readOnlyPaths" at build', () => {
 
   it('must be absolute (function.json schema)', async () => {
     const dir = await withManifest('outside-file-python', 'ro-relative', { readOnlyPaths: ['data'] });
-    await expect(loadFunction(dir)).rejects.toMatchObject({ code: 'PREBAKE_ERR_MANIFEST', message: expect.stringContaining('readOnlyPaths') });
+    await expect(loadFunction(dir)).rejects.toMatchObject({
+      code: 'PREBAKE_ERR_MANIFEST',
+      message: expect.stringContaining('readOnlyPaths'),
+    });
   });
 });

@@ -1,9 +1,10 @@
 // Issue 18 §1 and §3: two functions at once cannot reach each other or the host through SysV IPC, POSIX queues,
 // unix sockets or loopback ("network": "none"), what one creates in IPC ends with it, and no instance creates a
 // user namespace unless its function opts in. Real criu, real Python, real listeners on the host.
-import { createServer, type Server } from 'node:net';
+
 import { createSocket, type Socket } from 'node:dgram';
-import { readdir, readFile, readlink, rm, writeFile, cp } from 'node:fs/promises';
+import { cp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
@@ -105,58 +106,102 @@ afterAll(async () => {
 });
 
 describe.each(['none', 'outbound'] as const)('two functions at once ("network": "%s")', (network) => {
-  it.each(['prebaked', 'cold', 'fork'] as const)('cannot reach each other or the host, in %s mode, and leave no IPC behind', async (mode) => {
-    const [a, b] = await Promise.all([build(`iso-a-${network}-${mode}`, { network }), build(`iso-b-${network}-${mode}`, { network })]);
-    const name = `prebake-isolation-${network}-${mode}`;
-    const port = 47771;
-    const victim = await start(a, 'prebaked');
-    let planted: Reply;
-    try {
-      planted = await invoke(victim, { op: 'plant', key: KEY, name, port });
-      // Everything was made, so a failure to reach it below is the sandbox's doing.
-      expect(planted.planted).toEqual({ shm: true, msg: true, sem: true, mqueue: true });
-      // The victim reaches its own objects: the probe's checks can succeed.
-      const own = await invoke(victim, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
-      expect(own.reached).toMatchObject({ shm: true, msg: true, sem: true, mqueue: true, abstract: true, pathname: true, tcp: true, udp: true });
-      const attacker = await start(b, mode);
+  it.each(['prebaked', 'cold', 'fork'] as const)(
+    'cannot reach each other or the host, in %s mode, and leave no IPC behind',
+    async (mode) => {
+      const [a, b] = await Promise.all([build(`iso-a-${network}-${mode}`, { network }), build(`iso-b-${network}-${mode}`, { network })]);
+      const name = `prebake-isolation-${network}-${mode}`;
+      const port = 47771;
+      const victim = await start(a, 'prebaked');
+      let planted: Reply;
       try {
-        const seen = await invoke(attacker, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
-        expect(seen.reached).toEqual({
-          shm: false, msg: false, sem: false, mqueue: false, abstract: false, pathname: false, tcp: false, udp: false,
-          hostAbstract: false, hostPathname: false, hostTcp: false, hostUdp: false, hostAbstractListed: false,
+        planted = await invoke(victim, { op: 'plant', key: KEY, name, port });
+        // Everything was made, so a failure to reach it below is the sandbox's doing.
+        expect(planted.planted).toEqual({ shm: true, msg: true, sem: true, mqueue: true });
+        // The victim reaches its own objects: the probe's checks can succeed.
+        const own = await invoke(victim, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
+        expect(own.reached).toMatchObject({
+          shm: true,
+          msg: true,
+          sem: true,
+          mqueue: true,
+          abstract: true,
+          pathname: true,
+          tcp: true,
+          udp: true,
         });
-        expect(seen.ipcNs).not.toBe(planted.ipcNs);
-        expect(seen.netNs).not.toBe(planted.netNs);
+        const attacker = await start(b, mode);
+        try {
+          const seen = await invoke(attacker, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
+          expect(seen.reached).toEqual({
+            shm: false,
+            msg: false,
+            sem: false,
+            mqueue: false,
+            abstract: false,
+            pathname: false,
+            tcp: false,
+            udp: false,
+            hostAbstract: false,
+            hostPathname: false,
+            hostTcp: false,
+            hostUdp: false,
+            hostAbstractListed: false,
+          });
+          expect(seen.ipcNs).not.toBe(planted.ipcNs);
+          expect(seen.netNs).not.toBe(planted.netNs);
+        } finally {
+          await end(attacker);
+        }
       } finally {
-        await end(attacker);
+        await end(victim);
       }
-    } finally {
-      await end(victim);
-    }
-    // Its IPC namespace (and with it the segment, the queues and the semaphore) and its network namespace (the
-    // sockets) ended with the instance: no process is left in them, and the host's own namespace never had them.
-    expect(await settled(async () => (await inNamespace('ipc', planted.ipcNs)).map(String))).toEqual([]);
-    expect(await settled(async () => (await inNamespace('net', planted.netNs)).map(String))).toEqual([]);
-    const hostShm = await readFile('/proc/sysvipc/shm', 'utf8');
-    expect(hostShm.split('\n').slice(1).some((line) => Number(line.trim().split(/\s+/)[0]) === KEY)).toBe(false);
-  });
+      // Its IPC namespace (and with it the segment, the queues and the semaphore) and its network namespace (the
+      // sockets) ended with the instance: no process is left in them, and the host's own namespace never had them.
+      expect(await settled(async () => (await inNamespace('ipc', planted.ipcNs)).map(String))).toEqual([]);
+      expect(await settled(async () => (await inNamespace('net', planted.netNs)).map(String))).toEqual([]);
+      const hostShm = await readFile('/proc/sysvipc/shm', 'utf8');
+      expect(
+        hostShm
+          .split('\n')
+          .slice(1)
+          .some((line) => Number(line.trim().split(/\s+/)[0]) === KEY),
+      ).toBe(false);
+    },
+  );
 });
 
 describe('two functions at once ("network": "host")', () => {
-  it('cannot reach each other through IPC, yet share the host\'s loopback and abstract sockets', async () => {
+  it("cannot reach each other through IPC, yet share the host's loopback and abstract sockets", async () => {
     const [a, b] = await Promise.all([build('iso-a-host', { network: 'host' }), build('iso-b-host', { network: 'host' })]);
     const name = 'prebake-isolation-host-mode';
     const victim = await start(a, 'prebaked');
     try {
       const port = await freePort();
-      expect((await invoke(victim, { op: 'plant', key: KEY, name, port })).planted).toEqual({ shm: true, msg: true, sem: true, mqueue: true });
+      expect((await invoke(victim, { op: 'plant', key: KEY, name, port })).planted).toEqual({
+        shm: true,
+        msg: true,
+        sem: true,
+        mqueue: true,
+      });
       const attacker = await start(b, 'prebaked');
       try {
         const seen = await invoke(attacker, { op: 'reach', key: KEY, name, port, hostAbstract, hostPathname, hostTcpPort, hostUdpPort });
         // The IPC namespace holds in every network mode; the network is what "host" shares.
         expect(seen.reached).toEqual({
-          shm: false, msg: false, sem: false, mqueue: false, abstract: true, pathname: false, tcp: true, udp: true,
-          hostAbstract: true, hostPathname: false, hostTcp: true, hostUdp: true, hostAbstractListed: true,
+          shm: false,
+          msg: false,
+          sem: false,
+          mqueue: false,
+          abstract: true,
+          pathname: false,
+          tcp: true,
+          udp: true,
+          hostAbstract: true,
+          hostPathname: false,
+          hostTcp: true,
+          hostUdp: true,
+          hostAbstractListed: true,
         });
       } finally {
         await end(attacker);
@@ -169,10 +214,16 @@ describe('two functions at once ("network": "host")', () => {
 
 describe('user namespaces', () => {
   it.each(['prebaked', 'cold', 'fork'] as const)('cannot be created in %s mode unless the function opts in', async (mode) => {
-    const [denied, allowed] = await Promise.all([build(`userns-denied-${mode}`), build(`userns-allowed-${mode}`, { allowUserNamespaces: true })]);
+    const [denied, allowed] = await Promise.all([
+      build(`userns-denied-${mode}`),
+      build(`userns-allowed-${mode}`, { allowUserNamespaces: true }),
+    ]);
     const deniedSeen = { unshare: false, unshareCommand: null, clone: false, cloneForkFlags: mode !== 'fork' };
     const allowedSeen = { unshare: true, unshareCommand: '0', clone: true, cloneForkFlags: true };
-    for (const [image, expected] of [[denied, deniedSeen], [allowed, allowedSeen]] as const) {
+    for (const [image, expected] of [
+      [denied, deniedSeen],
+      [allowed, allowedSeen],
+    ] as const) {
       const instance = await start(image, mode);
       try {
         expect((await invoke(instance, { op: 'userns' })).userNamespaces).toEqual(expected);

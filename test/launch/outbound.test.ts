@@ -1,9 +1,9 @@
 // Issue 18 §1: "network": "outbound" (the default) reaches a server outside the instance, here one in a network
 // namespace this test makes (never an outside address), but not the host's loopback or abstract sockets; "none"
 // reaches nothing; the egress helper and its interface go with the instance; the image holds lo only.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cp, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { readFile, readdir, readlink, writeFile, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
@@ -169,24 +169,36 @@ describe('"network": "outbound" (the default)', () => {
     expect(dumped.includes('tap0')).toBe(false);
   });
 
-  it.each(['prebaked', 'pooled', 'cold', 'fork', 'fork (a spare)'] as const)('reaches a server outside in %s mode, not the host\'s loopback or abstract sockets; nothing is left after', async (mode) => {
-    const started = await start(image, mode);
-    const pid = await started.instance.initPid();
-    let netNs: string;
-    try {
-      const seen = await invoke(started, egressEvent());
-      netNs = seen.netNs;
-      expect(seen.egress).toEqual({ outside: true, atInit: true, hostViaGateway: false, interfaces: ['lo', 'tap0'] });
-      const reached = await invoke(started, { op: 'reach', key: 0x7275, name: 'nothing', port: 1, hostAbstract, hostPathname: '/nonexistent', hostTcpPort, hostUdpPort: 1 });
-      expect(reached.reached).toMatchObject({ hostAbstract: false, hostTcp: false, hostAbstractListed: false });
-      expect(await helpersOf(pid)).toHaveLength(1);
-    } finally {
-      await started.instance.end();
-      await started.cleanup();
-    }
-    expect(await settled(() => helpersOf(pid))).toEqual([]);
-    expect(await settled(() => inNetNamespace(netNs))).toEqual([]);
-  });
+  it.each(['prebaked', 'pooled', 'cold', 'fork', 'fork (a spare)'] as const)(
+    "reaches a server outside in %s mode, not the host's loopback or abstract sockets; nothing is left after",
+    async (mode) => {
+      const started = await start(image, mode);
+      const pid = await started.instance.initPid();
+      let netNs: string;
+      try {
+        const seen = await invoke(started, egressEvent());
+        netNs = seen.netNs;
+        expect(seen.egress).toEqual({ outside: true, atInit: true, hostViaGateway: false, interfaces: ['lo', 'tap0'] });
+        const reached = await invoke(started, {
+          op: 'reach',
+          key: 0x7275,
+          name: 'nothing',
+          port: 1,
+          hostAbstract,
+          hostPathname: '/nonexistent',
+          hostTcpPort,
+          hostUdpPort: 1,
+        });
+        expect(reached.reached).toMatchObject({ hostAbstract: false, hostTcp: false, hostAbstractListed: false });
+        expect(await helpersOf(pid)).toHaveLength(1);
+      } finally {
+        await started.instance.end();
+        await started.cleanup();
+      }
+      expect(await settled(() => helpersOf(pid))).toEqual([]);
+      expect(await settled(() => inNetNamespace(netNs))).toEqual([]);
+    },
+  );
 });
 
 describe('"network": "none"', () => {
@@ -205,7 +217,7 @@ describe('"network": "none"', () => {
 });
 
 describe('"network": "host", and images built when it was called "default"', () => {
-  it('keeps the recorded mode: a restored clone is in the host\'s network', async () => {
+  it("keeps the recorded mode: a restored clone is in the host's network", async () => {
     const built = await build('legacy-host', { network: 'host' });
     const metaFile = path.join(built.buildDir, 'meta.json');
     const meta = JSON.parse(await readFile(metaFile, 'utf8')) as { spec: { network: string }; sandbox: { network: string } };

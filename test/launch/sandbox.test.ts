@@ -159,7 +159,11 @@ describe('"network": "none"', () => {
 
 describe('a path outside the view', () => {
   async function expectRefused(dir: string, what: RegExp): Promise<void> {
-    const error = await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances }).catch((e: unknown) => e);
+    const error = await buildFunction(await loadFunction(dir), {
+      store: sandbox.store,
+      criu: sandbox.criu,
+      instances: sandbox.instances,
+    }).catch((e: unknown) => e);
     expect(isPrebakeError(error, 'PREBAKE_ERR_OUTSIDE_VIEW')).toBe(true);
     expect((error as Error).message).toMatch(what);
     expect(await sandbox.store.get(path.basename(dir))).toBeUndefined();
@@ -171,11 +175,15 @@ describe('a path outside the view', () => {
     const dir = await sandbox.addFunction('probe-node');
     const moved = path.join(path.dirname(dir), 'probe-env');
     await cp(dir, moved, { recursive: true });
-    await writeFile(path.join(moved, 'function.json'), JSON.stringify({
-      runtime: 'node', handler: 'index.handler',
-      // Listed first, so a refusal of the URL or the in-view list would name them instead.
-      env: { SERVICE_URL: 'http://127.0.0.1:8080/v1', OK: '/var/task/x:/tmp', NODE_OPTIONS: '--require /elsewhere.js' },
-    }));
+    await writeFile(
+      path.join(moved, 'function.json'),
+      JSON.stringify({
+        runtime: 'node',
+        handler: 'index.handler',
+        // Listed first, so a refusal of the URL or the in-view list would name them instead.
+        env: { SERVICE_URL: 'http://127.0.0.1:8080/v1', OK: '/var/task/x:/tmp', NODE_OPTIONS: '--require /elsewhere.js' },
+      }),
+    );
     await expectRefused(moved, /env NODE_OPTIONS.*\/elsewhere\.js/);
   });
 

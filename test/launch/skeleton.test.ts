@@ -1,11 +1,12 @@
 // The view's root (src/launch/skeleton.ts): what it holds itself instead of binds, copies and device nodes.
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+
 import { statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devicesAllowed, ensureSkeleton } from '../../src/launch/skeleton.ts';
 import type { RootEntry } from '../../src/launch/sandbox-plan.ts';
+import { devicesAllowed, ensureSkeleton } from '../../src/launch/skeleton.ts';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,8 +1,9 @@
 // Issue 18 §3: paths in a function's env are checked against its view at build. `/tmp/...` is in every view, as
 // the instance's own private /tmp (empty at launch, the snapshot's at restore), so it passes, and can never name
 // the host's /tmp: a host file there is not what the instance loads. `/root/...` is in no view: refused.
-import { cp, rm, writeFile } from 'node:fs/promises';
+
 import { randomBytes } from 'node:crypto';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';

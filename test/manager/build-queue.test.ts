@@ -47,7 +47,10 @@ describe('BuildQueue', () => {
     const first = queue.run('a', () => gate.promise);
     const left = new AbortController();
     const waiting = queue.run('b', async () => 'ran', left.signal);
-    await expect(queue.run('c', async () => 'ran')).rejects.toMatchObject({ code: 'PREBAKE_ERR_OVERLOADED', message: expect.stringContaining('builds') });
+    await expect(queue.run('c', async () => 'ran')).rejects.toMatchObject({
+      code: 'PREBAKE_ERR_OVERLOADED',
+      message: expect.stringContaining('builds'),
+    });
     left.abort();
     await expect(waiting).rejects.toMatchObject({ code: 'PREBAKE_ERR_CLIENT_GONE' });
     gate.resolve();

@@ -35,7 +35,7 @@ describe('the daemon config', () => {
     expect(() => resolveDaemonConfig({ functionsRoots: ['relative/dir'] })).toThrow(/functionsRoots/);
   });
 
-  it('keeps only the criu deadlines it sets (the others stay the criu\'s own), and names a bad one', () => {
+  it("keeps only the criu deadlines it sets (the others stay the criu's own), and names a bad one", () => {
     expect(resolveDaemonConfig({}).criuDeadlines).toEqual({});
     expect(resolveDaemonConfig({ criuDeadlines: { dumpMs: 300_000 } }).criuDeadlines).toEqual({ dumpMs: 300_000 });
     expect(() => resolveDaemonConfig({ criuDeadlines: { restoreMs: 0 } })).toThrow(/field "criuDeadlines\.restoreMs"/);
@@ -54,9 +54,18 @@ describe('the daemon config', () => {
 
   it('takes an automatic pool size within bounds in order', () => {
     const config = resolveDaemonConfig({ pool: { size: 'auto' } });
-    expect(config.pool).toMatchObject({ size: 'auto', minSize: DEFAULTS.pool.minSize, maxSize: DEFAULTS.pool.maxSize, burst: DEFAULTS.pool.burst });
-    expect(() => resolveDaemonConfig({ pool: { size: 'auto', minSize: 5, maxSize: 4 } })).toThrow('the daemon config: field "pool.minSize": 5 is over pool.maxSize (4)');
-    expect(() => resolveDaemonConfig({ functions: { fn: { pool: { minSize: 3, maxSize: 2 } } } })).toThrow(/field "functions\.fn\.pool\.minSize"/);
+    expect(config.pool).toMatchObject({
+      size: 'auto',
+      minSize: DEFAULTS.pool.minSize,
+      maxSize: DEFAULTS.pool.maxSize,
+      burst: DEFAULTS.pool.burst,
+    });
+    expect(() => resolveDaemonConfig({ pool: { size: 'auto', minSize: 5, maxSize: 4 } })).toThrow(
+      'the daemon config: field "pool.minSize": 5 is over pool.maxSize (4)',
+    );
+    expect(() => resolveDaemonConfig({ functions: { fn: { pool: { minSize: 3, maxSize: 2 } } } })).toThrow(
+      /field "functions\.fn\.pool\.minSize"/,
+    );
     // Bounds from different places are taken as they are (maxSize wins where they cross: pool-size.ts).
     const crossed = resolveDaemonConfig({ pool: { maxSize: 2 }, functions: { fn: { pool: { size: 'auto', minSize: 3 } } } });
     expect(functionSettings(crossed, spec()).pool).toMatchObject({ size: 'auto', minSize: 3, maxSize: 2 });
@@ -80,7 +89,10 @@ describe('the daemon config', () => {
   });
 
   it('takes its own resolved form again (buildServer resolves what serve resolved)', () => {
-    const config = resolveDaemonConfig({ pool: { size: 4, maxIdleSeconds: 30 }, functions: { fn: { startMode: 'pooled', pool: { size: 'auto', maxSize: 3 } } } });
+    const config = resolveDaemonConfig({
+      pool: { size: 4, maxIdleSeconds: 30 },
+      functions: { fn: { startMode: 'pooled', pool: { size: 'auto', maxSize: 3 } } },
+    });
     expect(resolveDaemonConfig(config)).toEqual(config);
   });
 });

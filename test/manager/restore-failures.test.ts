@@ -47,7 +47,6 @@ async function withManager<T>(store: ImageStore, criu: Criu, config: object, run
 const invoke = (manager: InstanceManager, n: number) =>
   manager.invoke({ name: 'faulty-node', event: JSON.stringify({ n }), requestId: `r${n}` });
 
-
 describe('a restore that fails', () => {
   it('because criu was killed falls back without marking the image, and the next call restores again', async () => {
     const killed = await criuThat('killed', 'kill -KILL $$');

@@ -1,7 +1,7 @@
 // The pool's policy, with stand-in instances (the pool only looks at whether an instance is still alive).
 import { describe, expect, it } from 'vitest';
-import type { StartedInstance } from '../../src/start/started.ts';
 import { WarmPool } from '../../src/manager/warm-pool.ts';
+import type { StartedInstance } from '../../src/start/started.ts';
 
 function fakeInstance(): StartedInstance & { kill(): void } {
   const state = { ended: false, owner: { exitCode: null as number | null }, onEnd: () => {} };

@@ -1,6 +1,6 @@
 // function.json and a function's sources come from whoever registers the function: read only from regular
 // files, without blocking, bounded, and never echoed back in an error.
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -70,7 +70,10 @@ describe('an environment too large to exec', () => {
     // Past the 64 KB manifest cap only by a spec built in code: the launcher is the last line.
     const spec = { ...(await specFor(dir)), env: { BIG: 'x'.repeat(200_000) } };
     try {
-      launchInstance(spec, await planSandbox({ home: root, sandboxDir: path.join(root, 'sandbox') }, spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE));
+      launchInstance(
+        spec,
+        await planSandbox({ home: root, sandboxDir: path.join(root, 'sandbox') }, spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE),
+      );
       throw new Error('expected the launch to be refused');
     } catch (error) {
       expect(isPrebakeError(error, 'PREBAKE_ERR_MANIFEST'), String(error)).toBe(true);

@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFunction } from '../../src/manifest/load.ts';
 import { sourceDigest, sourceFingerprint } from '../../src/manifest/digest.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -65,37 +65,66 @@ describe('loadFunction', () => {
         pool: { size: 3, maxIdleSeconds: 60, hooks: 'assign' },
       }),
     );
-    expect(spec).toMatchObject({ name: 'custom-name', handler: 'lib/app.main', warmup: { invocations: 3, event: { a: 1 } }, timeoutMs: 1234, memoryMb: 512, maxProcesses: 64, cpus: 0.5, env: { STAGE: 'test' } });
+    expect(spec).toMatchObject({
+      name: 'custom-name',
+      handler: 'lib/app.main',
+      warmup: { invocations: 3, event: { a: 1 } },
+      timeoutMs: 1234,
+      memoryMb: 512,
+      maxProcesses: 64,
+      cpus: 0.5,
+      env: { STAGE: 'test' },
+    });
     expect(spec).toMatchObject({ startMode: 'pooled', pool: { size: 3, maxIdleSeconds: 60, hooks: 'assign' } });
   });
 
   it('keeps an automatic pool size and its bounds', async () => {
     const pool = { size: 'auto', minSize: 0, maxSize: 12, burst: 3 };
-    expect((await loadFunction(await fnDir('auto-pool', { runtime: 'node', handler: 'x.y', startMode: 'pooled', pool }))).pool).toEqual(pool);
+    expect((await loadFunction(await fnDir('auto-pool', { runtime: 'node', handler: 'x.y', startMode: 'pooled', pool }))).pool).toEqual(
+      pool,
+    );
   });
 
   it('names the field that is wrong', async () => {
     expect(await manifestError(await fnDir('bad-runtime', { runtime: 'ruby', handler: 'x.y' }))).toMatch(/field "runtime"/);
-    expect(await manifestError(await fnDir('bad-timeout', { runtime: 'node', handler: 'x.y', timeoutMs: -5 }))).toMatch(/field "timeoutMs"/);
-    expect(await manifestError(await fnDir('bad-warmup', { runtime: 'node', handler: 'x.y', warmup: { invocations: 'two' } }))).toMatch(/field "warmup\.invocations"/);
-    expect(await manifestError(await fnDir('bad-processes', { runtime: 'node', handler: 'x.y', maxProcesses: 2 }))).toMatch(/field "maxProcesses"/);
-    expect(await manifestError(await fnDir('bad-cpus', { runtime: 'node', handler: 'x.y', cpus: 0 }))).toMatch(/field "cpus"/);
-    expect(await manifestError(await fnDir('bad-pool', { runtime: 'node', handler: 'x.y', pool: { hooks: 'sometimes' } }))).toMatch(/field "pool\.hooks"/);
-    expect(await manifestError(await fnDir('big-pool', { runtime: 'node', handler: 'x.y', pool: { size: 1000 } }))).toMatch(/field "pool\.size"/);
-    expect(await manifestError(await fnDir('vague-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'many' } }))).toMatch(/field "pool\.size"/);
-    expect(await manifestError(await fnDir('big-burst', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', burst: 65 } }))).toMatch(/field "pool\.burst"/);
-    expect(await manifestError(await fnDir('crossed-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', minSize: 4, maxSize: 2 } }))).toMatch(
-      /field "pool\.minSize": 4 is over pool\.maxSize \(2\)/,
+    expect(await manifestError(await fnDir('bad-timeout', { runtime: 'node', handler: 'x.y', timeoutMs: -5 }))).toMatch(
+      /field "timeoutMs"/,
     );
+    expect(await manifestError(await fnDir('bad-warmup', { runtime: 'node', handler: 'x.y', warmup: { invocations: 'two' } }))).toMatch(
+      /field "warmup\.invocations"/,
+    );
+    expect(await manifestError(await fnDir('bad-processes', { runtime: 'node', handler: 'x.y', maxProcesses: 2 }))).toMatch(
+      /field "maxProcesses"/,
+    );
+    expect(await manifestError(await fnDir('bad-cpus', { runtime: 'node', handler: 'x.y', cpus: 0 }))).toMatch(/field "cpus"/);
+    expect(await manifestError(await fnDir('bad-pool', { runtime: 'node', handler: 'x.y', pool: { hooks: 'sometimes' } }))).toMatch(
+      /field "pool\.hooks"/,
+    );
+    expect(await manifestError(await fnDir('big-pool', { runtime: 'node', handler: 'x.y', pool: { size: 1000 } }))).toMatch(
+      /field "pool\.size"/,
+    );
+    expect(await manifestError(await fnDir('vague-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'many' } }))).toMatch(
+      /field "pool\.size"/,
+    );
+    expect(await manifestError(await fnDir('big-burst', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', burst: 65 } }))).toMatch(
+      /field "pool\.burst"/,
+    );
+    expect(
+      await manifestError(await fnDir('crossed-pool', { runtime: 'node', handler: 'x.y', pool: { size: 'auto', minSize: 4, maxSize: 2 } })),
+    ).toMatch(/field "pool\.minSize": 4 is over pool\.maxSize \(2\)/);
     expect(await manifestError(await fnDir('extra', { runtime: 'node', handler: 'x.y', colour: 'blue' }))).toMatch(/colour|additional/i);
     expect(await manifestError(await fnDir('no-handler', { runtime: 'node' }))).toMatch(/handler/);
     expect(await manifestError(await fnDir('bad-handler', { runtime: 'node', handler: 'nodot' }))).toMatch(/field "handler"/);
-    expect(await manifestError(await fnDir('fork-node', { runtime: 'node', handler: 'x.y', startMode: 'fork' }))).toMatch(/field "startMode": "fork" is for Python/);
+    expect(await manifestError(await fnDir('fork-node', { runtime: 'node', handler: 'x.y', startMode: 'fork' }))).toMatch(
+      /field "startMode": "fork" is for Python/,
+    );
     expect(await manifestError(await fnDir('Bad Name', { runtime: 'node', handler: 'x.y' }))).toMatch(/name/);
   });
 
-  it('refuses a name that would collide with the store\'s own files (<name>.lock)', async () => {
-    expect(await manifestError(await fnDir('named-lock', { name: 'hello-python.lock', runtime: 'node', handler: 'x.y' }))).toMatch(/field "name"/);
+  it("refuses a name that would collide with the store's own files (<name>.lock)", async () => {
+    expect(await manifestError(await fnDir('named-lock', { name: 'hello-python.lock', runtime: 'node', handler: 'x.y' }))).toMatch(
+      /field "name"/,
+    );
     expect(await manifestError(await fnDir('dir-named.lock', { runtime: 'node', handler: 'x.y' }))).toMatch(/"dir-named\.lock".*\.lock/);
     // ".lock" inside a name is fine; only the suffix is the store's.
     expect((await loadFunction(await fnDir('x.locksmith', { runtime: 'node', handler: 'x.y' }))).name).toBe('x.locksmith');
@@ -106,7 +135,9 @@ describe('loadFunction', () => {
     const text = `{"runtime":"node","handler":"x.y","warmup":{"invocations":1,"event":${deep}}}`;
     expect(await manifestError(await fnDir('deep-warmup', text))).toMatch(/field "warmup\.event": nested deeper than 256/);
     const atLimit = JSON.parse(`${'['.repeat(256)}${']'.repeat(256)}`) as unknown;
-    const spec = await loadFunction(await fnDir('deep-enough', { runtime: 'node', handler: 'x.y', warmup: { invocations: 1, event: atLimit } }));
+    const spec = await loadFunction(
+      await fnDir('deep-enough', { runtime: 'node', handler: 'x.y', warmup: { invocations: 1, event: atLimit } }),
+    );
     expect(spec.warmup.event).toEqual(atLimit);
   });
 

@@ -4,7 +4,10 @@ import { parseReference } from '../../src/registry/reference.ts';
 describe('parseReference', () => {
   it('splits registry, repository and tag, and speaks http only to this machine', () => {
     expect(parseReference('127.0.0.1:5000/functions/hello-node:v1')).toEqual({
-      registry: '127.0.0.1:5000', repository: 'functions/hello-node', reference: 'v1', baseUrl: 'http://127.0.0.1:5000',
+      registry: '127.0.0.1:5000',
+      repository: 'functions/hello-node',
+      reference: 'v1',
+      baseUrl: 'http://127.0.0.1:5000',
     });
     expect(parseReference('registry.internal/fn')).toMatchObject({ reference: 'latest', baseUrl: 'https://registry.internal' });
     const digest = `sha256:${'0'.repeat(64)}`;

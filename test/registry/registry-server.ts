@@ -28,7 +28,10 @@ export async function startRegistry(root: string): Promise<TestRegistry> {
   const port = await freePort();
   const storageDir = path.join(root, 'registry');
   const config = path.join(root, 'registry.yml');
-  await writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${storageDir}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  await writeFile(
+    config,
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${storageDir}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
   const child: ResultPromise = execa(REGISTRY_BINARY, ['serve', config], { reject: false });
   const address = `127.0.0.1:${port}`;
   const stop = async () => {
@@ -36,7 +39,10 @@ export async function startRegistry(root: string): Promise<TestRegistry> {
     await child;
   };
   for (const deadline = Date.now() + 20_000; ; ) {
-    const up = await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://${address}/v2/`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();

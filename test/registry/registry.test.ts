@@ -5,8 +5,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 import { homeLeftovers } from '../bundle/bundle-tools.ts';
+import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 import { startRegistry, type TestRegistry } from './registry-server.ts';
 
 let sandbox: Sandbox;
@@ -94,9 +94,11 @@ describe('prebake push and pull', () => {
 
   it('refuses a pulled blob the registry altered, and keeps nothing of it', async () => {
     await rm(homeB, { recursive: true, force: true });
-    const manifest = await (await fetch(`http://${registry.address}/v2/functions/hello-node/manifests/v1`, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-    })).json() as { layers: { digest: string; annotations: Record<string, string> }[] };
+    const manifest = (await (
+      await fetch(`http://${registry.address}/v2/functions/hello-node/manifests/v1`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
     const layer = manifest.layers.find((l) => l.annotations['org.opencontainers.image.title'] === 'entry/meta.json')!;
     const hex = layer.digest.replace('sha256:', '');
     const blob = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');

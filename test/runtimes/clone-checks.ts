@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { settled, type Sandbox } from '../helpers.ts';
+import { type Sandbox, settled } from '../helpers.ts';
 
 type Clone = Record<string, unknown>;
 
@@ -13,7 +13,12 @@ type Clone = Record<string, unknown>;
 export function expectAllDiffer(clones: Clone[], keys: string[]): void {
   for (const key of keys) {
     const values = clones.map((clone) => clone[key]);
-    expect.soft(values.every((value) => value !== undefined && value !== null), `${key} missing: ${values.join(', ')}`).toBe(true);
+    expect
+      .soft(
+        values.every((value) => value !== undefined && value !== null),
+        `${key} missing: ${values.join(', ')}`,
+      )
+      .toBe(true);
     expect.soft(new Set(values).size, `${key} repeated across clones: ${values.join(', ')}`).toBe(values.length);
   }
 }
@@ -56,7 +61,12 @@ interface ExpectedError {
  * Lifecycle hooks through a real build and restore, for a fixture like test/fixtures/functions/hooks-node:
  * its handler returns the hooks it saw, and the env var HOOKS_FAIL ("before" or "after") makes one throw.
  */
-export function hooksTests(runtime: string, fixture: string, sandbox: () => Sandbox, errors: { before: ExpectedError; after: ExpectedError }): void {
+export function hooksTests(
+  runtime: string,
+  fixture: string,
+  sandbox: () => Sandbox,
+  errors: { before: ExpectedError; after: ExpectedError },
+): void {
   describe(`${runtime} lifecycle hooks`, () => {
     let dir: string;
 
@@ -71,8 +81,10 @@ export function hooksTests(runtime: string, fixture: string, sandbox: () => Sand
       await writeFile(file, JSON.stringify(manifest));
     }
 
-    const build = async () => buildFunction(await loadFunction(dir), { store: sandbox().store, criu: sandbox().criu, instances: sandbox().instances });
-    const invoke = (mode: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox().store, sandbox().criu, sandbox().instances);
+    const build = async () =>
+      buildFunction(await loadFunction(dir), { store: sandbox().store, criu: sandbox().criu, instances: sandbox().instances });
+    const invoke = (mode: 'cold' | 'prebaked') =>
+      invokeFunction({ target: dir, event: '{}', mode }, sandbox().store, sandbox().criu, sandbox().instances);
 
     async function expectNothingLeft(): Promise<void> {
       expect(await settled(() => sandbox().processes())).toEqual([]);

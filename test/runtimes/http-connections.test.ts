@@ -2,9 +2,10 @@
 // pool and boto3 client, a Java HttpClient. Each keeps its connection alive, and criu cannot dump it: the shims close them
 // before the snapshot, and every clone uses the same session, pool or client again, which reconnect.
 // (Node's fetch: node-fetch.test.ts.)
+
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
@@ -30,7 +31,9 @@ async function countingServer() {
     if (what !== 's3') return response.end(`${what} ${served[what]}`);
     // S3's ListBuckets, as botocore parses it: one bucket, named for the request's number.
     response.setHeader('content-type', 'application/xml');
-    response.end(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets><Bucket><Name>s3 ${served[what]}</Name></Bucket></Buckets></ListAllMyBucketsResult>`);
+    response.end(
+      `<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets><Bucket><Name>s3 ${served[what]}</Name></Bucket></Buckets></ListAllMyBucketsResult>`,
+    );
   });
   server.keepAliveTimeout = 60_000;
   server.on('connection', (socket: Socket) => {
@@ -69,8 +72,14 @@ describe.each([
       for (const client of clients) expect(afterBuild[client]).toBeGreaterThanOrEqual(2);
       // The server saw the connections end: nothing of the build's instance is left connected.
       expect(server.connections.size).toBe(0);
-      const results = await Promise.all([1, 2].map(async () =>
-        JSON.parse((await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<string, string>));
+      const results = await Promise.all(
+        [1, 2].map(
+          async () =>
+            JSON.parse(
+              (await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result,
+            ) as Record<string, string>,
+        ),
+      );
       for (const client of clients) {
         const prefix = client === 'config' ? '' : `${client}_`;
         for (const result of results) {

@@ -43,7 +43,9 @@ async function addWithInterpreter(fixture: string, interpreter: string): Promise
 }
 
 const invoke = async (target: string, mode?: 'cold' | 'prebaked') =>
-  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as { executable: string };
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as {
+    executable: string;
+  };
 
 describe('the interpreter of a function', () => {
   it('is the one function.json names, recorded by the build and run by every start whatever PREBAKE_PYTHON says', async () => {
@@ -80,7 +82,10 @@ describe('the interpreter of a function', () => {
     const dir = await addWithInterpreter('python-missing-module', python);
     const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED', functionError: { type: 'ModuleNotFoundError' } });
-    const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { hint?: string };
+    const error = (await failed.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { hint?: string };
     expect(error.message).toContain(`(interpreter: ${python})`);
     expect(error.hint).toContain('"interpreter" in function.json');
     const plain = invokeFunction({ target: dir, event: '{}', mode: 'cold' }, sandbox.store, sandbox.criu, sandbox.instances);
@@ -89,10 +94,13 @@ describe('the interpreter of a function', () => {
     expect(await readdir(path.join(sandbox.home, 'functions', 'python-missing-module', 'builds'))).toEqual([]);
   });
 
-  it("that exits during init leaves the end of its stderr in the error, without --logs", async () => {
+  it('that exits during init leaves the end of its stderr in the error, without --logs', async () => {
     const failed = sandbox.build('init-exits-python');
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_INIT_FAILED' });
-    const error = (await failed.then(() => undefined, (e: unknown) => e)) as Error & { details?: { stderr?: string } };
+    const error = (await failed.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { details?: { stderr?: string } };
     expect(error.message).toContain('the runtime exited during init (exit code 3)');
     expect(error.message).toMatch(/its stderr ended with:\n(loading part \d+\n)+settings\.ini: cannot parse line 3$/);
     // The last lines only, not all 31.
@@ -108,7 +116,9 @@ describe('the interpreter of a function', () => {
     await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', interpreter: old }));
     const failed = buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
     await expect(failed).rejects.toMatchObject({ code: 'PREBAKE_ERR_RUNTIME_MISSING' });
-    await expect(failed).rejects.toThrow(`${old} (named by "interpreter" in function.json) is version 20.19.2; prebake needs 22.18 or later (the shim imports registerHooks from node:module`);
+    await expect(failed).rejects.toThrow(
+      `${old} (named by "interpreter" in function.json) is version 20.19.2; prebake needs 22.18 or later (the shim imports registerHooks from node:module`,
+    );
     await sandbox.expectClean();
   });
 

@@ -21,7 +21,16 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'random-java', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
+  JSON.parse(
+    (
+      await invokeFunction(
+        { target: 'random-java', event: JSON.stringify(event), mode: 'prebaked' },
+        sandbox.store,
+        sandbox.criu,
+        sandbox.instances,
+      )
+    ).result,
+  );
 
 describe('java clones', () => {
   it('never share random values', async () => {

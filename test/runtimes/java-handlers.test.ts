@@ -34,7 +34,12 @@ describe('java handler shapes', SLOW, () => {
     const shim = await launcher.startReady('java-handler-shapes');
     const answer = await shim.invoke({ n: 7, nested: { list: [1, 2.5, 'x', null, true] } }, 'req-map');
     expect(answer.header.ok).toBe(true);
-    expect(bodyJson(answer)).toEqual({ requestId: 'req-map', keys: ['n', 'nested'], nType: 'Integer', nested: { list: [1, 2.5, 'x', null, true] } });
+    expect(bodyJson(answer)).toEqual({
+      requestId: 'req-map',
+      keys: ['n', 'nested'],
+      nType: 'Integer',
+      nested: { list: [1, 2.5, 'x', null, true] },
+    });
   });
 
   it('binds a List to a static method returning a long, and a void method answers null', async () => {
@@ -51,7 +56,7 @@ describe('java handler shapes', SLOW, () => {
     expect(errorOf(first).message).toMatch(/takes a shapes\.MapHandler\$Point: binding it from JSON needs Jackson/);
   });
 
-  it('says why a method of the handler\'s name was not taken: its second parameter is not a Context', async () => {
+  it("says why a method of the handler's name was not taken: its second parameter is not a Context", async () => {
     const shim = await launcher.start('java-handler-shapes', { handler: 'shapes.MapHandler::wrongContext' });
     const first = await shim.next();
     expect(first.header.type).toBe('init-error');
@@ -104,7 +109,12 @@ describe('java handler shapes', SLOW, () => {
     await execa('jar', ['cf', path.join(dir, 'lib', 'aws-lambda-java-core-1.2.3.jar'), '-C', classes, '.']);
 
     await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
-    const outcome = await invokeFunction({ target: 'java-aws-jar', event: JSON.stringify({ name: 'jar' }) }, sandbox.store, sandbox.criu, sandbox.instances);
+    const outcome = await invokeFunction(
+      { target: 'java-aws-jar', event: JSON.stringify({ name: 'jar' }) },
+      sandbox.store,
+      sandbox.criu,
+      sandbox.instances,
+    );
     expect(outcome.start).toBe('prebaked');
     expect(JSON.parse(outcome.result)).toMatchObject({ message: 'Hello, jar!', functionName: 'java-aws-jar', hasTimeLeft: true });
   });
@@ -113,7 +123,12 @@ describe('java handler shapes', SLOW, () => {
     for (const fixture of ['java-aws', 'java-jackson']) {
       await sandbox.build(fixture);
       const event = fixture === 'java-aws' ? { name: 'clone' } : { item: 'cake', quantity: 2, unitCents: 100 };
-      const outcome = await invokeFunction({ target: fixture, event: JSON.stringify(event) }, sandbox.store, sandbox.criu, sandbox.instances);
+      const outcome = await invokeFunction(
+        { target: fixture, event: JSON.stringify(event) },
+        sandbox.store,
+        sandbox.criu,
+        sandbox.instances,
+      );
       expect(outcome.start).toBe('prebaked');
       expect(JSON.parse(outcome.result)).toMatchObject(fixture === 'java-aws' ? { message: 'Hello, clone!' } : { total_cents: 200 });
     }

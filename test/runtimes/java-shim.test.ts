@@ -84,7 +84,9 @@ describe('the java shim', SLOW, () => {
       expect(result.body.length).toBe(0);
       const error = result.header.error as ErrorInfo;
       expect(error.type).toBe('prebake.InvalidResultException');
-      expect(error.message, text).toBe(`the result is not JSON (${problem}): it is ${JSON.stringify(text)} (a handler returns JSON text: a string result needs its quotes)`);
+      expect(error.message, text).toBe(
+        `the result is not JSON (${problem}): it is ${JSON.stringify(text)} (a handler returns JSON text: a string result needs its quotes)`,
+      );
     }
     // A long one shows its first 80 characters only.
     const long = await answer('x'.repeat(79) + 'yz'.repeat(5_000));

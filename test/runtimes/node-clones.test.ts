@@ -4,17 +4,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFunction, type BuildResult } from '../../src/bake/build.ts';
+import { type BuildResult, buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { addPackages, makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { addPackages, makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame } from './clone-checks.ts';
 
 let sandbox: Sandbox;
 let dir: string;
 let built: BuildResult;
 
-const build = async (strict?: boolean) => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances, strict });
+const build = async (strict?: boolean) =>
+  buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances, strict });
 
 beforeAll(async () => {
   sandbox = await makeSandbox();

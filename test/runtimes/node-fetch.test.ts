@@ -1,8 +1,9 @@
 // A Node function that calls the global fetch at init: undici keeps the connection alive in its global
 // dispatcher, out of the function's reach, and criu cannot dump it. The shim closes it before the snapshot.
+
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
@@ -48,8 +49,13 @@ describe('node fetch at init', () => {
     expect(afterBuild).toBeGreaterThanOrEqual(1);
     // The server saw the connection end: nothing of the build's instance is left connected.
     expect(connections.size).toBe(0);
-    const results = await Promise.all([1, 2].map(async () =>
-      JSON.parse((await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result)));
+    const results = await Promise.all(
+      [1, 2].map(async () =>
+        JSON.parse(
+          (await invokeFunction({ target: dir, event: '{}', mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result,
+        ),
+      ),
+    );
     for (const result of results) {
       // The config fetched at init is the snapshot's; each clone's own fetch is a new request.
       expect(result.config).toBe('response 1');

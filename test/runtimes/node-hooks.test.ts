@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -30,8 +30,10 @@ async function setManifest(change: (manifest: Record<string, unknown>) => void):
   await writeFile(file, JSON.stringify(manifest));
 }
 
-const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
-const invoke = (mode?: 'cold' | 'prebaked') => invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances);
+const build = async () =>
+  buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+const invoke = (mode?: 'cold' | 'prebaked') =>
+  invokeFunction({ target: dir, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances);
 
 describe('node lifecycle hooks', () => {
   it('run before the snapshot and after each restore, not on a plain start', async () => {

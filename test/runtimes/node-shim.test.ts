@@ -57,7 +57,10 @@ describe('the node shim', () => {
   it('answers ok:false for a result that JSON has no text for (a function)', async () => {
     const shim = await launcher.startReady('faulty-node');
     const result = await shim.invoke({ returnFunction: true });
-    expect(result.header).toMatchObject({ ok: false, error: { type: 'TypeError', message: 'the result is not JSON-serialisable: it is a function' } });
+    expect(result.header).toMatchObject({
+      ok: false,
+      error: { type: 'TypeError', message: 'the result is not JSON-serialisable: it is a function' },
+    });
     expect((await shim.invoke({})).header.ok).toBe(true);
   });
 });

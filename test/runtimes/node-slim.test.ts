@@ -7,7 +7,10 @@ const SLIM = path.resolve('src/runtimes/node/slim.mjs');
 // Runs in a node process of its own: what slimForSnapshot does (expose gc, malloc_trim) must not leak into
 // the test runner.
 const run = (script: string) =>
-  JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<string, number | boolean | string>;
+  JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<
+    string,
+    number | boolean | string
+  >;
 
 describe('slimming a Node instance before its snapshot', () => {
   it('hands memory freed in the C heap back to the kernel, and leaves no gc in the global scope', () => {

@@ -1,8 +1,8 @@
 // Python through the real path (build with criu dump, invoke by criu restore): clones of one image never
 // share randomness, keep time, and run the lifecycle hooks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokeFunction } from '../../src/invoke/invoke.ts';
 import type { BuildResult } from '../../src/bake/build.ts';
+import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
 
@@ -23,7 +23,16 @@ afterAll(async () => {
 });
 
 const invoke = async (event: unknown) =>
-  JSON.parse((await invokeFunction({ target: 'random-python', event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances)).result);
+  JSON.parse(
+    (
+      await invokeFunction(
+        { target: 'random-python', event: JSON.stringify(event), mode: 'prebaked' },
+        sandbox.store,
+        sandbox.criu,
+        sandbox.instances,
+      )
+    ).result,
+  );
 
 describe('python clones', () => {
   it('never share random values', async () => {
@@ -35,7 +44,7 @@ describe('python clones', () => {
     expectAllSame(clones, ['instance', 'hashSeed']);
   });
 
-  it("are checked at build: the clone-uniqueness check names what prebake cannot reseed, and only that", () => {
+  it('are checked at build: the clone-uniqueness check names what prebake cannot reseed, and only that', () => {
     // A random.Random() made at init, and the str hash seed (which differs between plain starts).
     expect(built.meta.cloneCheck).toEqual({ sharedPaths: ['$.instance', '$.hashSeed'] });
     expect(built.warnings.join('\n')).toContain('$.instance, $.hashSeed');

@@ -2,7 +2,7 @@
 // directly (no CRIU) over real pipes, on a fixture function that behaves the same in each language
 // (test/fixtures/functions/<runtime>-shim). What only one runtime does is tested in <runtime>-shim.test.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES, MAX_HEADER_BYTES, type Frame } from '../../src/instance/frames.ts';
+import { type Frame, MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../../src/instance/frames.ts';
 import { javaRuntime } from '../../src/runtimes/java/adapter.ts';
 import { nodeRuntime } from '../../src/runtimes/node/adapter.ts';
 import { pythonRuntime } from '../../src/runtimes/python/adapter.ts';
@@ -20,7 +20,6 @@ interface Missing {
   /** Text the message must contain: the name that was not found. */
   mentions: string;
 }
-
 
 interface Runtime {
   name: string;
@@ -289,11 +288,14 @@ describe.each(RUNTIMES.map((runtime) => [runtime.name, runtime] as const))('the 
     ['a header over the 64 KiB limit', () => lengthPrefix(MAX_HEADER_BYTES + 1)],
     ['a header that is not JSON', () => Buffer.concat([lengthPrefix(9), Buffer.from('{"type":"'), lengthPrefix(0)])],
     ['a header that is not a JSON object', () => Buffer.concat([lengthPrefix(2), Buffer.from('[]'), lengthPrefix(0)])],
-    ['a body over the 64 MiB limit', () => {
-      const header = Buffer.from(JSON.stringify({ type: 'invoke', id: 'too-big', deadline: Date.now() + 10_000 }));
-      // The length alone must do: the shim may not wait for a body it will never take.
-      return Buffer.concat([lengthPrefix(header.length), header, lengthPrefix(MAX_BODY_BYTES + 1)]);
-    }],
+    [
+      'a body over the 64 MiB limit',
+      () => {
+        const header = Buffer.from(JSON.stringify({ type: 'invoke', id: 'too-big', deadline: Date.now() + 10_000 }));
+        // The length alone must do: the shim may not wait for a body it will never take.
+        return Buffer.concat([lengthPrefix(header.length), header, lengthPrefix(MAX_BODY_BYTES + 1)]);
+      },
+    ],
   ];
   it.each(malformed)('exits on a malformed frame: %s', async (_, frame) => {
     const shim = await startReady();

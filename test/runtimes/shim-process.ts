@@ -1,14 +1,14 @@
 // Runs a runtime shim directly (no CRIU) with the channels of docs/PROTOCOL.md, all real kernel pipes, and
 // speaks the protocol with it through the project's own codec. Shared by the shim tests of every runtime, which start
 // shims through ShimLauncher.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeFrame, FrameDecoder, type Frame } from '../../src/instance/frames.ts';
+import { encodeFrame, type Frame, FrameDecoder } from '../../src/instance/frames.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
 import type { RuntimeAdapter, RuntimeCommand } from '../../src/runtimes/runtime.ts';

@@ -1,7 +1,7 @@
 // Every route but GET /healthz needs the API token: requests without it (or with a wrong one) get 401 in the
 // API's error format before anything runs. Before, anyone on the host could register and run code as root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -30,7 +30,13 @@ const routes: Array<[string, string]> = [
 
 describe('API authentication', () => {
   it('answers 401 PREBAKE_ERR_UNAUTHORIZED on every route but /healthz without the token, running nothing', async () => {
-    const attempts = [undefined, 'Bearer wrong-token-0123456789abcdef', `Basic ${server.token}`, `Bearer ${server.token}x`, `Bearer ${server.token.slice(0, -1)}`];
+    const attempts = [
+      undefined,
+      'Bearer wrong-token-0123456789abcdef',
+      `Basic ${server.token}`,
+      `Bearer ${server.token}x`,
+      `Bearer ${server.token.slice(0, -1)}`,
+    ];
     for (const [method, route] of routes) {
       for (const authorization of attempts) {
         const response = await fetch(`${server.url}${route}`, {

@@ -3,8 +3,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
 import { readEntries, writeEntries } from '../bundle/bundle-tools.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
 
 let sandboxA: Sandbox;
@@ -99,8 +99,15 @@ describe('bundles over HTTP', () => {
     const before = await stat(token);
     const entries = await readEntries(await getBundle(serverA, 'hello-node'));
     const template = entries.find((e) => e.header.name.startsWith('entry/images/') && e.header.type === 'file')!;
-    const link = { header: { ...template.header, name: 'entry/images/evil', type: 'symlink' as const, linkname: token, size: 0 }, content: Buffer.alloc(0) };
-    const put = await putBundle(serverB, 'hello-node', await writeEntries([...entries.slice(0, -1), link, entries.at(-1)!], { resum: true }));
+    const link = {
+      header: { ...template.header, name: 'entry/images/evil', type: 'symlink' as const, linkname: token, size: 0 },
+      content: Buffer.alloc(0),
+    };
+    const put = await putBundle(
+      serverB,
+      'hello-node',
+      await writeEntries([...entries.slice(0, -1), link, entries.at(-1)!], { resum: true }),
+    );
     expect(put.status).toBe(400);
     const error = await apiError(put);
     expect(error.code).toBe('PREBAKE_ERR_BUNDLE_CORRUPT');

@@ -2,8 +2,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
-import { apiError, closeAndClean, connectRaw, metricValue, parseRawResponse, registerFixture, startServer, type TestServer } from './harness.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
+import {
+  apiError,
+  closeAndClean,
+  connectRaw,
+  metricValue,
+  parseRawResponse,
+  registerFixture,
+  startServer,
+  type TestServer,
+} from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -98,14 +107,16 @@ describe('invocation errors', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const abandoned = await Promise.all(
         [1, 2, 3].map((n) =>
-          tight.request('/functions/faulty-node/invoke', {
-            method: 'POST',
-            body: JSON.stringify({ abandoned: n }),
-            signal: AbortSignal.timeout(300),
-          }).then(
-            () => 'answered',
-            () => 'gave up',
-          ),
+          tight
+            .request('/functions/faulty-node/invoke', {
+              method: 'POST',
+              body: JSON.stringify({ abandoned: n }),
+              signal: AbortSignal.timeout(300),
+            })
+            .then(
+              () => 'answered',
+              () => 'gave up',
+            ),
         ),
       );
       expect(abandoned).toEqual(['gave up', 'gave up', 'gave up']);
@@ -157,7 +168,10 @@ describe('registration errors', () => {
     const dir = path.join(sandbox.root, 'functions', 'deep-warmup');
     await mkdir(dir, { recursive: true });
     const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
-    await writeFile(path.join(dir, 'function.json'), `{"runtime":"node","handler":"index.handler","warmup":{"invocations":1,"event":${deep}}}`);
+    await writeFile(
+      path.join(dir, 'function.json'),
+      `{"runtime":"node","handler":"index.handler","warmup":{"invocations":1,"event":${deep}}}`,
+    );
     await writeFile(path.join(dir, 'index.js'), 'exports.handler = async () => ({});\n');
     const response = await server.post('/functions', { path: dir });
     expect(response.status).toBe(400);

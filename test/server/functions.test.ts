@@ -3,7 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox, settled } from '../helpers.ts';
 import { apiError, closeAndClean, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -46,7 +46,13 @@ describe('the function registry', () => {
     const response = await server.post('/functions', { path: helloDir });
     expect(response.status).toBe(201);
     const described = (await response.json()) as Description;
-    expect(described).toMatchObject({ name: 'hello-node', runtime: 'node', startMode: 'prebaked', source: 'unchanged', needsRebuild: false });
+    expect(described).toMatchObject({
+      name: 'hello-node',
+      runtime: 'node',
+      startMode: 'prebaked',
+      source: 'unchanged',
+      needsRebuild: false,
+    });
     expect(described).toMatchObject({ sharedState: [], warnings: [] });
     expect(described.interpreter.version).toMatch(/^node v\d+/);
     expect(described.imageBytes).toBeGreaterThan(1_000_000);
@@ -74,7 +80,10 @@ describe('the function registry', () => {
 
   it('rebuilds on POST /functions/:name/build (even with an empty JSON body)', async () => {
     const before = (await (await server.get('/functions/hello-node')).json()) as Description;
-    const response = await server.request('/functions/hello-node/build', { method: 'POST', headers: { 'content-type': 'application/json' } });
+    const response = await server.request('/functions/hello-node/build', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(response.status).toBe(200);
     const after = (await response.json()) as Description;
     expect(after.buildId).not.toBe(before.buildId);

@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import type { DaemonConfigInput } from '../../src/manager/config.ts';
 import { buildServer } from '../../src/server/server.ts';
-import { expect } from 'vitest';
 import type { Sandbox } from '../helpers.ts';
 
 export interface TestServer {
@@ -98,4 +98,3 @@ export function parseRawResponse(text: string): { status: number; headerId?: str
   const error = body.startsWith('{') ? (JSON.parse(body) as { error?: { code: string; requestId: string } }).error : undefined;
   return { status, headerId, code: error?.code, requestId: error?.requestId };
 }
-

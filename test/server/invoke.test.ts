@@ -1,6 +1,6 @@
 // The daemon over real HTTP: register a function, invoke it by fresh restores and from the warm pool.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -115,7 +115,10 @@ describe('warm mode', () => {
       const burst = await Promise.all(Array.from({ length: 4 }, () => warm.invoke('faulty-node', { sleepMs: 300 })));
       expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200]);
       expect(burst.map((r) => r.headers.get('x-prebake-start')).sort()).toEqual(['prebaked', 'prebaked', 'prebaked', 'warm']);
-      const described = (await (await warm.get('/functions/faulty-node')).json()) as { startMode: string; warm: { idle: number; busy: number; max: number } };
+      const described = (await (await warm.get('/functions/faulty-node')).json()) as {
+        startMode: string;
+        warm: { idle: number; busy: number; max: number };
+      };
       expect(described.startMode).toBe('warm');
       expect(described.warm).toMatchObject({ max: 2, busy: 0 });
       await expect.poll(() => warm.app.manager.instances.count).toBe(2);

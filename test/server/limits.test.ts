@@ -1,7 +1,7 @@
 // A hostile function cannot grow the daemon without bound: results are capped, and an idle warm instance that
 // writes frames nobody asked for is ended as a protocol violation.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { apiError, closeAndClean, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;

@@ -2,11 +2,11 @@
 // refilled, retired when idle, replaced when killed, and all of it gone at shutdown.
 import { readdir, readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { childrenOf, listProcesses } from '../../src/launch/proc.ts';
 import type { DaemonConfigInput } from '../../src/manager/config.ts';
 import type { FunctionDescription } from '../../src/manager/describe.ts';
-import { childrenOf, listProcesses } from '../../src/launch/proc.ts';
 import { poolTarget } from '../../src/manager/pool-size.ts';
-import { makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;

@@ -3,7 +3,7 @@
 import { cp, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, makeSandbox, settled, type Sandbox } from '../helpers.ts';
+import { FIXTURES, makeSandbox, type Sandbox, settled } from '../helpers.ts';
 import { apiError, closeAndClean, metricValue, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -28,7 +28,8 @@ async function functionAt(relative: string): Promise<string> {
   return dir;
 }
 
-const registeredDir = async (target: TestServer, name: string) => ((await (await target.get(`/functions/${name}`)).json()) as { dir: string }).dir;
+const registeredDir = async (target: TestServer, name: string) =>
+  ((await (await target.get(`/functions/${name}`)).json()) as { dir: string }).dir;
 
 describe('names belong to their directory', () => {
   it('answers 409 PREBAKE_ERR_NAME_TAKEN for another directory under a registered name, unless ?replace=true', async () => {
@@ -126,7 +127,9 @@ describe('the build queue', () => {
       // The refused registration never built.
       const built = [1, 2, 3, 4].map((n) => metricValue(metrics, `prebake_builds_total{function="q-${n}",outcome="ok"}`));
       expect(built.reduce((sum, n) => sum + n, 0)).toBe(3);
-      for (const described of await Promise.all(responses.filter((r) => r.status === 201).map((r) => r.json() as Promise<{ name: string }>))) {
+      for (const described of await Promise.all(
+        responses.filter((r) => r.status === 201).map((r) => r.json() as Promise<{ name: string }>),
+      )) {
         expect((await queued.del(`/functions/${described.name}`)).status).toBe(204);
       }
     } finally {

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/server/server.ts';
 import { closeGracefully } from '../../src/server/shutdown.ts';
-import { makeSandbox, ROOT, settled, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, type Sandbox, settled } from '../helpers.ts';
 import { apiError, startServer } from './harness.ts';
 
 let sandbox: Sandbox;
@@ -42,7 +42,10 @@ interface Daemon {
  * PREBAKE_API_TOKEN when `env` sets it, else the one it made in its home.
  */
 async function startDaemon(env: Record<string, string> = {}, args: string[] = []): Promise<Daemon> {
-  const daemon = execa(path.join(ROOT, 'bin', 'prebake'), ['serve', '--home', sandbox.home, '--port', '0', ...args], { reject: false, env });
+  const daemon = execa(path.join(ROOT, 'bin', 'prebake'), ['serve', '--home', sandbox.home, '--port', '0', ...args], {
+    reject: false,
+    env,
+  });
   daemons.push(daemon);
   let buffered = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -114,7 +117,10 @@ describe('prebake serve', () => {
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
     for (const response of responses) expect(((await response.json()) as { sleptMs: number }).sleptMs).toBeGreaterThanOrEqual(1_500);
 
-    const late = await invoke(started, {}).then((r) => r.status, () => 'refused');
+    const late = await invoke(started, {}).then(
+      (r) => r.status,
+      () => 'refused',
+    );
     expect([503, 'refused']).toContain(late);
     const exit = await daemon;
     expect(exit.exitCode).toBe(0);
@@ -127,12 +133,21 @@ describe('prebake serve', () => {
     const spinDir = path.join(sandbox.root, 'functions', 'spin-node');
     await mkdir(spinDir, { recursive: true });
     await writeFile(path.join(spinDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000 }));
-    await writeFile(path.join(spinDir, 'index.js'), 'exports.handler = (e) => { const end = Date.now() + e.spinMs; while (Date.now() < end); return {}; };\n');
+    await writeFile(
+      path.join(spinDir, 'index.js'),
+      'exports.handler = (e) => { const end = Date.now() + e.spinMs; while (Date.now() < end); return {}; };\n',
+    );
     const started = await startDaemon();
     const { daemon } = started;
-    const registered = await started.request('/functions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: spinDir }) });
+    const registered = await started.request('/functions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: spinDir }),
+    });
     expect(registered.status).toBe(201);
-    const spinning = started.request('/functions/spin-node/invoke', { method: 'POST', body: '{"spinMs":30000}' }).catch(() => 'daemon gone');
+    const spinning = started
+      .request('/functions/spin-node/invoke', { method: 'POST', body: '{"spinMs":30000}' })
+      .catch(() => 'daemon gone');
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     daemon.kill('SIGKILL');
     await daemon;

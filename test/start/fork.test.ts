@@ -4,12 +4,12 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
+import { childrenOf } from '../../src/launch/proc.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { ForkTemplates, startForked } from '../../src/start/fork.ts';
 import { ForkTemplate } from '../../src/start/fork-template.ts';
 import type { StartedInstance } from '../../src/start/started.ts';
 import { deployedSpec, type StoredImage } from '../../src/store/store.ts';
-import { childrenOf } from '../../src/launch/proc.ts';
 import { ownCgroups, prebakeFailure, sandboxForFile, settled } from '../helpers.ts';
 
 const sandboxOfFile = sandboxForFile('faulty-python', 'random-python', 'limits-python', 'threads-python', 'faulty-node');
@@ -150,7 +150,9 @@ describe('fork mode', () => {
     const node = await prebakeFailure(ForkTemplate.restore(await image('faulty-node'), sandbox.store, sandbox.criu, sandbox.instances));
     expect(node.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
     expect(node.message).toMatch(/faulty-node.*node/);
-    const threads = await prebakeFailure(ForkTemplate.restore(await image('threads-python'), sandbox.store, sandbox.criu, sandbox.instances));
+    const threads = await prebakeFailure(
+      ForkTemplate.restore(await image('threads-python'), sandbox.store, sandbox.criu, sandbox.instances),
+    );
     expect(threads.code).toBe('PREBAKE_ERR_FORK_UNSUPPORTED');
     expect(threads.message).toMatch(/threads-python.*2 threads/);
     // The two-threaded template was restored, then ended: its cgroup is gone.

@@ -10,7 +10,12 @@ describe('a start phase clock', () => {
     clock.lap('run dir', ms(101));
     clock.lapRestore({ spawnNs: ms(103), mainNs: ms(110), stagedNs: ms(111), criuExitNs: ms(141), noticeNs: ms(142) });
     expect(clock.phases.map((phase) => [phase.name.split(' ')[0], phase.ms])).toEqual([
-      ['run', 1], ['restore', 2], ['prebake-restore', 7], ['staging', 1], ['criu', 30], ['hand-over', 1],
+      ['run', 1],
+      ['restore', 2],
+      ['prebake-restore', 7],
+      ['staging', 1],
+      ['criu', 30],
+      ['hand-over', 1],
     ]);
   });
 
@@ -23,7 +28,12 @@ describe('a start phase clock', () => {
   });
 
   it('prints one line per phase and their sum', () => {
-    expect(formatPhases([{ name: 'run dir', ms: 0.5 }, { name: 'criu', ms: 20.25 }]).split('\n')).toEqual([
+    expect(
+      formatPhases([
+        { name: 'run dir', ms: 0.5 },
+        { name: 'criu', ms: 20.25 },
+      ]).split('\n'),
+    ).toEqual([
       // Names padded to the longest, times right-aligned in 8 columns.
       `  ${'run dir'}  ${'    0.50'} ms`,
       `  ${'criu   '}  ${'   20.25'} ms`,

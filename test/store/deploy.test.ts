@@ -43,7 +43,10 @@ exports.handler = async () => ({
 }
 
 const invoke = async (target: string, mode?: 'cold' | 'prebaked') =>
-  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<string, string>;
+  JSON.parse((await invokeFunction({ target, event: '{}', mode }, sandbox.store, sandbox.criu, sandbox.instances)).result) as Record<
+    string,
+    string
+  >;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();

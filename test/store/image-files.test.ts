@@ -3,16 +3,16 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TMP_SNAPSHOT_DIR } from '../../src/launch/tmp-snapshot.ts';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
+import { cliHint } from '../../src/cli/hints.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { TMP_SNAPSHOT_DIR } from '../../src/launch/tmp-snapshot.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
+import { httpHint } from '../../src/server/hints.ts';
 import { ImageStore } from '../../src/store/store.ts';
 import { makeSandbox, prebakeFailure, ROOT, type Sandbox } from '../helpers.ts';
-import { cliHint } from '../../src/cli/hints.ts';
-import { httpHint } from '../../src/server/hints.ts';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -28,13 +28,13 @@ afterEach(async () => {
 
 afterAll(() => sandbox.cleanup());
 
-const build = async () => buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+const build = async () =>
+  buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
 
 /** A store as a newly started process has it: nothing verified yet. */
 const freshStore = () => new ImageStore(sandbox.home);
 
 const invoke = (store: ImageStore) => invokeFunction({ target: 'faulty-node', event: '{"n":1}' }, store, sandbox.criu, sandbox.instances);
-
 
 /** Flips one byte in the middle of `file`, in place: same inode, same size. */
 async function patchByte(file: string): Promise<void> {
@@ -51,7 +51,7 @@ async function patchByte(file: string): Promise<void> {
 }
 
 describe('an image', () => {
-  it('is readable by root (and the group of the instances\' namespace root, which criu reads it as) only and records the sha256 and size of every file', async () => {
+  it("is readable by root (and the group of the instances' namespace root, which criu reads it as) only and records the sha256 and size of every file", async () => {
     const built = await build();
     // The deployed code (code/) keeps its own modes, as the source had them (the sandbox binds it read-only
     // into every instance); the snapshot's /tmp keeps its own modes (1777, the instance's files) under tmp/,

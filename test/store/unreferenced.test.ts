@@ -49,7 +49,9 @@ describe('the sweep of unused skeletons and prepared dirs', () => {
 
     const removed = await sweepUnreferenced(h, [metaNaming(named, namedPrepared)], { mounts: async () => [] });
     expect(removed).toBe(3);
-    expect((await readdir(path.join(h, 'sandbox'))).sort()).toEqual([path.basename(named), path.basename(recent), path.basename(foreign)].sort());
+    expect((await readdir(path.join(h, 'sandbox'))).sort()).toEqual(
+      [path.basename(named), path.basename(recent), path.basename(foreign)].sort(),
+    );
     expect(await readdir(path.join(h, 'prepared'))).toEqual([path.basename(namedPrepared)]);
   });
 
@@ -57,7 +59,11 @@ describe('the sweep of unused skeletons and prepared dirs', () => {
     const h = await home();
     const inUse = await dirAged(h, `sandbox/root-${hex('f')}`, OLD);
     // A mount namespace of its own with the skeleton bound in it, as an instance's view has.
-    const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$0" "$0/.." && echo ready && exec sleep 60`, inUse], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$0" "$0/.." && echo ready && exec sleep 60`, inUse],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     holders.push(holder);
     await new Promise<void>((resolve, reject) => {
       holder.stdout!.once('data', () => resolve());

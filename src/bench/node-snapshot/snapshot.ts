@@ -9,12 +9,12 @@ import path from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
+import type { InstanceRegistry } from '../../instance/registry.ts';
 import { instanceEnvironment } from '../../launch/launch.ts';
 import { VIEW } from '../../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';
-import type { InstanceRegistry } from '../../instance/registry.ts';
 import { startCommand } from '../../start/cold.ts';
 import type { StartedInstance } from '../../start/started.ts';
 import type { ImageStore } from '../../store/store.ts';
@@ -73,11 +73,15 @@ async function bundleHandler(spec: FunctionSpec, moduleFile: string, outfile: st
   } catch (error) {
     const first = (error as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors?.[0];
     const where = first?.location ? ` (${first.location.file}:${first.location.line})` : '';
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `function "${spec.name}": no Node startup snapshot: its code cannot be bundled into one script: ${first?.text ?? String(error)}${where}`, {
-      cause: error,
-      functionName: spec.name,
-      hint: 'a Node startup snapshot holds one CommonJS script: no top-level await, no native addons; leave node-snapshot out of --modes',
-    });
+    throw new PrebakeError(
+      'PREBAKE_ERR_INVALID_INPUT',
+      `function "${spec.name}": no Node startup snapshot: its code cannot be bundled into one script: ${first?.text ?? String(error)}${where}`,
+      {
+        cause: error,
+        functionName: spec.name,
+        hint: 'a Node startup snapshot holds one CommonJS script: no top-level await, no native addons; leave node-snapshot out of --modes',
+      },
+    );
   }
 }
 
@@ -119,7 +123,10 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
   const buildMs = performance.now() - started;
   // Node writes the blob 0600; a sandboxed instance runs as an unprivileged uid (docs/SANDBOX.md).
   await chmod(blobPath, 0o644).catch(() => {});
-  const bytes = await stat(blobPath).then((s) => s.size, () => 0);
+  const bytes = await stat(blobPath).then(
+    (s) => s.size,
+    () => 0,
+  );
   if (result.exitCode !== 0 || bytes === 0) {
     const output = (result.all ?? '').split('\n').slice(-OUTPUT_LINES).join('\n').trim();
     throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `function "${spec.name}": node --build-snapshot failed: ${output}`, {
@@ -132,7 +139,13 @@ export async function buildNodeSnapshot(spec: FunctionSpec, preparedDir: string,
 }
 
 /** A plain start of the Node shim that deserialises the function's heap from `snapshot` instead of loading it. */
-export async function startFromNodeSnapshot(spec: FunctionSpec, preparedDir: string, snapshot: NodeSnapshot, store: ImageStore, instances: InstanceRegistry): Promise<StartedInstance> {
+export async function startFromNodeSnapshot(
+  spec: FunctionSpec,
+  preparedDir: string,
+  snapshot: NodeSnapshot,
+  store: ImageStore,
+  instances: InstanceRegistry,
+): Promise<StartedInstance> {
   const command = commandWithBlob(spec, preparedDir, ['--snapshot-blob', snapshot.blobPath]);
   return startCommand(spec, preparedDir, { ...command, readOnlyPaths: [snapshot.blobPath] }, store, instances);
 }

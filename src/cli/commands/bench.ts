@@ -1,16 +1,16 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runBench, type BenchRun } from '../../bench/bench.ts';
+import { createBuildReporter } from '../../bake/progress.ts';
+import { type BenchRun, runBench } from '../../bench/bench.ts';
 import { benchChart } from '../../bench/chart.ts';
 import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
-import { createBuildReporter } from '../../bake/progress.ts';
 import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
-import { openStore, readEventOption, type GlobalOptions } from '../context.ts';
+import { type GlobalOptions, openStore, readEventOption } from '../context.ts';
 import { wholeNumber } from '../options.ts';
 
 interface BenchCommandOptions {
@@ -37,8 +37,15 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
     .argument('<function...>', 'function directories (built first when their image is missing or stale) or names of built functions')
     .option('-n, --runs <n>', 'recorded invocations per function and mode', wholeNumber(1, 100_000), 20)
     .option('--warmups <n>', 'unrecorded invocations per function and mode before the runs', wholeNumber(0, 100_000), 1)
-    .option('-m, --modes <list>', `comma-separated: cold, prebaked, warm, node-snapshot (Node functions), pooled, fork (Python functions)`, DEFAULT_MODES.join(','))
-    .option('-d, --data <json>', "the event of every invocation, as JSON; @FILE reads it from FILE, - from stdin (default: each function's warm-up event)")
+    .option(
+      '-m, --modes <list>',
+      `comma-separated: cold, prebaked, warm, node-snapshot (Node functions), pooled, fork (Python functions)`,
+      DEFAULT_MODES.join(','),
+    )
+    .option(
+      '-d, --data <json>',
+      "the event of every invocation, as JSON; @FILE reads it from FILE, - from stdin (default: each function's warm-up event)",
+    )
     .option('--json <file>', 'write every run and the summary as JSON')
     .option('--chart <file.svg>', 'draw the distributions as an SVG chart')
     .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {

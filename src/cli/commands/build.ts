@@ -3,7 +3,7 @@ import { buildFunction } from '../../bake/build.ts';
 import { createBuildReporter } from '../../bake/progress.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { loadFunction } from '../../manifest/load.ts';
-import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
+import { formatBytes, formatMs, type GlobalOptions, openStore } from '../context.ts';
 
 export function registerBuild(program: Command, instances: InstanceRegistry): void {
   program

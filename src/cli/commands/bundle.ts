@@ -5,7 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { exportBundle } from '../../bundle/export.ts';
-import { importBundle, type ImportResult } from '../../bundle/import.ts';
+import { type ImportResult, importBundle } from '../../bundle/import.ts';
 import { PrebakeError } from '../../errors.ts';
 import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
 
@@ -55,7 +55,9 @@ export function registerBundle(program: Command): void {
     .action(async (name: string, options: { output?: string }, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       if (!options.output && process.stdout.isTTY) {
-        throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', 'a bundle is binary: not writing it to a terminal', { hint: 'use -o FILE or a pipe' });
+        throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', 'a bundle is binary: not writing it to a terminal', {
+          hint: 'use -o FILE or a pipe',
+        });
       }
       const bundle = await exportBundle(store, criu, name);
       if (options.output) await writeAtomically(bundle, options.output);

@@ -1,9 +1,9 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { isPrebakeError } from '../../errors.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { invokeFunction } from '../../invoke/invoke.ts';
 import { formatPhases } from '../../start/phases.ts';
-import { openStore, formatMs, readEventOption, type GlobalOptions } from '../context.ts';
+import { formatMs, type GlobalOptions, openStore, readEventOption } from '../context.ts';
 
 interface InvokeFlags {
   data: string;
@@ -15,10 +15,12 @@ interface InvokeFlags {
 export function registerInvoke(program: Command, instances: InstanceRegistry): void {
   program
     .command('invoke')
-    .description("run a function once and print its result as JSON")
+    .description('run a function once and print its result as JSON')
     .argument('<function>', 'a built function name, or a function directory')
     .option('-d, --data <json>', 'the event, as JSON; @FILE reads it from FILE, - from stdin', '{}')
-    .addOption(new Option('-m, --mode <mode>', 'how to start the instance (default: prebaked once built, else cold)').choices(['prebaked', 'cold']))
+    .addOption(
+      new Option('-m, --mode <mode>', 'how to start the instance (default: prebaked once built, else cold)').choices(['prebaked', 'cold']),
+    )
     .option('--timing', 'print start and run times to stderr (with --verbose: where a prebaked start went, phase by phase)')
     .option('--logs', "print the function's output to stderr")
     .action(async (target: string, options: InvokeFlags, command: Command) => {
@@ -29,7 +31,8 @@ export function registerInvoke(program: Command, instances: InstanceRegistry): v
         if (options.logs && outcome.logs) process.stderr.write(outcome.logs);
         if (options.timing) {
           process.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);
-          if (command.optsWithGlobals<GlobalOptions>().verbose && outcome.startPhases) process.stderr.write(`${formatPhases(outcome.startPhases)}\n`);
+          if (command.optsWithGlobals<GlobalOptions>().verbose && outcome.startPhases)
+            process.stderr.write(`${formatPhases(outcome.startPhases)}\n`);
         }
         process.stdout.write(`${outcome.result}\n`);
       } catch (error) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { sourceStatus } from '../../store/source-status.ts';
-import { openStore, formatBytes, formatMs, type GlobalOptions } from '../context.ts';
+import { formatBytes, formatMs, type GlobalOptions, openStore } from '../context.ts';
 
 export function registerLs(program: Command): void {
   program
@@ -13,7 +13,13 @@ export function registerLs(program: Command): void {
       // Whether each source changed since its build (invocations by name keep running the build either way).
       const sources = await Promise.all(metas.map((meta) => sourceStatus(meta)));
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(metas.map((meta, i) => ({ ...meta, source: sources[i] })), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            metas.map((meta, i) => ({ ...meta, source: sources[i] })),
+            null,
+            2,
+          )}\n`,
+        );
         return;
       }
       if (metas.length === 0) {
@@ -24,9 +30,25 @@ export function registerLs(program: Command): void {
       metas.forEach((m, i) => {
         const interpreter = `${m.interpreter.path} (${m.interpreter.version})`;
         const source = sources[i] === 'unchanged' ? m.spec.dir : `${m.spec.dir} (${sources[i]} since the build)`;
-        rows.push([m.name, m.runtime, formatBytes(m.imageBytes), formatMs(m.buildMs), m.builtAt, m.sandbox.network, source, interpreter, m.spec.readOnlyPaths?.join(',') ?? '']);
+        rows.push([
+          m.name,
+          m.runtime,
+          formatBytes(m.imageBytes),
+          formatMs(m.buildMs),
+          m.builtAt,
+          m.sandbox.network,
+          source,
+          interpreter,
+          m.spec.readOnlyPaths?.join(',') ?? '',
+        ]);
       });
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      for (const row of rows)
+        process.stdout.write(
+          `${row
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
     });
 }

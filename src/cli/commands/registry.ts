@@ -1,9 +1,9 @@
 // prebake push / pull: a function's bundle through any registry that speaks the OCI distribution API.
 import type { Command } from 'commander';
-import { parseReference } from '../../registry/reference.ts';
 import { pullBundle, pushBundle } from '../../registry/oci-bundle.ts';
+import { parseReference } from '../../registry/reference.ts';
 import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
-import { describeImport, withImportFlags, type ImportFlags } from './bundle.ts';
+import { describeImport, type ImportFlags, withImportFlags } from './bundle.ts';
 
 export function registerRegistry(program: Command): void {
   program

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { isFunctionName } from '../../manifest/schema.ts';
-import { openStore, type GlobalOptions } from '../context.ts';
+import { type GlobalOptions, openStore } from '../context.ts';
 
 export function registerRm(program: Command): void {
   program

@@ -1,15 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
-import { resolveDaemonConfig, type DaemonConfigInput } from '../../manager/config.ts';
+import { type DaemonConfigInput, resolveDaemonConfig } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
 import { buildServer } from '../../server/server.ts';
 import { closeGracefully } from '../../server/shutdown.ts';
 import { resolveApiToken } from '../../server/token.ts';
 import { cliContext, type GlobalOptions } from '../context.ts';
-import { takeOverSignals } from '../signals.ts';
 import { wholeNumber } from '../options.ts';
+import { takeOverSignals } from '../signals.ts';
 
 interface ServeOptions {
   host: string;
@@ -74,10 +74,13 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
     .option('--queue-timeout <ms>', 'longest wait for a slot; then 429', wholeNumber())
     .option('--no-fallback', 'answer 502 when a restore fails, instead of starting plainly')
     .option('--body-limit <bytes>', 'largest event an invocation takes', wholeNumber())
-    .option('--result-limit <bytes>', "largest result a handler may return", wholeNumber())
+    .option('--result-limit <bytes>', 'largest result a handler may return', wholeNumber())
     .option('--shutdown-timeout <ms>', 'how long SIGTERM waits for invocations in flight', wholeNumber())
     .option('--max-builds <n>', 'builds running at once (default: one per CPU core); more wait in a queue', wholeNumber())
-    .option('--functions-root <dir>', 'register only directories inside DIR (repeatable)', (dir: string, dirs: string[] = []) => [...dirs, dir])
+    .option('--functions-root <dir>', 'register only directories inside DIR (repeatable)', (dir: string, dirs: string[] = []) => [
+      ...dirs,
+      dir,
+    ])
     .option('--token-file <file>', 'read the API token from FILE (else PREBAKE_API_TOKEN, else <home>/api-token)')
     .option('--metrics-public', 'serve GET /metrics without the API token', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')

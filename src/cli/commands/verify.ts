@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isPrebakeError, PrebakeError } from '../../errors.ts';
-import { openStore, type GlobalOptions } from '../context.ts';
+import { type GlobalOptions, openStore } from '../context.ts';
 
 export function registerVerify(program: Command): void {
   program
@@ -30,9 +30,13 @@ export function registerVerify(program: Command): void {
       }
       if (corrupt.length === 1) throw corrupt[0];
       if (corrupt.length > 1) {
-        throw new PrebakeError('PREBAKE_ERR_IMAGE_CORRUPT', `${corrupt.length} images are corrupt: ${corrupt.map((e) => e.message).join('; ')}`, {
-          hint: 'rebuild them with prebake build',
-        });
+        throw new PrebakeError(
+          'PREBAKE_ERR_IMAGE_CORRUPT',
+          `${corrupt.length} images are corrupt: ${corrupt.map((e) => e.message).join('; ')}`,
+          {
+            hint: 'rebuild them with prebake build',
+          },
+        );
       }
     });
 }

@@ -4,10 +4,10 @@ import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs
 import path from 'node:path';
 import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
+import { handlerProblem } from '../../manifest/handler.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
-import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM_SOURCES = path.join(import.meta.dirname, 'prebake');
 const SHIM_MAIN_CLASS = 'prebake.Shim';
@@ -92,7 +92,9 @@ export const javaRuntime: RuntimeAdapter = {
       });
     }
     // The function's directory is on the classpath too: for its resources and any .class files it ships.
-    const classpath = [shimClassesDir(workDir), functionClassesDir(workDir), fn.dir, ...jars.map((jar) => path.resolve(fn.dir, jar))].join(path.delimiter);
+    const classpath = [shimClassesDir(workDir), functionClassesDir(workDir), fn.dir, ...jars.map((jar) => path.resolve(fn.dir, jar))].join(
+      path.delimiter,
+    );
     return {
       argv: [namedInterpreter(fn, javaBinary()), ...jvmFlags(fn.memoryMb), '-cp', classpath, SHIM_MAIN_CLASS, fn.dir, fn.handler],
       env: {},
@@ -110,7 +112,12 @@ export const javaRuntime: RuntimeAdapter = {
     const javac = await execa(javacBinaryFound, ['-version'], { reject: false });
     const javacVersion = /javac (\S+)/.exec(`${javac.stdout}\n${javac.stderr}`)?.[1];
     if (javac.exitCode !== 0 || !javacVersion) {
-      throw interpreterMissing('java', fn, binary, `has no javac beside it, and ${javacBinaryFound} does not run (a JDK 17 or later is needed: apt-get install openjdk-17-jdk-headless)`);
+      throw interpreterMissing(
+        'java',
+        fn,
+        binary,
+        `has no javac beside it, and ${javacBinaryFound} does not run (a JDK 17 or later is needed: apt-get install openjdk-17-jdk-headless)`,
+      );
     }
     return { path: found, version: `java ${javaVersion} (javac ${javacVersion})` };
   },
@@ -180,10 +187,20 @@ async function listFunctionFiles(dir: string): Promise<{ sources: string[]; jars
     const file = path.join(entry.parentPath, entry.name);
     if (entry.isFile() && entry.name.endsWith('.java')) sources.push(file);
     if (!entry.name.endsWith('.jar')) continue;
-    if (entry.isSymbolicLink() && !(await stat(file).then((info) => info.isFile(), () => false))) {
-      throw new PrebakeError('PREBAKE_ERR_INIT_FAILED', `${path.relative(dir, file)} is a symbolic link to ${await readlink(file)}, which is not a file`, {
-        hint: 'point the link at an existing .jar, or remove it',
-      });
+    if (
+      entry.isSymbolicLink() &&
+      !(await stat(file).then(
+        (info) => info.isFile(),
+        () => false,
+      ))
+    ) {
+      throw new PrebakeError(
+        'PREBAKE_ERR_INIT_FAILED',
+        `${path.relative(dir, file)} is a symbolic link to ${await readlink(file)}, which is not a file`,
+        {
+          hint: 'point the link at an existing .jar, or remove it',
+        },
+      );
     }
     if (entry.isFile() || entry.isSymbolicLink()) jars.push(path.relative(dir, file));
   }

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { execa } from 'execa';
+import { handlerProblem } from '../../manifest/handler.ts';
 import { nodeBinary } from '../../paths.ts';
 import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import { heapLimitMb, type RuntimeAdapter } from '../runtime.ts';
-import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.mjs');
 

@@ -4,10 +4,10 @@
 //
 //   node shim.mjs <function dir> <handler>        handler = "<file without extension>.<export>"
 import fs from 'node:fs';
+import { registerHooks } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { registerHooks } from 'node:module';
 import { hooks } from './hooks.mjs';
 import { closeUndiciSockets, trackUndiciSockets } from './undici-sockets.mjs';
 
@@ -48,7 +48,10 @@ const SHIM_FILE = new URL(import.meta.url).pathname;
 // The function's error as it would see it: the shim's own frames are noise in its stack.
 function describeError(error) {
   if (error instanceof Error) {
-    const stack = error.stack?.split('\n').filter((line) => !line.includes(SHIM_FILE)).join('\n');
+    const stack = error.stack
+      ?.split('\n')
+      .filter((line) => !line.includes(SHIM_FILE))
+      .join('\n');
     return { type: error.name || error.constructor?.name || 'Error', message: error.message, stack };
   }
   return { type: typeof error, message: String(error) };
@@ -68,7 +71,12 @@ async function loadHandler() {
   const candidates = ['.js', '.mjs', '.cjs', ''].map((ext) => base + ext);
   const modulePath = candidates.find((candidate) => fs.statSync(candidate, { throwIfNoEntry: false })?.isFile());
   if (!modulePath) {
-    throw new Error(`handler module not found: tried ${candidates.slice(0, 3).map((c) => path.relative(functionDir, c)).join(', ')}`);
+    throw new Error(
+      `handler module not found: tried ${candidates
+        .slice(0, 3)
+        .map((c) => path.relative(functionDir, c))
+        .join(', ')}`,
+    );
   }
   const mod = await import(pathToFileURL(modulePath).href);
   const handler = mod[exportName] ?? mod.default?.[exportName];
@@ -171,7 +179,11 @@ async function handleFrame(handler, header, body) {
     }
     case 'resume':
       if (typeof header.seed !== 'string' || !/^[0-9a-f]{64}$/i.test(header.seed)) {
-        send({ type: 'hook-error', phase: 'afterRestore', error: describeError(new TypeError('the resume frame has no "seed" of 64 hex characters')) });
+        send({
+          type: 'hook-error',
+          phase: 'afterRestore',
+          error: describeError(new TypeError('the resume frame has no "seed" of 64 hex characters')),
+        });
         return;
       }
       reseeder ??= await import('./reseed.mjs');

@@ -20,10 +20,13 @@ export function trackUndiciSockets() {
 /** Closes every connection undici holds and waits until each is closed. */
 export async function closeUndiciSockets() {
   await Promise.all(
-    [...open].map((socket) => new Promise((resolve) => {
-      if (socket.closed) return resolve();
-      socket.once('close', resolve);
-      socket.destroy();
-    })),
+    [...open].map(
+      (socket) =>
+        new Promise((resolve) => {
+          if (socket.closed) return resolve();
+          socket.once('close', resolve);
+          socket.destroy();
+        }),
+    ),
   );
 }

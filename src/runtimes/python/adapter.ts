@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { execa } from 'execa';
+import { handlerProblem } from '../../manifest/handler.ts';
 import { assertMinimumVersion, findExecutable, interpreterMissing, namedInterpreter } from '../interpreter.ts';
 import type { RuntimeAdapter } from '../runtime.ts';
-import { handlerProblem } from '../../manifest/handler.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.py');
 

@@ -1,7 +1,8 @@
 // GET and PUT /functions/:name/bundle: a function's snapshot as a tar stream (docs/BUNDLES.md), both ways
 // streamed, so the daemon's memory stays flat whatever the image's size.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+
 import type { Readable } from 'node:stream';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { BUNDLE_MEDIA_TYPE } from '../../bundle/format.ts';
 import { FunctionDescriptionSchema } from '../../manager/describe.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
@@ -16,7 +17,10 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
       summary: "the function's image, code and environment fingerprint as one tar stream",
       params: FunctionNameParams,
       // A stream is sent as it is: fastify serializes only objects.
-      response: { 200: Type.Unsafe<Readable>({ description: 'the bundle (application/x-tar)' }), ...errorResponses(400, 401, 404, 409, 500, 503) },
+      response: {
+        200: Type.Unsafe<Readable>({ description: 'the bundle (application/x-tar)' }),
+        ...errorResponses(400, 401, 404, 409, 500, 503),
+      },
     },
     handler: async (request, reply) => {
       const bundle = await manager.exportBundle(request.params.name);
@@ -29,7 +33,7 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
 
   app.put('/functions/:name/bundle', {
     schema: {
-      summary: 'import a bundle (verified while it streams) as the function\'s image',
+      summary: "import a bundle (verified while it streams) as the function's image",
       params: FunctionNameParams,
       querystring: Type.Object({ force: Type.Boolean({ default: false }) }, { additionalProperties: false }),
       response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503) },

@@ -1,5 +1,5 @@
 // Registering, describing, rebuilding and removing functions.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { FunctionDescriptionSchema } from '../../manager/describe.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { clientGoneSignal } from '../client-gone.ts';
@@ -44,7 +44,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
 
   app.post('/functions/:name/build', {
     schema: {
-      summary: "rebuild a function from its source directory",
+      summary: 'rebuild a function from its source directory',
       params: FunctionNameParams,
       response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 429, 500, 503) },
     },

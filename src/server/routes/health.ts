@@ -1,5 +1,5 @@
 // GET /healthz and GET /metrics.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { errorResponses } from '../schemas.ts';

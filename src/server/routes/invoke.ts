@@ -1,6 +1,6 @@
 // POST /functions/:name/invoke: the request body is the event, the response body the handler's result, both
 // JSON text passed through verbatim.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { checkEvent } from '../../invoke/event.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { StartModeSchema } from '../../manifest/schema.ts';

@@ -1,5 +1,5 @@
 // GET /functions/:name/logs: what recent invocations' functions printed, by request id.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { PrebakeError } from '../../errors.ts';
 import type { InstanceManager } from '../../manager/manager.ts';
 import { START_MODES } from '../../manifest/schema.ts';
@@ -16,7 +16,7 @@ const LogEntry = Type.Object({
 export const logRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
   app.get('/functions/:name/logs', {
     schema: {
-      summary: "function logs of one invocation (requestId), or of the latest ones",
+      summary: 'function logs of one invocation (requestId), or of the latest ones',
       params: FunctionNameParams,
       querystring: Type.Object(
         {
