@@ -1,6 +1,7 @@
 // `prebake serve` as a real process: SIGTERM drains invocations in flight and leaves nothing running; a daemon
 // killed outright leaves instances that the next one sweeps when it starts.
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,37 @@ afterEach(async () => {
 afterAll(async () => {
   await sandbox.cleanup();
 });
+
+/**
+ * A Node function (on the host network) whose handler connects to a port the test listens on, then runs
+ * `then`: the test knows the handler is running by the connection, not by a sleep that a loaded host outlasts.
+ */
+async function signallingFunction(
+  name: string,
+  then: string,
+): Promise<{ dir: string; running(): Promise<void>; port: number; close(): void }> {
+  const dir = path.join(sandbox.root, 'functions', name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    path.join(dir, 'function.json'),
+    JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000, network: 'host' }),
+  );
+  await writeFile(
+    path.join(dir, 'index.js'),
+    `const net = require('node:net');\nexports.handler = async (e) => { await new Promise((r) => net.connect(e.port, '127.0.0.1', r)); ${then} };\n`,
+  );
+  let connected!: () => void;
+  const running = new Promise<void>((resolve) => {
+    connected = resolve;
+  });
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    connected();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { dir, port, running: () => running, close: () => server.close() };
+}
 
 interface Daemon {
   daemon: ResultPromise;
@@ -130,25 +162,20 @@ describe('prebake serve', () => {
   it('sweeps the instances of a daemon that was killed outright when the next one starts', async () => {
     // An instance notices its controller's death only when it next reads its control pipe: one that spins in
     // a handler lives on, orphaned.
-    const spinDir = path.join(sandbox.root, 'functions', 'spin-node');
-    await mkdir(spinDir, { recursive: true });
-    await writeFile(path.join(spinDir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000 }));
-    await writeFile(
-      path.join(spinDir, 'index.js'),
-      'exports.handler = (e) => { const end = Date.now() + e.spinMs; while (Date.now() < end); return {}; };\n',
-    );
+    const spin = await signallingFunction('spin-node', 'const end = Date.now() + e.spinMs; while (Date.now() < end); return {};');
     const started = await startDaemon();
     const { daemon } = started;
     const registered = await started.request('/functions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ path: spinDir }),
+      body: JSON.stringify({ path: spin.dir }),
     });
     expect(registered.status).toBe(201);
     const spinning = started
-      .request('/functions/spin-node/invoke', { method: 'POST', body: '{"spinMs":30000}' })
+      .request('/functions/spin-node/invoke', { method: 'POST', body: JSON.stringify({ spinMs: 30_000, port: spin.port }) })
       .catch(() => 'daemon gone');
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await spin.running();
+    spin.close();
     daemon.kill('SIGKILL');
     await daemon;
     expect(await spinning).toBe('daemon gone');
@@ -167,10 +194,11 @@ describe('prebake serve', () => {
 describe('closeGracefully', () => {
   it('ends the instances of invocations that outlast the shutdown timeout', async () => {
     const server = await startServer(sandbox);
-    // Registered here, whatever the tests before it did (it builds again when they registered it).
-    expect((await server.post('/functions', { path: functionDir })).status).toBe(201);
-    const hanging = server.invoke('faulty-node', { hang: true });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const hang = await signallingFunction('hang-node', 'return new Promise(() => setInterval(() => {}, 1000));');
+    expect((await server.post('/functions', { path: hang.dir })).status).toBe(201);
+    const hanging = server.invoke('hang-node', { port: hang.port });
+    await hang.running();
+    hang.close();
     const { forced } = await closeGracefully(server.app, 300);
     expect(forced).toBe(true);
     const response = await hanging;
