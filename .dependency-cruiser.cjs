@@ -12,7 +12,7 @@ const LAYERS = [
   ['bake', 'bundle'],
   ['registry', 'manager'],
   ['host'],
-  ['bench', 'doctor.ts', 'server'],
+  ['bench', 'doctor.ts', 'sandbox-report.ts', 'server'],
   ['cli'],
 ];
 

@@ -6,7 +6,7 @@ import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
 import type { InstanceCgroup } from './instance-cgroup.ts';
-import { instanceLimits } from './limits.ts';
+import { type CgroupLimits, instanceLimits } from './limits.ts';
 import { favorDynamicMods, type MigrationState } from './migration.ts';
 import { CgroupV1 } from './v1.ts';
 import { CgroupV2 } from './v2.ts';
@@ -59,7 +59,7 @@ export function instanceCgroupName(): string {
 }
 
 /** A fresh cgroup for an instance of `fn`, with its limits set; the caller ends it (InstanceCgroup.end). */
-export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
+export function createInstanceCgroup(fn: FunctionSpec, limits: CgroupLimits = instanceLimits(fn)): InstanceCgroup {
   const hierarchy = hostCgroups();
   if (!hierarchy) {
     throw new PrebakeError(
@@ -72,7 +72,7 @@ export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
     );
   }
   try {
-    return hierarchy.create(instanceCgroupName(), instanceLimits(fn));
+    return hierarchy.create(instanceCgroupName(), limits);
   } catch (error) {
     if (error instanceof PrebakeError) {
       throw new PrebakeError(error.code, `function "${fn.name}": ${error.message}`, {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../../doctor.ts';
+import { formatSandboxReport, sandboxReport } from '../../sandbox-report.ts';
 import { cliContext, type GlobalOptions } from '../context.ts';
 
 export function registerDoctor(program: Command): void {
@@ -7,8 +8,14 @@ export function registerDoctor(program: Command): void {
     .command('doctor')
     .description('check criu, privileges, the kernel and the runtimes')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }, command: Command) => {
+    .option('--plan <function>', "print the sandbox of a function's instances (a name: its image's; a directory: a plain start's) instead")
+    .action(async (options: { json?: boolean; plan?: string }, command: Command) => {
       const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      if (options.plan !== undefined) {
+        const report = await sandboxReport(options.plan, store);
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSandboxReport(report));
+        return;
+      }
       const checks = await runDoctor(criu, store);
       if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else {
