@@ -1,6 +1,8 @@
 // The printed sandbox plan (`prebake doctor --plan`) is the whole view: every entry an instance sees in its
 // root's directories and every mount it has, no more and no fewer, at build, restored and plainly started.
 // A drift between the plan and what the skeleton or the launcher make fails here.
+import { statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +72,13 @@ describe('the printed sandbox plan', () => {
     const seen = JSON.parse(invoke.stdout) as Seen & { atInit: Seen };
     expectSeen(seen.atInit, report);
     expectSeen(seen, report);
+
+    // A root swept since (store/unreferenced.ts) is made again from the stored plan: the same name, the same view.
+    await rm(report.root, { recursive: true, force: true });
+    const again = await prebake('invoke', 'view-node');
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(statSync(report.root).isDirectory()).toBe(true);
+    expectSeen(JSON.parse(again.stdout) as Seen, report);
   });
 
   it("lists every entry of a directory's plain start, with its ids, limits and environment", async () => {
