@@ -1,7 +1,7 @@
 // Launching a function instance: the one place that decides which namespaces, session, fds, environment,
-// user and filesystem view an instance gets (the view is planned in sandbox-plan.ts and built by
-// native/prebake-exec.c). Both a build and a plain (cold) start come through here; a restore recreates what
-// this set up.
+// user and filesystem view an instance gets (the view is planned in sandbox-plan.ts as one list of operations,
+// view-ops.ts, and built by skeleton.ts and native/prebake-exec.c). Both a build and a plain (cold) start come
+// through here; a restore recreates what this set up.
 import { closeSync, realpathSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
