@@ -84,7 +84,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     await checkView(deployed, viewEntries(sandbox.plan));
     end('prepare', `prepared in ${msSince(prepareStarted)}`);
     begin('init', `starting ${fn.runtime} and running the function's init`);
-    const launched = launchInstance(deployed, sandbox);
+    const launched = launchInstance(deployed, sandbox, store.homeTag);
     const inodes = pipeInodes(launched.pipes);
     instance = new Instance({
       functionName: fn.name,

@@ -33,7 +33,7 @@ export async function startCommand(
   // (once) are set-up, not part of the start being measured.
   const sandbox = await planSandbox(store, fn, preparedDir, command, await hostIdBase(store.home, fn.name));
   const started = performance.now();
-  const launched = launchInstance(fn, sandbox);
+  const launched = launchInstance(fn, sandbox, store.homeTag);
   const instance = new Instance({
     functionName: fn.name,
     owner: launched.owner,

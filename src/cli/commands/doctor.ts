@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../../doctor.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import { cliHost, type GlobalOptions } from '../context.ts';
 
 export function registerDoctor(program: Command): void {
   program
@@ -8,8 +8,8 @@ export function registerDoctor(program: Command): void {
     .description('check criu, privileges, the kernel and the runtimes')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
-      const checks = await runDoctor(criu, store);
+      const host = cliHost(command.optsWithGlobals<GlobalOptions>());
+      const checks = await runDoctor(host.criu, host.store);
       if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else {
         for (const check of checks) {
