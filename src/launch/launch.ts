@@ -143,11 +143,11 @@ export function instanceSandbox(
  * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
  * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
  * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md), inside a cgroup of its own with the
- * function's limits (src/cgroup/).
+ * function's limits (src/cgroup/), named for the home it serves (`homeTag`, the store's).
  */
-export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): LaunchedProcess {
+export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox, homeTag: string): LaunchedProcess {
   const { plan, command } = sandbox;
-  const cgroup = createInstanceCgroup(fn, sandbox.limits);
+  const cgroup = createInstanceCgroup(fn, homeTag, sandbox.limits);
   let pipes: InstancePipes;
   try {
     pipes = createInstancePipes(instanceHostId(plan));

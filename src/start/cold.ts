@@ -69,7 +69,7 @@ export async function launchCold(options: ColdLaunchOptions): Promise<ColdLaunch
   await options.beforeLaunch?.(sandbox);
   await ensureRoot(sandbox.plan.root, sandbox.view);
   const started = performance.now();
-  const launched = launchInstance(fn, sandbox);
+  const launched = launchInstance(fn, sandbox, store.homeTag);
   const instance = new Instance({
     functionName: fn.name,
     owner: launched.owner,
