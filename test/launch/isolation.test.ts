@@ -27,7 +27,9 @@ interface Reply {
   userNamespaces?: { unshare: boolean; unshareCommand: string | null; clone: boolean; cloneForkFlags: boolean };
 }
 let templates: ForkTemplates | undefined;
-const KEY = 0x7274;
+// A key of this run's own: an object some earlier run (or anything else on the host) left under a fixed key would
+// read as this run's leak.
+const KEY = 0x10000 + Math.floor(Math.random() * 0x7ffe0000);
 const hostListeners: Array<Server | Socket> = [];
 let hostTcpPort = 0;
 let hostUdpPort = 0;

@@ -107,7 +107,8 @@ describe('a build', () => {
       `mount --bind "${dir}" "${mountPoint}"`,
       `mount -o remount,bind,ro "${mountPoint}"`,
       `if touch "${mountPoint}/probe" 2>/dev/null; then echo "the mount is writable" >&2; exit 99; fi`,
-      `exec "${path.join(ROOT, 'bin', 'prebake')}" --home "${sandbox.home}" build "${mountPoint}"`,
+      // The same function from another directory: it takes the name over, as a redeploy from a new path does.
+      `exec "${path.join(ROOT, 'bin', 'prebake')}" --home "${sandbox.home}" build --replace "${mountPoint}"`,
     ].join('\n');
     const built = await execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { reject: false });
     expect(built.exitCode, built.stderr).toBe(0);
