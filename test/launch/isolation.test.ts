@@ -24,7 +24,7 @@ interface Reply {
   userNs: string;
   planted?: Record<string, boolean>;
   reached?: Record<string, boolean>;
-  userNamespaces?: { unshare: boolean; unshareCommand: string | null; clone: boolean; cloneForkFlags: boolean };
+  userNamespaces?: { unshare: boolean; unshareCommand: string | null; clone: boolean; clone3: boolean; cloneForkFlags: boolean };
 }
 let templates: ForkTemplates | undefined;
 // A key of this run's own: an object some earlier run (or anything else on the host) left under a fixed key would
@@ -220,8 +220,8 @@ describe('user namespaces', () => {
       build(`userns-denied-${mode}`),
       build(`userns-allowed-${mode}`, { allowUserNamespaces: true }),
     ]);
-    const deniedSeen = { unshare: false, unshareCommand: null, clone: false, cloneForkFlags: mode !== 'fork' };
-    const allowedSeen = { unshare: true, unshareCommand: '0', clone: true, cloneForkFlags: true };
+    const deniedSeen = { unshare: false, unshareCommand: null, clone: false, clone3: false, cloneForkFlags: mode !== 'fork' };
+    const allowedSeen = { unshare: true, unshareCommand: '0', clone: true, clone3: true, cloneForkFlags: true };
     for (const [image, expected] of [
       [denied, deniedSeen],
       [allowed, allowedSeen],

@@ -1,6 +1,7 @@
 // Issue 13's "seen from inside an instance", asserted for each runtime's probe in every start mode: build (what
 // the init saw, kept in the snapshot), cold, prebaked, warm and (Python) fork (through the daemon), plus /tmp privacy, a /tmp
 // file grown after the build, "network": "none", and paths outside the view refused at build.
+import { readdirSync } from 'node:fs';
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,10 @@ import { closeAndClean, registerFixture, startServer, type TestServer } from '..
 interface Report {
   uid: number;
   capEff: string;
+  capBnd: string;
+  noNewPrivs: string;
+  seccomp: string;
+  writableMounts: string[];
   hostUid: number;
   readable: Record<string, boolean>;
   writable: Record<string, boolean>;
@@ -55,14 +60,30 @@ async function probe(name: string, mode: Mode, event: Record<string, unknown> = 
 }
 
 // Host paths an instance must not see: prebake's home (images, other functions, logs), the test's whole
-// world, another function's directory.
-const hostPaths = () => [sandbox.home, sandbox.root, path.join(sandbox.root, 'functions', 'probe-python'), '/var/lib'];
+// world, another function's directory, the host's users: /home, and what root keeps in /root (the view may hold
+// the way to a runtime installed there, as pyenv's Python in /root/.pyenv, and nothing else of it).
+const hostPaths = () => [
+  sandbox.home,
+  sandbox.root,
+  path.join(sandbox.root, 'functions', 'probe-python'),
+  '/var/lib',
+  '/home',
+  ...readdirSync('/root')
+    .filter((entry) => entry !== '.pyenv')
+    .map((entry) => path.join('/root', entry)),
+];
 
 /** `hostBase`: the function's first host id (launch/host-ids.ts), its user namespace's root. */
 function expectSandboxed(report: Report, code: string, hostBase: number): void {
   expect(report.uid).toBe(INSTANCE_ID);
   expect(report.hostUid).toBe(hostBase);
   expect(report.capEff).toBe('0000000000000000');
+  // Behind the uid switch: no capability an exec could regain, no privilege a setuid file could add, the filter on.
+  expect(report.capBnd).toBe('0000000000000000');
+  expect(report.noNewPrivs).toBe('1');
+  expect(report.seccomp).toBe('2');
+  // Read-only whoever owns the files (a world-writable host directory included): all but /proc, /tmp and devices.
+  expect(report.writableMounts.filter((mount) => !mount.startsWith('/dev/'))).toEqual(['/proc', '/tmp']);
   // The CA certificates and /dev/null are the skeleton's own copies and nodes (or binds where the store's
   // filesystem allows no device nodes): there all the same.
   expect(report.readable).toEqual({ '/etc/shadow': false, [code]: true, '/etc/passwd': true, '/etc/ssl/certs/ca-certificates.crt': true });

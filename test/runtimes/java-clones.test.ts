@@ -35,11 +35,22 @@ const invoke = async (event: unknown) =>
 describe('java clones', () => {
   it('never share random values', async () => {
     const clones = await Promise.all([1, 2, 3, 4].map(() => invoke({})));
-    // Reseeded on resume: without it, math, threadLocal and newSplittable would repeat in every clone. The
+    // Reseeded on resume: without it, math, threadLocal, newThreadLocal (a thread started after the restore),
+    // shuffle (Collections' own Random) and newSplittable would repeat in every clone. The
     // others would differ even so (new Random() mixes in System.nanoTime(); NativePRNG, behind UUID and new
     // SecureRandom(), XORs in fresh kernel bytes), but prebake reseeds their sources too
     // (test/runtimes/java-shim.test.ts checks those states).
-    expectAllDiffer(clones, ['math', 'threadLocal', 'uuid', 'newRandom', 'newSplittable', 'secureRandom', 'secureInstance']);
+    expectAllDiffer(clones, [
+      'math',
+      'threadLocal',
+      'newThreadLocal',
+      'shuffle',
+      'uuid',
+      'newRandom',
+      'newSplittable',
+      'secureRandom',
+      'secureInstance',
+    ]);
     // Documented as out of prebake's reach: Random, SplittableRandom and SHA1PRNG instances made at init.
     expectAllSame(clones, ['instance', 'splittableInstance', 'sha1prngInstance']);
   });

@@ -1,9 +1,12 @@
 // Python through the real path (build with criu dump, invoke by criu restore): clones of one image never
 // share randomness, keep time, and run the lifecycle hooks.
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildResult } from '../../src/bake/build.ts';
+import { type BuildResult, buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { makeSandbox, type Sandbox } from '../helpers.ts';
+import { loadFunction } from '../../src/manifest/load.ts';
+import { FIXTURES, makeSandbox, type Sandbox } from '../helpers.ts';
 import { expectAllDiffer, expectAllSame, hooksTests, timeAfterRestoreTest } from './clone-checks.ts';
 
 let sandbox: Sandbox;
@@ -22,16 +25,10 @@ afterAll(async () => {
   }
 });
 
-const invoke = async (event: unknown) =>
+const invoke = async (event: unknown, target = 'random-python') =>
   JSON.parse(
-    (
-      await invokeFunction(
-        { target: 'random-python', event: JSON.stringify(event), mode: 'prebaked' },
-        sandbox.store,
-        sandbox.criu,
-        sandbox.instances,
-      )
-    ).result,
+    (await invokeFunction({ target, event: JSON.stringify(event), mode: 'prebaked' }, sandbox.store, sandbox.criu, sandbox.instances))
+      .result,
   );
 
 describe('python clones', () => {
@@ -51,6 +48,19 @@ describe('python clones', () => {
   });
 
   timeAfterRestoreTest(invoke, 5_000);
+
+  it("never share numpy's global generator (Debian's python3, which has numpy)", async () => {
+    const dir = path.join(sandbox.root, 'functions', 'random-numpy-python');
+    await cp(path.join(FIXTURES, 'random-python'), dir, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(dir, 'function.json'), 'utf8'));
+    await writeFile(
+      path.join(dir, 'function.json'),
+      JSON.stringify({ ...manifest, name: 'random-numpy-python', interpreter: '/usr/bin/python3', env: { WITH_NUMPY: '1' } }),
+    );
+    await buildFunction(await loadFunction(dir), { store: sandbox.store, criu: sandbox.criu, instances: sandbox.instances });
+    const clones = await Promise.all([1, 2, 3, 4].map(() => invoke({}, 'random-numpy-python')));
+    expectAllDiffer(clones, ['numpy', 'random', 'ssl']);
+  });
 });
 
 hooksTests('python', 'hooks-python', () => sandbox, {
