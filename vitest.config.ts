@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // Everything else is a system test (real criu, real runtimes, real servers). CI runs both projects.
 const UNIT = [
   'test/errors.test.ts',
+  'test/files/mountinfo.test.ts',
   'test/cli/{hints,options}.test.ts',
   'test/bundle/fingerprint.test.ts',
   'test/registry/reference.test.ts',

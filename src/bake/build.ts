@@ -8,11 +8,8 @@ import { describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
 import { PrebakeError } from '../errors.ts';
-import { Instance } from '../instance/instance.ts';
+import type { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { hostIdBase } from '../launch/host-ids.ts';
-import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
-import { pipeInodes } from '../launch/pipes.ts';
 import { processTree, statusKb } from '../launch/proc.ts';
 import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
@@ -20,6 +17,7 @@ import { checkView } from '../launch/view-check.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { ensurePrepared, runtimeFor } from '../runtimes/index.ts';
+import { launchCold } from '../start/cold.ts';
 import { copyFunctionCode } from '../store/copy-code.ts';
 import { digestImageFiles } from '../store/image-files.ts';
 import { codeDirOf, directoryBytes, type ImageMeta, type ImageStore, META_FORMAT, type StoredImage } from '../store/store.ts';
@@ -80,26 +78,22 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
 
     const command = runtime.command(deployed, preparedDir);
     // The sandbox binds the build's copy of the code, not the source, as the function's directory.
-    const sandbox = await planSandbox(store, deployed, preparedDir, command, await hostIdBase(store.home, fn.name));
-    await checkView(deployed, viewEntries(sandbox.plan));
-    end('prepare', `prepared in ${msSince(prepareStarted)}`);
-    begin('init', `starting ${fn.runtime} and running the function's init`);
-    const launched = launchInstance(deployed, sandbox);
-    const inodes = pipeInodes(launched.pipes);
-    instance = new Instance({
-      functionName: fn.name,
-      owner: launched.owner,
-      pipes: launched.pipes,
-      cgroup: launched.cgroup,
-      initPid: launched.initPid,
-      registry: options.instances,
+    const launched = await launchCold({
+      fn: deployed,
+      preparedDir,
+      command,
+      store,
+      instances: options.instances,
+      beforeLaunch: async (sandbox) => {
+        await checkView(deployed, viewEntries(sandbox.plan));
+        end('prepare', `prepared in ${msSince(prepareStarted)}`);
+        begin('init', `starting ${fn.runtime} and running the function's init`);
+      },
+    }).catch((error: unknown) => {
+      throw withAbiMismatchHint(error, fn, command.argv[0]!);
     });
-    const waited = instance
-      .waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) })
-      .catch((error: unknown) => {
-        throw withAbiMismatchHint(error, fn, command.argv[0]!);
-      });
-    const { ready: initMs, network } = await readyWithNetwork(launched, waited);
+    instance = launched.instance;
+    const { sandbox, initMs, network, pipeInodes: inodes } = launched;
     end('init', `init done in ${initMs.toFixed(1)} ms`);
 
     const warmupEvent = JSON.stringify(fn.warmup.event ?? {});

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { DEFAULT_KDAT_FILE, describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { measurePageFaultCost } from '../criu/page-fault-cost.ts';
+import { mountsOf } from '../files/mountinfo.ts';
 import { RUNTIMES } from '../manifest/schema.ts';
 import { nodeBinary } from '../paths.ts';
 import { runtimeFor } from '../runtimes/index.ts';
@@ -59,12 +60,8 @@ export async function describeMachine(criu: Criu): Promise<MachineInfo> {
       runtimes[name] = `not available: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
-  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
   const faults = await measurePageFaultCost().catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
-  const runFs = mounts
-    .split('\n')
-    .map((line) => line.split(' '))
-    .find((fields) => fields[1] === '/run')?.[2];
+  const runFs = (await mountsOf('self'))?.find((mount) => mount.mountPoint === '/run')?.fsType;
   return {
     cpuModel: (await firstMatch('/proc/cpuinfo', /^model name\s*:\s*(.+)$/m)) ?? os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),

@@ -5,9 +5,10 @@ import type { BuildListener } from '../bake/progress.ts';
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import { looksLikePath, type ResolvedFunction, resolveFunction } from '../invoke/resolve.ts';
+import { looksLikePath, resolveFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
+import type { ResolvedFunction } from '../start/start.ts';
 import type { ImageStore } from '../store/store.ts';
 
 export interface BenchFunction {

@@ -11,7 +11,8 @@
 //   no controllers and the option (the semaphore is global: one such hierarchy serves every controller).
 // PREBAKE_CGROUP_FAVORDYNMODS=0 leaves the host as it is (starts are then ~10 ms slower, bimodal).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { allOptions, type MountEntry, ownMounts } from '../files/mountinfo.ts';
 
 /** Where prebake mounts its named v1 hierarchy (no controllers, no processes of its own). */
 export const FAVOR_HIERARCHY_DIR = '/run/prebake/cgroup-favordynmods';
@@ -29,21 +30,15 @@ export interface MigrationState {
   detail: string;
 }
 
-/** True when some cgroup mount in `mounts` (/proc/self/mounts text) carries favordynmods. */
-export function favorsDynamicMods(mounts: string): boolean {
-  return mounts.split('\n').some((line) => {
-    const [, , type, options] = line.split(' ');
-    return (type === 'cgroup' || type === 'cgroup2') && (options ?? '').split(',').includes('favordynmods');
-  });
+/** True when some cgroup mount in `mounts` carries favordynmods. */
+export function favorsDynamicMods(mounts: MountEntry[]): boolean {
+  return mounts.some((mount) => (mount.fsType === 'cgroup' || mount.fsType === 'cgroup2') && allOptions(mount).includes('favordynmods'));
 }
 
-/** The options of the cgroup2 mount at `root` in `mounts` (/proc/self/mounts text), if there is one. */
-export function cgroup2Options(mounts: string, root: string): string | undefined {
-  for (const line of mounts.split('\n')) {
-    const [, mountPoint, type, options] = line.split(' ');
-    if (type === 'cgroup2' && mountPoint === root) return options;
-  }
-  return undefined;
+/** The options of the cgroup2 mount at `root` in `mounts`, if there is one. */
+export function cgroup2Options(mounts: MountEntry[], root: string): string | undefined {
+  const mount = mounts.find((entry) => entry.fsType === 'cgroup2' && entry.mountPoint === root);
+  return mount && allOptions(mount).join(',');
 }
 
 /**
@@ -63,17 +58,16 @@ export function favorCommand(version: 1 | 2, root: string, currentOptions = 'rw'
  * refuses, instances still start, only slower, and `detail` says why.
  */
 export function favorDynamicMods(version: 1 | 2, root: string, env: NodeJS.ProcessEnv = process.env): MigrationState {
-  const mounts = () => readFileSync('/proc/self/mounts', 'utf8');
-  if (favorsDynamicMods(mounts())) return { mode: 'fast', detail: 'favordynmods is on' };
+  if (favorsDynamicMods(ownMounts())) return { mode: 'fast', detail: 'favordynmods is on' };
   if (env.PREBAKE_CGROUP_FAVORDYNMODS === '0') return { mode: 'slow', detail: 'favordynmods left off (PREBAKE_CGROUP_FAVORDYNMODS=0)' };
   try {
     if (version === 1) mkdirSync(FAVOR_HIERARCHY_DIR, { recursive: true, mode: 0o755 });
-    execFileSync('mount', favorCommand(version, root, cgroup2Options(mounts(), root)), { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('mount', favorCommand(version, root, cgroup2Options(ownMounts(), root)), { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
     return { mode: 'slow', detail: `cannot turn favordynmods on (${stderr || (error as Error).message})` };
   }
-  return favorsDynamicMods(mounts())
+  return favorsDynamicMods(ownMounts())
     ? {
         mode: 'fast',
         detail:

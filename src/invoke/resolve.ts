@@ -1,20 +1,11 @@
 import { PrebakeError } from '../errors.ts';
 import { sourceDigest } from '../manifest/digest.ts';
 import { loadFunction } from '../manifest/load.ts';
-import type { StartMode } from '../manifest/schema.ts';
-import { FUNCTION_NAME_PATTERN, type FunctionSpec } from '../manifest/schema.ts';
+import { FUNCTION_NAME_PATTERN } from '../manifest/schema.ts';
 import { ensurePrepared } from '../runtimes/index.ts';
+import type { ResolvedFunction } from '../start/start.ts';
 import { sourceStatus } from '../store/source-status.ts';
 import { deployedSpec, type ImageStore, type StoredImage } from '../store/store.ts';
-
-export interface ResolvedFunction {
-  spec: FunctionSpec;
-  /** How to start it: as asked, else prebaked when it has an image, else cold. */
-  mode: Exclude<StartMode, 'warm' | 'pooled'>;
-  preparedDir: string;
-  /** The current image, when there is one and it matches the source. */
-  image?: StoredImage;
-}
 
 // A target is a directory only when it says so ("./hello", "functions/hello", "/abs/hello"): a bare word is
 // always a name, whatever the working directory happens to hold. The one rule for every command that takes
@@ -28,11 +19,7 @@ export function looksLikePath(target: string): boolean {
  * reads the source directory. A directory runs its source as it is for a plain start; a prebaked start needs
  * an image built from the directory's current source: a changed source is refused, never restored stale.
  */
-export async function resolveFunction(
-  target: string,
-  store: ImageStore,
-  askedMode?: Exclude<StartMode, 'warm' | 'pooled'>,
-): Promise<ResolvedFunction> {
+export async function resolveFunction(target: string, store: ImageStore, askedMode?: ResolvedFunction['mode']): Promise<ResolvedFunction> {
   if (!looksLikePath(target)) {
     if (!new RegExp(FUNCTION_NAME_PATTERN).test(target)) {
       throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `"${target}" is neither a function name nor a directory`);
@@ -58,7 +45,7 @@ export async function resolveFunction(
 }
 
 /** A built function as deployed: its build's copy of the code, run by the interpreter the build ran. */
-export function resolveImage(image: StoredImage, mode: Exclude<StartMode, 'warm' | 'pooled'>): ResolvedFunction {
+export function resolveImage(image: StoredImage, mode: ResolvedFunction['mode']): ResolvedFunction {
   if (mode !== 'cold') assertRestorable(image, image.meta.spec.dir);
   return { spec: deployedSpec(image), mode, preparedDir: image.meta.preparedDir, image };
 }

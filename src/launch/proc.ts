@@ -1,8 +1,8 @@
-// Reading processes from /proc: the one place that knows its file formats. Launching, restoring, sweeping
+// Reading processes from /proc: the one place that knows its file formats (mountinfo: files/mountinfo.ts). Launching, restoring, sweeping
 // leftovers, the bench's memory figures, scripts and tests all ask here.
-import { readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { type MountEntry, mountsOf } from '../files/mountinfo.ts';
 
 export interface ProcessInfo {
   pid: number;
@@ -110,33 +110,6 @@ export async function processCpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** One line of a mountinfo file: the device, the path inside that filesystem it shows, and where. */
-export interface MountEntry {
-  device: string;
-  root: string;
-  mountPoint: string;
-}
-
-// mountinfo escapes space, tab, newline and backslash as octal (\040).
-const unescapeMountPath = (text: string) =>
-  text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-
-/** The mounts of `text` (a /proc/PID/mountinfo). */
-function parseMountinfo(text: string): MountEntry[] {
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [, , device, root, mountPoint] = line.split(' ');
-      return { device: device!, root: unescapeMountPath(root!), mountPoint: unescapeMountPath(mountPoint!) };
-    });
-}
-
-/** The mounts of this process's own mount namespace. */
-export function ownMounts(): MountEntry[] {
-  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-}
-
 /** The mounts of every mount namespace on the host (one process's view each): what instances' views are made of. */
 export async function mountsOfAllNamespaces(): Promise<MountEntry[]> {
   const seen = new Set<string>();
@@ -145,10 +118,10 @@ export async function mountsOfAllNamespaces(): Promise<MountEntry[]> {
     if (!/^\d+$/.test(entry)) continue;
     const namespace = await readlink(`/proc/${entry}/ns/mnt`).catch(() => undefined);
     if (!namespace || seen.has(namespace)) continue;
-    const text = await readFile(`/proc/${entry}/mountinfo`, 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
+    const namespaceMounts = await mountsOf(Number(entry));
+    if (namespaceMounts === undefined) continue;
     seen.add(namespace);
-    mounts.push(...parseMountinfo(text));
+    mounts.push(...namespaceMounts);
   }
   return mounts;
 }

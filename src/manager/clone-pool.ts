@@ -11,8 +11,8 @@
 // 1-2 ms on the invocation's path). A clone that dies while ready is noticed (its owner exits) and replaced.
 import type { Criu } from '../criu/criu.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import type { ResolvedFunction } from '../invoke/resolve.ts';
 import { resumeClone, startPrebaked } from '../start/restore.ts';
+import type { ResolvedFunction } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';
 import type { ClonePolicy } from './config.ts';

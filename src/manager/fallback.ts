@@ -5,8 +5,8 @@
 import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
-import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { ForkTemplates } from '../start/fork.ts';
+import type { ResolvedFunction } from '../start/start.ts';
 import { startInstance } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ImageStore, StoredImage } from '../store/store.ts';

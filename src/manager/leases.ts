@@ -2,8 +2,8 @@
 // warm pool, or a fresh clone from its clone pool. Knows every instance lent right now, so that a removal or a
 // forced shutdown can end them.
 import { endStarted, type Lease, oneShotLease } from '../invoke/invocation.ts';
-import type { ResolvedFunction } from '../invoke/resolve.ts';
 import type { StartMode } from '../manifest/schema.ts';
+import type { ResolvedFunction } from '../start/start.ts';
 import type { StartedInstance } from '../start/started.ts';
 import type { ClonePools } from './clone-pool.ts';
 import type { ClonePolicy, WarmPolicy } from './config.ts';

@@ -1,15 +1,39 @@
-// A plain start: spawn the runtime and run the function's init, no snapshot. Kept for comparison and as the
-// fallback when a restore fails.
+// A plain start: spawn the runtime and run the function's init, no snapshot. Kept for comparison, as the
+// fallback when a restore fails, and as the build's first step (it goes on from there to warm-up and dump).
 import { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { hostIdBase } from '../launch/host-ids.ts';
-import { launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
+import { type InstanceSandbox, launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
+import type { OutboundLink } from '../launch/outbound.ts';
+import { type PipeInodes, pipeInodes } from '../launch/pipes.ts';
 import { viewEntries } from '../launch/sandbox-plan.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
 import type { ImageStore } from '../store/store.ts';
 import type { StartedInstance } from './started.ts';
+
+export interface ColdLaunchOptions {
+  fn: FunctionSpec;
+  /** What the runtime prepared for this source (see ensurePrepared). */
+  preparedDir: string;
+  /** The command line (host paths); the runtime's own by default. */
+  command?: RuntimeCommand;
+  store: ImageStore;
+  instances: InstanceRegistry;
+  /** Runs once the sandbox is planned and before anything is launched (the build checks the view here). */
+  beforeLaunch?: (sandbox: InstanceSandbox) => Promise<void>;
+}
+
+/** An instance whose init is done, with what a build needs to go on: its sandbox and its network. */
+export interface ColdLaunched extends StartedInstance {
+  sandbox: InstanceSandbox;
+  /** The init's own time, as the runtime's shim measured it. */
+  initMs: number;
+  network: OutboundLink | undefined;
+  /** Its pipes' inodes, which a build records in the image (read at launch: an init may close its stdout). */
+  pipeInodes: PipeInodes;
+}
 
 /** `preparedDir`: what the runtime prepared for this source (see ensurePrepared). */
 export async function startCold(
@@ -18,7 +42,7 @@ export async function startCold(
   store: ImageStore,
   instances: InstanceRegistry,
 ): Promise<StartedInstance> {
-  return startCommand(fn, preparedDir, runtimeFor(fn.runtime).command(fn, preparedDir), store, instances);
+  return startedOf(await launchCold({ fn, preparedDir, store, instances }));
 }
 
 /** A plain start of `command` (a runtime's shim, host paths) as an instance of `fn`, until its init is done. */
@@ -29,9 +53,20 @@ export async function startCommand(
   store: ImageStore,
   instances: InstanceRegistry,
 ): Promise<StartedInstance> {
+  return startedOf(await launchCold({ fn, preparedDir, command, store, instances }));
+}
+
+/**
+ * Plans the sandbox, launches the runtime in it and waits for its init and its network. On any failure after the
+ * launch the instance is ended before the error is thrown.
+ */
+export async function launchCold(options: ColdLaunchOptions): Promise<ColdLaunched> {
+  const { fn, preparedDir, store, instances } = options;
+  const command = options.command ?? runtimeFor(fn.runtime).command(fn, preparedDir);
   // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
   // (once) are set-up, not part of the start being measured.
   const sandbox = await planSandbox(store, fn, preparedDir, command, await hostIdBase(store.home, fn.name));
+  await options.beforeLaunch?.(sandbox);
   const started = performance.now();
   const launched = launchInstance(fn, sandbox);
   const instance = new Instance({
@@ -43,10 +78,23 @@ export async function startCommand(
     registry: instances,
   });
   try {
-    await readyWithNetwork(launched, instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) }));
+    const inodes = pipeInodes(launched.pipes);
+    const waited = instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
+    const { ready: initMs, network } = await readyWithNetwork(launched, waited);
+    return {
+      instance,
+      kind: 'cold',
+      startMs: performance.now() - started,
+      cleanup: async () => {},
+      sandbox,
+      initMs,
+      network,
+      pipeInodes: inodes,
+    };
   } catch (error) {
     await instance.end();
     throw error;
   }
-  return { instance, kind: 'cold', startMs: performance.now() - started, cleanup: async () => {} };
 }
+
+const startedOf = ({ instance, kind, startMs, cleanup }: ColdLaunched): StartedInstance => ({ instance, kind, startMs, cleanup });

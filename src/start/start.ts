@@ -8,17 +8,19 @@ import { type ForkTemplates, startForked } from './fork.ts';
 import { startPrebaked } from './restore.ts';
 import type { StartedInstance } from './started.ts';
 
-/** What a start needs to know of a function (invoke/resolve.ts's ResolvedFunction is one). */
-export interface StartTarget {
+/** A function resolved to what to run (invoke/resolve.ts finds it): what a start needs to know of it. */
+export interface ResolvedFunction {
   spec: FunctionSpec;
+  /** How to start it: as asked, else prebaked when it has an image, else cold. */
   mode: Exclude<StartMode, 'warm' | 'pooled'>;
   preparedDir: string;
+  /** The current image, when there is one and it matches the source. */
   image?: StoredImage;
 }
 
 /** Starts an instance of `fn` the way `fn.mode` says; prebaked and fork need the image, fork its templates. */
 export async function startInstance(
-  fn: StartTarget,
+  fn: ResolvedFunction,
   store: ImageStore,
   criu: Criu,
   instances: InstanceRegistry,

@@ -6,7 +6,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside } from '../files/inside.ts';
-import { type MountEntry, mountsOfAllNamespaces, ownMounts } from '../launch/proc.ts';
+import { type MountEntry, ownMounts } from '../files/mountinfo.ts';
+import { mountsOfAllNamespaces } from '../launch/proc.ts';
 import type { ImageMeta } from './store.ts';
 
 export const MIN_AGE_MS = 60 * 60_000;
