@@ -131,7 +131,7 @@ function parseAuthorization(header: string): Authorization | string {
   const credential = fields.get('Credential')?.split('/');
   const signedHeaders = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
-  if (!credential || credential.length !== 5 || credential[4] !== 'aws4_request' || !signedHeaders || !signature) {
+  if (credential?.length !== 5 || credential[4] !== 'aws4_request' || !signedHeaders || !signature) {
     return "Authorization header requires 'Credential' (ID/date/region/service/aws4_request), 'SignedHeaders' and 'Signature'.";
   }
   if (!/^[0-9a-f]{64}$/.test(signature)) return 'The Signature is not 64 lower-case hex digits.';
