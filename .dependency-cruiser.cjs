@@ -13,7 +13,7 @@ const LAYERS = [
   ['registry', 'manager'],
   ['host'],
   ['lambda'],
-  ['bench', 'doctor.ts', 'server'],
+  ['bench', 'doctor.ts', 'sandbox-report.ts', 'server'],
   ['cli'],
 ];
 

@@ -29,7 +29,7 @@ for (let i = 0; i < runs; i++) {
   samples['spawn, plain']!.push(plain);
 
   started = performance.now();
-  const cgroup = hierarchy.create(instanceCgroupName(), limits);
+  const cgroup = hierarchy.create(instanceCgroupName('00000000'), limits);
   samples['create cgroup']!.push(performance.now() - started);
   started = performance.now();
   await new SpawnedProcess('true', [], fds, { cgroupProcs: cgroup.procsFiles });
@@ -38,7 +38,7 @@ for (let i = 0; i < runs; i++) {
   await cgroup.end();
   samples['end cgroup']!.push(performance.now() - started);
 
-  const busy = hierarchy.create(instanceCgroupName(), limits);
+  const busy = hierarchy.create(instanceCgroupName('00000000'), limits);
   const sleeper = new SpawnedProcess('sleep', ['10'], fds, { cgroupProcs: busy.procsFiles });
   started = performance.now();
   await busy.end();

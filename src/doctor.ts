@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CGROUP_ROOT, hostCgroups, instanceCgroupName, migrationState } from './cgroup/host.ts';
+import { CGROUP_ROOT, homeTag, hostCgroups, instanceCgroupName, migrationState } from './cgroup/host.ts';
 import { sortComplaints } from './criu/check-verdict.ts';
 import { Criu } from './criu/criu.ts';
 import { kdatState } from './criu/kdat.ts';
@@ -11,7 +11,7 @@ import { measurePageFaultCost } from './criu/page-fault-cost.ts';
 import { judgePrivileges } from './criu/privileges.ts';
 import { OUTBOUND_HELPER } from './launch/outbound.ts';
 import { RUNTIMES } from './manifest/schema.ts';
-import { NATIVE_BUILD_DIR } from './paths.ts';
+import { NATIVE_BUILD_DIR, resolveHome } from './paths.ts';
 import { runtimeFor } from './runtimes/index.ts';
 import type { ImageStore } from './store/store.ts';
 
@@ -98,7 +98,9 @@ export async function runDoctor(criu = new Criu(), store?: ImageStore): Promise<
     if (!can.memory || !can.pids)
       throw new Error(`${where}: the ${!can.memory ? 'memory' : 'pids'} controller is not available to prebake`);
     // A real cgroup made and ended, as for an instance: proves the hierarchy is writable.
-    await hierarchy.create(instanceCgroupName(), { memoryBytes: 64 * 1024 * 1024, maxProcesses: 16 }).end();
+    await hierarchy
+      .create(instanceCgroupName(store?.homeTag ?? homeTag(resolveHome())), { memoryBytes: 64 * 1024 * 1024, maxProcesses: 16 })
+      .end();
     return `${where}: enforces memoryMb (${can.swap ? 'swap included' : 'swap not accounted: set vm.swappiness or swapaccount=1'}), maxProcesses${can.cpu ? ', cpus' : '; not cpus (no cpu controller)'}`;
   });
   await add(

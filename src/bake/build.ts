@@ -11,7 +11,7 @@ import { PrebakeError } from '../errors.ts';
 import type { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { processTree, statusKb } from '../launch/proc.ts';
-import { dumpExternals, namespaceRootHostId, viewEntries } from '../launch/sandbox-plan.ts';
+import { dumpExternals, namespaceRootHostId } from '../launch/sandbox-plan.ts';
 import { copyInstanceTmp, TMP_SNAPSHOT_DIR } from '../launch/tmp-snapshot.ts';
 import { checkView } from '../launch/view-check.ts';
 import { sourceDigest, sourceFingerprint } from '../manifest/digest.ts';
@@ -85,7 +85,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
       store,
       instances: options.instances,
       beforeLaunch: async (sandbox) => {
-        await checkView(deployed, viewEntries(sandbox.plan));
+        await checkView(deployed, sandbox.view);
         end('prepare', `prepared in ${msSince(prepareStarted)}`);
         begin('init', `starting ${fn.runtime} and running the function's init`);
       },

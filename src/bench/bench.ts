@@ -2,16 +2,14 @@
 // unrecorded warm-up runs. Functions are benched one after another.
 import os from 'node:os';
 import type { BuildListener } from '../bake/progress.ts';
-import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
+import type { Host } from '../host/host.ts';
 import { ClonePool } from '../manager/clone-pool.ts';
 import { DEFAULTS } from '../manager/config.ts';
 import { type ManagerLogger, silentLogger } from '../manager/observer.ts';
 import { assertForkable } from '../start/fork-template.ts';
 import type { ResolvedFunction } from '../start/start.ts';
 import { startInstance } from '../start/start.ts';
-import type { ImageStore } from '../store/store.ts';
 import { type Arm, type ArmOptions, forkArm, freshInstanceArm, warmInstanceArm } from './arms.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';
 import type { BenchMode } from './modes.ts';
@@ -29,10 +27,8 @@ export interface BenchOptions {
   warmups: number;
   /** The event of every invocation (JSON text); default: each function's warm-up event from function.json. */
   event?: string;
-  store: ImageStore;
-  criu: Criu;
-  /** The registry the bench's instances are alive in. */
-  instances: InstanceRegistry;
+  /** The home whose functions are benched: its store, criu and instances; it builds what needs an image. */
+  host: Host;
   /** Things a user should know (a build, a skipped mode), one line each. */
   onNotice?: (line: string) => void;
   /** The phases of a build the bench runs (a function without a fresh image). */
@@ -76,7 +72,7 @@ export interface BenchRun {
  * (fork for a function with threads) is skipped and reported in `skipped`, and the bench goes on.
  */
 export async function runBench(options: BenchOptions): Promise<BenchRun> {
-  const { store, criu } = options;
+  const { store, criu } = options.host;
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg();
   const arms: ArmResult[] = [];
@@ -110,9 +106,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       let fn: BenchFunction;
       try {
         fn = await prepareBenchFunction(target, {
-          store,
-          criu,
-          instances: options.instances,
+          host: options.host,
           needImage,
           onNotice: options.onNotice,
           onBuild: options.onBuild,
@@ -175,7 +169,7 @@ function unsupported(fn: BenchFunction, mode: BenchMode): unknown {
 }
 
 async function makeArm(fn: BenchFunction, mode: BenchMode, context: BenchOptions & { scratch: string; images: ImageInfo[] }): Promise<Arm> {
-  const { store, criu, instances } = context;
+  const { store, criu, instances } = context.host;
   const armOptions = {
     functionName: fn.spec.name,
     mode,
@@ -194,7 +188,7 @@ async function makeArm(fn: BenchFunction, mode: BenchMode, context: BenchOptions
     case 'warm':
       return warmInstanceArm(armOptions, () => startInstance(fn.plain, store, criu, instances));
     case 'pooled':
-      return pooledArm(armOptions, fn.prebaked!, context);
+      return pooledArm(armOptions, fn.prebaked!, context.host);
     case 'node-snapshot': {
       // The same warm-up invocations as the CRIU image, for a like-for-like comparison.
       const snapshot = await buildNodeSnapshot(fn.spec, fn.plain.preparedDir, context.scratch, fn.spec.warmup.invocations);
@@ -212,7 +206,7 @@ async function makeArm(fn: BenchFunction, mode: BenchMode, context: BenchOptions
 
 // The daemon's clone pool, at its default size, refilled between runs (off the clock): each run takes a ready
 // clone, invokes it once and ends it, as an invocation in start mode pooled does while its pool lasts.
-function pooledArm(options: ArmOptions, fn: ResolvedFunction, context: Pick<BenchOptions, 'store' | 'criu' | 'instances'>): Arm {
+function pooledArm(options: ArmOptions, fn: ResolvedFunction, context: Pick<Host, 'store' | 'criu' | 'instances'>): Arm {
   const pending = new Set<Promise<unknown>>();
   let refillError: unknown;
   const log: ManagerLogger = { ...silentLogger, warn: (fields) => (refillError = (fields as { err?: unknown }).err) };

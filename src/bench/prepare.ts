@@ -1,15 +1,12 @@
 // What a bench needs of each function before its runs: an image built from the current source (built here
 // when missing or stale, said on stderr), and the function resolved for a plain start and for a restore.
-import { buildFunction } from '../bake/build.ts';
 import type { BuildListener } from '../bake/progress.ts';
-import type { Criu } from '../criu/criu.ts';
 import { isPrebakeError } from '../errors.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
+import type { Host } from '../host/host.ts';
 import { looksLikePath, resolveFunction } from '../invoke/resolve.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ResolvedFunction } from '../start/start.ts';
-import type { ImageStore } from '../store/store.ts';
 
 export interface BenchFunction {
   spec: FunctionSpec;
@@ -29,15 +26,14 @@ export interface BenchFunction {
 export async function prepareBenchFunction(
   target: string,
   context: {
-    store: ImageStore;
-    criu: Criu;
-    instances: InstanceRegistry;
+    /** Builds through its policies (a name taken by another directory is refused, as by prebake build). */
+    host: Host;
     needImage: boolean;
     onNotice?: (line: string) => void;
     onBuild?: BuildListener;
   },
 ): Promise<BenchFunction> {
-  const { store, criu } = context;
+  const { store } = context.host;
   let builtNow = false;
   let prebaked: ResolvedFunction | undefined;
   if (context.needImage) {
@@ -50,7 +46,7 @@ export async function prepareBenchFunction(
       const spec = await loadFunction(dir);
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
       context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
-      const built = await buildFunction(spec, { store, criu, instances: context.instances, onEvent: context.onBuild });
+      const { outcome: built } = await context.host.register(spec.dir, { onEvent: context.onBuild });
       context.onNotice?.(
         `${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`,
       );

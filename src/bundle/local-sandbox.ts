@@ -5,7 +5,8 @@
 // same function would make it, and the bundle's must match it but for the function's own directories.
 
 import { planSandbox, type SandboxDirs } from '../launch/launch.ts';
-import { namespaceRootHostId, type SandboxPlan, VIEW } from '../launch/sandbox-plan.ts';
+import { namespaceRootHostId, type SandboxPlan } from '../launch/sandbox-plan.ts';
+import { VIEW } from '../launch/view-places.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { Interpreter } from '../runtimes/runtime.ts';
 import type { ImageMeta } from '../store/store.ts';

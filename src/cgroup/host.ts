@@ -6,7 +6,7 @@ import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
 import type { InstanceCgroup } from './instance-cgroup.ts';
-import { instanceLimits } from './limits.ts';
+import { type CgroupLimits, instanceLimits } from './limits.ts';
 import { favorDynamicMods, type MigrationState } from './migration.ts';
 import { CgroupV1 } from './v1.ts';
 import { CgroupV2 } from './v2.ts';
@@ -38,28 +38,31 @@ export function migrationState(): MigrationState | undefined {
 }
 
 // The pid namespace is part of the owner's name: a prebake in another container sharing the hierarchy has
-// pids of its own, and its cgroups are not ours to sweep.
-export const PID_NAMESPACE = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+// pids of its own, and its cgroups are not ours to sweep. Read at first use, not at import.
+let pidNamespaceInode: string | undefined;
+export function pidNamespace(): string {
+  pidNamespaceInode ??= /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  return pidNamespaceInode;
+}
 
-/** Eight hex digits that stand for a prebake home in its cgroups' names. */
+/**
+ * Eight hex digits that stand for a prebake home in its cgroups' names: a later prebake on the same home knows a
+ * dead predecessor's cgroups by it, and leaves another home's to that home's own prebake.
+ */
 export function homeTag(home: string): string {
   return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
 }
 
-// The home this process serves (the CLI and the daemon set it once): a later prebake on the same home knows a
-// dead predecessor's cgroups by it, and leaves another home's to that home's own prebake.
-let ownerHomeTag = '00000000';
-export function setCgroupHome(home: string): void {
-  ownerHomeTag = homeTag(home);
-}
-
 /** `<pid namespace inode>-<controller pid>-<home tag>-<random>`: sweep.ts tells a dead owner's cgroups by it. */
-export function instanceCgroupName(): string {
-  return `${PID_NAMESPACE}-${process.pid}-${ownerHomeTag}-${randomBytes(4).toString('hex')}`;
+export function instanceCgroupName(ownerHomeTag: string): string {
+  return `${pidNamespace()}-${process.pid}-${ownerHomeTag}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A fresh cgroup for an instance of `fn`, with its limits set; the caller ends it (InstanceCgroup.end). */
-export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
+/**
+ * A fresh cgroup for an instance of `fn`, named for the home it serves (`ownerHomeTag`, homeTag), with its limits
+ * set; the caller ends it (InstanceCgroup.end).
+ */
+export function createInstanceCgroup(fn: FunctionSpec, ownerHomeTag: string, limits: CgroupLimits = instanceLimits(fn)): InstanceCgroup {
   const hierarchy = hostCgroups();
   if (!hierarchy) {
     throw new PrebakeError(
@@ -72,7 +75,7 @@ export function createInstanceCgroup(fn: FunctionSpec): InstanceCgroup {
     );
   }
   try {
-    return hierarchy.create(instanceCgroupName(), instanceLimits(fn));
+    return hierarchy.create(instanceCgroupName(ownerHomeTag), limits);
   } catch (error) {
     if (error instanceof PrebakeError) {
       throw new PrebakeError(error.code, `function "${fn.name}": ${error.message}`, {

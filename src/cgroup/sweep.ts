@@ -4,12 +4,12 @@
 // by a prebake on the home it served (its tag in the name): another home's daemon or CLI sweeps its own.
 import { processAlive } from '../process-alive.ts';
 import type { CgroupHierarchy } from './hierarchy.ts';
-import { homeTag, hostCgroups, PID_NAMESPACE } from './host.ts';
+import { homeTag, hostCgroups, pidNamespace } from './host.ts';
 
 /** Who made the instance cgroup `name`, when it was made in our pid namespace. */
 export function cgroupOwner(name: string): { pid: number; homeTag: string } | undefined {
   const match = /^(\d+)-(\d+)-([0-9a-f]{8})-[0-9a-f]+$/.exec(name);
-  return match && match[1] === PID_NAMESPACE ? { pid: Number(match[2]), homeTag: match[3]! } : undefined;
+  return match && match[1] === pidNamespace() ? { pid: Number(match[2]), homeTag: match[3]! } : undefined;
 }
 
 /** Ends every leftover instance cgroup of `home`, and every empty one; returns how many. */

@@ -1,30 +1,30 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
+import { Host } from '../host/host.ts';
+import type { InstanceRegistry } from '../instance/registry.ts';
 import { DEFAULT_EVENT_LIMIT_BYTES, eventTooLarge } from '../invoke/event.ts';
-import { sweepLeftovers } from '../manager/leftovers.ts';
 import { resolveHome } from '../paths.ts';
-import { ImageStore } from '../store/store.ts';
 
 export interface GlobalOptions {
   home?: string;
   verbose?: boolean;
 }
 
-/** What every command works with: the store under --home and the criu driver. */
-export function cliContext(options: GlobalOptions): { store: ImageStore; criu: Criu } {
-  return { store: new ImageStore(resolveHome(options.home)), criu: new Criu() };
+/**
+ * The Host every command works through, on --home. A command's process exits when it is done: it keeps no
+ * instances between calls, and a failed restore is reported rather than hidden behind a plain start (a rebuild
+ * mark would not outlive the process).
+ */
+export function cliHost(options: GlobalOptions, instances?: InstanceRegistry): Host {
+  return new Host({ home: resolveHome(options.home), instances, keepInstances: false, config: { fallback: false } });
 }
 
-/**
- * cliContext for a command that works on the store, after sweeping what a killed prebake left on the home
- * (instances still running, work dirs): not only a daemon start cleans up after a SIGKILL'd `prebake invoke`.
- */
-export async function openStore(options: GlobalOptions): Promise<{ store: ImageStore; criu: Criu }> {
-  const context = cliContext(options);
-  await sweepLeftovers(context.store);
-  return context;
+/** cliHost for a command that works on the store, once the home is made and swept (Host.open). */
+export async function openHost(options: GlobalOptions, instances?: InstanceRegistry): Promise<Host> {
+  const host = cliHost(options, instances);
+  await host.open();
+  return host;
 }
 
 export function formatBytes(bytes: number): string {

@@ -21,6 +21,8 @@ const CLI_HINTS: SurfaceHints = {
     error.details?.transient ? undefined : `${error.hint ?? 'the image may be at fault'}; ${rebuild(error)}`,
   PREBAKE_ERR_DUMP_FAILED: (error) =>
     error.hint ?? "run with --verbose for the end of criu's log; `prebake doctor` checks criu and the kernel",
+  PREBAKE_ERR_NAME_TAKEN: () =>
+    'give the function another "name" in its function.json, or replace the registered one with prebake build --replace',
   PREBAKE_ERR_CLONE_CHECK: () => 'or build without --strict to publish the image with a warning',
   PREBAKE_ERR_BUNDLE_INCOMPATIBLE: () => 'build the function on this host instead, or import with --force to keep it marked for rebuild',
   PREBAKE_ERR_BUNDLE_CORRUPT: () => 'export it again (prebake export), and check that nothing cut or rewrote it on the way',

@@ -1,9 +1,8 @@
-// The prebake command line: a thin surface over the core (build, invoke, the store, doctor).
+// The prebake command line: a thin surface over the core, src/host (each command parses, calls the Host once, and
+// formats what it answers).
 import { Command, CommanderError } from 'commander';
-import { setCgroupHome } from '../cgroup/host.ts';
 import { toPrebakeError } from '../errors.ts';
 import { InstanceRegistry } from '../instance/registry.ts';
-import { resolveHome } from '../paths.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerBuild } from './commands/build.ts';
 import { registerBundle } from './commands/bundle.ts';
@@ -33,12 +32,7 @@ const program = new Command('prebake')
   .option('--home <dir>', 'state directory (default: $PREBAKE_HOME or /var/lib/prebake)')
   .option('--verbose', "print error details (stack, criu log) on failure; with invoke --timing, where the start's time went")
   .showHelpAfterError()
-  .exitOverride()
-  // Instances' cgroups are named for the home they serve, so that each home sweeps only its own (what a
-  // killed CLI or daemon left is swept by openStore in cli/context.ts and by the daemon's start).
-  .hook('preAction', (command) => {
-    setCgroupHome(resolveHome(command.opts<{ home?: string }>().home));
-  });
+  .exitOverride();
 
 // The command that ran, for its own options (--logs) when its failure is printed.
 let ran: Command | undefined;

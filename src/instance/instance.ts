@@ -8,7 +8,7 @@ import { type ErrorCode, type FunctionErrorInfo, PrebakeError } from '../errors.
 import { outsideView } from '../launch/missing-path.ts';
 import type { OwnerProcess } from '../launch/owner.ts';
 import type { InstancePipes } from '../launch/pipes.ts';
-import type { ViewEntry } from '../launch/sandbox-plan.ts';
+import type { ViewOp } from '../launch/view-ops.ts';
 import type { NetworkMode } from '../manifest/schema.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
 import { type Frame, LAMBDA_PAYLOAD_BYTES } from './frames.ts';
@@ -384,7 +384,7 @@ export class Instance {
 /** What an init failure is explained with: the binary that ran, and what the instance's view holds. */
 export interface InitContext {
   interpreter?: string;
-  view?: ViewEntry[];
+  view?: ViewOp[];
 }
 
 /** What the function reported when it threw, from an error frame. */

@@ -1,4 +1,4 @@
-// The instances one owner (a daemon's manager, one CLI command) has alive: so that it can count them, and
+// The instances one owner (a Host, the daemon's or one CLI command's) has alive: so that it can count them, and
 // kill them at once when its process exits. Every Instance joins the registry it is given when it is made and
 // leaves it when its end is complete; the owner decides when killNow runs (the CLI's entry point installs it
 // as an exit hook, src/cli/main.ts).

@@ -1,6 +1,7 @@
-// One invocation from start to end, as the CLI runs it: start an instance (restore or plain start), send the
-// event, collect the result and the logs, end the instance (the sequence of invocation.ts, which the daemon's
-// manager runs too).
+// One invocation from start to end at the invoke stage, without a Host's policies (no fallback, no limit, no
+// functions roots): start an instance (restore or plain start), send the event, collect the result and the logs,
+// end the instance (the sequence of invocation.ts, which the Host runs too). The surfaces go through the Host
+// (src/host); the build's clone check runs runOnce.
 import { randomUUID } from 'node:crypto';
 import type { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';

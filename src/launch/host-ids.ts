@@ -13,10 +13,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
-import { HOST_ID_BASE } from './sandbox-plan.ts';
+import { HOST_ID_BASE, ID_BLOCK } from './sandbox-plan.ts';
 
-/** Ids per function: 0..65535 inside its user namespaces. */
-export const ID_BLOCK = 65536;
+export { ID_BLOCK };
+
 // Above the block every instance shared before (HOST_ID_BASE..+65535), and below 2^32-1 (the invalid id).
 const FIRST_BASE = HOST_ID_BASE + ID_BLOCK * 2;
 const BLOCKS = Math.floor((2 ** 32 - 2 - FIRST_BASE) / ID_BLOCK);

@@ -1,15 +1,17 @@
 // Launching a function instance: the one place that decides which namespaces, session, fds, environment,
-// user and filesystem view an instance gets (the view is planned in sandbox-plan.ts and built by
-// native/prebake-exec.c). Both a build and a plain (cold) start come through here; a restore recreates what
-// this set up.
+// user and filesystem view an instance gets (the view is planned in sandbox-plan.ts as one list of operations,
+// view-ops.ts, and built by skeleton.ts and native/prebake-exec.c). Both a build and a plain (cold) start come
+// through here; a restore recreates what this set up.
 import { closeSync, realpathSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createInstanceCgroup } from '../cgroup/host.ts';
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
+import { type CgroupLimits, instanceLimits } from '../cgroup/limits.ts';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { NATIVE_BUILD_DIR } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
+import { type HostFacts, hostFacts } from './host-facts.ts';
 import { attachOutbound, type OutboundLink } from './outbound.ts';
 import type { OwnerProcess } from './owner.ts';
 import { closeControllerEnds, closeInstanceEnds, createInstancePipes, createPipe, type InstancePipes, instanceEnds } from './pipes.ts';
@@ -17,20 +19,18 @@ import { firstChild } from './proc.ts';
 import { assertReachableByInstances } from './reachable.ts';
 import { checkReadOnlyPaths } from './read-only-paths.ts';
 import {
-  commandInView,
+  type IdMapping,
+  idMapping,
   instanceHostId,
-  isInView,
   launcherArgs,
   readOnlyMounts,
   type SandboxPlan,
   sandboxMounts,
+  sandboxPlan,
   sandboxRootEntries,
-  userNamespacePolicy,
-  VIEW,
-  viewEntries,
 } from './sandbox-plan.ts';
-import { devicesAllowed, ensureSkeleton } from './skeleton.ts';
 import { SpawnedProcess } from './spawn.ts';
+import { commandInView, isInView, type ViewOp, viewOps } from './view-ops.ts';
 
 const PREBAKE_EXEC = path.join(NATIVE_BUILD_DIR, 'prebake-exec');
 const E2BIG = 7;
@@ -75,10 +75,19 @@ export function instanceEnvironment(fn: FunctionSpec, runtimeEnv: Record<string,
   };
 }
 
-/** An instance's sandbox: its plan, and the command with its paths as seen from inside. */
+/**
+ * Everything an instance is given, as data (runc's one Config): the stored plan, every operation that builds its
+ * view, its command and environment as seen from inside, its cgroup limits and its ids. `prebake doctor --plan`
+ * prints it; launchInstance executes it.
+ */
 export interface InstanceSandbox {
   plan: SandboxPlan;
+  /** viewOps of the plan: the one list of what the instance sees. */
+  view: ViewOp[];
   command: RuntimeCommand;
+  env: Record<string, string>;
+  limits: CgroupLimits;
+  ids: IdMapping;
 }
 
 /** Where prebake keeps things: its home, and where views' roots are made (ImageStore's). */
@@ -89,8 +98,9 @@ export interface SandboxDirs {
 
 /**
  * Plans the sandbox of an instance of `fn` running `command` (host paths) as the host ids from `hostIdBase` (the
- * function's block, launch/host-ids.ts), and makes its skeleton under `dirs.sandboxDir`. Throws
- * PREBAKE_ERR_MANIFEST for a path of "readOnlyPaths" that may not be bound.
+ * function's block, launch/host-ids.ts). Writes nothing but, once per process, the host's device probe
+ * (host-facts.ts); skeleton.ts ensureRoot makes the root it names. Throws PREBAKE_ERR_MANIFEST for a path of
+ * "readOnlyPaths" that may not be bound.
  */
 export async function planSandbox(
   dirs: SandboxDirs,
@@ -102,34 +112,42 @@ export async function planSandbox(
   const { sandboxDir } = dirs;
   assertReachableByInstances(sandboxDir);
   const command = withResolvedProgram(hostCommand);
-  const devicesInRoot = await devicesAllowed(sandboxDir);
-  const mounts = sandboxMounts(fn, preparedDir, command, devicesInRoot);
-  const rootEntries = sandboxRootEntries(devicesInRoot);
-  await checkReadOnlyPaths(fn, dirs.home, viewEntries({ mounts, rootEntries }));
-  mounts.push(...readOnlyMounts(fn));
-  const root = await ensureSkeleton(sandboxDir, mounts, rootEntries);
-  const plan: SandboxPlan = {
-    root,
-    mounts,
-    rootEntries,
-    tmpMb: fn.tmpMb,
-    network: fn.network,
-    userNamespaces: userNamespacePolicy(fn),
-    hostIdBase,
-    cwd: VIEW.code,
+  const host = await hostFacts(sandboxDir);
+  const mounts = sandboxMounts(host, fn, preparedDir, command);
+  const rootEntries = sandboxRootEntries(host);
+  await checkReadOnlyPaths(fn, dirs.home, viewOps({ mounts, rootEntries, tmpMb: fn.tmpMb }, host));
+  const plan = sandboxPlan(host, sandboxDir, fn, { mounts: [...mounts, ...readOnlyMounts(fn)], rootEntries }, hostIdBase);
+  return instanceSandbox(host, fn, plan, command);
+}
+
+/** The whole sandbox of an instance of `fn` planned as `plan`, running `hostCommand` (host paths). */
+export function instanceSandbox(
+  host: Pick<HostFacts, 'usrLinks'>,
+  fn: FunctionSpec,
+  plan: SandboxPlan,
+  hostCommand: RuntimeCommand,
+): InstanceSandbox {
+  const view = viewOps(plan, host);
+  const command = commandInView(view, hostCommand);
+  return {
+    plan,
+    view,
+    command,
+    env: viewEnvironment(view, instanceEnvironment(fn, command.env)),
+    limits: instanceLimits(fn),
+    ids: idMapping(plan),
   };
-  return { plan, command: commandInView(viewEntries(plan), command) };
 }
 
 /**
  * Starts `command` as the init of a new PID namespace and the leader of a new session (both needed so that
  * criu can dump the tree and restore many copies of it side by side), with io_uring denied (criu cannot dump
  * it; see native/prebake-exec.c), on four fresh pipes (docs/PROTOCOL.md), inside a cgroup of its own with the
- * function's limits (src/cgroup/).
+ * function's limits (src/cgroup/), named for the home it serves (`homeTag`, the store's).
  */
-export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): LaunchedProcess {
+export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox, homeTag: string): LaunchedProcess {
   const { plan, command } = sandbox;
-  const cgroup = createInstanceCgroup(fn);
+  const cgroup = createInstanceCgroup(fn, homeTag, sandbox.limits);
   let pipes: InstancePipes;
   try {
     pipes = createInstancePipes(instanceHostId(plan));
@@ -146,9 +164,9 @@ export function launchInstance(fn: FunctionSpec, sandbox: InstanceSandbox): Laun
     // the plain start's time.
     owner = new SpawnedProcess(
       PREBAKE_EXEC,
-      launcherArgs(plan, command.argv, attached && WAIT_FD),
+      launcherArgs(plan, sandbox.view, command.argv, attached && WAIT_FD),
       [null, ends.stdout, ends.stderr, ends.controlIn, ends.controlOut, ...(attached ? [attached.read] : [])],
-      { env: viewEnvironment(plan, instanceEnvironment(fn, command.env)), cgroupProcs: cgroup.procsFiles },
+      { env: sandbox.env, cgroupProcs: cgroup.procsFiles },
     );
   } catch (error) {
     closeControllerEnds(pipes);
@@ -244,9 +262,9 @@ async function attachThenRelease(launched: LaunchedProcess, release: number, nam
 }
 
 // Host paths the controller passes on (JAVA_HOME) mean nothing inside when the view lacks them.
-function viewEnvironment(plan: SandboxPlan, env: Record<string, string>): Record<string, string> {
+function viewEnvironment(view: ViewOp[], env: Record<string, string>): Record<string, string> {
   const { JAVA_HOME: javaHome, ...rest } = env;
-  return javaHome !== undefined && isInView(viewEntries(plan), javaHome) ? { ...rest, JAVA_HOME: javaHome } : rest;
+  return javaHome !== undefined && isInView(view, javaHome) ? { ...rest, JAVA_HOME: javaHome } : rest;
 }
 
 // `java` on PATH is /usr/bin/java -> /etc/alternatives/java -> the JDK: a chain through the host's /etc that

@@ -6,7 +6,7 @@ import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { isInside } from '../files/inside.ts';
-import { isInView, type ViewEntry } from './sandbox-plan.ts';
+import { isInView, type ViewEntry, type ViewOp } from './view-ops.ts';
 
 const run = promisify(execFile);
 
@@ -29,7 +29,7 @@ const MISSING =
 const MAX_LINKS = 40;
 
 /** The first path named in `text` (an init failure's message, stack and stderr) that leads outside the view. */
-export async function outsideView(view: ViewEntry[], text: string): Promise<OutsideView | undefined> {
+export async function outsideView(view: ViewOp[], text: string): Promise<OutsideView | undefined> {
   if (!MISSING.test(text)) return undefined;
   const named = [...text.matchAll(ABSOLUTE)].map((match) => match[1]!.replace(/[.]+$/, ''));
   for (const soname of new Set([...text.matchAll(SONAME)].map((match) => match[1]!))) {
@@ -62,15 +62,16 @@ const exists = (file: string) =>
   );
 
 /** The host path behind `viewPath`: through the bind or copy that holds it, else the same path (the skeleton's own). */
-function hostPathOf(view: ViewEntry[], viewPath: string): string {
+function hostPathOf(view: ViewOp[], viewPath: string): string {
   let best: ViewEntry | undefined;
-  for (const entry of view) if (isInside(viewPath, entry.target) && (!best || entry.target.length > best.target.length)) best = entry;
+  for (const entry of view)
+    if ('source' in entry && isInside(viewPath, entry.target) && (!best || entry.target.length > best.target.length)) best = entry;
   return best ? path.join(best.source, path.relative(best.target, viewPath)) : viewPath;
 }
 
 // Resolves `viewPath` one component at a time. Undefined when it stays in the view, or leads out to something the
 // host does not have either (then the file is missing everywhere: not the sandbox's doing).
-async function walk(view: ViewEntry[], viewPath: string): Promise<Omit<OutsideView, 'named'> | undefined> {
+async function walk(view: ViewOp[], viewPath: string): Promise<Omit<OutsideView, 'named'> | undefined> {
   const pending = viewPath.split('/').filter(Boolean);
   let current = '/';
   let link: OutsideView['link'];

@@ -8,7 +8,8 @@ import { isInside } from '../files/inside.ts';
 import { readableByOthers } from '../files/readable-by-others.ts';
 import { MANIFEST_FILE } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
-import { isInView, VIEW, type ViewEntry } from './sandbox-plan.ts';
+import { isInView, type ViewOp } from './view-ops.ts';
+import { VIEW } from './view-places.ts';
 
 // Never bound, nor anything holding them: the kernel's interfaces, root's home, device nodes, password hashes.
 const NEVER = ['/proc', '/sys', '/dev', '/root', '/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/run'];
@@ -31,7 +32,7 @@ function refusal(host: string, real: string, home: string): string | undefined {
  * Throws PREBAKE_ERR_MANIFEST, naming the field and the path, for the first of `fn.readOnlyPaths` that may not or
  * need not be bound into a view whose other entries are `view`. `home` is prebake's home.
  */
-export async function checkReadOnlyPaths(fn: FunctionSpec, home: string, view: ViewEntry[]): Promise<void> {
+export async function checkReadOnlyPaths(fn: FunctionSpec, home: string, view: ViewOp[]): Promise<void> {
   const homeReal = await realpath(home).catch(() => home);
   for (const [i, host] of (fn.readOnlyPaths ?? []).entries()) {
     const fail = (why: string, hint: string) =>

@@ -1,32 +1,21 @@
-// An instance's sandbox as data (bubblewrap's shape: plan, then execute). One plan yields the launcher's
-// arguments (native/prebake-exec.c), criu's --external lists for dump and restore, and the skeleton that is
-// the view's root (skeleton.ts). docs/SANDBOX.md says what an instance sees and why.
-import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+// An instance's sandbox as data (bubblewrap's shape: plan, then execute). Planning is pure: what it reads of the
+// host comes in as HostFacts (host-facts.ts). One plan yields its view's operations (view-ops.ts), the
+// launcher's arguments (native/prebake-exec.c) and criu's --external lists for dump and restore; skeleton.ts
+// makes its root. docs/SANDBOX.md says what an instance sees and why.
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isInside } from '../files/inside.ts';
 import type { FunctionSpec, NetworkMode } from '../manifest/schema.ts';
-import { NATIVE_BUILD_DIR, PACKAGE_ROOT } from '../paths.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
-
-/** Where things are inside every instance's view. The host directories behind them move; these never do. */
-export const VIEW = {
-  /** The function's code, read-only (as Lambda's /var/task). */
-  code: '/var/task',
-  /** What the runtime prepared for it (compiled classes), read-only. */
-  prepared: '/var/prepared',
-  /** prebake's shims and native helpers, read-only. */
-  runtime: '/var/runtime',
-  /** Other files a command reads (RuntimeCommand.readOnlyPaths), read-only. */
-  extra: '/var/extra',
-  tmp: '/tmp',
-  proc: '/proc',
-} as const;
+import type { HostFacts } from './host-facts.ts';
+import { INSTANCE_ID, isMount, type RootEntry, rootPath, type SandboxMount, type ViewOp, viewOps } from './view-ops.ts';
+import { VIEW } from './view-places.ts';
 
 // Host ids of instances: 0..65535 inside map to these outside (CRIU-NOTES "Sandbox": host uid 100000), for
 // images built before each function had a block of its own (SandboxPlan.hostIdBase, launch/host-ids.ts).
 export const HOST_ID_BASE = 100000;
-/** The uid and gid an instance runs as, inside its user namespace (its host id base + this outside). */
-export const INSTANCE_ID = 1000;
+/** Ids per function: 0..65535 inside its user namespaces (launch/host-ids.ts gives each function a block). */
+export const ID_BLOCK = 65536;
 
 /** The host id of the user namespace's root of an instance planned by `plan` (the image's group). */
 export function namespaceRootHostId(plan: Pick<SandboxPlan, 'hostIdBase'>): number {
@@ -47,30 +36,8 @@ export function userNamespacePolicy(fn: Pick<FunctionSpec, 'runtime' | 'allowUse
   return fn.runtime === 'python' ? 'fork' : 'deny';
 }
 
-export interface SandboxMount {
-  /** ro-bind: read-only; dev-bind: a device node, writable (/dev/null). */
-  kind: 'ro-bind' | 'dev-bind';
-  source: string;
-  /** Absolute path inside the view. */
-  target: string;
-  /** The source is a file (its mount point in the skeleton is an empty file). */
-  file: boolean;
-}
-
-/**
- * Something the view's root (the skeleton) holds itself rather than a bind: a copy of a small host tree, or a
- * device node. Every mount costs at each start and restore (criu re-creates each one in every clone), so what is
- * small and fixed for the life of a prebake installation is copied once into the skeleton instead.
- */
-export interface RootEntry {
-  kind: 'copy' | 'device';
-  source: string;
-  /** Absolute path inside the view. */
-  target: string;
-}
-
 export interface SandboxPlan {
-  /** Host directory that is the view's root (read-only): mount points, /etc files, symlinks, RootEntry copies. */
+  /** Host directory that is the view's root (read-only): what viewOps says the root holds. */
   root: string;
   mounts: SandboxMount[];
   /** What the root holds itself (absent in images built before it did: they bind everything). */
@@ -89,59 +56,7 @@ export interface SandboxPlan {
   cwd: string;
 }
 
-// The host's top-level directories that merged-/usr distributions make symlinks into /usr.
-export const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/random', '/dev/urandom'];
-
-/**
- * What the view holds of the host's /etc, copied into the skeleton (a copy costs nothing at restore, a bind costs
- * every start), without what others cannot read (/etc/ssl/private). Names relative to /etc; `*` ends a prefix.
- * Found by tracing each runtime's imports (strace of python3 with numpy, ssl, mimetypes, locale, zoneinfo; java
- * with TimeZone, SSLContext, probeContentType; node with tls, Intl, dns): docs/SANDBOX.md.
- */
-export const ETC_COPIES = [
-  // Names and addresses (glibc's resolver, getservbyname).
-  'hosts',
-  'resolv.conf',
-  'host.conf',
-  'nsswitch.conf',
-  'gai.conf',
-  'services',
-  'protocols',
-  // Time zone and locale (the zone files are under /usr/share/zoneinfo).
-  'localtime',
-  'timezone',
-  'locale.alias',
-  'default/locale',
-  // The dynamic loader, and Debian's alternatives: /usr/lib/x86_64-linux-gnu/libblas.so.3 links through them.
-  'ld.so.cache',
-  'ld.so.conf',
-  'ld.so.conf.d',
-  'alternatives',
-  // CA certificates (certs/ links into /usr/share/ca-certificates; Java's cacerts is under it), MIME types,
-  // the distribution's name (a link into /usr/lib).
-  'ssl',
-  'mime.types',
-  'os-release',
-  // The runtimes' own configuration: the JVM reads it through links from its prefix, Debian's python3 its
-  // sitecustomize.py.
-  'java-*',
-  'python3*',
-];
-
-/** Files the skeleton writes itself: who the instance is, for runtimes that look their user up (the JVM's user.home). */
-export const SKELETON_FILES: Record<string, string> = {
-  '/etc/passwd': `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${INSTANCE_ID}:${INSTANCE_ID}:function instance:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
-  '/etc/group': `root:x:0:\nsbx_user:x:${INSTANCE_ID}:\nnogroup:x:65534:\n`,
-};
-
-/** Symbolic links the skeleton holds besides USR_LINKS. */
-export const SKELETON_LINKS: Record<string, string> = {
-  '/dev/fd': '/proc/self/fd',
-  '/dev/stdin': '/proc/self/fd/0',
-  '/dev/stdout': '/proc/self/fd/1',
-  '/dev/stderr': '/proc/self/fd/2',
-};
 
 /** The installation prefix of a runtime binary (`<prefix>/bin/node`), unless it lies under /usr. */
 function runtimePrefix(binary: string): string | undefined {
@@ -155,58 +70,29 @@ function runtimePrefix(binary: string): string | undefined {
   return isInside(prefix, '/usr') || prefix === '/' ? undefined : prefix;
 }
 
-/** ETC_COPIES as the host's paths that exist, in order. */
-function etcPaths(): string[] {
-  const names = readdirSync('/etc');
-  return ETC_COPIES.flatMap((entry) => (entry.endsWith('*') ? names.filter((name) => name.startsWith(entry.slice(0, -1))).sort() : [entry]))
-    .map((name) => `/etc/${name}`)
-    .filter((file) => lstatSync(file, { throwIfNoEntry: false }) !== undefined);
-}
-
-// A link into /usr (localtime, os-release) is copied as a link: the view has /usr. One elsewhere (resolv.conf
-// into /run on systemd-resolved hosts) is copied as what it leads to.
-function copySource(file: string): string {
-  if (!lstatSync(file).isSymbolicLink()) return file;
-  try {
-    const real = realpathSync(file);
-    return isInside(real, '/usr') ? file : real;
-  } catch {
-    return file; // a dangling link stays one
-  }
-}
-
-// The host's /etc as the view copies it, read once per process like the skeleton's content (skeleton.ts): a
-// readdir and a stat of each entry on every plan, every cold start among them, would find the same.
-let etcEntries: RootEntry[] | undefined;
-
 /**
- * What the skeleton holds for every instance: prebake's shims and native helpers, the host's /etc as ETC_COPIES
- * says, and the devices, as nodes of its own where the store's filesystem allows them (`devicesInRoot`), else as
- * binds (sandboxMounts).
+ * What the root holds for every instance on this host: prebake's shims and native helpers, the host's /etc as
+ * ETC_COPIES says, and the devices, as nodes of its own where the host allows them (else binds: sandboxMounts).
  */
-export function sandboxRootEntries(devicesInRoot: boolean): RootEntry[] {
-  etcEntries ??= etcPaths().map((target) => ({ kind: 'copy', source: copySource(target), target }));
-  const entries: RootEntry[] = [
-    { kind: 'copy', source: path.join(PACKAGE_ROOT, 'src', 'runtimes'), target: path.join(VIEW.runtime, 'src', 'runtimes') },
-    { kind: 'copy', source: NATIVE_BUILD_DIR, target: path.join(VIEW.runtime, 'native', 'build') },
-    ...etcEntries,
-  ];
-  if (devicesInRoot) for (const device of DEVICES) entries.push({ kind: 'device', source: device, target: device });
-  return entries;
+export function sandboxRootEntries(host: Pick<HostFacts, 'copies' | 'devicesInRoot'>): RootEntry[] {
+  const copies = host.copies.map((copy): RootEntry => ({ kind: 'copy', ...copy }));
+  const devices = host.devicesInRoot ? DEVICES.map((device): RootEntry => ({ kind: 'device', source: device, target: device })) : [];
+  return [...copies, ...devices];
 }
 
 /**
  * The binds of an instance of `fn` started with `command`: with sandboxRootEntries, every path the command
  * names must be among them.
  */
-export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: RuntimeCommand, devicesInRoot: boolean): SandboxMount[] {
+export function sandboxMounts(
+  host: Pick<HostFacts, 'usrDirs' | 'devicesInRoot'>,
+  fn: FunctionSpec,
+  preparedDir: string,
+  command: RuntimeCommand,
+): SandboxMount[] {
   const mounts: SandboxMount[] = [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }];
-  for (const name of USR_LINKS) {
-    const host = `/${name}`;
-    const stat = statSync(host, { throwIfNoEntry: false });
-    // A symlink into /usr is recreated in the skeleton; a real directory (no merged /usr) is bound.
-    if (stat?.isDirectory() && realpathSync(host) === host) mounts.push({ kind: 'ro-bind', source: host, target: host, file: false });
-  }
+  // A symlink into /usr is recreated in the root (HostFacts.usrLinks); a real directory (no merged /usr) is bound.
+  for (const dir of host.usrDirs) mounts.push({ kind: 'ro-bind', source: dir, target: dir, file: false });
   const prefix = command.argv[0] ? runtimePrefix(command.argv[0]) : undefined;
   if (prefix) mounts.push({ kind: 'ro-bind', source: prefix, target: prefix, file: false });
   // Under a fixed directory, not at their host path: one under /tmp would be hidden by the instance's /tmp.
@@ -223,7 +109,7 @@ export function sandboxMounts(fn: FunctionSpec, preparedDir: string, command: Ru
   if (command.argv.some((arg) => arg.split(path.delimiter).some((part) => isInside(part, preparedDir)))) {
     mounts.push({ kind: 'ro-bind', source: preparedDir, target: VIEW.prepared, file: false });
   }
-  if (!devicesInRoot) for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
+  if (!host.devicesInRoot) for (const device of DEVICES) mounts.push({ kind: 'dev-bind', source: device, target: device, file: true });
   return mounts;
 }
 
@@ -235,41 +121,38 @@ export function readOnlyMounts(fn: Pick<FunctionSpec, 'readOnlyPaths'>): Sandbox
   });
 }
 
-/** A host path and where the view has it: a bind (SandboxMount) or a copy in the root (RootEntry). */
-export type ViewEntry = Pick<SandboxMount, 'source' | 'target'>;
-
-/** Everything `plan`'s view holds from the host. */
-export function viewEntries(plan: Pick<SandboxPlan, 'mounts' | 'rootEntries'>): ViewEntry[] {
-  return [...plan.mounts, ...(plan.rootEntries ?? [])];
-}
-
-/** Maps a host path the command names to where it is inside the view; paths outside the view are kept. */
-export function toViewPath(mounts: ViewEntry[], hostPath: string): string {
-  let best: ViewEntry | undefined;
-  for (const mount of mounts) {
-    if (isInside(hostPath, mount.source) && (!best || mount.source.length > best.source.length)) best = mount;
-  }
-  return best ? path.join(best.target, path.relative(best.source, hostPath)) : hostPath;
-}
-
 /**
- * Whether `viewPath` (absolute, inside the view) is something the instance can see: under a bind or a copy, its
- * /tmp or /proc, or one of the skeleton's own files and links (a link is there; where it leads is another path).
+ * The plan of an instance of `fn` with `mounts` and `rootEntries` on a host with `host`, its root under
+ * `sandboxDir` (named by the content, not made: skeleton.ts ensureRoot does that).
  */
-export function isInView(mounts: ViewEntry[], viewPath: string): boolean {
-  if (isInside(viewPath, VIEW.tmp) || isInside(viewPath, VIEW.proc)) return true;
-  if (viewPath in SKELETON_FILES || viewPath in SKELETON_LINKS || USR_LINKS.some((name) => viewPath === `/${name}`)) return true;
-  return mounts.some((mount) => isInside(viewPath, mount.target));
+export function sandboxPlan(
+  host: Pick<HostFacts, 'usrLinks' | 'stamps'>,
+  sandboxDir: string,
+  fn: FunctionSpec,
+  view: Pick<SandboxPlan, 'mounts' | 'rootEntries'>,
+  hostIdBase: number,
+): SandboxPlan {
+  const shape = { mounts: view.mounts, rootEntries: view.rootEntries, tmpMb: fn.tmpMb };
+  return {
+    root: rootPath(sandboxDir, viewOps(shape, host), host.stamps),
+    ...shape,
+    network: fn.network,
+    userNamespaces: userNamespacePolicy(fn),
+    hostIdBase,
+    cwd: VIEW.code,
+  };
 }
 
-/** The command with every host path it names (alone or in a `:` list, as a classpath) mapped into the view. */
-export function commandInView(mounts: ViewEntry[], command: RuntimeCommand): RuntimeCommand {
-  const map = (arg: string) =>
-    arg
-      .split(path.delimiter)
-      .map((part) => (path.isAbsolute(part) ? toViewPath(mounts, part) : part))
-      .join(path.delimiter);
-  return { ...command, argv: command.argv.map(map) };
+/** The user namespace of an instance planned by `plan`: its ids inside, mapped to a block of host ids. */
+export interface IdMapping {
+  /** `0 <outside> <count>`, as /proc/<pid>/uid_map and gid_map read (the launcher writes both alike). */
+  uidMap: { inside: 0; outside: number; count: number };
+  uid: number;
+  gid: number;
+}
+
+export function idMapping(plan: Pick<SandboxPlan, 'hostIdBase'>): IdMapping {
+  return { uidMap: { inside: 0, outside: namespaceRootHostId(plan), count: ID_BLOCK }, uid: INSTANCE_ID, gid: INSTANCE_ID };
 }
 
 /** criu's key for a mount: its place in the view, as a word. */
@@ -277,15 +160,19 @@ function externalKey(target: string): string {
   return `view${target.replaceAll('/', '_')}`;
 }
 
-/** The launcher's command line (native/prebake-exec.c) for `argv` in this sandbox. */
-export function launcherArgs(plan: SandboxPlan, argv: string[], waitFd?: number): string[] {
+/** The launcher's command line (native/prebake-exec.c) for `argv` in the sandbox `plan` whose operations are `view`. */
+export function launcherArgs(plan: SandboxPlan, view: ViewOp[], argv: string[], waitFd?: number): string[] {
   const args = ['--root', plan.root, '--uid-base', String(namespaceRootHostId(plan)), '--uid', String(INSTANCE_ID), '--chdir', plan.cwd];
   // "outbound" too: the image's namespace holds only lo, so every clone is alike; egress is attached per instance.
   if (plan.network !== 'host') args.push('--net-none');
   if (waitFd !== undefined) args.push('--wait-fd', String(waitFd));
   args.push('--user-namespaces', plan.userNamespaces ?? 'allow');
-  for (const mount of plan.mounts) args.push(`--${mount.kind}`, mount.source, mount.target);
-  args.push('--proc', VIEW.proc, '--tmpfs', VIEW.tmp, String(plan.tmpMb), '--', ...argv);
+  for (const op of view.filter(isMount)) {
+    if (op.kind === 'proc') args.push('--proc', op.target);
+    else if (op.kind === 'tmpfs') args.push('--tmpfs', op.target, String(op.sizeMb));
+    else args.push(`--${op.kind}`, op.source, op.target);
+  }
+  args.push('--', ...argv);
   return args;
 }
 

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
-import { isInView, VIEW, type ViewEntry } from './sandbox-plan.ts';
+import { isInView, type ViewOp } from './view-ops.ts';
+import { VIEW } from './view-places.ts';
 
 // Absolute paths in an environment value: alone, in a `:` or `,` list, or after `=` (--require=/x.js). URLs
 // (http://host/path) are addresses, not paths.
@@ -28,11 +29,11 @@ function outside(fn: FunctionSpec, what: string, where: string): PrebakeError {
  * in an `env` value, or a symbolic link on the way to its handler's code (other links, such as
  * node_modules/.bin, are the function's business: nothing of prebake's follows them).
  */
-export async function checkView(fn: FunctionSpec, mounts: ViewEntry[]): Promise<void> {
+export async function checkView(fn: FunctionSpec, view: ViewOp[]): Promise<void> {
   for (const [name, value] of Object.entries(fn.env)) {
     for (const match of value.replace(URL, ' ').matchAll(PATH_TOKEN)) {
       const named = match[1]!;
-      if (!isInView(mounts, path.normalize(named))) throw outside(fn, `env ${name}`, named);
+      if (!isInView(view, path.normalize(named))) throw outside(fn, `env ${name}`, named);
     }
   }
   for (const file of runtimeFor(fn.runtime).handlerFiles?.(fn.handler) ?? []) {
@@ -43,7 +44,7 @@ export async function checkView(fn: FunctionSpec, mounts: ViewEntry[]): Promise<
       if (target === undefined) continue;
       // Where the link leads as the instance resolves it: from its place under /var/task.
       const resolved = path.resolve(path.dirname(path.join(VIEW.code, relative)), target);
-      if (!isInView(mounts, resolved)) throw outside(fn, `the handler's ${relative} (a symbolic link)`, target);
+      if (!isInView(view, resolved)) throw outside(fn, `the handler's ${relative} (a symbolic link)`, target);
     }
   }
 }

@@ -49,10 +49,10 @@ export interface ClonePoolStats {
 export interface ClonePoolContext {
   store: ImageStore;
   criu: Criu;
-  /** The registry the clones live in (the manager's). */
+  /** The registry the clones live in (the Host's). */
   instances: InstanceRegistry;
   log: ManagerLogger;
-  /** Runs an instance's end (or a refill) in the background; the manager waits for them at shutdown. */
+  /** Runs an instance's end (or a refill) in the background; the Host waits for them at shutdown. */
   track: (work: Promise<unknown>) => void;
   /**
    * Refill as soon as a clone is taken (default). Off, refills wait for fill(): the bench refills between its

@@ -19,7 +19,7 @@ export interface PoolStats {
 export class InstanceLeases {
   private readonly pools = new Map<string, WarmPool>();
   private readonly lent = new Set<{ name: string; started: StartedInstance }>();
-  /** Runs an instance's end in the background; the manager waits for them at shutdown. */
+  /** Runs an instance's end in the background; the Host waits for them at shutdown. */
   private readonly track: (ending: Promise<unknown>) => void;
   readonly clones: ClonePools;
 

@@ -1,4 +1,4 @@
-// What the manager tells its observers (metrics) and its logger. The manager depends on neither fastify nor
+// What the Host tells its observers (metrics) and its logger. The Host depends on neither fastify nor
 // prom-client: the server plugs both in.
 import type { StartMode } from '../manifest/schema.ts';
 
@@ -21,7 +21,7 @@ export interface ManagerObserver {
 
 type LogFn = (fields: object, message?: string) => void;
 
-/** The slice of a pino logger the manager uses; fastify's `app.log` and `request.log` fit. */
+/** The slice of a pino logger the Host uses; fastify's `app.log` and `request.log` fit. */
 export interface ManagerLogger {
   debug: LogFn;
   info: LogFn;

@@ -17,7 +17,7 @@ export class WarmPool {
   private busy = 0;
   private closed = false;
 
-  /** `end` ends an instance the pool lets go of (the manager tracks it). */
+  /** `end` ends an instance the pool lets go of (the Host tracks it). */
   constructor(buildId: string, policy: WarmPolicy, end: (started: StartedInstance) => void) {
     this.buildId = buildId;
     this.policy = policy;

@@ -3,13 +3,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClonePoolStats } from '../manager/clone-pool.ts';
 import type { ManagerObserver } from '../manager/observer.ts';
-import type { ImageStore } from '../store/store.ts';
+import type { ImageMeta } from '../store/store.ts';
 
 export interface MetricsSources {
-  store: ImageStore;
-  /** The manager's current numbers; read at scrape time. */
+  /** The stored images; read at scrape time. */
+  images: () => Promise<ImageMeta[]>;
+  /** The host's current numbers; read at scrape time. */
   stats: () => {
-    /** Instances alive in this app's manager (not in the process: two apps in one process count apart). */
+    /** Instances alive in this app's host (not in the process: two apps in one process count apart). */
     instances: number;
     running: number;
     queued: number;
@@ -151,7 +152,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers,
     async collect() {
       this.reset();
-      for (const meta of await sources.store.list()) this.set({ function: meta.name }, meta.imageBytes);
+      for (const meta of await sources.images()) this.set({ function: meta.name }, meta.imageBytes);
     },
   });
 

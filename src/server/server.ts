@@ -3,12 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { Criu } from '../criu/criu.ts';
 import { PrebakeError } from '../errors.ts';
-import type { InstanceRegistry } from '../instance/registry.ts';
-import { type DaemonConfig, type DaemonConfigInput, resolveDaemonConfig } from '../manager/config.ts';
-import { InstanceManager } from '../manager/manager.ts';
-import type { ImageStore } from '../store/store.ts';
+import { Host, type HostOptions } from '../host/host.ts';
+import { resolveDaemonConfig } from '../manager/config.ts';
 import { type AuthOptions, installAuth } from './auth.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { createMetrics } from './metrics.ts';
@@ -20,19 +17,14 @@ import { logRoutes } from './routes/logs.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    manager: InstanceManager;
+    host: Host;
   }
 }
 
-export interface BuildServerOptions {
-  store: ImageStore;
-  criu?: Criu;
-  /** The daemon's config, as read from a file or flags (validated here), or already resolved. */
-  config?: DaemonConfigInput | DaemonConfig;
+/** The Host's options (its home, criu, config, instances), but its log and observer are the server's. */
+export interface BuildServerOptions extends Omit<HostOptions, 'log' | 'observer' | 'keepInstances'> {
   /** fastify's logger option: false (tests), true, or pino options. */
   logger?: FastifyServerOptions['logger'];
-  /** The registry the daemon's instances are alive in (default: the manager's own). */
-  instances?: InstanceRegistry;
   /** The API token every route but /healthz requires (see auth.ts, token.ts). */
   auth: AuthOptions;
 }
@@ -42,9 +34,11 @@ export interface BuildServerOptions {
 const DEADLINE_CHECK_INTERVAL_MS = 1_000;
 
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
+  const { logger, auth, ...hostOptions } = options;
+  // The Host's log is fastify's, so made after the app; its config is needed before (the HTTP deadlines).
   const config = resolveDaemonConfig(options.config ?? {});
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: logger ?? false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Answered by the onRequest hook below instead, in the API's error format.
@@ -57,18 +51,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Scrapes read the manager's numbers; they come only after it is decorated below.
-  const metrics = createMetrics({ store: options.store, stats: () => app.manager.stats });
-  const manager = new InstanceManager({
-    store: options.store,
-    criu: options.criu ?? new Criu(),
-    config,
-    log: app.log,
-    observer: metrics.observer,
-    instances: options.instances,
-  });
-  await manager.start();
-  app.decorate('manager', manager);
+  // Scrapes read the host's numbers; they come only after it is decorated below.
+  const metrics = createMetrics({ images: () => app.host.store.list(), stats: () => app.host.stats });
+  const host = new Host({ ...hostOptions, config, log: app.log, observer: metrics.observer });
+  await host.open();
+  app.decorate('host', host);
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -79,14 +66,14 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     if (closing)
       throw new PrebakeError('PREBAKE_ERR_SHUTTING_DOWN', 'the daemon is shutting down', { hint: 'retry against another instance' });
   });
-  installAuth(app, options.auth);
+  installAuth(app, auth);
   // The server's close waits for every connection: one kept alive past its last response would hold it open.
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
   });
   // Runs once the server has stopped and in-flight requests are done (or cut short, see closeGracefully).
   app.addHook('onClose', async () => {
-    await manager.shutdown();
+    await host.shutdown();
   });
   installErrorHandlers(app);
   // fastify's own JSON parser refuses an empty body, which curl -X POST -H 'content-type: application/json' sends.
@@ -100,10 +87,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     }
   });
 
-  await app.register(functionRoutes, { manager });
-  await app.register(bundleRoutes, { manager });
-  await app.register(invokeRoutes, { manager });
-  await app.register(logRoutes, { manager });
-  await app.register(healthRoutes, { manager, registry: metrics.registry });
+  await app.register(functionRoutes, { host });
+  await app.register(bundleRoutes, { host });
+  await app.register(invokeRoutes, { host });
+  await app.register(logRoutes, { host });
+  await app.register(healthRoutes, { host, registry: metrics.registry });
   return app;
 }

@@ -7,7 +7,7 @@ export async function closeGracefully(app: FastifyInstance, timeoutMs: number): 
   const timer = setTimeout(() => {
     forced = true;
     app.log.warn({ timeoutMs }, 'in-flight requests did not finish in time; ending their instances');
-    void app.manager.shutdown();
+    void app.host.shutdown();
   }, timeoutMs);
   try {
     await app.close();

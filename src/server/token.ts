@@ -1,7 +1,7 @@
 // The daemon's API token: from --token-file, else PREBAKE_API_TOKEN, else <home>/api-token, which the first
 // start creates (256 random bits, hex, mode 0600) and later starts reuse. The token itself is never logged.
 import { randomBytes } from 'node:crypto';
-import { link, lstat, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PrebakeError } from '../errors.ts';
 
@@ -57,6 +57,8 @@ function checkToken(token: string, from: string): string {
 async function homeToken(file: string): Promise<ApiToken> {
   const existing = await readHomeToken(file);
   if (existing !== undefined) return { token: existing, from: file, created: false };
+  // A first start on a new home: the token comes before the Host that makes the rest of it.
+  await mkdir(path.dirname(file), { recursive: true });
   // Written aside and linked into place: link fails when another daemon created the file meanwhile, so two
   // first starts agree on one token, and a reader never sees a half-written file.
   const token = randomBytes(32).toString('hex');

@@ -6,7 +6,7 @@ import { hostIdBase } from '../launch/host-ids.ts';
 import { type InstanceSandbox, launchInstance, planSandbox, readyWithNetwork } from '../launch/launch.ts';
 import type { OutboundLink } from '../launch/outbound.ts';
 import { type PipeInodes, pipeInodes } from '../launch/pipes.ts';
-import { viewEntries } from '../launch/sandbox-plan.ts';
+import { ensureRoot } from '../launch/skeleton.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import { runtimeFor } from '../runtimes/index.ts';
 import type { RuntimeCommand } from '../runtimes/runtime.ts';
@@ -63,12 +63,13 @@ export async function startCommand(
 export async function launchCold(options: ColdLaunchOptions): Promise<ColdLaunched> {
   const { fn, preparedDir, store, instances } = options;
   const command = options.command ?? runtimeFor(fn.runtime).command(fn, preparedDir);
-  // The command line and the sandbox's plan first: finding a runtime's binary and making the view's root
-  // (once) are set-up, not part of the start being measured.
+  // The command line, the sandbox's plan and its root first: finding a runtime's binary and making the view's
+  // root (once) are set-up, not part of the start being measured.
   const sandbox = await planSandbox(store, fn, preparedDir, command, await hostIdBase(store.home, fn.name));
   await options.beforeLaunch?.(sandbox);
+  await ensureRoot(sandbox.plan.root, sandbox.view);
   const started = performance.now();
-  const launched = launchInstance(fn, sandbox);
+  const launched = launchInstance(fn, sandbox, store.homeTag);
   const instance = new Instance({
     functionName: fn.name,
     owner: launched.owner,
@@ -79,7 +80,7 @@ export async function launchCold(options: ColdLaunchOptions): Promise<ColdLaunch
   });
   try {
     const inodes = pipeInodes(launched.pipes);
-    const waited = instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: viewEntries(sandbox.plan) });
+    const waited = instance.waitReady(fn.timeoutMs, { interpreter: command.argv[0], view: sandbox.view });
     const { ready: initMs, network } = await readyWithNetwork(launched, waited);
     return {
       instance,

@@ -93,9 +93,12 @@ export class ForkTemplate {
   private spare: Spare | undefined;
   /** end() has begun: no child is forked ahead any more. */
   private ending = false;
+  /** The home its children's cgroups are named for (the store's). */
+  private readonly homeTag: string;
 
-  private constructor(buildId: string, template: StartedInstance, pid: number, instances: InstanceRegistry) {
+  private constructor(buildId: string, template: StartedInstance, pid: number, instances: InstanceRegistry, homeTag: string) {
     this.buildId = buildId;
+    this.homeTag = homeTag;
     this.template = template;
     this.pid = pid;
     this.instances = instances;
@@ -128,7 +131,7 @@ export class ForkTemplate {
           },
         );
       }
-      return new ForkTemplate(image.meta.buildId, template, await template.instance.initPid(), instances);
+      return new ForkTemplate(image.meta.buildId, template, await template.instance.initPid(), instances, store.homeTag);
     } catch (error) {
       await endStarted(template);
       throw error;
@@ -173,7 +176,7 @@ export class ForkTemplate {
     let cgroup: InstanceCgroup;
     try {
       // Made while the template clones the child (forkChild has sent its request by now): 0.3 ms off the start.
-      cgroup = createInstanceCgroup(spec);
+      cgroup = createInstanceCgroup(spec, this.homeTag);
     } catch (error) {
       await forking.then(
         (child) => closeEnds(child.ends),

@@ -61,7 +61,7 @@ export async function startPrebaked(
     clock.lap('view root');
     // criu joins the cgroup before it runs, so the tree it restores is inside from its first instruction;
     // ending the cgroup ends criu and the tree together, whatever point the restore reached.
-    cgroup = createInstanceCgroup(meta.spec);
+    cgroup = createInstanceCgroup(meta.spec, store.homeTag);
     clock.lap('cgroup');
     const pipes = createInstancePipes(instanceHostId(meta.sandbox));
     const ends = instanceEnds(pipes);

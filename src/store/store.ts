@@ -20,6 +20,7 @@ import { chmodSync, mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { homeTag } from '../cgroup/host.ts';
 import { PrebakeError } from '../errors.ts';
 import type { PipeInodes } from '../launch/pipes.ts';
 import type { SandboxPlan } from '../launch/sandbox-plan.ts';
@@ -149,11 +150,17 @@ function storedImage(meta: ImageMeta, buildDir: string): StoredImage {
 
 const LOCK_RETRY = { retries: 300, minTimeout: 100, maxTimeout: 1_000, factor: 1.5 };
 
-// Work dirs of this process still in use: removed synchronously if the process exits with them.
+// Work dirs of this process still in use: removed synchronously if the process exits with them. The exit hook
+// is registered with the first work dir, once: importing the store has no effect on the process.
 const workDirs = new Set<string>();
-process.once('exit', () => {
-  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
-});
+let exitHookRegistered = false;
+function removeWorkDirsAtExit(): void {
+  if (exitHookRegistered) return;
+  exitHookRegistered = true;
+  process.once('exit', () => {
+    for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
 
 /** A work dir that this process removes at exit unless released before. */
 async function ownedWorkDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
@@ -162,12 +169,15 @@ async function ownedWorkDir(prefix: string): Promise<{ dir: string; remove: () =
 
 /** `dir`, made by this process: removed at its exit unless `remove` ran first. */
 function owned(dir: string): { dir: string; remove: () => Promise<void> } {
+  removeWorkDirsAtExit();
   workDirs.add(dir);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }).finally(() => workDirs.delete(dir)) };
 }
 
 export class ImageStore {
   readonly home: string;
+  /** The home's identity in its instances' cgroup names (cgroup/host.ts): each home sweeps only its own. */
+  readonly homeTag: string;
   /** What this process has verified of the images it restores. */
   private readonly verifier = new ImageVerifier();
   /** The last build read per function, with where it was read from. */
@@ -175,6 +185,7 @@ export class ImageStore {
 
   constructor(home: string) {
     this.home = home;
+    this.homeTag = homeTag(home);
   }
 
   private get functionsDir(): string {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { CgroupHierarchy } from '../../src/cgroup/hierarchy.ts';
-import { detectCgroups, homeTag, hostCgroups, instanceCgroupName, PID_NAMESPACE } from '../../src/cgroup/host.ts';
+import { detectCgroups, homeTag, hostCgroups, instanceCgroupName, pidNamespace } from '../../src/cgroup/host.ts';
 import type { InstanceCgroup } from '../../src/cgroup/instance-cgroup.ts';
 import { sweepLeftoverCgroups } from '../../src/cgroup/sweep.ts';
 import { CgroupV2 } from '../../src/cgroup/v2.ts';
@@ -73,7 +73,7 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
   it('puts a spawned child in the cgroup before it runs, and end() kills the whole tree, stopped or not', async (context) => {
     const h = hierarchy();
     if (!h) return context.skip();
-    const cgroup = await make(h, instanceCgroupName());
+    const cgroup = await make(h, instanceCgroupName(homeTag('/var/lib/prebake-test-home')));
     const tree = startTree(cgroup, 3);
     // The shell and its three sleepers, all in the cgroup (the children joined it by inheritance).
     expect(await treeCount(cgroup, tree)).toBe(4);
@@ -90,13 +90,13 @@ describe.each(REAL)('$label, for real', ({ hierarchy, make }) => {
     await gone;
     const home = '/var/lib/prebake-test-home';
     const dead = `${gone.pid}-${homeTag(home)}`;
-    const leftover = await make(h, `${PID_NAMESPACE}-${dead}-0badc0de`);
-    const mine = await make(h, instanceCgroupName());
+    const leftover = await make(h, `${pidNamespace()}-${dead}-0badc0de`);
+    const mine = await make(h, instanceCgroupName(homeTag(home)));
     // The same dead pid seen from another pid namespace (another container's prebake): not ours to judge.
-    const foreignNamespace = await make(h, `${Number(PID_NAMESPACE) + 1}-${dead}-0badc0de`);
+    const foreignNamespace = await make(h, `${Number(pidNamespace()) + 1}-${dead}-0badc0de`);
     // A dead owner on another home: its processes are that home's prebake's to sweep; once empty, anyone's.
-    const otherHome = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0de`);
-    const otherHomeEmpty = await make(h, `${PID_NAMESPACE}-${gone.pid}-${homeTag('/elsewhere')}-0badc0df`);
+    const otherHome = await make(h, `${pidNamespace()}-${gone.pid}-${homeTag('/elsewhere')}-0badc0de`);
+    const otherHomeEmpty = await make(h, `${pidNamespace()}-${gone.pid}-${homeTag('/elsewhere')}-0badc0df`);
     const leftoverTree = startTree(leftover, 2);
     const otherHomeTree = startTree(otherHome, 1);
     expect(await treeCount(leftover, leftoverTree)).toBe(3);

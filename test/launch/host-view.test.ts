@@ -10,20 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
 import { isPrebakeError, type PrebakeError } from '../../src/errors.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
+import { type HostFacts, hostFacts } from '../../src/launch/host-facts.ts';
 import { outsideView } from '../../src/launch/missing-path.ts';
 import { checkReadOnlyPaths } from '../../src/launch/read-only-paths.ts';
-import { sandboxRootEntries, viewEntries } from '../../src/launch/sandbox-plan.ts';
+import { sandboxRootEntries } from '../../src/launch/sandbox-plan.ts';
+import { type SandboxMount, type ViewShape, viewOps } from '../../src/launch/view-ops.ts';
 import { describeFunction } from '../../src/manager/describe.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
 import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
+let facts: HostFacts;
+// The view of an instance that binds `mounts` and holds `rootEntries`, on this host.
+const viewOf = (shape: { mounts: SandboxMount[]; rootEntries: ViewShape['rootEntries'] }) => viewOps({ ...shape, tmpMb: 16 }, facts);
 // Outside every view, and not under /tmp (an instance's own /tmp would hide it).
 let outside: string;
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
+  facts = await hostFacts(sandbox.store.sandboxDir);
   outside = await mkdtemp('/var/tmp/prebake-outside-');
   await chmod(outside, 0o755);
   await writeFile(path.join(outside, 'settings.txt'), 'from the host\n');
@@ -68,7 +74,7 @@ describe("what Debian's runtimes resolve through /etc", () => {
   });
 
   it('copies no /etc file that others cannot read on the host', () => {
-    const etc = sandboxRootEntries(true).filter((entry) => entry.target.startsWith('/etc/'));
+    const etc = sandboxRootEntries(facts).filter((entry) => entry.target.startsWith('/etc/'));
     expect(etc.map((entry) => entry.target)).toEqual(
       expect.arrayContaining(['/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl', '/etc/mime.types', '/etc/nsswitch.conf']),
     );
@@ -80,9 +86,9 @@ describe("what Debian's runtimes resolve through /etc", () => {
 
 describe('an init failure on a file outside the view', () => {
   it("finds where a library the loader names by its soname leaves the view, through the host's loader cache", async () => {
-    const withoutAlternatives = viewEntries({
+    const withoutAlternatives = viewOf({
       mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }],
-      rootEntries: sandboxRootEntries(true).filter((entry) => entry.target !== '/etc/alternatives'),
+      rootEntries: sandboxRootEntries(facts).filter((entry) => entry.target !== '/etc/alternatives'),
     });
     const said = 'Original error was: libblas.so.3: cannot open shared object file: No such file or directory';
     expect(await outsideView(withoutAlternatives, said)).toEqual({
@@ -91,9 +97,9 @@ describe('an init failure on a file outside the view', () => {
       add: '/etc/alternatives/libblas.so.3-x86_64-linux-gnu',
     });
     // With the view as it is, nothing is outside: the error is the function's own.
-    const view = viewEntries({
+    const view = viewOf({
       mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }],
-      rootEntries: sandboxRootEntries(true),
+      rootEntries: sandboxRootEntries(facts),
     });
     expect(await outsideView(view, said)).toBeUndefined();
   });
@@ -103,7 +109,7 @@ describe('an init failure on a file outside the view', () => {
     await mkdir(code);
     await symlink(outside, path.join(code, 'lib'));
     await writeFile(path.join(outside, 'helper.js'), '');
-    const view = viewEntries({ mounts: [{ kind: 'ro-bind', source: code, target: '/var/task', file: false }], rootEntries: [] });
+    const view = viewOf({ mounts: [{ kind: 'ro-bind', source: code, target: '/var/task', file: false }], rootEntries: [] });
     const link = { path: '/var/task/lib', target: outside };
     expect(await outsideView(view, "Error: Cannot find module '/var/task/lib/helper.js'\nRequire stack:\n- /var/task/index.js")).toEqual({
       named: '/var/task/lib/helper.js',
@@ -163,12 +169,12 @@ describe('an init failure on a file outside the view', () => {
 
 describe('"readOnlyPaths" at build', () => {
   let spec: FunctionSpec;
-  let view: ReturnType<typeof viewEntries>;
+  let view: ReturnType<typeof viewOps>;
   beforeAll(async () => {
     spec = await loadFunction(await withManifest('outside-file-python', 'ro-checks', {}));
-    view = viewEntries({
+    view = viewOf({
       mounts: [{ kind: 'ro-bind', source: '/usr', target: '/usr', file: false }],
-      rootEntries: sandboxRootEntries(true),
+      rootEntries: sandboxRootEntries(facts),
     });
   });
   const refusal = async (file: string) => {

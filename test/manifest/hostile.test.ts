@@ -73,6 +73,7 @@ describe('an environment too large to exec', () => {
       launchInstance(
         spec,
         await planSandbox({ home: root, sandboxDir: path.join(root, 'sandbox') }, spec, dir, { argv: ['true'], env: {} }, HOST_ID_BASE),
+        '00000000',
       );
       throw new Error('expected the launch to be refused');
     } catch (error) {

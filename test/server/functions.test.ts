@@ -124,10 +124,10 @@ describe('the function registry', () => {
 
   it('removes a function with DELETE: its image, its registration and its instances', async () => {
     expect((await server.invoke('hello-node', {}, '?mode=warm')).status).toBe(200);
-    expect(server.app.manager.instances.count).toBe(1);
+    expect(server.app.host.instances.count).toBe(1);
     const response = await server.del('/functions/hello-node');
     expect(response.status).toBe(204);
-    expect(await settled(async () => (server.app.manager.instances.count > 0 ? ['alive'] : []))).toEqual([]);
+    expect(await settled(async () => (server.app.host.instances.count > 0 ? ['alive'] : []))).toEqual([]);
     expect(await sandbox.store.get('hello-node')).toBeUndefined();
     expect((await server.get('/functions/hello-node')).status).toBe(404);
     expect((await apiError(await server.del('/functions/hello-node'))).code).toBe('PREBAKE_ERR_UNKNOWN_FUNCTION');

@@ -28,7 +28,7 @@ export async function startServer(
   options: { metricsPublic?: boolean } = {},
 ): Promise<TestServer> {
   const token = randomBytes(32).toString('hex');
-  const app = await buildServer({ store: sandbox.store, criu: sandbox.criu, config, auth: { token, ...options } });
+  const app = await buildServer({ home: sandbox.store.home, criu: sandbox.criu, config, auth: { token, ...options } });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const request = (path: string, init: RequestInit = {}) =>
     fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });

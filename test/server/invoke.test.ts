@@ -121,11 +121,11 @@ describe('warm mode', () => {
       };
       expect(described.startMode).toBe('warm');
       expect(described.warm).toMatchObject({ max: 2, busy: 0 });
-      await expect.poll(() => warm.app.manager.instances.count).toBe(2);
+      await expect.poll(() => warm.app.host.instances.count).toBe(2);
       // Two apps in one process: each counts its own manager's instances, not the process's.
       const alive = async (app: TestServer) => metricValue(await (await app.get('/metrics')).text(), 'prebake_instances_alive');
       expect(await alive(warm)).toBe(2);
-      expect(server.app.manager.instances.count).toBe(0);
+      expect(server.app.host.instances.count).toBe(0);
       expect(await alive(server)).toBe(0);
 
       // A crash ends only its own invocation; the next one gets a healthy instance.

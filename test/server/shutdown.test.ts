@@ -182,7 +182,7 @@ describe('prebake serve', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await sandbox.processes()).not.toEqual([]);
 
-    const next = await buildServer({ store: sandbox.store, criu: sandbox.criu, auth: { token: 'a-token-for-the-sweep-test' } });
+    const next = await buildServer({ home: sandbox.store.home, criu: sandbox.criu, auth: { token: 'a-token-for-the-sweep-test' } });
     try {
       await sandbox.expectClean();
     } finally {

@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureSkeleton } from '../../src/launch/skeleton.ts';
+import { ensureRoot } from '../../src/launch/skeleton.ts';
+import { rootPath, viewOps } from '../../src/launch/view-ops.ts';
 import type { ImageMeta } from '../../src/store/store.ts';
 import { MIN_AGE_MS, sweepUnreferenced } from '../../src/store/unreferenced.ts';
 
@@ -82,9 +83,10 @@ describe('the sweep of unused skeletons and prepared dirs', () => {
   it('a skeleton swept under a running prebake is made again at its next use', async () => {
     const h = await home();
     const sandboxDir = path.join(h, 'sandbox');
-    const root = await ensureSkeleton(sandboxDir, [], []);
+    const view = viewOps({ mounts: [], tmpMb: 16 }, { usrLinks: {} });
+    const root = await ensureRoot(rootPath(sandboxDir, view, {}), view);
     await rm(root, { recursive: true, force: true });
-    expect(await ensureSkeleton(sandboxDir, [], [])).toBe(root);
+    expect(await ensureRoot(root, view)).toBe(root);
     expect(await readdir(path.join(root, 'etc'))).toContain('passwd');
   });
 });

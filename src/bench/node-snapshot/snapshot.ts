@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { PrebakeError } from '../../errors.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { instanceEnvironment } from '../../launch/launch.ts';
-import { VIEW } from '../../launch/sandbox-plan.ts';
+import { VIEW } from '../../launch/view-places.ts';
 import type { FunctionSpec } from '../../manifest/schema.ts';
 import { runtimeFor } from '../../runtimes/index.ts';
 import type { RuntimeCommand } from '../../runtimes/runtime.ts';

@@ -10,7 +10,7 @@ import { createProgress } from '../../bench/progress.ts';
 import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
-import { type GlobalOptions, openStore, readEventOption } from '../context.ts';
+import { type GlobalOptions, openHost, readEventOption } from '../context.ts';
 import { wholeNumber } from '../options.ts';
 
 interface BenchCommandOptions {
@@ -53,7 +53,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
       const modes = parseModes(options.modes);
       const event = options.data === undefined ? undefined : await readEventOption(options.data);
       if (event !== undefined) checkEvent(event);
-      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
+      const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
       const progress = createProgress(process.stderr);
       const builds = createBuildReporter(process.stderr);
       const printed = new Set<string>();
@@ -77,9 +77,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
           runs,
           warmups,
           event,
-          store,
-          criu,
-          instances,
+          host,
           onNotice: (line) => {
             progress.finish();
             process.stderr.write(`${line}\n`);

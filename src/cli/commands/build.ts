@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { buildFunction } from '../../bake/build.ts';
 import { createBuildReporter } from '../../bake/progress.ts';
+import type { Host } from '../../host/host.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
-import { loadFunction } from '../../manifest/load.ts';
-import { formatBytes, formatMs, type GlobalOptions, openStore } from '../context.ts';
+import { formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
 
 export function registerBuild(program: Command, instances: InstanceRegistry): void {
   program
@@ -12,20 +11,20 @@ export function registerBuild(program: Command, instances: InstanceRegistry): vo
     .argument('<dir...>', 'function directories (each with a function.json)')
     .option('--logs', "print the function's output during init and warm-up to stderr")
     .option('--strict', 'fail the build when clones of the image share state that plain starts do not')
-    .action(async (dirs: string[], options: { logs?: boolean; strict?: boolean }, command: Command) => {
-      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
+    .option('--replace', 'take the function name even when another directory holds it (its image is replaced)')
+    .action(async (dirs: string[], options: { logs?: boolean; strict?: boolean; replace?: boolean }, command: Command) => {
+      const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
       for (const dir of dirs) {
-        const fn = await loadFunction(dir);
         const reporter = createBuildReporter(process.stderr);
-        let built: Awaited<ReturnType<typeof buildFunction>>;
+        let built: Awaited<ReturnType<Host['register']>>['outcome'];
         try {
-          built = await buildFunction(fn, { store, criu, instances, strict: options.strict, onEvent: reporter.listener });
+          ({ outcome: built } = await host.register(dir, { replace: options.replace, strict: options.strict, onEvent: reporter.listener }));
         } finally {
           reporter.finish();
         }
-        if (options.logs && built.logs) process.stderr.write(built.logs);
-        for (const warning of built.warnings) process.stderr.write(`prebake: warning: function "${fn.name}": ${warning}\n`);
         const { meta } = built;
+        if (options.logs && built.logs) process.stderr.write(built.logs);
+        for (const warning of built.warnings) process.stderr.write(`prebake: warning: function "${meta.name}": ${warning}\n`);
         process.stdout.write(
           `built ${meta.name} (${meta.runtime}): image ${formatBytes(meta.imageBytes)}, init ${formatMs(meta.initMs)}, ` +
             `${meta.warmupInvocations} warm-up(s), build ${formatMs(meta.buildMs)}\n`,

@@ -4,10 +4,9 @@ import { open, rename, rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { exportBundle } from '../../bundle/export.ts';
-import { type ImportResult, importBundle } from '../../bundle/import.ts';
+import type { ImportResult } from '../../bundle/import.ts';
 import { PrebakeError } from '../../errors.ts';
-import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
+import { cliHost, formatBytes, type GlobalOptions } from '../context.ts';
 
 /** Writes `stream` to `file` through a temp name, so a failed export never leaves a file that looks whole. */
 async function writeAtomically(stream: Readable, file: string): Promise<void> {
@@ -53,13 +52,13 @@ export function registerBundle(program: Command): void {
     .argument('<name>', 'a built function')
     .option('-o, --output <file>', 'write the bundle to FILE (default: stdout)')
     .action(async (name: string, options: { output?: string }, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const host = cliHost(command.optsWithGlobals<GlobalOptions>());
       if (!options.output && process.stdout.isTTY) {
         throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', 'a bundle is binary: not writing it to a terminal', {
           hint: 'use -o FILE or a pipe',
         });
       }
-      const bundle = await exportBundle(store, criu, name);
+      const bundle = await host.exportBundle(name);
       if (options.output) await writeAtomically(bundle, options.output);
       else await pipeline(bundle, process.stdout as Writable, { end: false });
     });
@@ -68,9 +67,9 @@ export function registerBundle(program: Command): void {
     .description('verify a bundle and publish its function into the store')
     .argument('<file>', 'a bundle file, or - for stdin')
     .action(async (file: string, options: ImportFlags, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const host = cliHost(command.optsWithGlobals<GlobalOptions>());
       const input = file === '-' ? process.stdin : await openBundleFile(file);
-      const result = await importBundle(store, criu, input, { force: options.force, name: options.name });
-      process.stdout.write(describeImport(result));
+      const { outcome } = await host.importBundle(input, { force: options.force, name: options.name });
+      process.stdout.write(describeImport(outcome));
     });
 }

@@ -1,15 +1,22 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../../doctor.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import { formatSandboxReport, sandboxReport } from '../../sandbox-report.ts';
+import { cliHost, type GlobalOptions } from '../context.ts';
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check criu, privileges, the kernel and the runtimes')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
-      const checks = await runDoctor(criu, store);
+    .option('--plan <function>', "print the sandbox of a function's instances (a name: its image's; a directory: a plain start's) instead")
+    .action(async (options: { json?: boolean; plan?: string }, command: Command) => {
+      const host = cliHost(command.optsWithGlobals<GlobalOptions>());
+      if (options.plan !== undefined) {
+        const report = await sandboxReport(options.plan, host.store);
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSandboxReport(report));
+        return;
+      }
+      const checks = await runDoctor(host.criu, host.store);
       if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else {
         for (const check of checks) {

@@ -1,9 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { isPrebakeError } from '../../errors.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
-import { invokeFunction } from '../../invoke/invoke.ts';
 import { formatPhases } from '../../start/phases.ts';
-import { formatMs, type GlobalOptions, openStore, readEventOption } from '../context.ts';
+import { formatMs, type GlobalOptions, openHost, readEventOption } from '../context.ts';
 
 interface InvokeFlags {
   data: string;
@@ -24,10 +24,10 @@ export function registerInvoke(program: Command, instances: InstanceRegistry): v
     .option('--timing', 'print start and run times to stderr (with --verbose: where a prebaked start went, phase by phase)')
     .option('--logs', "print the function's output to stderr")
     .action(async (target: string, options: InvokeFlags, command: Command) => {
-      const { store, criu } = await openStore(command.optsWithGlobals<GlobalOptions>());
+      const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
       try {
         const event = await readEventOption(options.data);
-        const outcome = await invokeFunction({ target, event, mode: options.mode }, store, criu, instances);
+        const outcome = await host.invoke({ target, event, mode: options.mode, requestId: randomUUID(), collectLogs: true });
         if (options.logs && outcome.logs) process.stderr.write(outcome.logs);
         if (options.timing) {
           process.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { sourceStatus } from '../../store/source-status.ts';
-import { formatBytes, formatMs, type GlobalOptions, openStore } from '../context.ts';
+import { formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
 
 export function registerLs(program: Command): void {
   program
@@ -8,10 +7,11 @@ export function registerLs(program: Command): void {
     .description('list built functions')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
-      const metas = await store.list();
-      // Whether each source changed since its build (invocations by name keep running the build either way).
-      const sources = await Promise.all(metas.map((meta) => sourceStatus(meta)));
+      const host = await openHost(command.optsWithGlobals<GlobalOptions>());
+      // With whether each source changed since its build (invocations by name keep running the build either way).
+      const builds = await host.listBuilds();
+      const metas = builds.map((build) => build.meta);
+      const sources = builds.map((build) => build.source);
       if (options.json) {
         process.stdout.write(
           `${JSON.stringify(

@@ -1,8 +1,7 @@
 // prebake push / pull: a function's bundle through any registry that speaks the OCI distribution API.
 import type { Command } from 'commander';
-import { pullBundle, pushBundle } from '../../registry/oci-bundle.ts';
 import { parseReference } from '../../registry/reference.ts';
-import { cliContext, formatBytes, type GlobalOptions } from '../context.ts';
+import { cliHost, formatBytes, type GlobalOptions } from '../context.ts';
 import { describeImport, type ImportFlags, withImportFlags } from './bundle.ts';
 
 export function registerRegistry(program: Command): void {
@@ -12,9 +11,8 @@ export function registerRegistry(program: Command): void {
     .argument('<name>', 'a built function')
     .argument('<ref>', '<registry>/<repository>:<tag>, e.g. 127.0.0.1:5000/functions/hello:v1')
     .action(async (name: string, refText: string, _options: unknown, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
       const ref = parseReference(refText);
-      const pushed = await pushBundle(store, criu, name, ref);
+      const pushed = await cliHost(command.optsWithGlobals<GlobalOptions>()).push(name, ref);
       process.stdout.write(
         `pushed ${name} to ${refText} (${pushed.digest}): ${pushed.uploaded.blobs} blob(s) uploaded (${formatBytes(pushed.uploaded.bytes)}), ` +
           `${pushed.present.blobs} already there (${formatBytes(pushed.present.bytes)})\n`,
@@ -25,8 +23,8 @@ export function registerRegistry(program: Command): void {
     .description('fetch a bundle from an OCI registry and import it (verified as any bundle)')
     .argument('<ref>', '<registry>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>')
     .action(async (refText: string, options: ImportFlags, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
-      const result = await pullBundle(store, criu, parseReference(refText), { force: options.force, name: options.name });
-      process.stdout.write(describeImport(result));
+      const host = cliHost(command.optsWithGlobals<GlobalOptions>());
+      const { outcome } = await host.pull(parseReference(refText), { force: options.force, name: options.name });
+      process.stdout.write(describeImport(outcome));
     });
 }

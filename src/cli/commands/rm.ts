@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { isFunctionName } from '../../manifest/schema.ts';
-import { type GlobalOptions, openStore } from '../context.ts';
+import { type GlobalOptions, openHost } from '../context.ts';
 
 export function registerRm(program: Command): void {
   program
@@ -16,15 +16,9 @@ export function registerRm(program: Command): void {
           hint: 'prebake rm takes function names as `prebake ls` shows them, not paths',
         });
       }
-      const { store } = await openStore(command.optsWithGlobals<GlobalOptions>());
+      const host = await openHost(command.optsWithGlobals<GlobalOptions>());
       for (const name of names) {
-        if (!(await store.get(name).catch(() => true))) {
-          throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `no function named "${name}" has been built`, {
-            functionName: name,
-            hint: 'list built functions with `prebake ls`',
-          });
-        }
-        await store.remove(name);
+        await host.remove(name);
         process.stdout.write(`removed ${name}\n`);
       }
     });

@@ -4,10 +4,11 @@ import { PrebakeError } from '../../errors.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { type DaemonConfigInput, resolveDaemonConfig } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
+import { resolveHome } from '../../paths.ts';
 import { buildServer } from '../../server/server.ts';
 import { closeGracefully } from '../../server/shutdown.ts';
 import { resolveApiToken } from '../../server/token.ts';
-import { cliContext, type GlobalOptions } from '../context.ts';
+import type { GlobalOptions } from '../context.ts';
 import { wholeNumber } from '../options.ts';
 import { takeOverSignals } from '../signals.ts';
 
@@ -85,15 +86,13 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
     .option('--metrics-public', 'serve GET /metrics without the API token', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (options: ServeOptions, command: Command) => {
-      const { store, criu } = cliContext(command.optsWithGlobals<GlobalOptions>());
+      const home = resolveHome(command.optsWithGlobals<GlobalOptions>().home);
       const config = resolveDaemonConfig(await daemonConfig(options, command));
-      await store.init();
-      const apiToken = await resolveApiToken({ home: store.home, tokenFile: options.tokenFile, envToken: process.env.PREBAKE_API_TOKEN });
+      const apiToken = await resolveApiToken({ home, tokenFile: options.tokenFile, envToken: process.env.PREBAKE_API_TOKEN });
       // Nothing the daemon starts (criu, compilers, functions) needs to see it.
       delete process.env.PREBAKE_API_TOKEN;
       const app = await buildServer({
-        store,
-        criu,
+        home,
         instances,
         config,
         logger: { level: options.logLevel },
@@ -130,6 +129,6 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       process.on('SIGTERM', stop);
 
       const url = await app.listen({ host: options.host, port: options.port });
-      app.log.info({ url, home: store.home }, `prebake daemon listening on ${url}`);
+      app.log.info({ url, home }, `prebake daemon listening on ${url}`);
     });
 }

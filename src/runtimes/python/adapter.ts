@@ -13,7 +13,7 @@ export function pythonBinary(): string {
 }
 
 // Module-level on purpose: which interpreter a name resolves to is a fact of this host for the life of the
-// process (whoever asks: a daemon's manager, a CLI command, a test), it holds no resource, and asking again
+// process (whoever asks: a Host, a test), it holds no resource, and asking again
 // costs a python start (~20 ms) on every cold start's command line.
 const executables = new Map<string, string>();
 const ASK_EXECUTABLE = 'import sys; print(sys.executable); print(sys.version.split()[0])';

@@ -4,11 +4,11 @@
 import type { Readable } from 'node:stream';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { BUNDLE_MEDIA_TYPE } from '../../bundle/format.ts';
+import type { Host } from '../../host/host.ts';
 import { FunctionDescriptionSchema } from '../../manager/describe.ts';
-import type { InstanceManager } from '../../manager/manager.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
-export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
+export const bundleRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (app, { host }) => {
   // The body stays a stream for the route to read: fastify's body limit does not apply to it.
   app.addContentTypeParser([BUNDLE_MEDIA_TYPE, 'application/octet-stream'], (_request, payload, done) => done(null, payload));
 
@@ -23,7 +23,7 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
       },
     },
     handler: async (request, reply) => {
-      const bundle = await manager.exportBundle(request.params.name);
+      const bundle = await host.exportBundle(request.params.name);
       return reply
         .type(BUNDLE_MEDIA_TYPE)
         .header('content-disposition', `attachment; filename="${request.params.name}.prebake.tar"`)
@@ -40,7 +40,11 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
     },
     handler: async (request, reply) => {
       try {
-        return await manager.importBundle(request.params.name, request.body as Readable, { force: request.query.force });
+        const imported = await host.importBundle(request.body as Readable, {
+          expectedName: request.params.name,
+          force: request.query.force,
+        });
+        return imported.description;
       } catch (error) {
         // A refusal can come before the whole body was read: the connection closes rather than read the rest.
         reply.header('connection', 'close');

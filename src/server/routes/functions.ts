@@ -1,11 +1,11 @@
 // Registering, describing, rebuilding and removing functions.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { Host } from '../../host/host.ts';
 import { FunctionDescriptionSchema } from '../../manager/describe.ts';
-import type { InstanceManager } from '../../manager/manager.ts';
 import { clientGoneSignal } from '../client-gone.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
-export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
+export const functionRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (app, { host }) => {
   app.post('/functions', {
     schema: {
       summary: 'register a function by building it (again, if it exists)',
@@ -20,8 +20,8 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
       response: { 201: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 409, 422, 429, 500, 503) },
     },
     handler: async (request, reply) => {
-      const described = await manager.register(request.body.path, { replace: request.query.replace, signal: clientGoneSignal(reply) });
-      return reply.code(201).send(described);
+      const registered = await host.register(request.body.path, { replace: request.query.replace, signal: clientGoneSignal(reply) });
+      return reply.code(201).send(registered.description);
     },
   });
 
@@ -30,7 +30,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
       summary: 'list registered functions',
       response: { 200: Type.Object({ functions: Type.Array(FunctionDescriptionSchema) }), ...errorResponses(401, 500) },
     },
-    handler: async () => ({ functions: await manager.list() }),
+    handler: async () => ({ functions: await host.list() }),
   });
 
   app.get('/functions/:name', {
@@ -39,7 +39,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
       params: FunctionNameParams,
       response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 404, 500) },
     },
-    handler: async (request) => manager.describe(request.params.name),
+    handler: async (request) => host.describe(request.params.name),
   });
 
   app.post('/functions/:name/build', {
@@ -48,7 +48,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
       params: FunctionNameParams,
       response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 429, 500, 503) },
     },
-    handler: async (request, reply) => manager.rebuild(request.params.name, { signal: clientGoneSignal(reply) }),
+    handler: async (request, reply) => (await host.rebuild(request.params.name, { signal: clientGoneSignal(reply) })).description,
   });
 
   app.delete('/functions/:name', {
@@ -58,7 +58,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManage
       response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 409, 500, 503) },
     },
     handler: async (request, reply) => {
-      await manager.remove(request.params.name);
+      await host.remove(request.params.name);
       return reply.code(204).send(null);
     },
   });

@@ -1,13 +1,10 @@
 // GET /healthz and GET /metrics.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
-import type { InstanceManager } from '../../manager/manager.ts';
+import type { Host } from '../../host/host.ts';
 import { errorResponses } from '../schemas.ts';
 
-export const healthRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager; registry: Registry }> = async (
-  app,
-  { manager, registry },
-) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{ host: Host; registry: Registry }> = async (app, { host, registry }) => {
   app.get('/healthz', {
     schema: {
       summary: 'liveness: 200 while the daemon takes invocations, 503 once it is shutting down',
@@ -17,7 +14,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager;
       },
     },
     handler: async () => {
-      const { running, queued } = manager.stats;
+      const { running, queued } = host.stats;
       return { status: 'ok' as const, running, queued };
     },
   });

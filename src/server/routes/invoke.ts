@@ -1,14 +1,13 @@
 // POST /functions/:name/invoke: the request body is the event, the response body the handler's result, both
 // JSON text passed through verbatim.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import { checkEvent } from '../../invoke/event.ts';
-import type { InstanceManager } from '../../manager/manager.ts';
+import type { Host } from '../../host/host.ts';
 import { StartModeSchema } from '../../manifest/schema.ts';
 import { clientGoneSignal } from '../client-gone.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
-export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
-  const bodyLimit = manager.config.bodyLimitBytes;
+export const invokeRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (app, { host }) => {
+  const bodyLimit = host.config.bodyLimitBytes;
   // Any content type (curl -d sends form encoding): the body is taken as JSON text and checked once, below.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, body));
@@ -27,11 +26,10 @@ export const invokeRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager 
     },
     handler: async (request, reply) => {
       const text = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : '{}';
-      checkEvent(text, bodyLimit);
       // The client hung up: an invocation still waiting for a slot is dropped (one already running finishes).
-      const outcome = await manager.invoke({
+      const outcome = await host.invoke({
         signal: clientGoneSignal(reply),
-        name: request.params.name,
+        target: request.params.name,
         event: text,
         requestId: request.id,
         mode: request.query.mode,

@@ -1,7 +1,7 @@
 // GET /functions/:name/logs: what recent invocations' functions printed, by request id.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { PrebakeError } from '../../errors.ts';
-import type { InstanceManager } from '../../manager/manager.ts';
+import type { Host } from '../../host/host.ts';
 import { START_MODES } from '../../manifest/schema.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
@@ -13,7 +13,7 @@ const LogEntry = Type.Object({
   logs: Type.String(),
 });
 
-export const logRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> = async (app, { manager }) => {
+export const logRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (app, { host }) => {
   app.get('/functions/:name/logs', {
     schema: {
       summary: 'function logs of one invocation (requestId), or of the latest ones',
@@ -29,14 +29,14 @@ export const logRoutes: FastifyPluginAsyncTypebox<{ manager: InstanceManager }> 
     },
     handler: async (request) => {
       const { name } = request.params;
-      await manager.assertRegistered(name);
+      await host.assertRegistered(name);
       const { requestId, limit } = request.query;
-      if (requestId === undefined) return { entries: await manager.invocationLogs.recent(name, limit) };
-      const entry = await manager.invocationLogs.get(name, requestId);
+      if (requestId === undefined) return { entries: await host.invocationLogs.recent(name, limit) };
+      const entry = await host.invocationLogs.get(name, requestId);
       if (!entry) {
         throw new PrebakeError('PREBAKE_ERR_NOT_FOUND', `no logs of request ${requestId} of function "${name}"`, {
           functionName: name,
-          hint: `only the last ${manager.config.logs.perFunction} invocations of each function are kept`,
+          hint: `only the last ${host.config.logs.perFunction} invocations of each function are kept`,
         });
       }
       return { entries: [entry] };

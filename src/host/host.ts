@@ -1,50 +1,71 @@
-// The daemon's instance manager: for each invocation it decides how the instance starts (a fresh restore, a warm
-// instance from the pool, or a plain start), within the concurrency limit, with fallback when a restore fails;
-// it registers, rebuilds and removes functions, and ends every instance at shutdown. All through the core:
-// nothing here talks to criu itself.
-import { realpath } from 'node:fs/promises';
+// The core behind both surfaces (the CLI and the daemon's HTTP API, each a thin adapter over it): a prebake home
+// with its policies. It owns the store, the leftover sweep, name ownership, functions roots, fallback to a plain
+// start, rebuild marks, the build queue, the concurrency limit, and the instances kept between calls (warm pools,
+// clone pools, fork templates) where it keeps any. Nothing here talks to criu itself.
 import type { Readable } from 'node:stream';
-import { buildFunction } from '../bake/build.ts';
-import { describeBuildEvent } from '../bake/progress.ts';
+import { type BuildResult, buildFunction } from '../bake/build.ts';
+import { type BuildListener, describeBuildEvent } from '../bake/progress.ts';
 import { exportBundle } from '../bundle/export.ts';
-import { type ImportOptions, importBundle } from '../bundle/import.ts';
-import type { Criu } from '../criu/criu.ts';
+import { type ImportOptions, type ImportResult, importBundle } from '../bundle/import.ts';
+import { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
 import { InstanceRegistry } from '../instance/registry.ts';
+import { checkEvent } from '../invoke/event.ts';
 import { type Lease, runInvocation } from '../invoke/invocation.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
-import { resolveImage } from '../invoke/resolve.ts';
+import { looksLikePath, resolveFunction, resolveImage } from '../invoke/resolve.ts';
+import { BuildQueue } from '../manager/build-queue.ts';
+import { type ClonePoolStats, ClonePools } from '../manager/clone-pool.ts';
+import {
+  type DaemonConfig,
+  type DaemonConfigInput,
+  type FunctionSettings,
+  functionSettings,
+  resolveDaemonConfig,
+} from '../manager/config.ts';
+import { type Counters, describeFunction, emptyCounters, type FunctionDescription } from '../manager/describe.ts';
+import { type FreshStartContext, RebuildMarks } from '../manager/fallback.ts';
+import { assertWouldBeInsideRoots, directoryInsideRoots } from '../manager/functions-roots.ts';
+import { InvocationLogs } from '../manager/invocation-logs.ts';
+import { InstanceLeases, type PoolStats } from '../manager/leases.ts';
+import { ConcurrencyLimiter } from '../manager/limiter.ts';
+import { type InvocationEvent, type ManagerLogger, type ManagerObserver, silentLogger } from '../manager/observer.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
+import { type PushResult, pullBundle, pushBundle } from '../registry/oci-bundle.ts';
+import type { RegistryReference } from '../registry/reference.ts';
 import { ForkTemplates } from '../start/fork.ts';
 import type { ResolvedFunction } from '../start/start.ts';
-import { SourceStatusCache } from '../store/source-status.ts';
-import { type ImageStore, unknownFunction } from '../store/store.ts';
-import { BuildQueue } from './build-queue.ts';
-import { type ClonePoolStats, ClonePools } from './clone-pool.ts';
-import { type DaemonConfig, type FunctionSettings, functionSettings } from './config.ts';
-import { type Counters, describeFunction, emptyCounters, type FunctionDescription } from './describe.ts';
-import { type FreshStartContext, RebuildMarks } from './fallback.ts';
-import { assertWouldBeInsideRoots, directoryInsideRoots } from './functions-roots.ts';
-import { InvocationLogs } from './invocation-logs.ts';
-import { InstanceLeases, type PoolStats } from './leases.ts';
+import { type SourceStatus, SourceStatusCache } from '../store/source-status.ts';
+import { type ImageMeta, ImageStore, unknownFunction } from '../store/store.ts';
 import { sweepLeftovers } from './leftovers.ts';
-import { ConcurrencyLimiter } from './limiter.ts';
-import { type InvocationEvent, type ManagerLogger, type ManagerObserver, silentLogger } from './observer.ts';
+import { assertNameFree } from './name-ownership.ts';
 
-export interface ManagerOptions {
-  store: ImageStore;
-  criu: Criu;
-  config: DaemonConfig;
+export interface HostOptions {
+  /** The prebake home: the store and the identity of this host's instances (their cgroups' home tag). */
+  home: string;
+  criu?: Criu;
+  /** As read from a config file and flags (validated here), or already resolved. */
+  config?: DaemonConfigInput | DaemonConfig;
   log?: ManagerLogger;
   observer?: ManagerObserver;
-  /** The registry its instances are alive in: its own unless given one (`prebake serve` gives the CLI's). */
+  /** The registry its instances are alive in: its own unless given one (`prebake` gives its process's). */
   instances?: InstanceRegistry;
+  /**
+   * Keep instances between calls (default true): warm pools, clone pools filled ahead, fork templates. A process
+   * that exits after one command (the CLI) says false: each invocation then gets a fresh instance, restored
+   * (warm, pooled and fork start as prebaked) or plain, and nothing is started ahead.
+   */
+  keepInstances?: boolean;
 }
 
 export interface InvokeRequest {
-  name: string;
-  /** The event as JSON text, checked by the caller; passed to the function verbatim. */
+  /**
+   * A function name; or a function directory (a path, see looksLikePath), whose image must be built from its
+   * source as it is now, or whose source runs as it is in mode cold.
+   */
+  target: string;
+  /** The event as JSON text, passed to the function verbatim; checked against the config's bodyLimitBytes. */
   event: string;
   requestId: string;
   /** Overrides the function's start mode for this invocation. */
@@ -53,29 +74,48 @@ export interface InvokeRequest {
   log?: ManagerLogger;
   /** Aborts when the caller no longer wants the answer; honoured while the invocation waits for a slot. */
   signal?: AbortSignal;
+  /**
+   * Wait until the instance has ended and answer with what it printed (a failure's PrebakeError carries it too);
+   * otherwise the answer goes out before the instance's end, and its logs go to invocationLogs.
+   */
+  collectLogs?: boolean;
 }
+
+/** An invocation's outcome; its logs only when asked for (collectLogs). */
+export type InvocationResult = Omit<InvokeOutcome, 'logs'> & { logs?: string };
 
 export interface RegisterOptions {
   /** Take the name even when another directory holds it (that function's image is replaced). */
   replace?: boolean;
   /** Aborts when the caller no longer wants the answer; honoured while the build waits for a slot. */
   signal?: AbortSignal;
+  /** Fail the build (PREBAKE_ERR_CLONE_CHECK) rather than warn when clones share state. */
+  strict?: boolean;
+  /** Told each phase of the build as it begins and ends (bake/progress.ts renders them for people). */
+  onEvent?: BuildListener;
 }
 
-/** An invocation's outcome; its logs are kept apart (see invocation-logs.ts). */
-export type InvocationResult = Omit<InvokeOutcome, 'logs'>;
+/** A build or an import, published: the function as described, and what the stage that made it reported. */
+export interface Published<Outcome> {
+  description: FunctionDescription;
+  outcome: Outcome;
+}
+
+export type ImportRequest = Pick<ImportOptions, 'force' | 'name' | 'expectedName'>;
 
 export function outcomeOf(error: unknown): string {
   return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
 }
 
-export class InstanceManager {
+export class Host {
   readonly config: DaemonConfig;
+  readonly store: ImageStore;
+  /** The criu driver, with the config's deadlines. */
+  readonly criu: Criu;
   readonly invocationLogs: InvocationLogs;
-  /** Every instance this manager has alive: fresh, warm, being built or being ended. */
+  /** Every instance this host has alive: fresh, warm, being built or being ended. */
   readonly instances: InstanceRegistry;
-  private readonly store: ImageStore;
-  private readonly criu: Criu;
+  private readonly keepInstances: boolean;
   private readonly log: ManagerLogger;
   private readonly observer: ManagerObserver;
   private readonly limiter: ConcurrencyLimiter;
@@ -89,11 +129,12 @@ export class InstanceManager {
   private readonly templates: ForkTemplates;
   private closing: Promise<void> | undefined;
 
-  constructor(options: ManagerOptions) {
-    this.store = options.store;
-    this.config = options.config;
-    this.criu = options.criu.withDeadlines(this.config.criuDeadlines);
+  constructor(options: HostOptions) {
+    this.store = new ImageStore(options.home);
+    this.config = resolveDaemonConfig(options.config ?? {});
+    this.criu = (options.criu ?? new Criu()).withDeadlines(this.config.criuDeadlines);
     this.instances = options.instances ?? new InstanceRegistry();
+    this.keepInstances = options.keepInstances ?? true;
     this.log = options.log ?? silentLogger;
     const track = (work: Promise<unknown>) => this.track(work);
     this.leases = new InstanceLeases(
@@ -111,8 +152,11 @@ export class InstanceManager {
     this.invocationLogs = new InvocationLogs(this.config.logs.perFunction, this.config.logs.maxBytes);
   }
 
-  /** Sweeps what a previous run on this home left behind: its instances' cgroups, its instances, its work dirs. */
-  async start(): Promise<void> {
+  /**
+   * Makes the home, sweeps what a killed prebake left on it (instances, their cgroups and work dirs: not only a
+   * daemon start cleans up after a SIGKILL'd `prebake invoke`), and fills the clone pools it keeps.
+   */
+  async open(): Promise<void> {
     await this.store.init();
     const { cgroups, killed, removedDirs } = await sweepLeftovers(this.store);
     if (cgroups > 0 || killed > 0 || removedDirs > 0) {
@@ -141,6 +185,7 @@ export class InstanceManager {
 
   // A function in start mode pooled gets its clones restored as soon as it has an image, not at its first call.
   private async prefill(name: string): Promise<void> {
+    if (!this.keepInstances) return;
     const image = await this.store.get(name).catch(() => undefined);
     if (!image || this.closing) return;
     const settings = functionSettings(this.config, image.meta.spec);
@@ -159,14 +204,14 @@ export class InstanceManager {
    * Registers the function in `dir` by building it (again, if it exists). A name belongs to the directory that
    * registered it: another directory gets PREBAKE_ERR_NAME_TAKEN unless `replace`.
    */
-  async register(dir: string, options: RegisterOptions = {}): Promise<FunctionDescription> {
+  async register(dir: string, options: RegisterOptions = {}): Promise<Published<BuildResult>> {
     this.assertOpen();
     const spec = await loadFunction(await directoryInsideRoots(dir, this.config.functionsRoots));
-    await this.build(spec, options);
-    return this.describe(spec.name);
+    const built = await this.build(spec, options);
+    return { description: await this.describe(spec.name), outcome: built };
   }
 
-  async rebuild(name: string, options: Pick<RegisterOptions, 'signal'> = {}): Promise<FunctionDescription> {
+  async rebuild(name: string, options: Omit<RegisterOptions, 'replace'> = {}): Promise<Published<BuildResult>> {
     this.assertOpen();
     const image = await this.store.require(name);
     const spec = await loadFunction(await directoryInsideRoots(image.meta.spec.dir, this.config.functionsRoots));
@@ -177,8 +222,8 @@ export class InstanceManager {
         details: { reason: 'renamed', dir: spec.dir },
       });
     }
-    await this.build(spec, options);
-    return this.describe(name);
+    const built = await this.build(spec, options);
+    return { description: await this.describe(name), outcome: built };
   }
 
   /** Removes the function's image and registration; its instances end, in-flight invocations included. */
@@ -195,6 +240,14 @@ export class InstanceManager {
     this.invocationLogs.forget(name);
   }
 
+  /** Hashes every file of the function's image: PREBAKE_ERR_IMAGE_CORRUPT unless all are as built. */
+  async verify(name: string): Promise<{ files: number }> {
+    const image = await this.store.get(name);
+    if (!image) throw unknownFunction(name);
+    await this.store.verifyInFull(image);
+    return { files: Object.keys(image.meta.files ?? {}).length };
+  }
+
   /** A bundle of the function (docs/BUNDLES.md), streamed; the function's lock is held until the stream ends. */
   async exportBundle(name: string): Promise<Readable> {
     this.assertOpen();
@@ -202,20 +255,36 @@ export class InstanceManager {
     return exportBundle(this.store, this.criu, name);
   }
 
-  /** Imports a bundle of function `name` (registering it, or replacing its image, as a build would). */
-  async importBundle(name: string, input: Readable, options: Pick<ImportOptions, 'force'>): Promise<FunctionDescription> {
+  /** Imports a bundle (registering its function, or replacing its image, as a build would). */
+  async importBundle(input: Readable, request: ImportRequest = {}): Promise<Published<ImportResult>> {
     this.assertOpen();
-    await importBundle(this.store, this.criu, input, {
-      ...options,
-      expectedName: name,
-      checkSourceDir: (dir) => assertWouldBeInsideRoots(dir, this.config.functionsRoots),
-    });
+    return this.published(await importBundle(this.store, this.criu, input, this.importOptions(request)));
+  }
+
+  /** Pulls a bundle from an OCI registry and imports it, as importBundle does. */
+  async pull(ref: RegistryReference, request: ImportRequest = {}): Promise<Published<ImportResult>> {
+    this.assertOpen();
+    return this.published(await pullBundle(this.store, this.criu, ref, this.importOptions(request)));
+  }
+
+  /** Stores the function's bundle in an OCI registry (only the blobs it lacks are uploaded). */
+  async push(name: string, ref: RegistryReference): Promise<PushResult> {
+    this.assertOpen();
+    return pushBundle(this.store, this.criu, name, ref);
+  }
+
+  private importOptions(request: ImportRequest): ImportOptions {
+    return { ...request, checkSourceDir: (dir) => assertWouldBeInsideRoots(dir, this.config.functionsRoots) };
+  }
+
+  private async published(imported: ImportResult): Promise<Published<ImportResult>> {
+    const { name } = imported.meta;
     this.marks.clear(name);
     // Warm instances of the old image end, as after a build.
     this.leases.retire(name);
     await this.prefill(name);
     this.templates.retire(name);
-    return this.describe(name);
+    return { description: await this.describe(name), outcome: imported };
   }
 
   /** Throws PREBAKE_ERR_UNKNOWN_FUNCTION unless `name` is registered. */
@@ -242,27 +311,38 @@ export class InstanceManager {
     return Promise.all(metas.map((meta) => this.describe(meta.name)));
   }
 
-  private async build(spec: FunctionSpec, options: RegisterOptions): Promise<void> {
+  /** Every build as stored, and whether its source changed since (`prebake ls`). */
+  async listBuilds(): Promise<{ meta: ImageMeta; source: SourceStatus }[]> {
+    const metas = await this.store.list();
+    return Promise.all(metas.map(async (meta) => ({ meta, source: await this.sources.get(meta) })));
+  }
+
+  private async build(spec: FunctionSpec, options: RegisterOptions): Promise<BuildResult> {
     const log = this.log.child({ fn: spec.name });
-    await this.builds.run(
+    const built = await this.builds.run(
       spec.name,
       async () => {
         this.assertOpen();
-        if (!options.replace) await this.assertNameFree(spec);
+        if (!options.replace) await assertNameFree(this.store, spec);
         const started = performance.now();
         try {
-          const built = await buildFunction(spec, {
+          const result = await buildFunction(spec, {
             store: this.store,
             criu: this.criu,
             instances: this.instances,
-            onEvent: (event) => log.info({}, `build: ${describeBuildEvent(event)}`),
+            strict: options.strict,
+            onEvent: (event) => {
+              log.info({}, `build: ${describeBuildEvent(event)}`);
+              options.onEvent?.(event);
+            },
           });
-          for (const warning of built.warnings) log.warn({ sharedState: built.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
+          for (const warning of result.warnings) log.warn({ sharedState: result.meta.cloneCheck?.sharedPaths }, `build: ${warning}`);
+          this.observer.build?.({ functionName: spec.name, ok: true, ms: performance.now() - started });
+          return result;
         } catch (error) {
           this.observer.build?.({ functionName: spec.name, ok: false, ms: performance.now() - started });
           throw error;
         }
-        this.observer.build?.({ functionName: spec.name, ok: true, ms: performance.now() - started });
       },
       options.signal,
     );
@@ -271,40 +351,24 @@ export class InstanceManager {
     this.leases.retire(spec.name);
     await this.prefill(spec.name);
     this.templates.retire(spec.name);
-  }
-
-  /** Throws PREBAKE_ERR_NAME_TAKEN when the store holds `spec.name` from another directory. */
-  private async assertNameFree(spec: FunctionSpec): Promise<void> {
-    // An image whose metadata is unreadable belongs to no one: a build may replace it.
-    const existing = await this.store.get(spec.name).catch(() => undefined);
-    if (!existing) return;
-    const [ownerDir, newDir] = await Promise.all([existing.meta.spec.dir, spec.dir].map((dir) => realpath(dir).catch(() => dir)));
-    if (ownerDir === newDir) return;
-    throw new PrebakeError(
-      'PREBAKE_ERR_NAME_TAKEN',
-      `the function name "${spec.name}" belongs to ${existing.meta.spec.dir}, not ${spec.dir}`,
-      {
-        functionName: spec.name,
-        hint: 'give the function another "name" in its function.json, or replace the registered one',
-      },
-    );
+    return built;
   }
 
   // -- invocations -------------------------------------------------------------------------------------------
 
   async invoke(request: InvokeRequest): Promise<InvocationResult> {
-    const { name, requestId } = request;
-    const log = (request.log ?? this.log).child({ fn: name });
-    const report: InvocationEvent = { functionName: name, outcome: 'ok' };
+    const { requestId } = request;
+    const report: InvocationEvent = { functionName: request.target, outcome: 'ok' };
     let known = false;
+    let ended: Promise<string> | undefined;
     try {
       this.assertOpen();
-      const image = await this.store.require(name);
-      known = true;
-      const settings = functionSettings(this.config, image.meta.spec);
-      const mode = request.mode ?? settings.startMode;
-      // The deployed version: nothing on this path reads the function's source directory.
-      const fn = resolveImage(image, mode === 'warm' || mode === 'pooled' ? 'prebaked' : mode);
+      checkEvent(request.event, this.config.bodyLimitBytes);
+      const { fn, mode, settings } = await this.resolve(request);
+      const name = fn.spec.name;
+      report.functionName = name;
+      known = fn.image !== undefined;
+      const log = (request.log ?? this.log).child({ fn: name });
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(
         request.event,
@@ -322,25 +386,55 @@ export class InstanceManager {
             const outcome = failure === undefined ? 'ok' : outcomeOf(failure);
             // The slot is held until the instance has ended, so that maxConcurrent bounds live instances too.
             this.track(logs.finally(slot));
-            if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome }, logs);
+            if (request.collectLogs) ended = logs;
+            else if (lease) this.invocationLogs.add(name, { requestId, at: new Date().toISOString(), start: lease.kind, outcome }, logs);
           },
         },
       );
       report.runMs = invoked.runMs;
       const { lease } = invoked;
-      return { requestId, functionName: name, result: invoked.result, start: lease.kind, startMs: lease.startMs, runMs: invoked.runMs };
+      return {
+        requestId,
+        functionName: name,
+        result: invoked.result,
+        start: lease.kind,
+        startMs: lease.startMs,
+        startPhases: lease.started.phases,
+        runMs: invoked.runMs,
+        ...(ended && { logs: await ended }),
+      };
     } catch (error) {
       report.outcome = outcomeOf(error);
+      if (ended && error instanceof PrebakeError) error.logs = await ended;
       throw error;
     } finally {
       if (known) this.record(report);
     }
   }
 
-  private lease(fn: ResolvedFunction, mode: StartMode, settings: FunctionSettings, log: ManagerLogger): Promise<Lease> {
+  // A name runs the deployed version (nothing on that path reads the function's source directory). A directory
+  // gets one fresh instance: its image checked against the source, or the source itself in mode cold (unstated:
+  // prebaked once built, else cold).
+  private async resolve(request: InvokeRequest): Promise<{ fn: ResolvedFunction; mode: StartMode; settings?: FunctionSettings }> {
+    const { mode } = request;
+    if (looksLikePath(request.target)) {
+      const dir = await directoryInsideRoots(request.target, this.config.functionsRoots);
+      const fn = await resolveFunction(dir, this.store, mode === undefined || mode === 'cold' ? mode : 'prebaked');
+      return { fn, mode: fn.mode };
+    }
+    const image = await this.store.require(request.target);
+    const settings = functionSettings(this.config, image.meta.spec);
+    let asked = mode ?? settings.startMode;
+    // Without instances kept between calls, the modes that keep some start as prebaked.
+    if (!this.keepInstances && (asked === 'warm' || asked === 'pooled' || asked === 'fork')) asked = 'prebaked';
+    const fn = resolveImage(image, asked === 'warm' || asked === 'pooled' ? 'prebaked' : asked);
+    return { fn, mode: asked, settings };
+  }
+
+  private lease(fn: ResolvedFunction, mode: StartMode, settings: FunctionSettings | undefined, log: ManagerLogger): Promise<Lease> {
     const context = this.freshContext(log);
-    if (mode === 'warm') return this.leases.warm(fn, settings.warm, context);
-    if (mode === 'pooled') return this.leases.pooled(fn, settings.pool, context);
+    if (mode === 'warm' && settings) return this.leases.warm(fn, settings.warm, context);
+    if (mode === 'pooled' && settings) return this.leases.pooled(fn, settings.pool, context);
     return this.leases.fresh(fn, context);
   }
 

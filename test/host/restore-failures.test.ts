@@ -6,9 +6,8 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction } from '../../src/bake/build.ts';
 import { Criu } from '../../src/criu/criu.ts';
+import { Host } from '../../src/host/host.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
-import { resolveDaemonConfig } from '../../src/manager/config.ts';
-import { InstanceManager } from '../../src/manager/manager.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { criuBinary } from '../../src/paths.ts';
 import { ImageStore } from '../../src/store/store.ts';
@@ -35,33 +34,32 @@ async function criuThat(name: string, onRestore: string): Promise<Criu> {
   return new Criu(file);
 }
 
-async function withManager<T>(store: ImageStore, criu: Criu, config: object, run: (manager: InstanceManager) => Promise<T>): Promise<T> {
-  const manager = new InstanceManager({ store, criu, config: resolveDaemonConfig(config) });
+async function withHost<T>(store: ImageStore, criu: Criu, config: object, run: (host: Host) => Promise<T>): Promise<T> {
+  const host = new Host({ home: store.home, criu, config });
   try {
-    return await run(manager);
+    return await run(host);
   } finally {
-    await manager.shutdown();
+    await host.shutdown();
   }
 }
 
-const invoke = (manager: InstanceManager, n: number) =>
-  manager.invoke({ name: 'faulty-node', event: JSON.stringify({ n }), requestId: `r${n}` });
+const invoke = (host: Host, n: number) => host.invoke({ target: 'faulty-node', event: JSON.stringify({ n }), requestId: `r${n}` });
 
 describe('a restore that fails', () => {
   it('because criu was killed falls back without marking the image, and the next call restores again', async () => {
     const killed = await criuThat('killed', 'kill -KILL $$');
-    await withManager(sandbox.store, killed, {}, async (manager) => {
+    await withHost(sandbox.store, killed, {}, async (host) => {
       for (const n of [1, 2]) {
-        const outcome = await invoke(manager, n);
+        const outcome = await invoke(host, n);
         expect(outcome.start).toBe('cold');
         expect(JSON.parse(outcome.result)).toMatchObject({ echo: { n } });
-        expect((await manager.describe('faulty-node')).needsRebuild).toBe(false);
+        expect((await host.describe('faulty-node')).needsRebuild).toBe(false);
       }
       // Both calls tried the image: the first failure did not send the second to a plain start.
-      expect((await manager.describe('faulty-node')).counters).toMatchObject({ restoreFailures: 2, fallbacks: 2 });
+      expect((await host.describe('faulty-node')).counters).toMatchObject({ restoreFailures: 2, fallbacks: 2 });
     });
-    await withManager(sandbox.store, killed, { fallback: false }, async (manager) => {
-      const error = await prebakeFailure(invoke(manager, 3));
+    await withHost(sandbox.store, killed, { fallback: false }, async (host) => {
+      const error = await prebakeFailure(invoke(host, 3));
       expect(error.code).toBe('PREBAKE_ERR_RESTORE_FAILED');
       expect(error.message).toMatch(/criu was killed by SIGKILL/);
     });
@@ -73,19 +71,19 @@ describe('a restore that fails', () => {
       'no-memory',
       `log=$(printf '%s\\n' "$@" | sed -n '/^--log-file$/{n;p}'); echo "Error (criu/mem.c:1): Can't mmap premap area: Cannot allocate memory" > "$log"; exit 1`,
     );
-    await withManager(sandbox.store, noMemory, {}, async (manager) => {
-      expect((await invoke(manager, 1)).start).toBe('cold');
-      expect((await manager.describe('faulty-node')).needsRebuild).toBe(false);
+    await withHost(sandbox.store, noMemory, {}, async (host) => {
+      expect((await invoke(host, 1)).start).toBe('cold');
+      expect((await host.describe('faulty-node')).needsRebuild).toBe(false);
     });
-    await withManager(sandbox.store, noMemory, { fallback: false }, async (manager) => {
-      expect((await prebakeFailure(invoke(manager, 2))).message).toMatch(/the host ran out of memory/);
+    await withHost(sandbox.store, noMemory, { fallback: false }, async (host) => {
+      expect((await prebakeFailure(invoke(host, 2))).message).toMatch(/the host ran out of memory/);
     });
   });
 
   it('because criu failed on the image marks it for rebuild', async () => {
-    await withManager(sandbox.store, await criuThat('failing', 'exit 1'), {}, async (manager) => {
-      expect((await invoke(manager, 1)).start).toBe('cold');
-      expect((await manager.describe('faulty-node')).needsRebuild).toBe(true);
+    await withHost(sandbox.store, await criuThat('failing', 'exit 1'), {}, async (host) => {
+      expect((await invoke(host, 1)).start).toBe('cold');
+      expect((await host.describe('faulty-node')).needsRebuild).toBe(true);
     });
   });
 });
@@ -126,10 +124,10 @@ describe('a full disk during a restore', () => {
   });
 
   it('in the daemon falls back without marking the image for rebuild', async () => {
-    await withManager(store, sandbox.criu, {}, async (manager) => {
-      const outcome = await manager.invoke({ name: 'faulty-small', event: '{"n":5}', requestId: 'full' });
+    await withHost(store, sandbox.criu, {}, async (host) => {
+      const outcome = await host.invoke({ target: 'faulty-small', event: '{"n":5}', requestId: 'full' });
       expect(outcome.start).toBe('cold');
-      expect((await manager.describe('faulty-small')).needsRebuild).toBe(false);
+      expect((await host.describe('faulty-small')).needsRebuild).toBe(false);
     });
   });
 });
