@@ -7,6 +7,7 @@ import { bearerToken, secretChecker } from '../bearer.ts';
 import { PrebakeError, toPrebakeError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { lambdaShape } from './errors.ts';
+import { functionRoutes } from './function-routes.ts';
 import { type InvokeRouteOptions, invokeRoute } from './invoke-route.ts';
 import { isSigV4, type SigV4Refusal, verifySigV4 } from './sigv4.ts';
 
@@ -42,7 +43,8 @@ declare module 'fastify' {
 /** The Lambda routes, as a fastify plugin (registered with the prefix /2015-03-31). */
 export async function lambdaApi(app: FastifyInstance, options: LambdaApiOptions & Pick<InvokeRouteOptions, 'eventDone'>): Promise<void> {
   lambdaContext(app, options);
-  invokeRoute(app, options);
+  const functions = functionRoutes(app, options);
+  invokeRoute(app, { ...options, functions });
 }
 
 /** Registers the content parser, the credentials check and the error handler of the Lambda routes' context. */
@@ -54,7 +56,8 @@ function lambdaContext(app: FastifyInstance, options: LambdaApiOptions): void {
 
   app.decorateRequest('lambdaRegion', undefined);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: host.config.bodyLimitBytes }, (_request, body, done) => done(null, body));
+  // Each route sets its own body limit (an event's, a deployment package's).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.addHook('preHandler', async (request) => {
     const headers = request.headers;

@@ -9,6 +9,7 @@ import { functionArn } from '../instance/lambda-context.ts';
 import { checkEvent } from '../invoke/event.ts';
 import { functionErrorBody, lambdaShape } from './errors.ts';
 import { type EventJob, EventQueue } from './event-queue.ts';
+import type { LambdaFunctions } from './functions.ts';
 import { type FunctionRef, parseFunctionRef } from './names.ts';
 
 /** The path Lambda's Runtime Interface Emulator serves: it invokes the one function there is. */
@@ -22,6 +23,8 @@ type InvocationType = (typeof INVOCATION_TYPES)[number];
 
 export interface InvokeRouteOptions {
   host: Host;
+  /** The functions made over the Lambda API: one still building (or failed) answers as Lambda does. */
+  functions?: LambdaFunctions;
   /** Told of each Event invocation's end (the server counts them in /metrics). */
   eventDone?: (functionName: string, outcome: string) => void;
 }
@@ -30,7 +33,7 @@ function badRequest(message: string, lambdaType = 'InvalidRequestContentExceptio
   return new PrebakeError('PREBAKE_ERR_INVALID_INPUT', message, { details: { lambdaType } });
 }
 
-export function invokeRoute(app: FastifyInstance, { host, eventDone }: InvokeRouteOptions): void {
+export function invokeRoute(app: FastifyInstance, { host, functions, eventDone }: InvokeRouteOptions): void {
   const events = new EventQueue({
     ...host.config.lambda.eventQueue,
     done: (job, error) => {
@@ -48,10 +51,11 @@ export function invokeRoute(app: FastifyInstance, { host, eventDone }: InvokeRou
 
   app.post<{ Params: { name: string }; Querystring: { Qualifier?: string } }>(
     '/functions/:name/invocations',
-    { config: { ownAuth: true } },
+    { config: { ownAuth: true }, bodyLimit: host.config.bodyLimitBytes },
     async (request, reply) => {
       const type = invocationType(request.headers['x-amz-invocation-type']);
       const ref = await resolveRef(host, parseFunctionRef(request.params.name, request.query.Qualifier));
+      await functions?.assertInvokable(ref.name);
       const arn = ref.arn ?? functionArn(ref.name, request.lambdaRegion ?? host.config.lambda.region);
       const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body.toString('utf8') : '{}';
       const clientContext = decodeClientContext(request.headers['x-amz-client-context']);
