@@ -1,7 +1,7 @@
 // The import graph's rules (npm run lint): no circles, and each folder of src imports only from the layers
 // below its own. A new folder takes its place in LAYERS; the README's code map says what each one is for.
 const LAYERS = [
-  ['errors.ts', 'paths.ts', 'process-alive.ts', 'validate.ts', 'files'],
+  ['bearer.ts', 'errors.ts', 'paths.ts', 'process-alive.ts', 'validate.ts', 'files'],
   ['manifest'],
   ['runtimes', 'cgroup'],
   ['launch'],
@@ -12,6 +12,7 @@ const LAYERS = [
   ['bake', 'bundle'],
   ['registry', 'manager'],
   ['host'],
+  ['lambda'],
   ['bench', 'doctor.ts', 'sandbox-report.ts', 'server'],
   ['cli'],
 ];

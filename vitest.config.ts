@@ -13,6 +13,7 @@ const UNIT = [
   'test/criu/{check-verdict,privileges}.test.ts',
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
+  'test/lambda/{errors,function-config,sigv4,zip}.test.ts',
   'test/launch/{reachable,spawn,host-ids}.test.ts',
   'test/manager/{build-queue,config,limiter,pool-size,warm-pool}.test.ts',
   'test/manifest/load.test.ts',

@@ -50,6 +50,8 @@ command -v javac >/dev/null || apt_install default-jdk-headless
 apt_install docker-registry
 # Jackson's jars under /usr/share/java: the test fixture java-jackson ships links to them, as a function would.
 apt_install libjackson2-databind-java
+# The AWS CLI v2 (Debian's awscli): test/lambda/awscli.test.ts drives the Lambda API with it, as users would.
+apt_install awscli
 # Debian's numpy: its libblas.so.3 is a link through /etc/alternatives, which the view must hold (test/launch/host-view).
 apt_install python3-numpy
 

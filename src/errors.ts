@@ -43,6 +43,11 @@ export const ERROR_CODES = {
   PREBAKE_ERR_NAME_TAKEN: { exit: 4, status: 409, summary: 'another directory is registered under that function name' },
   PREBAKE_ERR_LOCKED: { exit: 4, status: 409, summary: 'another build or removal of the function is under way' },
   PREBAKE_ERR_BUNDLE_CORRUPT: { exit: 2, status: 400, summary: 'a bundle is damaged, truncated or not a prebake bundle' },
+  PREBAKE_ERR_ZIP_REFUSED: {
+    exit: 2,
+    status: 400,
+    summary: 'a deployment package (zip) is damaged, too big, or holds what a function may not',
+  },
   PREBAKE_ERR_BUNDLE_INCOMPATIBLE: {
     exit: 3,
     status: 409,

@@ -9,6 +9,7 @@ import { exportBundle } from '../bundle/export.ts';
 import { type ImportOptions, type ImportResult, importBundle } from '../bundle/import.ts';
 import { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
+import type { LambdaContextFields } from '../instance/lambda-context.ts';
 import { InstanceRegistry } from '../instance/registry.ts';
 import { checkEvent } from '../invoke/event.ts';
 import { type Lease, runInvocation } from '../invoke/invocation.ts';
@@ -74,6 +75,8 @@ export interface InvokeRequest {
   log?: ManagerLogger;
   /** Aborts when the caller no longer wants the answer; honoured while the invocation waits for a slot. */
   signal?: AbortSignal;
+  /** Lambda's context fields the caller knows (the ARN it invoked, its client context); defaults for the rest. */
+  lambda?: Partial<LambdaContextFields>;
   /**
    * Wait until the instance has ended and answer with what it printed (a failure's PrebakeError carries it too);
    * otherwise the answer goes out before the instance's end, and its logs go to invocationLogs.
@@ -372,7 +375,7 @@ export class Host {
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(
         request.event,
-        { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes },
+        { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes, lambda: request.lambda },
         {
           // The one place an invocation gets its started instance.
           lease: () => this.lease(fn, mode, settings, log),

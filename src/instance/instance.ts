@@ -2,6 +2,7 @@
 // of the protocol in docs/PROTOCOL.md, its logs, and its end. Whoever creates an Instance calls end() on every
 // path; it is alive in its owner's registry (registry.ts) until its end is complete, for counting and for the
 // owner's last-resort kill at exit.
+
 import type { InstanceCgroup } from '../cgroup/instance-cgroup.ts';
 import { type ErrorCode, type FunctionErrorInfo, PrebakeError } from '../errors.ts';
 import { outsideView } from '../launch/missing-path.ts';
@@ -11,6 +12,7 @@ import type { ViewOp } from '../launch/view-ops.ts';
 import type { NetworkMode } from '../manifest/schema.ts';
 import { ChannelError, ControlChannel } from './channel.ts';
 import { type Frame, LAMBDA_PAYLOAD_BYTES } from './frames.ts';
+import { type LambdaContextFields, lambdaContextFields, lambdaHeader, logStreamName } from './lambda-context.ts';
 import { LogCollector } from './logs.ts';
 import type { InstanceRegistry } from './registry.ts';
 
@@ -43,6 +45,8 @@ export interface InvokeOptions {
   timeoutMs: number;
   /** The largest result taken (default DEFAULT_RESULT_LIMIT_BYTES); past it, RESULT_TOO_LARGE and the instance ends. */
   resultLimitBytes?: number;
+  /** Lambda's context fields the caller knows (an ARN with its region, a client context); defaults for the rest. */
+  lambda?: Partial<LambdaContextFields>;
 }
 
 /** The largest result taken by default: Lambda's limit for a synchronous invocation's response. */
@@ -56,6 +60,8 @@ export interface InvokeResult {
 
 export class Instance {
   readonly functionName: string;
+  /** Its log stream's name in Lambda's context: one per instance, as Lambda has one per execution environment. */
+  readonly logStream = logStreamName();
   readonly owner: InstanceOptions['owner'];
   readonly logs: LogCollector;
   private readonly cgroup: InstanceCgroup | undefined;
@@ -151,7 +157,8 @@ export class Instance {
   async invoke(event: Buffer | string, options: InvokeOptions): Promise<InvokeResult> {
     const started = performance.now();
     const limit = options.resultLimitBytes ?? DEFAULT_RESULT_LIMIT_BYTES;
-    this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs }, event, limit);
+    const lambda = lambdaHeader(lambdaContextFields(this.functionName, this.logStream, options.lambda));
+    this.channel.send({ type: 'invoke', id: options.requestId, deadline: Date.now() + options.timeoutMs, ...lambda }, event, limit);
     const frame = await this.expect('result', options.timeoutMs, {
       timeout: async () => {
         await this.end();

@@ -57,6 +57,36 @@ export const DaemonConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** The Lambda API (docs/LAMBDA.md): SigV4 keys beyond the default one, the region of ARNs, the Event queue. */
+    lambda: Type.Optional(
+      Type.Object(
+        {
+          keys: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  accessKeyId: Type.String({ pattern: '^[A-Za-z0-9_+=,.@-]{1,128}$' }),
+                  secretAccessKey: Type.String({ minLength: 16, maxLength: 1024 }),
+                },
+                { additionalProperties: false },
+              ),
+              { maxItems: 1000 },
+            ),
+          ),
+          region: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })),
+          eventQueue: Type.Optional(
+            Type.Object(
+              {
+                maxQueued: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+                maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** How long each criu phase may take before criu is killed (PREBAKE_ERR_CRIU_TIMEOUT); unset: PREBAKE_CRIU_DEADLINE_S, else the defaults. */
     criuDeadlines: Type.Optional(
       Type.Object(
@@ -133,6 +163,12 @@ export interface DaemonConfig {
   /** Empty: any directory may be registered. */
   functionsRoots: readonly string[];
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  lambda: {
+    /** Besides the default key (access key id "prebake", the API token as its secret). */
+    keys: readonly { accessKeyId: string; secretAccessKey: string }[];
+    region: string;
+    eventQueue: { maxQueued: number; maxConcurrent: number };
+  };
   logs: { perFunction: number; maxBytes: number };
   functions: Record<string, Static<typeof FunctionOverridesSchema>>;
 }
@@ -162,6 +198,8 @@ export const DEFAULTS = {
   // and an idle keep-alive connection is closed after this long: a client trickling bytes holds no socket for
   // longer (Node's own defaults let 50 trickling connections hold their sockets for over five minutes).
   http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 },
+  // Event invocations wait here (a full queue answers 429) and run a few at a time, each taking a slot of maxConcurrent.
+  lambda: { keys: [], region: 'us-east-1', eventQueue: { maxQueued: 1000, maxConcurrent: os.availableParallelism() } },
   logs: { perFunction: 100, maxBytes: 64 * 1024 },
 } as const satisfies Omit<DaemonConfig, 'functions'>;
 
@@ -214,6 +252,14 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
       headersTimeoutMs,
       requestTimeoutMs,
       keepAliveTimeoutMs: config.http?.keepAliveTimeoutMs ?? DEFAULTS.http.keepAliveTimeoutMs,
+    },
+    lambda: {
+      keys: config.lambda?.keys ?? DEFAULTS.lambda.keys,
+      region: config.lambda?.region ?? DEFAULTS.lambda.region,
+      eventQueue: {
+        maxQueued: config.lambda?.eventQueue?.maxQueued ?? DEFAULTS.lambda.eventQueue.maxQueued,
+        maxConcurrent: config.lambda?.eventQueue?.maxConcurrent ?? DEFAULTS.lambda.eventQueue.maxConcurrent,
+      },
     },
     logs: {
       perFunction: config.logs?.perFunction ?? DEFAULTS.logs.perFunction,

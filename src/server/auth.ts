@@ -1,7 +1,7 @@
 // Every route but GET /healthz (and GET /metrics with --metrics-public) needs `Authorization: Bearer <token>`:
 // registering a function runs its code as root, so no one else on the host may reach the API.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { bearerToken, secretChecker } from '../bearer.ts';
 import { PrebakeError } from '../errors.ts';
 
 export interface AuthOptions {
@@ -11,16 +11,21 @@ export interface AuthOptions {
   metricsPublic?: boolean;
 }
 
-// Digests of equal length, so the comparison takes the same time whatever the given token's length or content.
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route checks its own credentials (the Lambda API: SigV4 or the bearer token, after the body is read). */
+    ownAuth?: boolean;
+  }
+}
 
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
-  const expected = digest(options.token);
+  const matches = secretChecker(options.token);
   const publicRoutes = new Set(['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])]);
   app.addHook('onRequest', async (request, reply) => {
     if ((request.method === 'GET' || request.method === 'HEAD') && publicRoutes.has(request.routeOptions.url ?? '')) return;
-    const given = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
-    if (given !== undefined && timingSafeEqual(digest(given), expected)) return;
+    if (request.routeOptions.config?.ownAuth) return;
+    const given = bearerToken(request.headers.authorization);
+    if (given !== undefined && matches(given)) return;
     reply.header('www-authenticate', 'Bearer realm="prebake"');
     throw new PrebakeError('PREBAKE_ERR_UNAUTHORIZED', given === undefined ? 'the request has no API token' : 'the API token is wrong', {
       hint: 'send Authorization: Bearer <token>; the daemon logs where its token is (by default <home>/api-token)',

@@ -23,6 +23,8 @@ export interface MetricsSources {
 export interface Metrics {
   registry: Registry;
   observer: ManagerObserver;
+  /** Counts an Event invocation of the Lambda API once it has run (outcome: ok or the error code). */
+  lambdaEventDone: (functionName: string, outcome: string) => void;
 }
 
 export function createMetrics(sources: MetricsSources): Metrics {
@@ -60,6 +62,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
     name: 'prebake_fallbacks_total',
     help: 'Invocations that fell back to a plain start because a restore failed',
     labelNames: ['function'] as const,
+    registers,
+  });
+  const lambdaEvents = new Counter({
+    name: 'prebake_lambda_event_invocations_total',
+    help: 'Event invocations of the Lambda API (X-Amz-Invocation-Type: Event) by outcome, counted once they ran (ok or the error code)',
+    labelNames: ['function', 'outcome'] as const,
     registers,
   });
   const builds = new Counter({
@@ -173,5 +181,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
       builds.inc({ function: event.functionName, outcome: event.ok ? 'ok' : 'failed' });
     },
   };
-  return { registry, observer };
+  const lambdaEventDone = (functionName: string, outcome: string) => lambdaEvents.inc({ function: functionName, outcome });
+  return { registry, observer, lambdaEventDone };
 }

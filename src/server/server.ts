@@ -5,9 +5,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { PrebakeError } from '../errors.ts';
 import { Host, type HostOptions } from '../host/host.ts';
+import { LAMBDA_PREFIX, lambdaApi } from '../lambda/api.ts';
 import { resolveDaemonConfig } from '../manager/config.ts';
 import { type AuthOptions, installAuth } from './auth.ts';
-import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.ts';
+import { clientErrorHandler, frameworkErrors, installErrorHandlers, toApiError } from './error-handler.ts';
 import { createMetrics } from './metrics.ts';
 import { bundleRoutes } from './routes/bundle.ts';
 import { functionRoutes } from './routes/functions.ts';
@@ -92,5 +93,6 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(invokeRoutes, { host });
   await app.register(logRoutes, { host });
   await app.register(healthRoutes, { host, registry: metrics.registry });
+  await app.register(lambdaApi, { prefix: LAMBDA_PREFIX, host, token: auth.token, toApiError, eventDone: metrics.lambdaEventDone });
   return app;
 }

@@ -84,6 +84,40 @@ describe('java handler shapes', SLOW, () => {
     expect(shim.stdout).toContain('greeting Ada');
   });
 
+  it("answers AWS's Context with Lambda's fields, the caller's client context and identity behind AWS's interfaces", async () => {
+    const shim = await launcher.startReady('java-aws', { handler: 'handlers.Contextual::handleRequest' });
+    const clientContext = {
+      client: { installation_id: 'install-1', app_title: 'Cake shop' },
+      custom: { flavour: 'lemon' },
+      env: { locale: 'en' },
+    };
+    const identity = { cognitoIdentityId: 'eu-west-1:abc', cognitoIdentityPoolId: 'eu-west-1:pool' };
+    const header = {
+      version: '$LATEST',
+      arn: 'arn:aws:lambda:eu-west-1:000000000000:function:java-aws',
+      logGroup: '/aws/lambda/java-aws',
+      logStream: '2026/12/06/[$LATEST]0123456789abcdef0123456789abcdef',
+    };
+    const ask = (extra: Record<string, string>) => {
+      shim.send({ type: 'invoke', id: 'req-context', deadline: Date.now() + 20_000, ...header, ...extra }, '{}');
+      return shim.next().then(bodyJson);
+    };
+    expect(await ask({ clientContext: JSON.stringify(clientContext), identity: JSON.stringify(identity) })).toEqual({
+      functionVersion: '$LATEST',
+      invokedFunctionArn: header.arn,
+      logGroupName: header.logGroup,
+      logStreamName: header.logStream,
+      installationId: 'install-1',
+      appTitle: 'Cake shop',
+      custom: { flavour: 'lemon' },
+      environment: { locale: 'en' },
+      identityId: 'eu-west-1:abc',
+      identityPoolId: 'eu-west-1:pool',
+    });
+    expect(await ask({})).toMatchObject({ invokedFunctionArn: header.arn, identityId: null });
+    expect(await ask({})).not.toHaveProperty('installationId');
+  });
+
   it('runs a RequestHandler<String, String> over JSON strings, and a RequestStreamHandler over bytes', async () => {
     const upper = await launcher.startReady('java-aws', { handler: 'handlers.Upper::handleRequest' });
     expect(bodyJson(await upper.invoke('quiet'))).toBe('QUIET');

@@ -83,7 +83,7 @@ interface Echo {
   invocations: number;
   event: unknown;
   hooks: string[];
-  context: { requestId: string; functionName: string; memoryLimitInMB: number; remainingMs: number };
+  context: { requestId: string; functionName: string; memoryLimitInMB: number; remainingMs: number } & Record<string, unknown>;
 }
 
 interface ErrorInfo {
@@ -143,6 +143,38 @@ describe.each(RUNTIMES.map((runtime) => [runtime.name, runtime] as const))('the 
     expect(context.memoryLimitInMB).toBe(256);
     expect(context.remainingMs).toBeGreaterThan(10_000);
     expect(context.remainingMs).toBeLessThanOrEqual(20_000);
+  });
+
+  it("hands Lambda's context fields from the invoke frame to the handler, and the defaults' absence as null", async () => {
+    const shim = await startReady();
+    const clientContext = {
+      client: { installation_id: 'install-1', app_title: 'Cake shop' },
+      custom: { flavour: 'lemon' },
+      env: { locale: 'en' },
+    };
+    const identity = { cognitoIdentityId: 'eu-west-1:abc', cognitoIdentityPoolId: 'eu-west-1:pool' };
+    const lambda = {
+      version: '$LATEST',
+      arn: `arn:aws:lambda:eu-west-1:000000000000:function:${runtime.fixture}`,
+      logGroup: `/aws/lambda/${runtime.fixture}`,
+      logStream: '2026/12/06/[$LATEST]0123456789abcdef0123456789abcdef',
+      clientContext: JSON.stringify(clientContext),
+      identity: JSON.stringify(identity),
+    };
+    shim.send({ type: 'invoke', id: 'lambda-1', deadline: Date.now() + 20_000, ...lambda }, JSON.stringify({}));
+    expect(echo(await shim.next()).context).toMatchObject({
+      requestId: 'lambda-1',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: lambda.arn,
+      logGroupName: lambda.logGroup,
+      logStreamName: lambda.logStream,
+      clientContext,
+      identity,
+    });
+    // A caller that sent neither: none in the context.
+    const { clientContext: _, identity: __, ...plain } = lambda;
+    shim.send({ type: 'invoke', id: 'lambda-2', deadline: Date.now() + 20_000, ...plain }, JSON.stringify({}));
+    expect(echo(await shim.next()).context).toMatchObject({ clientContext: null, identity: null, invokedFunctionArn: lambda.arn });
   });
 
   it('hands the handler a null event for an empty body', async () => {

@@ -86,16 +86,28 @@ async function loadHandler() {
   return handler;
 }
 
+// Lambda's context (the Node.js runtime's field names); the controller fills the fields (docs/PROTOCOL.md).
 function makeContext(header) {
   const deadline = Number(header.deadline);
   return {
     requestId: header.id,
     awsRequestId: header.id,
     functionName,
+    functionVersion: header.version ?? '$LATEST',
+    invokedFunctionArn: header.arn,
     memoryLimitInMB: memoryMb,
+    logGroupName: header.logGroup,
+    logStreamName: header.logStream,
+    clientContext: parseOptional(header.clientContext),
+    identity: parseOptional(header.identity),
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     callbackWaitsForEmptyEventLoop: false,
   };
+}
+
+// The controller sends the caller's client context and identity as JSON text; it has checked them.
+function parseOptional(text) {
+  return typeof text === 'string' ? JSON.parse(text) : undefined;
 }
 
 // Lambda handlers come in two shapes: async (event, context) and (event, context, callback).

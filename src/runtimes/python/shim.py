@@ -32,15 +32,27 @@ class ControllerGone(Exception):
 
 
 class Context:
-    """The handler's second argument."""
+    """The handler's second argument: Lambda's context object (the Python runtime's attribute names)."""
 
-    __slots__ = ('request_id', 'function_name', 'memory_limit_in_mb', 'deadline_ms')
+    __slots__ = ('aws_request_id', 'function_name', 'function_version', 'invoked_function_arn', 'memory_limit_in_mb',
+                 'log_group_name', 'log_stream_name', 'client_context', 'identity', 'deadline_ms')
 
-    def __init__(self, request_id, function_name, memory_limit_in_mb, deadline_ms):
-        self.request_id = request_id
+    def __init__(self, header, function_name, memory_limit_in_mb):
+        deadline = header.get('deadline')
+        self.aws_request_id = header.get('id')
         self.function_name = function_name
+        self.function_version = header.get('version', '$LATEST')
+        self.invoked_function_arn = header.get('arn')
         self.memory_limit_in_mb = memory_limit_in_mb
-        self.deadline_ms = deadline_ms
+        self.log_group_name = header.get('logGroup')
+        self.log_stream_name = header.get('logStream')
+        self.client_context = _client_context(header.get('clientContext'))
+        self.identity = _identity(header.get('identity'))
+        self.deadline_ms = deadline if isinstance(deadline, (int, float)) else None
+
+    @property
+    def request_id(self):
+        return self.aws_request_id
 
     def get_remaining_time_in_millis(self):
         if self.deadline_ms is None:
@@ -48,7 +60,35 @@ class Context:
         return max(0, int(self.deadline_ms - time.time() * 1000))
 
     def __repr__(self):
-        return f'Context(request_id={self.request_id!r}, function_name={self.function_name!r})'
+        return f'Context(aws_request_id={self.aws_request_id!r}, function_name={self.function_name!r})'
+
+
+def _snake(name):
+    return ''.join('_' + c.lower() if c.isupper() else c for c in name).lstrip('_')
+
+
+def _client_context(text):
+    """Lambda's ClientContext: .client (installation_id, app_title, ...), .custom and .env, from the caller's JSON."""
+    if text is None:
+        return None
+    import types  # only when a caller sent a client context
+
+    given = json.loads(text)
+    client = given.get('client') or {}
+    return types.SimpleNamespace(
+        client=types.SimpleNamespace(**{_snake(key): value for key, value in client.items()}) if client else None,
+        custom=given.get('custom') or given.get('Custom'),
+        env=given.get('env'),
+    )
+
+
+def _identity(text):
+    if text is None:
+        return None
+    import types
+
+    given = json.loads(text)
+    return types.SimpleNamespace(cognito_identity_id=given.get('cognitoIdentityId'), cognito_identity_pool_id=given.get('cognitoIdentityPoolId'))
 
 
 # --- frames ----------------------------------------------------------------------------------------------
@@ -165,8 +205,7 @@ def _load_handler(function_dir, handler_name):
 
 def _invoke(handler, header, body, function_name, memory_mb):
     request_id = header.get('id')
-    deadline = header.get('deadline')
-    context = Context(request_id, function_name, memory_mb, deadline if isinstance(deadline, (int, float)) else None)
+    context = Context(header, function_name, memory_mb)
     try:
         event = json.loads(body) if body else None
         # allow_nan=False: NaN and Infinity are not JSON, and the controller passes the result on unparsed.

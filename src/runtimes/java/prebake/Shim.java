@@ -112,7 +112,7 @@ public final class Shim {
     byte[] result;
     try {
       String event = frame.body.length == 0 ? "null" : new String(frame.body, StandardCharsets.UTF_8);
-      String returned = handler.handle(event, new Context(id, functionName, memoryMb, deadline));
+      String returned = handler.handle(event, new Context(id, functionName, memoryMb, deadline, frame.header));
       if (returned == null) returned = "null";
       String problem = Json.invalidity(returned);
       if (problem != null) throw new InvalidResultException(returned, problem);
