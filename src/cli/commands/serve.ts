@@ -5,8 +5,6 @@ import type { InstanceRegistry } from '../../instance/registry.ts';
 import { type DaemonConfigInput, resolveDaemonConfig } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
 import { resolveHome } from '../../paths.ts';
-import { buildServer } from '../../server/server.ts';
-import { closeGracefully } from '../../server/shutdown.ts';
 import { resolveApiToken } from '../../server/token.ts';
 import type { GlobalOptions } from '../context.ts';
 import { wholeNumber } from '../options.ts';
@@ -88,6 +86,9 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
     .action(async (options: ServeOptions, command: Command) => {
       const home = resolveHome(command.optsWithGlobals<GlobalOptions>().home);
       const config = resolveDaemonConfig(await daemonConfig(options, command));
+      // Loaded here, not at the top: every other command would pay for fastify and the Lambda API at start-up.
+      const { buildServer } = await import('../../server/server.ts');
+      const { closeGracefully } = await import('../../server/shutdown.ts');
       const apiToken = await resolveApiToken({ home, tokenFile: options.tokenFile, envToken: process.env.PREBAKE_API_TOKEN });
       // Nothing the daemon starts (criu, compilers, functions) needs to see it.
       delete process.env.PREBAKE_API_TOKEN;
