@@ -9,7 +9,6 @@ import {
   GetFunctionCommand,
   InvokeCommand,
   LambdaClient,
-  LambdaServiceException,
   ListFunctionsCommand,
   type Runtime,
   UpdateFunctionCodeCommand,
@@ -21,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
 import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
 import { closeAndClean, startServer, type TestServer } from '../server/harness.ts';
+import { awsError } from './aws-error.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -64,16 +64,6 @@ const result = async (name: string, event: unknown = {}) => {
   expect(output.FunctionError, Buffer.from(output.Payload ?? []).toString()).toBeUndefined();
   return JSON.parse(Buffer.from(output.Payload!).toString('utf8'));
 };
-
-async function awsError(send: Promise<unknown>): Promise<{ name: string; status?: number; message: string }> {
-  const error = await send.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(LambdaServiceException);
-  const aws = error as LambdaServiceException;
-  return { name: aws.name, status: aws.$metadata.httpStatusCode, message: aws.message };
-}
 
 const BUNDLED: { name: string; Runtime: Runtime; Handler: string }[] = [
   { name: 'hello-node', Runtime: 'nodejs22.x', Handler: 'index.handler' },

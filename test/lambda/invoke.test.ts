@@ -4,6 +4,7 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient, LambdaServiceExc
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from '../server/harness.ts';
+import { awsError } from './aws-error.ts';
 
 let sandbox: Sandbox;
 let server: TestServer;
@@ -25,17 +26,6 @@ function client(accessKeyId = 'prebake', secretAccessKey = server.token): Lambda
 
 const payload = (output: InvokeCommandOutput) => JSON.parse(Buffer.from(output.Payload!).toString('utf8'));
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
-
-/** The SDK's error for `send`, by its AWS name and status. */
-async function awsError(send: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
-  const error = await send.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(LambdaServiceException);
-  const aws = error as LambdaServiceException;
-  return { name: aws.name, status: aws.$metadata.httpStatusCode, message: aws.message };
-}
 
 describe('Invoke over the AWS SDK', () => {
   it("answers RequestResponse with the result, Lambda's context, the client context and the tail of the log", async () => {
