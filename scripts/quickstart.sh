@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set everything up (scripts/setup.sh), build the bundled functions into images, and compare
 # plain starts, prebaked starts (criu restore), pooled clones, fork children (Python) and warm starts side by side with `prebake bench`.
-# As root; safe to run again. Extra arguments go to `prebake bench` (for example --runs 50).
+# As root; safe to run again, from any checkout: the bundled functions' names in the home are taken over by this
+# checkout's (bench --replace). Extra arguments go to `prebake bench` (for example --runs 50).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -18,4 +19,4 @@ for dir in functions/*/; do
     echo "quickstart: skipping ${dir%/}: the $runtime runtime is not available (see prebake doctor)" >&2
   fi
 done
-bin/prebake bench "${functions[@]}" --modes cold,prebaked,pooled,fork,warm --json bench-results/bench.json --chart bench-results/bench.svg "$@"
+bin/prebake bench --replace "${functions[@]}" --modes cold,prebaked,pooled,fork,warm --json bench-results/bench.json --chart bench-results/bench.svg "$@"

@@ -33,6 +33,8 @@ export interface BenchOptions {
   onNotice?: (line: string) => void;
   /** The phases of a build the bench runs (a function without a fresh image). */
   onBuild?: BuildListener;
+  /** Build a function even when another directory holds its name, taking the name over (as `build --replace`). */
+  replace?: boolean;
   /** Before a function's runs, once its arms are open: how many measurements they take. */
   onFunction?: (functionName: string, measurements: number) => void;
   onMeasured?: RunLoopOptions['onMeasured'];
@@ -110,6 +112,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           needImage,
           onNotice: options.onNotice,
           onBuild: options.onBuild,
+          replace: options.replace,
         });
       } catch (error) {
         const name = (isPrebakeError(error) && error.functionName) || target;

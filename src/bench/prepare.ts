@@ -31,6 +31,7 @@ export async function prepareBenchFunction(
     needImage: boolean;
     onNotice?: (line: string) => void;
     onBuild?: BuildListener;
+    replace?: boolean;
   },
 ): Promise<BenchFunction> {
   const { store } = context.host;
@@ -46,7 +47,7 @@ export async function prepareBenchFunction(
       const spec = await loadFunction(dir);
       const why = isPrebakeError(error, 'PREBAKE_ERR_NOT_BUILT') ? 'no image yet' : 'its image is stale';
       context.onNotice?.(`${spec.name}: ${why}, building it from ${spec.dir}`);
-      const { outcome: built } = await context.host.register(spec.dir, { onEvent: context.onBuild });
+      const { outcome: built } = await context.host.register(spec.dir, { onEvent: context.onBuild, replace: context.replace });
       context.onNotice?.(
         `${spec.name}: built in ${(built.meta.buildMs / 1000).toFixed(2)} s, image ${(built.meta.imageBytes / 1e6).toFixed(1)} MB`,
       );

@@ -1,6 +1,6 @@
 // Lambda's Invoke against a real daemon, driven by the AWS SDK (@aws-sdk/client-lambda) as users drive Lambda:
 // every answer a fresh prebaked instance, real criu.
-import { InvokeCommand, type InvokeCommandOutput, LambdaClient, LambdaServiceException } from '@aws-sdk/client-lambda';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../helpers.ts';
 import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from '../server/harness.ts';

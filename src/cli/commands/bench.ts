@@ -20,6 +20,7 @@ interface BenchCommandOptions {
   data?: string;
   json?: string;
   chart?: string;
+  replace?: boolean;
 }
 
 // Through a temporary file and a rename: a reader, or a bench killed while writing, never sees half a file.
@@ -48,6 +49,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
     )
     .option('--json <file>', 'write every run and the summary as JSON')
     .option('--chart <file.svg>', 'draw the distributions as an SVG chart')
+    .option('--replace', 'build a function whose name another directory holds, taking the name over (as build --replace)')
     .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {
       const { runs, warmups } = options;
       const modes = parseModes(options.modes);
@@ -78,6 +80,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
           warmups,
           event,
           host,
+          replace: options.replace,
           onNotice: (line) => {
             progress.finish();
             process.stderr.write(`${line}\n`);
