@@ -9,7 +9,7 @@ import { exportBundle } from '../bundle/export.ts';
 import { type ImportOptions, type ImportResult, importBundle } from '../bundle/import.ts';
 import { Criu } from '../criu/criu.ts';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import type { LambdaContextFields } from '../instance/lambda-context.ts';
+import { functionArn, type LambdaContextFields } from '../instance/lambda-context.ts';
 import { InstanceRegistry } from '../instance/registry.ts';
 import { checkEvent } from '../invoke/event.ts';
 import { type Lease, runInvocation } from '../invoke/invocation.ts';
@@ -375,7 +375,12 @@ export class Host {
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(
         request.event,
-        { requestId, timeoutMs: fn.spec.timeoutMs, resultLimitBytes: this.config.resultLimitBytes, lambda: request.lambda },
+        {
+          requestId,
+          timeoutMs: fn.spec.timeoutMs,
+          resultLimitBytes: this.config.resultLimitBytes,
+          lambda: { invokedFunctionArn: functionArn(name, this.config.lambda.region), ...request.lambda },
+        },
         {
           // The one place an invocation gets its started instance.
           lease: () => this.lease(fn, mode, settings, log),

@@ -18,7 +18,12 @@ export interface LambdaContextFields {
 /** The account part of the ARNs prebake makes: Lambda's own emulators use the same placeholder. */
 export const LOCAL_ACCOUNT = '000000000000';
 
-export function functionArn(functionName: string, region = process.env.AWS_REGION ?? 'us-east-1'): string {
+/** The region of the ARNs prebake makes when nobody named one: AWS_REGION, as Lambda's runtimes see it, else us-east-1. */
+export function defaultRegion(): string {
+  return process.env.AWS_REGION ?? 'us-east-1';
+}
+
+export function functionArn(functionName: string, region = defaultRegion()): string {
   return `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${functionName}`;
 }
 

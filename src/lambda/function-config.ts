@@ -38,7 +38,8 @@ export interface LambdaConfig {
   description: string;
 }
 
-function invalid(message: string): PrebakeError {
+/** Lambda's InvalidParameterValueException: a field prebake cannot take, named in `message`. */
+export function invalidParameter(message: string): PrebakeError {
   return new PrebakeError('PREBAKE_ERR_INVALID_INPUT', message, {
     details: { lambdaType: 'InvalidParameterValueException' },
     hint: 'see "Use it as a Lambda endpoint" in the README for the fields prebake takes',
@@ -48,7 +49,7 @@ function invalid(message: string): PrebakeError {
 /** A Lambda FunctionName as a prebake name: Lambda allows upper case, prebake's names are lower-case. */
 export function prebakeName(functionName: unknown): string {
   if (typeof functionName !== 'string' || !isFunctionName(functionName)) {
-    throw invalid(
+    throw invalidParameter(
       `FunctionName ${JSON.stringify(functionName)} is not a name prebake takes: 1 to 63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit`,
     );
   }
@@ -58,7 +59,7 @@ export function prebakeName(functionName: unknown): string {
 /** The runtime family of a Lambda runtime identifier, or InvalidParameterValueException naming the ones taken. */
 export function runtimeOf(runtime: unknown): RuntimeName {
   const family = typeof runtime === 'string' ? RUNTIME_FAMILIES.find(({ pattern }) => pattern.test(runtime)) : undefined;
-  if (!family) throw invalid(`Runtime ${JSON.stringify(runtime)} is not one prebake runs (${SUPPORTED_RUNTIMES})`);
+  if (!family) throw invalidParameter(`Runtime ${JSON.stringify(runtime)} is not one prebake runs (${SUPPORTED_RUNTIMES})`);
   return family.runtime;
 }
 
@@ -68,7 +69,7 @@ export function lambdaConfig(input: LambdaConfigInput, previous?: LambdaConfig):
   runtimeOf(runtime);
   const handler = input.Handler ?? previous?.handler;
   if (typeof handler !== 'string' || handler.length === 0 || handler.length > 128) {
-    throw invalid('Handler must be 1 to 128 characters: "file.function" for Node and Python, "package.Class::method" for Java');
+    throw invalidParameter('Handler must be 1 to 128 characters: "file.function" for Node and Python, "package.Class::method" for Java');
   }
   return {
     runtime: runtime as string,
@@ -95,7 +96,7 @@ export function manifestOf(name: string, config: LambdaConfig): Manifest {
 function bounded(field: string, value: unknown, fallback: number, range: { min: number; max: number }): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < range.min || value > range.max) {
-    throw invalid(`${field} must be an integer from ${range.min} to ${range.max}, not ${JSON.stringify(value)}`);
+    throw invalidParameter(`${field} must be an integer from ${range.min} to ${range.max}, not ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -104,13 +105,13 @@ function environmentOf(value: unknown, fallback: Record<string, string>): Record
   if (value === undefined) return fallback;
   const variables = (value as { Variables?: unknown } | null)?.Variables ?? {};
   if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) {
-    throw invalid('Environment.Variables must be an object of strings');
+    throw invalidParameter('Environment.Variables must be an object of strings');
   }
   const environment: Record<string, string> = {};
   for (const [key, text] of Object.entries(variables)) {
     if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(key))
-      throw invalid(`Environment.Variables has the name ${JSON.stringify(key)}: letters, digits and _ only`);
-    if (typeof text !== 'string') throw invalid(`Environment.Variables.${key} must be a string`);
+      throw invalidParameter(`Environment.Variables has the name ${JSON.stringify(key)}: letters, digits and _ only`);
+    if (typeof text !== 'string') throw invalidParameter(`Environment.Variables.${key} must be a string`);
     environment[key] = text;
   }
   return environment;
@@ -118,6 +119,6 @@ function environmentOf(value: unknown, fallback: Record<string, string>): Record
 
 function descriptionOf(value: unknown, fallback: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.length > 256) throw invalid('Description must be a string of at most 256 characters');
+  if (typeof value !== 'string' || value.length > 256) throw invalidParameter('Description must be a string of at most 256 characters');
   return value;
 }

@@ -7,12 +7,13 @@ import { constants } from 'node:fs';
 import { cp, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
+import { isInside } from '../files/inside.ts';
 import type { Host } from '../host/host.ts';
 import { functionArn } from '../instance/lambda-context.ts';
 import { MANIFEST_FILE } from '../manifest/load.ts';
 import type { FunctionSpec } from '../manifest/schema.ts';
 import type { ImageMeta } from '../store/store.ts';
-import { type LambdaConfig, type LambdaConfigInput, lambdaConfig, manifestOf, prebakeName } from './function-config.ts';
+import { invalidParameter, type LambdaConfig, type LambdaConfigInput, lambdaConfig, manifestOf, prebakeName } from './function-config.ts';
 import { unpackZip } from './zip.ts';
 
 export const LAMBDA_FILE = 'lambda.json';
@@ -40,10 +41,6 @@ export interface CreateInput extends LambdaConfigInput {
   FunctionName?: unknown;
   Code?: unknown;
   PackageType?: unknown;
-}
-
-function invalid(message: string, lambdaType = 'InvalidParameterValueException'): PrebakeError {
-  return new PrebakeError('PREBAKE_ERR_INVALID_INPUT', message, { details: { lambdaType } });
 }
 
 function conflict(name: string, message: string): PrebakeError {
@@ -78,7 +75,7 @@ export class LambdaFunctions {
   async create(input: CreateInput, region: string): Promise<Record<string, unknown>> {
     const name = prebakeName(input.FunctionName);
     if (input.PackageType !== undefined && input.PackageType !== 'Zip') {
-      throw invalid(`PackageType ${JSON.stringify(input.PackageType)}: prebake takes .zip deployment packages (Code.ZipFile)`);
+      throw invalidParameter(`PackageType ${JSON.stringify(input.PackageType)}: prebake takes .zip deployment packages (Code.ZipFile)`);
     }
     const config = lambdaConfig(input);
     if (this.progress.has(name) || (await this.host.store.get(name))) {
@@ -229,7 +226,7 @@ export class LambdaFunctions {
   /** With functionsRoots set, <home>/lambda must be among them (the Host refuses to build elsewhere). */
   private assertRootAllowed(): void {
     const roots = this.host.config.functionsRoots;
-    if (roots.length > 0 && !roots.some((root) => this.root === root || this.root.startsWith(`${path.resolve(root)}/`))) {
+    if (roots.length > 0 && !roots.some((root) => isInside(this.root, path.resolve(root)))) {
       throw new PrebakeError(
         'PREBAKE_ERR_PATH_NOT_ALLOWED',
         `functions created over the Lambda API live in ${this.root}, outside functionsRoots`,
@@ -309,7 +306,7 @@ export class LambdaFunctions {
 function zipFileOf(code: unknown): Buffer {
   const zipFile = (code as { ZipFile?: unknown } | null | undefined)?.ZipFile;
   if (typeof zipFile !== 'string' || zipFile.length === 0) {
-    throw invalid('Code.ZipFile is required: prebake takes the deployment package inline (no S3Bucket, no ImageUri)');
+    throw invalidParameter('Code.ZipFile is required: prebake takes the deployment package inline (no S3Bucket, no ImageUri)');
   }
   return Buffer.from(zipFile, 'base64');
 }

@@ -4,7 +4,7 @@
 // function's start mode says otherwise.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isPrebakeError, PrebakeError } from '../errors.ts';
-import type { Host, InvocationResult } from '../host/host.ts';
+import { type Host, type InvocationResult, outcomeOf } from '../host/host.ts';
 import { functionArn } from '../instance/lambda-context.ts';
 import { checkEvent } from '../invoke/event.ts';
 import { functionErrorBody, lambdaShape } from './errors.ts';
@@ -37,8 +37,7 @@ export function invokeRoute(app: FastifyInstance, { host, functions, eventDone }
   const events = new EventQueue({
     ...host.config.lambda.eventQueue,
     done: (job, error) => {
-      const outcome =
-        error === undefined ? 'ok' : isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
+      const outcome = error === undefined ? 'ok' : outcomeOf(error);
       const fields = { fn: job.functionName, reqId: job.requestId, outcome };
       if (error === undefined) app.log.info(fields, 'Event invocation done');
       else app.log.warn({ ...fields, err: { message: (error as Error).message } }, 'Event invocation failed');

@@ -8,6 +8,7 @@ import type { CriuDeadlines } from '../criu/deadline.ts';
 import { PrebakeError } from '../errors.ts';
 import { LAMBDA_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../instance/frames.ts';
 import { DEFAULT_RESULT_LIMIT_BYTES } from '../instance/instance.ts';
+import { defaultRegion } from '../instance/lambda-context.ts';
 import {
   DEFAULT_POOL_SIZING,
   FUNCTION_NAME_PATTERN,
@@ -199,6 +200,7 @@ export const DEFAULTS = {
   // longer (Node's own defaults let 50 trickling connections hold their sockets for over five minutes).
   http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 },
   // Event invocations wait here (a full queue answers 429) and run a few at a time, each taking a slot of maxConcurrent.
+  // The region's default is read when the config is resolved (defaultRegion: AWS_REGION, else this).
   lambda: { keys: [], region: 'us-east-1', eventQueue: { maxQueued: 1000, maxConcurrent: os.availableParallelism() } },
   logs: { perFunction: 100, maxBytes: 64 * 1024 },
 } as const satisfies Omit<DaemonConfig, 'functions'>;
@@ -255,7 +257,7 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
     },
     lambda: {
       keys: config.lambda?.keys ?? DEFAULTS.lambda.keys,
-      region: config.lambda?.region ?? DEFAULTS.lambda.region,
+      region: config.lambda?.region ?? defaultRegion(),
       eventQueue: {
         maxQueued: config.lambda?.eventQueue?.maxQueued ?? DEFAULTS.lambda.eventQueue.maxQueued,
         maxConcurrent: config.lambda?.eventQueue?.maxConcurrent ?? DEFAULTS.lambda.eventQueue.maxConcurrent,
