@@ -15,6 +15,7 @@ import { checkEvent } from '../invoke/event.ts';
 import { type Lease, runInvocation } from '../invoke/invocation.ts';
 import type { InvokeOutcome } from '../invoke/invoke.ts';
 import { looksLikePath, resolveFunction, resolveImage } from '../invoke/resolve.ts';
+import { ensureVisibleProc } from '../launch/visible-proc.ts';
 import { BuildQueue } from '../manager/build-queue.ts';
 import { type ClonePoolStats, ClonePools } from '../manager/clone-pool.ts';
 import {
@@ -161,6 +162,10 @@ export class Host {
    */
   async open(): Promise<void> {
     await this.store.init();
+    const proc = await ensureVisibleProc();
+    if (proc.mounted)
+      this.log.info({ mountPoint: proc.mountPoint }, "mounted a whole proc for the sandboxes: this container's /proc is masked");
+    if (proc.problem) this.log.warn({ problem: proc.problem }, 'sandboxes cannot mount their own proc here');
     const { cgroups, killed, removedDirs } = await sweepLeftovers(this.store);
     if (cgroups > 0 || killed > 0 || removedDirs > 0) {
       this.log.warn({ cgroups, killed, removedDirs }, 'swept instances and work dirs left by a previous run');

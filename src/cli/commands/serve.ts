@@ -1,6 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { PrebakeError } from '../../errors.ts';
+import { type TaskHome, takeTaskHome } from '../../host/task-homes.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { type DaemonConfigInput, resolveDaemonConfig } from '../../manager/config.ts';
 import { START_MODES } from '../../manifest/schema.ts';
@@ -25,8 +27,26 @@ interface ServeOptions {
   maxBuilds?: number;
   functionsRoot?: string[];
   tokenFile?: string;
+  taskHomes?: string;
   metricsPublic: boolean;
   logLevel: string;
+}
+
+/** `--task-homes` (PREBAKE_HOME is then not read): refused with `--home`, and without a token that outlives the home (a new one each start). */
+async function takeHome(options: ServeOptions, command: Command): Promise<TaskHome> {
+  if (command.optsWithGlobals<GlobalOptions>().home) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', '--task-homes makes the home: --home cannot be given too', {
+      hint: 'drop one of them',
+    });
+  }
+  if (!options.tokenFile && !process.env.PREBAKE_API_TOKEN) {
+    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', '--task-homes needs --token-file or PREBAKE_API_TOKEN', {
+      hint: 'a token kept in the home would change with every start: give it as a secret (docs/DEPLOY.md)',
+    });
+  }
+  return takeTaskHome(path.resolve(options.taskHomes!), (error) => {
+    console.error(`prebake: the lock on this daemon's home could not be renewed: ${error.message}`);
+  });
 }
 
 // Past the shutdown timeout, instances are ended; this much more and the daemon exits regardless.
@@ -81,10 +101,15 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       dir,
     ])
     .option('--token-file <file>', 'read the API token from FILE (else PREBAKE_API_TOKEN, else <home>/api-token)')
+    .option(
+      '--task-homes <dir>',
+      'under an orchestrator: a home of its own under DIR, removing homes no running daemon holds (docs/DEPLOY.md)',
+    )
     .option('--metrics-public', 'serve GET /metrics without the API token', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (options: ServeOptions, command: Command) => {
-      const home = resolveHome(command.optsWithGlobals<GlobalOptions>().home);
+      const taskHome = options.taskHomes ? await takeHome(options, command) : undefined;
+      const home = taskHome?.home ?? resolveHome(command.optsWithGlobals<GlobalOptions>().home);
       const config = resolveDaemonConfig(await daemonConfig(options, command));
       // Loaded here, not at the top: every other command would pay for fastify and the Lambda API at start-up.
       const { buildServer } = await import('../../server/server.ts');
@@ -99,6 +124,7 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
         logger: { level: options.logLevel },
         auth: { token: apiToken.token, metricsPublic: options.metricsPublic },
       });
+      if (taskHome) app.log.info({ home, removed: taskHome.removed }, 'took a home of its own; removed the homes of daemons gone');
       app.log.info(
         { tokenFrom: apiToken.from, created: apiToken.created },
         `API token ${apiToken.created ? 'created in' : 'read from'} ${apiToken.from}: send it as Authorization: Bearer <token>`,
@@ -120,6 +146,8 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
         try {
           const { forced } = await closeGracefully(app, config.shutdownTimeoutMs);
           app.log.info({ forced }, 'stopped; every instance has ended');
+          // Nothing restarts into a task home: it goes with its daemon.
+          if (taskHome) await taskHome.release().then(() => rm(home, { recursive: true, force: true }));
           process.exit(0);
         } catch (error) {
           app.log.error({ err: error }, 'shutdown failed');
