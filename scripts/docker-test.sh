@@ -23,17 +23,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
-REAL_BASE=node:24-trixie-slim
-STANDIN_BASE=prebake-base:24-trixie-slim
+TAG=docker-test
 IMAGE=prebake-test
 FUNCTIONS=(hello-node hello-python hello-java)
 FUNCTIONS_MODE=${FUNCTIONS_MODE:-ro}
 remove_images=
 [ "${1:-}" = --remove-images ] && remove_images=1
+# shellcheck source=scripts/docker-lib.sh
+. scripts/docker-lib.sh
 
-# Every line says how long the script has been running, so the output doubles as a record of the phases.
-log() { printf '[docker-test +%ss] %s\n' "$SECONDS" "$*" >&2; }
-fail() { printf '[docker-test +%ss] FAIL: %s\n' "$SECONDS" "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root (criu in the container needs it, and so may the engine)"
 command -v curl >/dev/null || fail "curl is missing"
 node=$(command -v node || echo /opt/prebake/bin/node)
@@ -62,7 +60,6 @@ run_id=$$
 container=prebake-test-$run_id
 volume=prebake-test-store-$run_id
 work=$(mktemp -d /tmp/prebake-docker-test.XXXXXX)
-engine_pid=
 
 # Removes what this run made, in order (the engine last), on every path; once.
 finish() {
@@ -74,7 +71,7 @@ finish() {
     if [ -n "$remove_images" ]; then "$DOCKER" rmi -f "$IMAGE" "$STANDIN_BASE" >/dev/null 2>&1 || true; fi
   fi
   rm -rf "$work"
-  if [ -n "$engine_pid" ]; then stop_engine; fi
+  if [ -n "$engine_pid" ]; then engine_down; fi
   return 0
 }
 cleanup() {
@@ -86,103 +83,13 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. the engine ------------------------------------------------------------------------------------------
-# A CLI that can build with BuildKit (the Dockerfile mounts a secret): one with buildx, or Docker 18.09-20.10's,
-# which has BuildKit built in (Debian 12's docker.io). A newer CLI without buildx falls back to the legacy builder.
-pick_cli() {
-  local c
-  for c in ${DOCKER:-} docker /usr/bin/docker; do
-    command -v "$c" >/dev/null || continue
-    if "$c" buildx version >/dev/null 2>&1; then echo "$c"; return; fi
-    case $("$c" version --format '{{.Client.Version}}' 2>/dev/null) in 18.09*|19.03*|20.10*) echo "$c"; return ;; esac
-  done
-}
-stop_engine() {
-  log "stopping the dockerd this script started (pid $engine_pid)"
-  local children
-  children=$(cat /proc/"$engine_pid"/task/*/children 2>/dev/null)
-  kill "$engine_pid" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
-  kill -0 "$engine_pid" 2>/dev/null && fail "dockerd $engine_pid is still running 20 s after SIGTERM"
-  for child in $children; do
-    for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$child" 2>/dev/null && fail "dockerd's child $child ($(tr '\0' ' ' </proc/"$child"/cmdline)) outlived it"
-  done
-  engine_pid=
-  if [ -n "$engine_network_before" ]; then undo_engine_network; fi
-}
-# dockerd sets up host networking it never takes down: the docker0 bridge, its iptables chains and rules, the
-# FORWARD policy DROP and net.ipv4.ip_forward=1. When this script brought the first engine up (no docker0
-# before), it puts those back as they were once the engine is stopped.
-engine_network_before=
-record_engine_network() {
-  ip link show docker0 >/dev/null 2>&1 && return 0
-  engine_network_before="$(sysctl -n net.ipv4.ip_forward) $(iptables -S FORWARD | awk '$1 == "-P" { print $3 }')"
-}
-undo_engine_network() {
-  local table rule chain
-  ip link delete docker0 2>/dev/null || true
-  for table in filter nat; do
-    { iptables -t "$table" -S | grep -E '^-A .*(DOCKER|docker0)' || true; } | sed 's/^-A /-D /' | while read -r rule; do
-      # shellcheck disable=SC2086 # a rule is words, as iptables -S printed them
-      iptables -t "$table" $rule || true
-    done
-    for chain in DOCKER DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2; do
-      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain"
-    done
-  done
-  iptables -P FORWARD "${engine_network_before#* }"
-  sysctl -qw "net.ipv4.ip_forward=${engine_network_before%% *}"
-  ip link show docker0 >/dev/null 2>&1 && fail "docker0 is still there"
-  iptables-save | grep -q -i docker && fail "iptables still has docker's rules: $(iptables-save | grep -i docker)"
-  log "host networking as before the engine: no docker0, no docker chains, FORWARD ${engine_network_before#* }, ip_forward ${engine_network_before%% *}"
-  engine_network_before=
-}
-
-if ! command -v dockerd >/dev/null && ! command -v docker >/dev/null; then
-  log "no Docker engine: apt-get install docker.io"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
-fi
-DOCKER=$(pick_cli)
-[ -n "$DOCKER" ] || { log "no docker CLI with BuildKit: apt-get install docker.io"; apt-get install -y -qq --no-install-recommends docker.io >/dev/null; DOCKER=$(pick_cli); }
-[ -n "$DOCKER" ] || fail "no docker CLI that can build with BuildKit (install docker-buildx, or set DOCKER)"
-export DOCKER_BUILDKIT=1
-if ! "$DOCKER" info >/dev/null 2>&1; then
-  command -v dockerd >/dev/null || { log "apt-get install docker.io"; apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
-  log "no engine running: starting dockerd (log: $work/dockerd.log)"
-  record_engine_network
-  setsid dockerd --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
-  engine_pid=$!
-  for _ in $(seq 150); do "$DOCKER" info >/dev/null 2>&1 && break; kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
-  "$DOCKER" info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; fail "dockerd did not come up"; }
-fi
-log "engine: Docker $("$DOCKER" version --format '{{.Server.Version}}'), CLI $DOCKER ($("$DOCKER" version --format '{{.Client.Version}}'))"
+engine_up
 
 # --- 2. the base image --------------------------------------------------------------------------------------
-# Docker Hub answers /v2/ with a 401; where it cannot be reached (and no mirror is configured), a pull would only
-# retry for minutes.
-hub_reachable() {
-  curl -s -o /dev/null --max-time 15 https://registry-1.docker.io/v2/ ||
-    [ -n "$("$DOCKER" info --format '{{join .RegistryConfig.Mirrors ""}}' 2>/dev/null)" ]
-}
-if "$DOCKER" image inspect "$REAL_BASE" >/dev/null 2>&1 || { hub_reachable && "$DOCKER" pull -q "$REAL_BASE" >/dev/null; }; then
-  base=$REAL_BASE
-elif "$DOCKER" image inspect "$STANDIN_BASE" >/dev/null 2>&1; then
-  base=$STANDIN_BASE
-  log "$REAL_BASE cannot be pulled: reusing the stand-in $base"
-else
-  log "$REAL_BASE cannot be pulled: building a stand-in"
-  base=$(DOCKER=$DOCKER bash scripts/docker-base.sh "$STANDIN_BASE")
-fi
-log "base: $base ($("$DOCKER" image inspect -f '{{.Size}}' "$base" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+pick_base
 
 # --- 3. prebake's image -------------------------------------------------------------------------------------
-build_args=(--build-arg "BASE=$base" -t "$IMAGE")
-[ -n "${NO_CACHE:-}" ] && build_args+=(--no-cache)
-[ -n "${NODE_EXTRA_CA_CERTS:-}" ] && build_args+=(--secret "id=extra-ca,src=$NODE_EXTRA_CA_CERTS")
-log "docker build ${build_args[*]} ."
-started=$(date +%s)
-"$DOCKER" build --progress=plain "${build_args[@]}" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; fail "docker build failed"; }
-log "built in $(( $(date +%s) - started )) s; image $IMAGE: $("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+build_prebake "$IMAGE"
 dev_deps=$("$node" -p 'Object.keys(require("./package.json").devDependencies).join(" ")')
 "$DOCKER" run --rm --entrypoint sh "$IMAGE" -c '
   for c in gcc cc g++ make; do command -v $c && exit 1; done

@@ -2,11 +2,12 @@
 // run, dump it with criu, check that clones of the image do not share state (clone-check.ts), and publish the
 // image. The build is the deployment: its instance runs from the build's own copy of the function's code. On
 // any failure the instance is ended and the half-made build directory removed.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeBuild } from '../criu/build-info.ts';
 import type { Criu } from '../criu/criu.ts';
 import { makeRestorable } from '../criu/image-access.ts';
+import { dumpBlocker } from '../criu/privileges.ts';
 import { PrebakeError } from '../errors.ts';
 import type { Instance } from '../instance/instance.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
@@ -57,6 +58,10 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
   const [criuVersion, interpreter] = await Promise.all([criu.version(), runtime.interpreter(fn)]);
   // After version(), which names a missing or too old criu as such.
   const criuBuild = describeBuild(await criu.build());
+  // Before the init runs: the dump at its end would fail anyway.
+  const blocker = dumpBlocker(await readFile('/proc/self/status', 'utf8'));
+  if (blocker)
+    throw new PrebakeError('PREBAKE_ERR_DUMP_FAILED', `function "${fn.name}" cannot be built here: ${blocker}`, { functionName: fn.name });
 
   const release = await store.lock(fn.name);
   let buildDir: Awaited<ReturnType<ImageStore['createBuildDir']>> | undefined;

@@ -1,5 +1,5 @@
-// What criu needs from the process that runs it, read from /proc/self/status: capabilities and no seccomp
-// filter. Kept apart from the check itself so that the reasoning (which capability covers which) is tested
+// What criu needs from the process that runs it, read from /proc/self/status: capabilities, and for a dump no
+// seccomp filter. Kept apart from the check itself so that the reasoning (which capability covers which) is tested
 // without needing a container that lacks one.
 
 /** Capabilities criu cannot work without here (bit numbers from linux/capability.h). */
@@ -29,21 +29,26 @@ export function judgePrivileges(status: string, uid: number | undefined): Privil
   if (missing.length) {
     return { ok: false, detail: `missing ${missing.join(', ')}: in Docker, run with --privileged or --cap-add ALL (docs/DAEMON.md)` };
   }
-  // The kernel lets a tracer suspend its tracee's seccomp filters (which every instance has: prebake-exec's
-  // io_uring filter) only when the tracer itself runs under none: otherwise every dump fails with
-  // "suspending seccomp failed".
-  const seccomp = Number(/^Seccomp:\s*(\d+)/m.exec(status)?.[1] ?? '0');
-  if (seccomp !== 0) {
-    return {
-      ok: false,
-      detail:
-        'prebake runs under a seccomp filter, so criu cannot dump: in Docker, run with --security-opt seccomp=unconfined (or --privileged)',
-    };
-  }
   const names = REQUIRED_CAPS.map(([name]) => name).join(', ');
   // CAP_CHECKPOINT_RESTORE (Linux 5.9) only narrows what CAP_SYS_ADMIN already grants criu; Docker 20.10 does
   // not know it and cannot grant it, and everything works without it.
   return has(CAP_CHECKPOINT_RESTORE)
-    ? { ok: true, detail: `root with ${names}, CAP_CHECKPOINT_RESTORE; no seccomp filter` }
-    : { ok: true, detail: `root with ${names}; no seccomp filter (CAP_CHECKPOINT_RESTORE is not held: CAP_SYS_ADMIN covers it)` };
+    ? { ok: true, detail: `root with ${names}, CAP_CHECKPOINT_RESTORE` }
+    : { ok: true, detail: `root with ${names} (CAP_CHECKPOINT_RESTORE is not held: CAP_SYS_ADMIN covers it)` };
+}
+
+/**
+ * Why criu cannot dump from a process with this /proc/<pid>/status, or undefined. The kernel lets a tracer
+ * suspend its tracee's seccomp filters (every instance has one: prebake-exec's) only when the tracer itself runs
+ * under none (kernel/ptrace.c, ptrace_setoptions); otherwise every dump fails with "suspending seccomp failed".
+ * Restores and plain starts are not affected: they run under the filter.
+ */
+export function dumpBlocker(status: string): string | undefined {
+  const seccomp = Number(/^Seccomp:\s*(\d+)/m.exec(status)?.[1] ?? '0');
+  if (seccomp === 0) return undefined;
+  return (
+    'prebake runs under a seccomp filter, so criu cannot dump (checkpoint) here; restores and plain starts work. ' +
+    'In Docker, run with --security-opt seccomp=unconfined; under Swarm, which cannot lift the filter, build where it can be ' +
+    'lifted, push, and declare the function by reference (docs/DEPLOY.md)'
+  );
 }

@@ -5,8 +5,10 @@
 // (docs/SANDBOX.md, "Network"). Host root opens /proc/PID/ns/net and the tun device inside it; the helper then
 // confines itself (--enable-sandbox: an empty root, no capabilities; --enable-seccomp).
 // The helper runs in the instance's cgroup: ending the instance ends it, and the tap device goes with its fd.
-import { closeSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
+import { execa } from 'execa';
 import { PrebakeError } from '../errors.ts';
 import { createPipe } from './pipes.ts';
 import { SpawnedProcess } from './spawn.ts';
@@ -22,12 +24,39 @@ export interface OutboundLink {
   detach(): Promise<void>;
 }
 
+export const TUN_DEVICE = '/dev/net/tun';
+let tunMade: Promise<void> | undefined;
+
+// A container has no /dev/net/tun unless it is given one, and a Swarm service cannot be (no --device). Docker
+// 20.10's device cgroup allows the tun device to every container all the same (c 10:200 rwm): made once with
+// mknod, it opens. Where the device cgroup refuses it (newer runtimes), the helper fails, and the hint says why.
+function ensureTunDevice(functionName: string): Promise<void> {
+  if (existsSync(TUN_DEVICE)) return Promise.resolve();
+  tunMade ??= (async () => {
+    await mkdir('/dev/net', { recursive: true, mode: 0o755 });
+    const made = await execa('mknod', ['-m', '0666', TUN_DEVICE, 'c', '10', '200'], { reject: false });
+    if (made.exitCode !== 0 && !existsSync(TUN_DEVICE)) {
+      tunMade = undefined;
+      throw new PrebakeError(
+        'PREBAKE_ERR_NETWORK',
+        `function "${functionName}": there is no ${TUN_DEVICE}, and mknod could not make one: ${made.stderr.trim()}`,
+        {
+          functionName,
+          hint: 'in a container, give it the device (docker run --device /dev/net/tun), or set "network": "none" or "host" in function.json',
+        },
+      );
+    }
+  })();
+  return tunMade;
+}
+
 /**
  * Gives the network namespace of `pid` a tap device with a default route through slirp4netns: 10.0.2.100/24,
  * gateway 10.0.2.2 (which does not lead to the host's loopback: --disable-host-loopback), DNS 10.0.2.3.
  * `cgroupProcs`: the instance's cgroup, which the helper joins. Resolves once the route is up.
  */
 export async function attachOutbound(pid: number, cgroupProcs: string[], functionName: string): Promise<OutboundLink> {
+  await ensureTunDevice(functionName);
   const ready = createPipe();
   let helper: SpawnedProcess;
   try {
