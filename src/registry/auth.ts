@@ -63,7 +63,7 @@ export class RegistryAuth {
     const header = response.headers.get('www-authenticate') ?? '';
     const challenge = parseChallenge(header);
     if (challenge.scheme === 'basic') {
-      this.basic = basicHeader(this.credential(what, 'Basic'));
+      this.basic = basicHeader(this.credential(what, scope));
       return;
     }
     if (challenge.scheme === 'bearer' && challenge.params.realm) {
@@ -81,24 +81,24 @@ export class RegistryAuth {
   }
 
   /** The error for a 401 on a request that carried what the registry's challenge asked for. */
-  refused(what: string): PrebakeError {
+  refused(what: string, scope: string): PrebakeError {
     const credential = this.credentials?.(this.ref.registry);
-    return new PrebakeError(
-      'PREBAKE_ERR_REGISTRY',
+    return this.loginError(
       credential
-        ? `the registry ${this.ref.registry} answered ${what} with 401 (not authorized) with the credentials of ${credential.username} from ${this.source()}`
+        ? `the registry ${this.ref.registry} refused the credentials of ${credential.username} from ${this.source()}: it answered ${what} with 401`
         : `the registry ${this.ref.registry} answered ${what} with 401 (authentication required) and there are no credentials for it`,
-      { hint: this.hint(credential) },
+      credential,
+      scope,
     );
   }
 
-  private credential(what: string, scheme: string): RegistryCredential {
+  private credential(what: string, scope: string): RegistryCredential {
     const credential = this.credentials?.(this.ref.registry);
     if (credential) return credential;
-    throw new PrebakeError(
-      'PREBAKE_ERR_REGISTRY',
-      `the registry ${this.ref.registry} answered ${what} with 401: it asks for a login (${scheme}) and there are no credentials for it`,
-      { hint: this.hint(undefined) },
+    throw this.loginError(
+      `the registry ${this.ref.registry} answered ${what} with 401: it asks for a login (Basic) and there are no credentials for it`,
+      undefined,
+      scope,
     );
   }
 
@@ -106,10 +106,15 @@ export class RegistryAuth {
     return this.credentials?.file ?? 'the credentials given';
   }
 
-  private hint(credential: RegistryCredential | undefined): string {
-    return credential
-      ? `check the user and password for ${this.ref.registry} in ${this.source()}, and that this user may pull (and push) ${this.ref.repository}`
-      : `give credentials for ${this.ref.registry} in docker's config.json format (${this.credentials?.file ? `${this.credentials.file} has none for it` : '`docker login` writes one'})`;
+  /** A login that failed; `details.login` tells a surface whether credentials were missing or refused. */
+  private loginError(message: string, credential: RegistryCredential | undefined, scope: string): PrebakeError {
+    const access = scope.endsWith(':pull') ? `pull from ${this.ref.repository}` : `push to ${this.ref.repository}`;
+    return new PrebakeError('PREBAKE_ERR_REGISTRY', message, {
+      hint: credential
+        ? `check the user and password for ${this.ref.registry} in ${this.source()}, and that this user may ${access}`
+        : `give credentials for ${this.ref.registry} in docker's config.json format${this.credentials?.file ? ` (${this.credentials.file} has none for it)` : ''}`,
+      details: { registry: this.ref.registry, login: credential ? 'refused' : 'missing' },
+    });
   }
 
   private realm(text: string): URL {
@@ -147,12 +152,12 @@ export class RegistryAuth {
     }
     const body = await response.text().catch(() => '');
     if (response.status === 401 || response.status === 403) {
-      throw new PrebakeError(
-        'PREBAKE_ERR_REGISTRY',
+      throw this.loginError(
         credential
           ? `the token service ${realm.origin} of the registry ${this.ref.registry} refused the credentials of ${credential.username} from ${this.source()} (${response.status})`
           : `the token service ${realm.origin} of the registry ${this.ref.registry} gives no anonymous token for ${scopes.join(' ')} (${response.status})`,
-        { hint: this.hint(credential) },
+        credential,
+        key,
       );
     }
     const answer = (() => {

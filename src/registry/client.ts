@@ -59,7 +59,7 @@ export class RegistryClient {
       const response = await this.send(what, url, { ...init, headers });
       if (response.status !== 401) return this.expect(what, url, response, ok, access);
       await response.body?.cancel();
-      if (answered || !replayable) throw this.auth.refused(what);
+      if (answered || !replayable) throw this.auth.refused(what, scope);
       await this.auth.answer(response, scope, what);
     }
   }

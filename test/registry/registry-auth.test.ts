@@ -97,6 +97,7 @@ describe.each([
       expect(pull.stderr).toContain('[PREBAKE_ERR_REGISTRY]');
       expect(pull.stderr).toContain(`the registry ${registry().address} answered GET manifest v1 with 401`);
       expect(pull.stderr).toMatch(/there are no credentials for it/);
+      expect(pull.stderr).toContain('--credentials FILE');
     }
     const wrong = await prebake(sandbox.home, 'push', 'hello-node', ref(), '--credentials', files.wrong);
     expect(wrong.exitCode).toBe(9);
