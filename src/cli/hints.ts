@@ -26,6 +26,10 @@ const CLI_HINTS: SurfaceHints = {
   PREBAKE_ERR_CLONE_CHECK: () => 'or build without --strict to publish the image with a warning',
   PREBAKE_ERR_BUNDLE_INCOMPATIBLE: () => 'build the function on this host instead, or import with --force to keep it marked for rebuild',
   PREBAKE_ERR_BUNDLE_CORRUPT: () => 'export it again (prebake export), and check that nothing cut or rewrote it on the way',
+  PREBAKE_ERR_REGISTRY: (error) =>
+    error.details?.login === 'missing'
+      ? `${error.hint}: pass it with --credentials FILE, or log in with \`docker login ${error.details.registry}\` (prebake reads docker's config.json)`
+      : undefined,
   PREBAKE_ERR_CGROUP: (error) => `${error.hint ?? 'cgroups are how prebake limits and ends instances'}; \`prebake doctor\` checks them`,
 };
 

@@ -34,6 +34,7 @@ import { ConcurrencyLimiter } from '../manager/limiter.ts';
 import { type InvocationEvent, type ManagerLogger, type ManagerObserver, silentLogger } from '../manager/observer.ts';
 import { loadFunction } from '../manifest/load.ts';
 import type { FunctionSpec, StartMode } from '../manifest/schema.ts';
+import type { RegistryCredentials } from '../registry/credentials.ts';
 import { type PushResult, pullBundle, pushBundle } from '../registry/oci-bundle.ts';
 import type { RegistryReference } from '../registry/reference.ts';
 import { ForkTemplates } from '../start/fork.ts';
@@ -106,6 +107,13 @@ export interface Published<Outcome> {
 }
 
 export type ImportRequest = Pick<ImportOptions, 'force' | 'name' | 'expectedName'>;
+
+export interface RegistryAccess {
+  /** Who to log in to the registry as, when it asks (docker's config.json: loadDockerConfig). */
+  credentials?: RegistryCredentials;
+}
+
+export type PullRequest = ImportRequest & RegistryAccess;
 
 export function outcomeOf(error: unknown): string {
   return isPrebakeError(error) ? error.code.replace(/^PREBAKE_ERR_/, '').toLowerCase() : 'internal';
@@ -270,15 +278,16 @@ export class Host {
   }
 
   /** Pulls a bundle from an OCI registry and imports it, as importBundle does. */
-  async pull(ref: RegistryReference, request: ImportRequest = {}): Promise<Published<ImportResult>> {
+  async pull(ref: RegistryReference, request: PullRequest = {}): Promise<Published<ImportResult>> {
     this.assertOpen();
-    return this.published(await pullBundle(this.store, this.criu, ref, this.importOptions(request)));
+    const { credentials, ...importRequest } = request;
+    return this.published(await pullBundle(this.store, this.criu, ref, this.importOptions(importRequest), credentials));
   }
 
   /** Stores the function's bundle in an OCI registry (only the blobs it lacks are uploaded). */
-  async push(name: string, ref: RegistryReference): Promise<PushResult> {
+  async push(name: string, ref: RegistryReference, request: RegistryAccess = {}): Promise<PushResult> {
     this.assertOpen();
-    return pushBundle(this.store, this.criu, name, ref);
+    return pushBundle(this.store, this.criu, name, ref, request.credentials);
   }
 
   private importOptions(request: ImportRequest): ImportOptions {

@@ -1,9 +1,12 @@
 // The few calls of the OCI distribution API that push and pull need (blobs by digest, manifests by tag or
-// digest), over fetch. Bodies stream both ways. No authentication: a registry that asks for it is refused
-// with its own message.
+// digest), over fetch. Bodies stream both ways. A 401 is answered as its challenge asks (auth.ts) and the
+// request sent again, once; a streamed body cannot be sent again, so the upload's PUT goes with the
+// authorization its session's POST needed.
 import { Readable } from 'node:stream';
 import { PrebakeError } from '../errors.ts';
 import { sha256 } from '../files/sha256.ts';
+import { RegistryAuth } from './auth.ts';
+import type { RegistryCredentials } from './credentials.ts';
 import type { RegistryReference } from './reference.ts';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -24,21 +27,46 @@ export interface OciManifest {
   annotations?: Record<string, string>;
 }
 
+/** What a request does to the repository, as a token's scope names it. */
+type Access = 'pull' | 'pull,push';
+
 export class RegistryClient {
   readonly ref: RegistryReference;
+  private readonly auth: RegistryAuth;
 
-  constructor(ref: RegistryReference) {
+  constructor(ref: RegistryReference, credentials?: RegistryCredentials) {
     this.ref = ref;
+    this.auth = new RegistryAuth(ref, credentials);
   }
 
   private url(path: string): string {
     return `${this.ref.baseUrl}/v2/${this.ref.repository}/${path}`;
   }
 
-  private async request(what: string, url: string, init: RequestInit & { duplex?: 'half' }, ok: number[]): Promise<Response> {
-    let response: Response;
+  private async request(
+    what: string,
+    url: string,
+    init: RequestInit & { duplex?: 'half' },
+    ok: number[],
+    access: Access = 'pull',
+  ): Promise<Response> {
+    const scope = `repository:${this.ref.repository}:${access}`;
+    const replayable = !(init.body instanceof ReadableStream);
+    for (let answered = false; ; answered = true) {
+      const authorization = await this.auth.header(url, scope);
+      const headers = new Headers(init.headers);
+      if (authorization) headers.set('authorization', authorization);
+      const response = await this.send(what, url, { ...init, headers });
+      if (response.status !== 401) return this.expect(what, url, response, ok, access);
+      await response.body?.cancel();
+      if (answered || !replayable) throw this.auth.refused(what, scope);
+      await this.auth.answer(response, scope, what);
+    }
+  }
+
+  private async send(what: string, url: string, init: RequestInit): Promise<Response> {
     try {
-      response = await fetch(url, init);
+      return await fetch(url, init);
     } catch (error) {
       throw new PrebakeError(
         'PREBAKE_ERR_REGISTRY',
@@ -49,6 +77,9 @@ export class RegistryClient {
         },
       );
     }
+  }
+
+  private async expect(what: string, url: string, response: Response, ok: number[], access: Access): Promise<Response> {
     if (ok.includes(response.status)) return response;
     const body = await response.text().catch(() => '');
     const reason = (() => {
@@ -64,8 +95,8 @@ export class RegistryClient {
       `the registry ${this.ref.registry} answered ${what} with ${response.status}${reason ? `: ${reason}` : ''}`,
       {
         hint:
-          response.status === 401 || response.status === 403
-            ? 'prebake does not log in to registries yet: use one that takes anonymous pushes'
+          response.status === 403
+            ? `check that the user may ${access === 'pull' ? 'pull from' : 'push to'} ${this.ref.repository}`
             : undefined,
         details: { status: response.status, url },
       },
@@ -79,7 +110,7 @@ export class RegistryClient {
 
   /** A monolithic upload: POST for a session, then PUT the content with its digest, streamed. */
   async uploadBlob(digest: string, size: number, content: Readable): Promise<void> {
-    const session = await this.request('a blob upload', this.url('blobs/uploads/'), { method: 'POST' }, [202]);
+    const session = await this.request('a blob upload', this.url('blobs/uploads/'), { method: 'POST' }, [202], 'pull,push');
     const location = session.headers.get('location');
     if (!location) throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} started an upload without a Location`);
     const target = new URL(location, this.ref.baseUrl);
@@ -94,6 +125,7 @@ export class RegistryClient {
         duplex: 'half',
       },
       [201],
+      'pull,push',
     );
   }
 
@@ -112,6 +144,7 @@ export class RegistryClient {
         body: JSON.stringify(manifest),
       },
       [201],
+      'pull,push',
     );
     return response.headers.get('docker-content-digest') ?? '';
   }

@@ -16,6 +16,7 @@ import { PrebakeError } from '../errors.ts';
 import { sha256, sha256OfStream } from '../files/sha256.ts';
 import type { ImageStore } from '../store/store.ts';
 import { type Descriptor, OCI_MANIFEST, type OciManifest, RegistryClient } from './client.ts';
+import type { RegistryCredentials } from './credentials.ts';
 import type { RegistryReference } from './reference.ts';
 
 export const ARTIFACT_TYPE = `application/vnd.prebake.bundle.v${BUNDLE_FORMAT}`;
@@ -41,9 +42,15 @@ async function layerSource(file: BundleFile): Promise<{ size: number; mode: numb
 }
 
 /** Pushes the function's bundle to `ref`, uploading only the blobs the registry lacks. Holds the function's lock. */
-export async function pushBundle(store: ImageStore, criu: Criu, name: string, ref: RegistryReference): Promise<PushResult> {
+export async function pushBundle(
+  store: ImageStore,
+  criu: Criu,
+  name: string,
+  ref: RegistryReference,
+  credentials?: RegistryCredentials,
+): Promise<PushResult> {
   await store.require(name);
-  const client = new RegistryClient(ref);
+  const client = new RegistryClient(ref, credentials);
   const release = await store.lock(name);
   try {
     const image = await store.require(name);
@@ -121,8 +128,9 @@ export async function pullBundle(
   criu: Criu,
   ref: RegistryReference,
   options: ImportOptions = {},
+  credentials?: RegistryCredentials,
 ): Promise<ImportResult> {
-  const client = new RegistryClient(ref);
+  const client = new RegistryClient(ref, credentials);
   const manifest = await client.getManifest();
   if (manifest.artifactType !== ARTIFACT_TYPE && manifest.config?.mediaType !== CONFIG_TYPE) {
     throw new PrebakeError(

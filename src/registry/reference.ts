@@ -16,6 +16,11 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const LOCAL = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
+/** A host[:port] on this machine, spoken to over http (as Docker does); every other over https. */
+export function isLoopback(host: string): boolean {
+  return LOCAL.test(host);
+}
+
 export function parseReference(text: string): RegistryReference {
   const invalid = (why: string) =>
     new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `"${text}" is not a registry reference: ${why}`, {
@@ -40,6 +45,6 @@ export function parseReference(text: string): RegistryReference {
     }
   }
   if (!REPOSITORY.test(rest)) throw invalid(`"${rest}" is not a valid repository name`);
-  const scheme = LOCAL.test(registry) ? 'http' : 'https';
+  const scheme = isLoopback(registry) ? 'http' : 'https';
   return { registry, repository: rest, reference, baseUrl: `${scheme}://${registry}` };
 }
