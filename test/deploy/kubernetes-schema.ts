@@ -3,9 +3,12 @@
 // TypeScript's excess-property check against its interfaces refuses unknown fields, which the published schema
 // allows (it has no additionalProperties: false) but `kubectl apply` refuses (strict field validation).
 import path from 'node:path';
-import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
 import ts from 'typescript';
 
 export interface KubernetesObject {
