@@ -12,6 +12,7 @@ const UNIT = [
   'test/bench/{chart,progress,run,stats}.test.ts',
   'test/bake/{shared-state,progress}.test.ts',
   'test/criu/{check-verdict,privileges}.test.ts',
+  'test/deploy/*.test.ts',
   'test/functions/generated.test.ts',
   'test/instance/*.test.ts',
   'test/lambda/{errors,function-config,sigv4,zip}.test.ts',

@@ -50,7 +50,7 @@ async function takeHome(options: ServeOptions, command: Command): Promise<TaskHo
 }
 
 // Past the shutdown timeout, instances are ended; this much more and the daemon exits regardless.
-const SHUTDOWN_GRACE_MS = 15_000;
+export const SHUTDOWN_GRACE_MS = 15_000;
 
 async function readConfigFile(file: string): Promise<DaemonConfigInput> {
   try {
