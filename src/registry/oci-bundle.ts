@@ -16,6 +16,7 @@ import { PrebakeError } from '../errors.ts';
 import { sha256, sha256OfStream } from '../files/sha256.ts';
 import type { ImageStore } from '../store/store.ts';
 import { type Descriptor, OCI_MANIFEST, type OciManifest, RegistryClient } from './client.ts';
+import type { RegistryCredentials } from './credentials.ts';
 import type { RegistryReference } from './reference.ts';
 
 export const ARTIFACT_TYPE = `application/vnd.prebake.bundle.v${BUNDLE_FORMAT}`;
@@ -115,13 +116,24 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
   return Readable.from(pack);
 }
 
+/** The manifest digest `ref` names now: a digest reference is its own, a tag's is asked of the registry. */
+export async function bundleDigest(ref: RegistryReference, credentials?: RegistryCredentials): Promise<string> {
+  if (ref.reference.startsWith('sha256:')) return ref.reference;
+  // JOIN(regauth): new RegistryClient(ref, credentials)
+  void credentials;
+  return (await new RegistryClient(ref).getManifestAndDigest()).digest;
+}
+
 /** Pulls the artifact at `ref` and imports it (verified as any bundle). */
 export async function pullBundle(
   store: ImageStore,
   criu: Criu,
   ref: RegistryReference,
   options: ImportOptions = {},
+  credentials?: RegistryCredentials,
 ): Promise<ImportResult> {
+  // JOIN(regauth): new RegistryClient(ref, credentials)
+  void credentials;
   const client = new RegistryClient(ref);
   const manifest = await client.getManifest();
   if (manifest.artifactType !== ARTIFACT_TYPE && manifest.config?.mediaType !== CONFIG_TYPE) {
