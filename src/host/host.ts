@@ -444,6 +444,8 @@ export class Host {
       if (known) {
         this.inFlight.enter(name);
         entered = name;
+        // A drain that began while this one resolved has counted none: it must not run on a removed build.
+        if (this.leaving.has(name)) throw leavingFunction(name);
       }
       const log = (request.log ?? this.log).child({ fn: name });
       const slot = await this.limiter.acquire(request.signal);

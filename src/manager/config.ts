@@ -171,7 +171,7 @@ export interface ClonePolicy {
   minSize: number;
   maxSize: number;
   burst: number;
-  /** In seconds, as in function.json: a resolved config passes validation again (buildServer resolves it). */
+  /** In seconds, as in function.json. */
   maxIdleSeconds: number;
   hooks: 'fill' | 'assign';
 }
