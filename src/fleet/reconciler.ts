@@ -195,14 +195,7 @@ export class Reconciler {
     this.current = next;
     this.host.setFunctionOverrides(next.config.functions);
     await this.owned.load();
-    const file = next.config.registryCredentials;
-    this.credentials = {};
-    // JOIN(regauth): loadDockerConfig is branch regauth's.
-    if (file)
-      await loadDockerConfig(file).then(
-        (get) => (this.credentials.get = get),
-        (error: unknown) => (this.credentials.error = error),
-      );
+    await this.loadCredentials();
     const wanted = new Set(next.declared.map((entry) => entry.name));
     for (const name of this.owned.names()) if (!wanted.has(name)) this.removeLeaving(name);
     for (const [name, state] of this.states) {
@@ -273,8 +266,22 @@ export class Reconciler {
   private retry(name: string): Promise<void> {
     return this.enqueue(async () => {
       const entry = this.current.declared.find((declared) => declared.name === name);
-      if (entry) await this.reconcileOne(entry);
+      if (!entry) return;
+      // The credentials file may have been fixed since.
+      await this.loadCredentials();
+      await this.reconcileOne(entry);
     });
+  }
+
+  private async loadCredentials(): Promise<void> {
+    const file = this.current.config.registryCredentials;
+    this.credentials = {};
+    if (!file) return;
+    // JOIN(regauth): loadDockerConfig is branch regauth's.
+    await loadDockerConfig(file).then(
+      (get) => (this.credentials.get = get),
+      (error: unknown) => (this.credentials.error = error),
+    );
   }
 
   // Serving what was declared: prebaked, or plainly while a rebuild for this host runs.

@@ -176,6 +176,8 @@ describe('functions declared by reference', () => {
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     const versions = answers.map((a) => a.version!);
     expect(versions).toEqual([...versions].sort());
+    // The first request went out before the config changed; a pull takes seconds, not the debounce's 50 ms.
+    expect(versions[0]).toBe(1);
     expect(await declaredOf('greet')).toMatchObject({ status: 'current', digest: digests.v2 });
   });
 
@@ -193,7 +195,10 @@ describe('functions declared by reference', () => {
   });
 
   it('keeps the previous version serving when a tag is missing, and reports it on the function', async () => {
-    await writeConfig([{ name: 'greet', bundle: `${repo()}:v9` }]);
+    await writeConfig([
+      { name: 'greet', bundle: `${repo()}:v9` },
+      { name: 'ghost', bundle: `${repo()}:v9` },
+    ]);
     const failed = await until('the failure', async () => {
       const declared = await declaredOf('greet');
       return declared?.status === 'failed' ? declared : undefined;
@@ -201,7 +206,12 @@ describe('functions declared by reference', () => {
     expect(failed).toMatchObject({ bundle: `${repo()}:v9`, digest: digests.v2, error: { code: 'PREBAKE_ERR_REGISTRY' } });
     expect(failed.retryAt).toBeDefined();
     expect(await invoke('greet')).toMatchObject({ status: 200, start: 'prebaked', body: { version: 2 } });
-    expect(metricValue(await metrics(), 'prebake_declared_functions{status="failed"}')).toBe(1);
+    await until('the ghost to fail', async () => ((await declaredOf('ghost'))?.status === 'failed' ? true : undefined));
+    expect(metricValue(await metrics(), 'prebake_declared_functions{status="failed"}')).toBe(2);
+    // Declared, never brought in: absent, and the answer says why.
+    const absent = await request('/functions/ghost');
+    expect(absent.status).toBe(404);
+    expect(((await absent.json()) as { error: { message: string } }).error.message).toMatch(/declared but not here: .*v9/);
     expect(metricValue(await metrics(), 'prebake_declared_reconciles_total{function="greet",outcome="failed"}')).toBeGreaterThan(0);
   });
 
@@ -253,6 +263,22 @@ describe('functions declared by reference', () => {
     expect(await declaredOf('greet')).toBeUndefined();
     // Registered over the API, never declared: left alone.
     expect((await invoke('mine')).body.version).toBe(1);
+  });
+
+  it('pulls nothing again when a daemon restarts on the same home with the same config', async () => {
+    await app!.close();
+    app = await buildServer({
+      home: path.join(sandbox.root, 'home-b'),
+      criu: sandbox.criu,
+      config: { functions: [{ name: 'moved', bundle: `${repo()}:elsewhere` }] },
+      auth: { token },
+      reload: { file: configFile, backoff: { firstMs: 200, maxMs: 1_000 }, debounceMs: 50 },
+    });
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+    await app.declared.idle();
+    expect(await declaredOf('moved')).toMatchObject({ status: 'current' });
+    expect(metricValue(await metrics(), 'prebake_declared_reconciles_total{function="moved",outcome="ok"}')).toBe(0);
+    expect(await invoke('moved')).toMatchObject({ status: 200, start: 'prebaked', body: { version: 1 } });
   });
 
   it('keeps serving when the registry is gone, reporting it per function', async () => {
