@@ -230,6 +230,7 @@ export class Reconciler {
       const digest = await bundleDigest(entry.ref, this.credentials.get);
       if (image && owned?.digest === digest) {
         state.digest = digest;
+        state.failures = 0;
         if (owned.bundle !== entry.bundle) await this.owned.set(name, { bundle: entry.bundle, digest });
         this.settle(state, image.meta.rebuildReason !== undefined);
         return;
