@@ -12,6 +12,7 @@ const LAYERS = [
   ['bake', 'bundle'],
   ['registry', 'manager'],
   ['host'],
+  ['fleet'],
   ['lambda'],
   ['bench', 'doctor.ts', 'sandbox-report.ts', 'server'],
   ['cli'],

@@ -35,6 +35,8 @@ export interface BuildOptions {
   onEvent?: BuildListener;
   /** Fail the build (PREBAKE_ERR_CLONE_CHECK) rather than warn when clones share state. */
   strict?: boolean;
+  /** Copy the code from here instead of `fn.dir` (which stays the build's declared source directory). */
+  codeFrom?: string;
 }
 
 export interface BuildResult extends StoredImage {
@@ -67,7 +69,8 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
   let buildDir: Awaited<ReturnType<ImageStore['createBuildDir']>> | undefined;
   let instance: Instance | undefined;
   try {
-    const [digest, fingerprint] = await Promise.all([sourceDigest(fn.dir), sourceFingerprint(fn.dir)]);
+    const source = options.codeFrom ?? fn.dir;
+    const [digest, fingerprint] = await Promise.all([sourceDigest(source), sourceFingerprint(source)]);
     buildDir = await store.createBuildDir(fn.name);
     const imageDir = path.join(buildDir.dir, 'images');
     // Root only: an image holds the function's memory (its secrets) and is what every clone runs.
@@ -78,7 +81,7 @@ export async function buildFunction(fn: FunctionSpec, options: BuildOptions): Pr
     );
     // The build is the deployment: the instance runs from the build's own copy of the code (see copy-code.ts).
     const deployed: FunctionSpec = { ...fn, dir: codeDirOf(buildDir.dir), interpreter: interpreter.path };
-    await copyFunctionCode(fn.dir, deployed.dir);
+    await copyFunctionCode(source, deployed.dir);
     const preparedDir = await ensurePrepared(store, deployed, digest);
 
     const command = runtime.command(deployed, preparedDir);

@@ -21,13 +21,16 @@ import { type ClonePoolStats, ClonePools } from '../manager/clone-pool.ts';
 import {
   type DaemonConfig,
   type DaemonConfigInput,
+  type FunctionOverrides,
   type FunctionSettings,
   functionSettings,
   resolveDaemonConfig,
+  withFunctionOverrides,
 } from '../manager/config.ts';
 import { type Counters, describeFunction, emptyCounters, type FunctionDescription } from '../manager/describe.ts';
 import { type FreshStartContext, RebuildMarks } from '../manager/fallback.ts';
 import { assertWouldBeInsideRoots, directoryInsideRoots } from '../manager/functions-roots.ts';
+import { InFlight } from '../manager/in-flight.ts';
 import { InvocationLogs } from '../manager/invocation-logs.ts';
 import { InstanceLeases, type PoolStats } from '../manager/leases.ts';
 import { ConcurrencyLimiter } from '../manager/limiter.ts';
@@ -120,7 +123,7 @@ export function outcomeOf(error: unknown): string {
 }
 
 export class Host {
-  readonly config: DaemonConfig;
+  private currentConfig: DaemonConfig;
   readonly store: ImageStore;
   /** The criu driver, with the config's deadlines. */
   readonly criu: Criu;
@@ -137,13 +140,18 @@ export class Host {
   private readonly sources = new SourceStatusCache();
   /** Instance ends and slot releases under way: a shutdown waits for all of them. */
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
+  /** Functions being removed once their invocations in flight end: new invocations are refused. */
+  private readonly leaving = new Set<string>();
+  /** Functions that start plainly while their image is marked for rebuild (instead of PREBAKE_ERR_IMAGE_STALE). */
+  private readonly plainWhileStale = new Set<string>();
   private readonly leases: InstanceLeases;
   private readonly templates: ForkTemplates;
   private closing: Promise<void> | undefined;
 
   constructor(options: HostOptions) {
     this.store = new ImageStore(options.home);
-    this.config = resolveDaemonConfig(options.config ?? {});
+    this.currentConfig = resolveDaemonConfig(options.config ?? {});
     this.criu = (options.criu ?? new Criu()).withDeadlines(this.config.criuDeadlines);
     this.instances = options.instances ?? new InstanceRegistry();
     this.keepInstances = options.keepInstances ?? true;
@@ -179,6 +187,29 @@ export class Host {
       this.log.warn({ cgroups, killed, removedDirs }, 'swept instances and work dirs left by a previous run');
     }
     for (const meta of await this.store.list()) await this.prefill(meta.name);
+  }
+
+  get config(): DaemonConfig {
+    return this.currentConfig;
+  }
+
+  /** Replaces the per-function overrides (a reloaded config's `functions`); the rest of the config stays. */
+  setFunctionOverrides(functions: Record<string, FunctionOverrides>): void {
+    this.currentConfig = withFunctionOverrides(this.currentConfig, functions);
+  }
+
+  /**
+   * While `name`'s image is marked for rebuild (imported from an incompatible host), its invocations start
+   * plainly instead of failing with PREBAKE_ERR_IMAGE_STALE: a function declared by reference serves meanwhile.
+   */
+  servePlainlyWhileStale(name: string, plainly: boolean): void {
+    if (plainly) this.plainWhileStale.add(name);
+    else this.plainWhileStale.delete(name);
+  }
+
+  /** Invocations of `name` under way now. */
+  inFlightCount(name: string): number {
+    return this.inFlight.count(name);
   }
 
   get stats(): {
@@ -242,10 +273,38 @@ export class Host {
     return { description: await this.describe(name), outcome: built };
   }
 
-  /** Removes the function's image and registration; its instances end, in-flight invocations included. */
-  async remove(name: string): Promise<void> {
+  /**
+   * Rebuilds `name` on this host from the code its current build carries (an imported bundle's, whose source
+   * directory need not exist here), through the build queue. Its declared source directory stays as it was.
+   */
+  async rebuildFromBuildCode(name: string, options: Omit<RegisterOptions, 'replace'> = {}): Promise<Published<BuildResult>> {
+    this.assertOpen();
+    const image = await this.store.require(name);
+    const built = await this.build(image.meta.spec, { ...options, replace: true }, image.codeDir);
+    return { description: await this.describe(name), outcome: built };
+  }
+
+  /**
+   * Removes the function's image and registration; its instances end, in-flight invocations included, unless
+   * `drain`: then new invocations are refused at once and the removal waits for those under way to end.
+   */
+  async remove(name: string, options: { drain?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (!(await this.store.get(name).catch(() => true))) throw unknownFunction(name);
+    if (options.drain) {
+      this.leaving.add(name);
+      try {
+        await this.inFlight.drained(name);
+        await this.removeNow(name);
+      } finally {
+        this.leaving.delete(name);
+      }
+      return;
+    }
+    await this.removeNow(name);
+  }
+
+  private async removeNow(name: string): Promise<void> {
     this.leases.retire(name);
     this.leases.endLent(name);
     this.templates.retire(name);
@@ -254,6 +313,7 @@ export class Host {
     this.sources.forget(name);
     this.marks.clear(name);
     this.invocationLogs.forget(name);
+    this.plainWhileStale.delete(name);
   }
 
   /** Hashes every file of the function's image: PREBAKE_ERR_IMAGE_CORRUPT unless all are as built. */
@@ -334,7 +394,8 @@ export class Host {
     return Promise.all(metas.map(async (meta) => ({ meta, source: await this.sources.get(meta) })));
   }
 
-  private async build(spec: FunctionSpec, options: RegisterOptions): Promise<BuildResult> {
+  // `codeFrom`: where the code is copied from when not from spec.dir (a build's own copy, rebuildFromBuildCode).
+  private async build(spec: FunctionSpec, options: RegisterOptions, codeFrom?: string): Promise<BuildResult> {
     const log = this.log.child({ fn: spec.name });
     const built = await this.builds.run(
       spec.name,
@@ -348,6 +409,7 @@ export class Host {
             criu: this.criu,
             instances: this.instances,
             strict: options.strict,
+            codeFrom,
             onEvent: (event) => {
               log.info({}, `build: ${describeBuildEvent(event)}`);
               options.onEvent?.(event);
@@ -377,6 +439,7 @@ export class Host {
     const { requestId } = request;
     const report: InvocationEvent = { functionName: request.target, outcome: 'ok' };
     let known = false;
+    let entered: string | undefined;
     let ended: Promise<string> | undefined;
     try {
       this.assertOpen();
@@ -385,6 +448,12 @@ export class Host {
       const name = fn.spec.name;
       report.functionName = name;
       known = fn.image !== undefined;
+      if (known) {
+        this.inFlight.enter(name);
+        entered = name;
+        // A drain that began while this one resolved has counted none: it must not run on a removed build.
+        if (this.leaving.has(name)) throw leavingFunction(name);
+      }
       const log = (request.log ?? this.log).child({ fn: name });
       const slot = await this.limiter.acquire(request.signal);
       const invoked = await runInvocation(
@@ -430,6 +499,7 @@ export class Host {
       if (ended && error instanceof PrebakeError) error.logs = await ended;
       throw error;
     } finally {
+      if (entered) this.inFlight.leave(entered);
       if (known) this.record(report);
     }
   }
@@ -444,8 +514,12 @@ export class Host {
       const fn = await resolveFunction(dir, this.store, mode === undefined || mode === 'cold' ? mode : 'prebaked');
       return { fn, mode: fn.mode };
     }
+    if (this.leaving.has(request.target)) throw leavingFunction(request.target);
     const image = await this.store.require(request.target);
     const settings = functionSettings(this.config, image.meta.spec);
+    if (image.meta.rebuildReason !== undefined && this.plainWhileStale.has(request.target)) {
+      return { fn: resolveImage(image, 'cold'), mode: 'cold', settings };
+    }
     let asked = mode ?? settings.startMode;
     // Without instances kept between calls, the modes that keep some start as prebaked.
     if (!this.keepInstances && (asked === 'warm' || asked === 'pooled' || asked === 'fork')) asked = 'prebaked';
@@ -532,4 +606,11 @@ export class Host {
     })();
     return this.closing;
   }
+}
+
+function leavingFunction(name: string): PrebakeError {
+  return new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `function "${name}" is being removed`, {
+    functionName: name,
+    hint: "it left the daemon's declared functions: its invocations in flight finish, new ones are refused",
+  });
 }

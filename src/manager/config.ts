@@ -21,8 +21,22 @@ import {
 } from '../manifest/schema.ts';
 import { schemaProblem } from '../validate.ts';
 
-export const FunctionOverridesSchema = Type.Object(
-  { startMode: Type.Optional(StartModeSchema), warm: Type.Optional(WarmSettingsSchema), pool: Type.Optional(PoolSettingsSchema) },
+const overrideFields = {
+  startMode: Type.Optional(StartModeSchema),
+  warm: Type.Optional(WarmSettingsSchema),
+  pool: Type.Optional(PoolSettingsSchema),
+};
+
+export const FunctionOverridesSchema = Type.Object(overrideFields, { additionalProperties: false });
+
+/** A function declared by reference (docs/DAEMON.md, "Functions declared by reference"): pulled, kept current. */
+export const DeclaredFunctionSchema = Type.Object(
+  {
+    name: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
+    /** `<registry>/<repository>:<tag>` or `@sha256:<digest>`, as `prebake pull` takes it (checked by src/fleet). */
+    bundle: Type.String({ minLength: 3, maxLength: 1024 }),
+    ...overrideFields,
+  },
   { additionalProperties: false },
 );
 
@@ -123,12 +137,27 @@ export const DaemonConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    functions: Type.Optional(Type.Record(Type.String({ pattern: FUNCTION_NAME_PATTERN }), FunctionOverridesSchema)),
+    /** Per-function overrides by name, or the functions declared by reference (with the same overrides). */
+    functions: Type.Optional(
+      Type.Union([
+        Type.Record(Type.String({ pattern: FUNCTION_NAME_PATTERN }), FunctionOverridesSchema),
+        Type.Array(DeclaredFunctionSchema, { maxItems: 1000 }),
+      ]),
+    ),
+    /** A docker config.json whose credentials the daemon pulls declared bundles with. */
+    registryCredentials: Type.Optional(Type.String({ pattern: '^/' })),
   },
   { additionalProperties: false },
 );
 
 export type DaemonConfigInput = Static<typeof DaemonConfigSchema>;
+export type FunctionOverrides = Static<typeof FunctionOverridesSchema>;
+
+export interface DeclaredFunction {
+  name: string;
+  /** The reference as the config wrote it. */
+  bundle: string;
+}
 
 export interface WarmPolicy {
   max: number;
@@ -142,7 +171,7 @@ export interface ClonePolicy {
   minSize: number;
   maxSize: number;
   burst: number;
-  /** In seconds, as in function.json: a resolved config passes validation again (buildServer resolves it). */
+  /** In seconds, as in function.json. */
   maxIdleSeconds: number;
   hooks: 'fill' | 'assign';
 }
@@ -171,7 +200,11 @@ export interface DaemonConfig {
     eventQueue: { maxQueued: number; maxConcurrent: number };
   };
   logs: { perFunction: number; maxBytes: number };
-  functions: Record<string, Static<typeof FunctionOverridesSchema>>;
+  /** Overrides by function name, from either form of the config's `functions`. */
+  functions: Record<string, FunctionOverrides>;
+  /** The functions declared by reference, in the config's order (empty with the record form). */
+  declared: readonly DeclaredFunction[];
+  registryCredentials?: string;
 }
 
 export const DEFAULTS = {
@@ -203,20 +236,39 @@ export const DEFAULTS = {
   // The region's default is read when the config is resolved (defaultRegion: AWS_REGION, else this).
   lambda: { keys: [], region: 'us-east-1', eventQueue: { maxQueued: 1000, maxConcurrent: os.availableParallelism() } },
   logs: { perFunction: 100, maxBytes: 64 * 1024 },
-} as const satisfies Omit<DaemonConfig, 'functions'>;
+} as const satisfies Omit<DaemonConfig, 'functions' | 'declared'>;
 
 const checkConfig = TypeCompiler.Compile(DaemonConfigSchema);
 
+// Configs this module resolved: resolving one again (buildServer's, then the Host's) returns it as it is.
+const resolvedConfigs = new WeakSet<object>();
+
 /** Validates `input` (from a config file and flags), fills in defaults and freezes the result. */
 export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon config'): DaemonConfig {
+  if (typeof input === 'object' && input !== null && resolvedConfigs.has(input)) return input as DaemonConfig;
+  const resolved = resolveInput(input, source);
+  resolvedConfigs.add(resolved);
+  return resolved;
+}
+
+/** `config` with other per-function overrides, resolved as it was. */
+export function withFunctionOverrides(config: DaemonConfig, functions: Record<string, FunctionOverrides>): DaemonConfig {
+  const changed = Object.freeze({ ...config, functions });
+  resolvedConfigs.add(changed);
+  return changed;
+}
+
+function resolveInput(input: unknown, source: string): DaemonConfig {
   const invalid = (problem: string) =>
     new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: ${problem}`, { hint: 'see "Configuration" in docs/DAEMON.md' });
   const problem = schemaProblem(checkConfig, input, 'the config');
   if (problem) throw invalid(problem);
   const config = input as DaemonConfigInput;
+  const { overrides, declared, problem: functionsProblem } = normalizeFunctions(config.functions);
+  if (functionsProblem) throw invalid(functionsProblem);
   const poolProblem = [
     poolSettingsProblem(config.pool, 'pool'),
-    ...Object.entries(config.functions ?? {}).map(([name, override]) => poolSettingsProblem(override.pool, `functions.${name}.pool`)),
+    ...Object.entries(overrides).map(([name, override]) => poolSettingsProblem(override.pool, `functions.${name}.pool`)),
   ].find((p) => p !== undefined);
   if (poolProblem) throw invalid(poolProblem);
   const headersTimeoutMs = config.http?.headersTimeoutMs ?? DEFAULTS.http.headersTimeoutMs;
@@ -267,8 +319,27 @@ export function resolveDaemonConfig(input: unknown = {}, source = 'the daemon co
       perFunction: config.logs?.perFunction ?? DEFAULTS.logs.perFunction,
       maxBytes: config.logs?.maxBytes ?? DEFAULTS.logs.maxBytes,
     },
-    functions: config.functions ?? {},
+    functions: overrides,
+    declared,
+    ...(config.registryCredentials !== undefined && { registryCredentials: config.registryCredentials }),
   });
+}
+
+// Both forms of `functions` as overrides by name plus the declared references; a name declared twice is refused.
+function normalizeFunctions(functions: DaemonConfigInput['functions']): {
+  overrides: Record<string, FunctionOverrides>;
+  declared: DeclaredFunction[];
+  problem?: string;
+} {
+  if (!Array.isArray(functions)) return { overrides: functions ?? {}, declared: [] };
+  const overrides: Record<string, FunctionOverrides> = {};
+  const declared: DeclaredFunction[] = [];
+  for (const [index, { name, bundle, ...override }] of functions.entries()) {
+    if (overrides[name]) return { overrides, declared, problem: `field "functions[${index}].name": "${name}" is declared twice` };
+    overrides[name] = override;
+    declared.push({ name, bundle });
+  }
+  return { overrides, declared };
 }
 
 export interface FunctionSettings {

@@ -150,6 +150,11 @@ export class RegistryClient {
   }
 
   async getManifest(): Promise<OciManifest> {
+    return (await this.getManifestAndDigest()).manifest;
+  }
+
+  /** The manifest and its digest (a tag's current one): the sha256 of the bytes the registry sent. */
+  async getManifestAndDigest(): Promise<{ manifest: OciManifest; digest: string }> {
     const response = await this.request(
       `GET manifest ${this.ref.reference}`,
       this.url(`manifests/${this.ref.reference}`),
@@ -164,7 +169,7 @@ export class RegistryClient {
       );
     }
     try {
-      return JSON.parse(body) as OciManifest;
+      return { manifest: JSON.parse(body) as OciManifest, digest: `sha256:${sha256(body)}` };
     } catch (error) {
       throw new PrebakeError('PREBAKE_ERR_REGISTRY', `the registry ${this.ref.registry} sent a manifest that is not JSON`, {
         cause: error,

@@ -122,6 +122,12 @@ function bundleStream(client: RegistryClient, manifest: OciManifest): Readable {
   return Readable.from(pack);
 }
 
+/** The manifest digest `ref` names now: a digest reference is its own, a tag's is asked of the registry. */
+export async function bundleDigest(ref: RegistryReference, credentials?: RegistryCredentials): Promise<string> {
+  if (ref.reference.startsWith('sha256:')) return ref.reference;
+  return (await new RegistryClient(ref, credentials).getManifestAndDigest()).digest;
+}
+
 /** Pulls the artifact at `ref` and imports it (verified as any bundle). */
 export async function pullBundle(
   store: ImageStore,

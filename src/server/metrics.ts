@@ -1,9 +1,12 @@
 // Prometheus metrics (GET /metrics), every name prefixed prebake_. Each app has its own registry, so tests can
 // build several apps in one process.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { FleetObserver } from '../fleet/reconciler.ts';
+import type { DeclaredStatus } from '../fleet/status.ts';
 import type { ClonePoolStats } from '../manager/clone-pool.ts';
 import type { ManagerObserver } from '../manager/observer.ts';
 import type { ImageMeta } from '../store/store.ts';
+import { declaredMetrics } from './declared-metrics.ts';
 
 export interface MetricsSources {
   /** The stored images; read at scrape time. */
@@ -18,11 +21,14 @@ export interface MetricsSources {
     pools: { name: string; idle: number; busy: number }[];
     clonePools: ClonePoolStats[];
   };
+  /** The functions declared by reference; read at scrape time. */
+  declared: () => DeclaredStatus[];
 }
 
 export interface Metrics {
   registry: Registry;
   observer: ManagerObserver;
+  fleetObserver: FleetObserver;
   /** Counts an Event invocation of the Lambda API once it has run (outcome: ok or the error code). */
   lambdaEventDone: (functionName: string, outcome: string) => void;
 }
@@ -182,5 +188,5 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
   };
   const lambdaEventDone = (functionName: string, outcome: string) => lambdaEvents.inc({ function: functionName, outcome });
-  return { registry, observer, lambdaEventDone };
+  return { registry, observer, fleetObserver: declaredMetrics(registry, sources.declared), lambdaEventDone };
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { PrebakeError } from '../errors.ts';
+import { Reconciler, type ReconcilerOptions } from '../fleet/reconciler.ts';
 import { Host, type HostOptions } from '../host/host.ts';
 import { LAMBDA_PREFIX, lambdaApi } from '../lambda/api.ts';
 import { resolveDaemonConfig } from '../manager/config.ts';
@@ -19,6 +20,8 @@ import { logRoutes } from './routes/logs.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     host: Host;
+    /** The functions the config declares by reference, kept as it says (src/fleet). */
+    declared: Reconciler;
   }
 }
 
@@ -28,6 +31,8 @@ export interface BuildServerOptions extends Omit<HostOptions, 'log' | 'observer'
   logger?: FastifyServerOptions['logger'];
   /** The API token every route but /healthz requires (see auth.ts, token.ts). */
   auth: AuthOptions;
+  /** Where the config came from, so that it can be read again (a change of the file, SIGHUP): see src/fleet. */
+  reload?: Pick<ReconcilerOptions, 'file' | 'load' | 'backoff' | 'debounceMs'>;
 }
 
 // How often Node looks for connections past their deadlines (its default, 30 s, would let a 10 s deadline
@@ -35,7 +40,7 @@ export interface BuildServerOptions extends Omit<HostOptions, 'log' | 'observer'
 const DEADLINE_CHECK_INTERVAL_MS = 1_000;
 
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
-  const { logger, auth, ...hostOptions } = options;
+  const { logger, auth, reload, ...hostOptions } = options;
   // The Host's log is fastify's, so made after the app; its config is needed before (the HTTP deadlines).
   const config = resolveDaemonConfig(options.config ?? {});
   const app = Fastify({
@@ -53,10 +58,16 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Scrapes read the host's numbers; they come only after it is decorated below.
-  const metrics = createMetrics({ images: () => app.host.store.list(), stats: () => app.host.stats });
+  const metrics = createMetrics({
+    images: () => app.host.store.list(),
+    stats: () => app.host.stats,
+    declared: () => app.declared.statuses(),
+  });
   const host = new Host({ ...hostOptions, config, log: app.log, observer: metrics.observer });
   await host.open();
   app.decorate('host', host);
+  const declared = new Reconciler({ ...reload, host, log: app.log, observer: metrics.fleetObserver });
+  app.decorate('declared', declared);
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -74,6 +85,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   });
   // Runs once the server has stopped and in-flight requests are done (or cut short, see closeGracefully).
   app.addHook('onClose', async () => {
+    await declared.close();
     await host.shutdown();
   });
   installErrorHandlers(app);
@@ -88,11 +100,12 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     }
   });
 
-  await app.register(functionRoutes, { host });
+  await app.register(functionRoutes, { host, declared });
   await app.register(bundleRoutes, { host });
   await app.register(invokeRoutes, { host });
   await app.register(logRoutes, { host });
   await app.register(healthRoutes, { host, registry: metrics.registry });
   await app.register(lambdaApi, { prefix: LAMBDA_PREFIX, host, token: auth.token, toApiError, eventDone: metrics.lambdaEventDone });
+  declared.start();
   return app;
 }

@@ -1,5 +1,7 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { retryDelayMs } from '../../src/fleet/backoff.ts';
+import { declaredConfig } from '../../src/fleet/declared-config.ts';
 import { DEFAULTS, functionSettings, resolveDaemonConfig } from '../../src/manager/config.ts';
 import { InvocationLogs } from '../../src/manager/invocation-logs.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
@@ -94,6 +96,52 @@ describe('the daemon config', () => {
       functions: { fn: { startMode: 'pooled', pool: { size: 'auto', maxSize: 3 } } },
     });
     expect(resolveDaemonConfig(config)).toEqual(config);
+  });
+
+  it('takes functions declared by reference (with their overrides) besides the record of overrides', () => {
+    const config = resolveDaemonConfig({
+      functions: [
+        { name: 'fn', bundle: '127.0.0.1:5000/fns/fn:v1', startMode: 'warm', warm: { max: 3 } },
+        { name: 'other', bundle: `127.0.0.1:5000/fns/other@sha256:${'a'.repeat(64)}` },
+      ],
+      registryCredentials: '/etc/prebake/docker-config.json',
+    });
+    expect(config.declared).toEqual([
+      { name: 'fn', bundle: '127.0.0.1:5000/fns/fn:v1' },
+      { name: 'other', bundle: `127.0.0.1:5000/fns/other@sha256:${'a'.repeat(64)}` },
+    ]);
+    expect(functionSettings(config, spec())).toMatchObject({ startMode: 'warm', warm: { max: 3 } });
+    expect(config.registryCredentials).toBe('/etc/prebake/docker-config.json');
+    expect(resolveDaemonConfig({ functions: { fn: { startMode: 'cold' } } }).declared).toEqual([]);
+    expect(() =>
+      resolveDaemonConfig({
+        functions: [
+          { name: 'fn', bundle: 'r/a:1' },
+          { name: 'fn', bundle: 'r/b:1' },
+        ],
+      }),
+    ).toThrow(/field "functions\[1\]\.name": "fn" is declared twice/);
+    expect(() => resolveDaemonConfig({ functions: [{ name: 'fn' }] })).toThrow(/functions/);
+    expect(() => resolveDaemonConfig({ registryCredentials: 'relative.json' })).toThrow(/registryCredentials/);
+  });
+
+  it('refuses a config whose declared reference does not parse, naming the entry', () => {
+    expect(() => declaredConfig({ functions: [{ name: 'fn', bundle: 'no-registry' }] }, '/etc/prebake.json')).toThrow(
+      /\/etc\/prebake\.json: field "functions\[0\]\.bundle": "no-registry" is not a registry reference/,
+    );
+    const { declared } = declaredConfig({ functions: [{ name: 'fn', bundle: 'localhost:5000/fns/fn:v2' }] }, 'config');
+    expect(declared[0]?.ref).toMatchObject({ registry: 'localhost:5000', repository: 'fns/fn', reference: 'v2' });
+  });
+});
+
+describe('the backoff of failed references', () => {
+  it('doubles from the first delay up to the longest, spread by 20% either way', () => {
+    const backoff = { firstMs: 1_000, maxMs: 10_000 };
+    expect([1, 2, 3, 4, 5, 40].map((attempt) => retryDelayMs(backoff, attempt, () => 0.5))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 10_000, 10_000,
+    ]);
+    expect(retryDelayMs(backoff, 1, () => 0)).toBe(800);
+    expect(retryDelayMs(backoff, 1, () => 1)).toBe(1_200);
   });
 });
 

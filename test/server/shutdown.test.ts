@@ -108,6 +108,11 @@ describe('prebake serve', () => {
     expect((await fetch(`${first.url}/functions`)).status).toBe(401);
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
     expect((await first.request('/functions')).status).toBe(200);
+    // Without a config file SIGHUP reloads the flags' config: nothing declared, and the daemon keeps running.
+    first.daemon.kill('SIGHUP');
+    await settled(async () => (first.log().includes('config reloaded') ? [] : ['waiting']), 10_000);
+    expect(first.log()).toMatch(/"reason":"SIGHUP","declared":0,"msg":"config reloaded"/);
+    expect((await first.request('/functions')).status).toBe(200);
     first.daemon.kill('SIGTERM');
     expect((await first.daemon).exitCode).toBe(0);
 

@@ -1,10 +1,11 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { type TaskHome, takeTaskHome } from '../../host/task-homes.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
 import { type DaemonConfigInput, resolveDaemonConfig } from '../../manager/config.ts';
+import { readConfigFile } from '../../manager/config-file.ts';
 import { START_MODES } from '../../manifest/schema.ts';
 import { resolveHome } from '../../paths.ts';
 import { resolveApiToken } from '../../server/token.ts';
@@ -51,17 +52,6 @@ async function takeHome(options: ServeOptions, command: Command): Promise<TaskHo
 
 // Past the shutdown timeout, instances are ended; this much more and the daemon exits regardless.
 export const SHUTDOWN_GRACE_MS = 15_000;
-
-async function readConfigFile(file: string): Promise<DaemonConfigInput> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as DaemonConfigInput;
-  } catch (error) {
-    throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `cannot read the config file ${file}: ${(error as Error).message}`, {
-      cause: error,
-      hint: 'see "Configuration" in docs/DAEMON.md',
-    });
-  }
-}
 
 /** The config file, then the flags given on the command line over it. */
 async function daemonConfig(options: ServeOptions, command: Command): Promise<DaemonConfigInput> {
@@ -123,6 +113,8 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
         config,
         logger: { level: options.logLevel },
         auth: { token: apiToken.token, metricsPublic: options.metricsPublic },
+        // The file is read again when it changes and on SIGHUP, the flags applied over it as at start.
+        reload: { file: options.config, load: () => daemonConfig(options, command) },
       });
       if (taskHome) app.log.info({ home, removed: taskHome.removed }, 'took a home of its own; removed the homes of daemons gone');
       app.log.info(
@@ -130,7 +122,8 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
         `API token ${apiToken.created ? 'created in' : 'read from'} ${apiToken.from}: send it as Authorization: Bearer <token>`,
       );
 
-      takeOverSignals(['SIGINT', 'SIGTERM']);
+      takeOverSignals(['SIGINT', 'SIGTERM', 'SIGHUP']);
+      app.declared.reloadOn('SIGHUP');
       let stopping = false;
       const stop = async (signal: NodeJS.Signals) => {
         if (stopping) {

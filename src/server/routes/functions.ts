@@ -1,11 +1,27 @@
 // Registering, describing, rebuilding and removing functions.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import { PrebakeError } from '../../errors.ts';
+import type { Reconciler } from '../../fleet/reconciler.ts';
+import { ConfigStatusSchema, DeclaredStatusSchema } from '../../fleet/status.ts';
 import type { Host } from '../../host/host.ts';
-import { FunctionDescriptionSchema } from '../../manager/describe.ts';
+import { type FunctionDescription, FunctionDescriptionSchema } from '../../manager/describe.ts';
 import { clientGoneSignal } from '../client-gone.ts';
 import { errorResponses, FunctionNameParams } from '../schemas.ts';
 
-export const functionRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (app, { host }) => {
+// A function declared by reference says which reference and digest it runs (a fleet compares them).
+const DescribedFunctionSchema = Type.Object({
+  ...FunctionDescriptionSchema.properties,
+  declared: Type.Optional(Type.Omit(DeclaredStatusSchema, ['name'])),
+});
+
+export const functionRoutes: FastifyPluginAsyncTypebox<{ host: Host; declared: Reconciler }> = async (app, { host, declared }) => {
+  const withDeclared = (description: FunctionDescription) => {
+    const status = declared.status(description.name);
+    if (!status) return description;
+    const { name: _, ...rest } = status;
+    return { ...description, declared: rest };
+  };
+
   app.post('/functions', {
     schema: {
       summary: 'register a function by building it (again, if it exists)',
@@ -28,18 +44,41 @@ export const functionRoutes: FastifyPluginAsyncTypebox<{ host: Host }> = async (
   app.get('/functions', {
     schema: {
       summary: 'list registered functions',
-      response: { 200: Type.Object({ functions: Type.Array(FunctionDescriptionSchema) }), ...errorResponses(401, 500) },
+      response: {
+        200: Type.Object({
+          functions: Type.Array(DescribedFunctionSchema),
+          /** Every declared function, those not (yet) registered included. */
+          declared: Type.Array(DeclaredStatusSchema),
+          config: ConfigStatusSchema,
+        }),
+        ...errorResponses(401, 500),
+      },
     },
-    handler: async () => ({ functions: await host.list() }),
+    handler: async () => ({
+      functions: (await host.list()).map(withDeclared),
+      declared: declared.statuses(),
+      config: declared.configStatus(),
+    }),
   });
 
   app.get('/functions/:name', {
     schema: {
       summary: 'describe a function',
       params: FunctionNameParams,
-      response: { 200: FunctionDescriptionSchema, ...errorResponses(400, 401, 404, 500) },
+      response: { 200: DescribedFunctionSchema, ...errorResponses(400, 401, 404, 500) },
     },
-    handler: async (request) => host.describe(request.params.name),
+    handler: async (request) => {
+      const { name } = request.params;
+      const status = declared.status(name);
+      // Declared but never brought in: say why rather than only that it is unknown.
+      if (status?.error && !(await host.store.get(name).catch(() => undefined))) {
+        throw new PrebakeError('PREBAKE_ERR_UNKNOWN_FUNCTION', `function "${name}" is declared but not here: ${status.error.message}`, {
+          functionName: name,
+          hint: `${status.bundle}: ${status.error.code}`,
+        });
+      }
+      return withDeclared(await host.describe(name));
+    },
   });
 
   app.post('/functions/:name/build', {
