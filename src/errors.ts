@@ -95,6 +95,7 @@ export const ERROR_CODES = {
   PREBAKE_ERR_PROTOCOL: { exit: 9, status: 502, summary: 'the instance broke the wire protocol' },
   PREBAKE_ERR_CLIENT_GONE: { exit: 10, status: 499, summary: 'the client went away while its request waited for a slot' },
   PREBAKE_ERR_SHUTTING_DOWN: { exit: 10, status: 503, summary: 'the daemon is shutting down' },
+  PREBAKE_ERR_NOT_READY: { exit: 10, status: 503, summary: 'the daemon has not yet brought in the functions its config declares' },
   PREBAKE_ERR_INTERNAL: { exit: 1, status: 500, summary: 'a bug in prebake' },
 } as const satisfies Record<string, { exit: number; status: number; summary: string }>;
 

@@ -19,7 +19,7 @@ export function declaredConfig(input: DaemonConfigInput | DaemonConfig, source: 
   const config = resolveDaemonConfig(input, source);
   const declared = config.declared.map(({ name, bundle }, index) => {
     try {
-      return { name, bundle, ref: parseReference(bundle) };
+      return { name, bundle, ref: parseReference(bundle, config.insecureRegistries) };
     } catch (error) {
       throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `${source}: field "functions[${index}].bundle": ${(error as Error).message}`, {
         cause: error,

@@ -75,6 +75,7 @@ export class Reconciler {
   private queue: Promise<void> = Promise.resolve();
   private watcher: ConfigWatch | undefined;
   private closed = false;
+  private started = false;
 
   constructor(options: ReconcilerOptions) {
     this.host = options.host;
@@ -94,6 +95,7 @@ export class Reconciler {
     void this.enqueue(async () => {
       if (this.file) this.fileText = await readFile(this.file, 'utf8').catch(() => undefined);
       await this.apply(this.current);
+      this.started = true;
     });
     if (this.file) {
       this.watcher = watchConfigFile(
@@ -149,6 +151,14 @@ export class Reconciler {
       await Promise.all([...this.rebuilds.values(), ...this.removals.values()]);
       if (queue === this.queue && this.rebuilds.size === 0 && this.removals.size === 0) return;
     }
+  }
+
+  /**
+   * True once the config the daemon started with was applied: every declared function pulled, or failed to be
+   * and reported (an orchestrator's readiness: GET /readyz). Rebuilds may still run; their functions start plainly.
+   */
+  get ready(): boolean {
+    return this.started;
   }
 
   statuses(): DeclaredStatus[] {

@@ -82,6 +82,7 @@ const SHAPES: Record<ErrorCode, LambdaShape> = {
   PREBAKE_ERR_PROTOCOL: fn('Runtime.InvalidResponse'),
   PREBAKE_ERR_CLIENT_GONE: BAD_REQUEST,
   PREBAKE_ERR_SHUTTING_DOWN: service(503, 'ServiceException'),
+  PREBAKE_ERR_NOT_READY: service(503, 'ServiceException'),
   PREBAKE_ERR_INTERNAL: SERVICE,
 };
 

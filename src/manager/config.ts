@@ -146,6 +146,8 @@ export const DaemonConfigSchema = Type.Object(
     ),
     /** A docker config.json whose credentials the daemon pulls declared bundles with. */
     registryCredentials: Type.Optional(Type.String({ pattern: '^/' })),
+    /** Registries (host[:port]) reached over plain http, as Docker's insecure-registries; loopback ones always are. */
+    insecureRegistries: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }), { maxItems: 100 })),
   },
   { additionalProperties: false },
 );
@@ -205,6 +207,7 @@ export interface DaemonConfig {
   /** The functions declared by reference, in the config's order (empty with the record form). */
   declared: readonly DeclaredFunction[];
   registryCredentials?: string;
+  insecureRegistries: readonly string[];
 }
 
 export const DEFAULTS = {
@@ -236,7 +239,7 @@ export const DEFAULTS = {
   // The region's default is read when the config is resolved (defaultRegion: AWS_REGION, else this).
   lambda: { keys: [], region: 'us-east-1', eventQueue: { maxQueued: 1000, maxConcurrent: os.availableParallelism() } },
   logs: { perFunction: 100, maxBytes: 64 * 1024 },
-} as const satisfies Omit<DaemonConfig, 'functions' | 'declared'>;
+} as const satisfies Omit<DaemonConfig, 'functions' | 'declared' | 'insecureRegistries'>;
 
 const checkConfig = TypeCompiler.Compile(DaemonConfigSchema);
 
@@ -322,6 +325,7 @@ function resolveInput(input: unknown, source: string): DaemonConfig {
     functions: overrides,
     declared,
     ...(config.registryCredentials !== undefined && { registryCredentials: config.registryCredentials }),
+    insecureRegistries: config.insecureRegistries ?? [],
   });
 }
 

@@ -7,6 +7,9 @@ import { PrebakeError } from '../errors.ts';
 import type { RegistryCredential, RegistryCredentials } from './credentials.ts';
 import { isLoopback, type RegistryReference } from './reference.ts';
 
+/** How long a registry or its token service may take to answer a request (its headers). */
+export const ANSWER_TIMEOUT_MS = 30_000;
+
 interface Challenge {
   scheme: string;
   params: Record<string, string>;
@@ -142,7 +145,7 @@ export class RegistryAuth {
     if (credential) headers.authorization = basicHeader(credential);
     let response: Response;
     try {
-      response = await fetch(url, { headers });
+      response = await fetch(url, { headers, signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) });
     } catch (error) {
       throw new PrebakeError(
         'PREBAKE_ERR_REGISTRY',

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { PrebakeError } from '../errors.ts';
 import { sha256 } from '../files/sha256.ts';
-import { RegistryAuth } from './auth.ts';
+import { ANSWER_TIMEOUT_MS, RegistryAuth } from './auth.ts';
 import type { RegistryCredentials } from './credentials.ts';
 import type { RegistryReference } from './reference.ts';
 
@@ -65,8 +65,16 @@ export class RegistryClient {
   }
 
   private async send(what: string, url: string, init: RequestInit): Promise<Response> {
+    // A registry that takes the connection and never answers would hold a pull, and the daemon's shutdown behind
+    // it, for ever. Bounded until the answer's headers only: a blob's body may take longer, and an upload's
+    // headers come only after its whole (streamed) body.
+    const controller = new AbortController();
+    const timer =
+      init.body instanceof ReadableStream
+        ? undefined
+        : setTimeout(() => controller.abort(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
     try {
-      return await fetch(url, init);
+      return await fetch(url, { ...init, signal: controller.signal });
     } catch (error) {
       throw new PrebakeError(
         'PREBAKE_ERR_REGISTRY',
@@ -76,6 +84,8 @@ export class RegistryClient {
           hint: 'check the registry address and that it listens (http for localhost and 127.0.0.1, https otherwise)',
         },
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -21,7 +21,11 @@ export function isLoopback(host: string): boolean {
   return LOCAL.test(host);
 }
 
-export function parseReference(text: string): RegistryReference {
+/**
+ * `insecure`: registries (host[:port]) reached over http although not on loopback, as Docker's
+ * insecure-registries (a demo registry inside a Swarm stack).
+ */
+export function parseReference(text: string, insecure: readonly string[] = []): RegistryReference {
   const invalid = (why: string) =>
     new PrebakeError('PREBAKE_ERR_INVALID_INPUT', `"${text}" is not a registry reference: ${why}`, {
       hint: 'write it as <registry>/<repository>:<tag>, e.g. 127.0.0.1:5000/functions/hello-node:v1',
@@ -45,6 +49,6 @@ export function parseReference(text: string): RegistryReference {
     }
   }
   if (!REPOSITORY.test(rest)) throw invalid(`"${rest}" is not a valid repository name`);
-  const scheme = isLoopback(registry) ? 'http' : 'https';
+  const scheme = isLoopback(registry) || insecure.includes(registry) ? 'http' : 'https';
   return { registry, repository: rest, reference, baseUrl: `${scheme}://${registry}` };
 }

@@ -1,4 +1,4 @@
-// Every route but GET /healthz (and GET /metrics with --metrics-public) needs `Authorization: Bearer <token>`:
+// Every route but GET /healthz, GET /readyz (and GET /metrics with --metrics-public) needs `Authorization: Bearer <token>`:
 // registering a function runs its code as root, so no one else on the host may reach the API.
 import type { FastifyInstance } from 'fastify';
 import { bearerToken, secretChecker } from '../bearer.ts';
@@ -20,7 +20,7 @@ declare module 'fastify' {
 
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   const matches = secretChecker(options.token);
-  const publicRoutes = new Set(['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])]);
+  const publicRoutes = new Set(['/healthz', '/readyz', ...(options.metricsPublic ? ['/metrics'] : [])]);
   app.addHook('onRequest', async (request, reply) => {
     if ((request.method === 'GET' || request.method === 'HEAD') && publicRoutes.has(request.routeOptions.url ?? '')) return;
     if (request.routeOptions.config?.ownAuth) return;

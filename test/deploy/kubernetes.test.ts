@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { SHUTDOWN_GRACE_MS } from '../../src/cli/commands/serve.ts';
 import { REQUIRED_CAPS } from '../../src/criu/privileges.ts';
-import { DEFAULTS, resolveDaemonConfig } from '../../src/manager/config.ts';
+import { type DaemonConfigInput, DEFAULTS, resolveDaemonConfig } from '../../src/manager/config.ts';
+import { parseReference } from '../../src/registry/reference.ts';
 import { resolveApiToken } from '../../src/server/token.ts';
 import { fieldErrors, type KubernetesObject, schemaErrors } from './kubernetes-schema.ts';
 
@@ -138,8 +139,13 @@ describe('deploy/kubernetes against prebake', () => {
     expect(container.ports.map((p) => p.containerPort)).toEqual([imagePort]);
     const service = only('Service').spec as { ports: { targetPort: number | string }[] };
     expect(service.ports.map((p) => portNumber(p.targetPort))).toEqual([imagePort]);
+    // Liveness asks whether the daemon runs; readiness whether it brought in what its config declares.
+    expect([container.startupProbe, container.readinessProbe, container.livenessProbe].map((p) => p?.httpGet?.path)).toEqual([
+      '/healthz',
+      '/readyz',
+      '/healthz',
+    ]);
     for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
-      expect(probe?.httpGet?.path).toBe('/healthz');
       expect(portNumber(probe?.httpGet?.port ?? 0)).toBe(imagePort);
     }
   });
@@ -168,12 +174,11 @@ describe('deploy/kubernetes against prebake', () => {
     const volume = volumeAt(path.dirname(configFile));
     expect(volume.configMap?.name).toBe(configMap.metadata.name);
     expect(volume.configMap?.items).toBeUndefined();
-    // `functions` as a list of references is issue 22's new form, not yet in src/manager/config.ts: checked below.
-    const { functions: _, ...rest } = daemonConfig;
-    expect(() => resolveDaemonConfig(rest)).not.toThrow();
+    const resolved = resolveDaemonConfig(daemonConfig as DaemonConfigInput);
+    // Declared by reference, each a reference the daemon can pull.
+    expect(resolved.declared.length).toBeGreaterThan(0);
+    for (const { bundle } of resolved.declared) expect(() => parseReference(bundle, resolved.insecureRegistries)).not.toThrow();
   });
-
-  it.todo('the ConfigMap functions list (name + bundle reference) validates against the daemon config schema');
 
   it('gives the daemon its whole drain before the kubelet kills it', () => {
     const shutdownTimeoutMs = (daemonConfig.shutdownTimeoutMs as number | undefined) ?? DEFAULTS.shutdownTimeoutMs;

@@ -19,4 +19,10 @@ describe('parseReference', () => {
       expect(() => parseReference(bad), bad).toThrow(expect.objectContaining({ code: 'PREBAKE_ERR_INVALID_INPUT' }));
     }
   });
+
+  it('speaks http to a registry named insecure (a demo registry in a Swarm stack), https to the others', () => {
+    expect(parseReference('registry:5000/functions/hello:v1', ['registry:5000']).baseUrl).toBe('http://registry:5000');
+    expect(parseReference('registry:5000/functions/hello:v1', ['registry']).baseUrl).toBe('https://registry:5000');
+    expect(parseReference('registry:5000/functions/hello:v1').baseUrl).toBe('https://registry:5000');
+  });
 });

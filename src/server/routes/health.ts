@@ -1,6 +1,7 @@
 // GET /healthz and GET /metrics.
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
+import { PrebakeError } from '../../errors.ts';
 import type { Host } from '../../host/host.ts';
 import { errorResponses } from '../schemas.ts';
 
@@ -16,6 +17,25 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ host: Host; registry: Reg
     handler: async () => {
       const { running, queued } = host.stats;
       return { status: 'ok' as const, running, queued };
+    },
+  });
+
+  app.get('/readyz', {
+    schema: {
+      summary:
+        'readiness: 200 once every function the config declares was pulled (or failed to be, and is reported), 503 before and once shutting down',
+      response: {
+        200: Type.Object({ status: Type.Literal('ready'), declared: Type.Integer() }),
+        ...errorResponses(503),
+      },
+    },
+    handler: async () => {
+      if (!app.declared.ready) {
+        throw new PrebakeError('PREBAKE_ERR_NOT_READY', 'the daemon is still bringing in the functions its config declares', {
+          hint: 'GET /functions says where each one is',
+        });
+      }
+      return { status: 'ready' as const, declared: app.declared.statuses().length };
     },
   });
 
