@@ -117,6 +117,12 @@ build_prebake() {
   [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && args+=(--secret "id=extra-ca,src=$NODE_EXTRA_CA_CERTS")
   log "docker build ${args[*]} ."
   started=$(date +%s)
-  "$DOCKER" build --progress=plain "${args[@]}" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; fail "docker build failed"; }
+  # BuildKit 0.8 (Docker 20.10) on this kernel's overlayfs failed a COPY now and then with "failed to copy file
+  # info: failed to chown ...: no such file or directory", and passed on the next try: retried, twice at most.
+  for attempt in 1 2 3; do
+    "$DOCKER" build --progress=plain "${args[@]}" . >"$work/build.log" 2>&1 && break
+    grep -q 'failed to copy file info' "$work/build.log" && [ "$attempt" -lt 3 ] || { tail -40 "$work/build.log" >&2; fail "docker build failed"; }
+    log "docker build hit BuildKit's 'failed to copy file info' (attempt $attempt): again"
+  done
   log "built in $(( $(date +%s) - started )) s; image $1: $("$DOCKER" image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 }

@@ -36,9 +36,8 @@ PROFILE=$here/deploy/swarm/seccomp.json
 [ "$(id -u)" = 0 ] || fail "run as root (criu in the containers needs it, and so does the engine)"
 command -v curl >/dev/null || fail "curl is missing"
 case $NODES in 1|2) ;; *) fail "NODES is 1 or 2, not $NODES" ;; esac
-node=$(command -v node || echo /opt/prebake/bin/node)
+node=/opt/prebake/bin/node; [ -x "$node" ] || node=$(command -v node)
 "$node" --version >/dev/null 2>&1 || fail "node is missing (run scripts/setup.sh)"
-json() { "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 now_ms() { date +%s%3N; }
 
 work=$(mktemp -d /tmp/prebake-swarm-test.XXXXXX)
@@ -60,6 +59,7 @@ finish() {
     if [ -n "$swarm_made" ]; then "$DOCKER" swarm leave --force >/dev/null 2>&1 || true; fi
   fi
   rm -rf "$work"
+  if [ -n "${migrate_before:-}" ]; then sysctl -qw "net.ipv4.tcp_migrate_req=$migrate_before"; fi
   if [ -n "$engine_pid" ]; then engine_down; fi
   return 0
 }
@@ -127,24 +127,37 @@ if [ "$NODES" = 2 ]; then node2_images "$IMAGE"; fi
 log "registry image: $registry_image"
 
 # --- 4. the stack with nothing declared; two versions pushed --------------------------------------------------
+# The routing mesh needs IPVS. Without it (this VM's kernel has no CONFIG_IP_VS), the stack's variant without the
+# mesh: each daemon on its node's network, a replacement listening beside the old one (SO_REUSEPORT); the kernel
+# hands a closing listener's queued connections to the other (tcp_migrate_req), so a roll drops none.
+stack=$here/deploy/swarm/stack.yml
+registry_host=registry:5000
+migrate_before=
+if [ ! -e /proc/net/ip_vs ]; then
+  stack=$work/stack-host-network.yml
+  "$node" scripts/swarm-host-network.ts >"$stack"
+  registry_host=$advertise:5000
+  migrate_before=$(sysctl -n net.ipv4.tcp_migrate_req)
+  sysctl -qw net.ipv4.tcp_migrate_req=1
+  log "no IPVS in this kernel, so no routing mesh: the stack's host-network variant (scripts/swarm-host-network.ts), tcp_migrate_req=1"
+fi
 printf '%s\n' "$token" >"$work/token"
 # config VERSION [FUNCTION TAG]: the daemon config the stack gets as config VERSION.
 write_config() {
   local functions='[]'
-  [ -n "${2:-}" ] && functions="[{\"name\": \"swarm-hello\", \"bundle\": \"registry:5000/functions/swarm-hello:$2\"}]"
-  printf '{ "insecureRegistries": ["registry:5000"], "functions": %s }\n' "$functions" >"$work/config-$1.json"
+  [ -n "${2:-}" ] && functions="[{\"name\": \"swarm-hello\", \"bundle\": \"$registry_host/functions/swarm-hello:$2\"}]"
+  printf '{ "insecureRegistries": ["%s"], "functions": %s }\n' "$registry_host" "$functions" >"$work/config-$1.json"
 }
 deploy() {  # deploy VERSION: docker stack deploy with config VERSION
-  (cd "$work" && PREBAKE_IMAGE=$IMAGE REGISTRY_IMAGE=$registry_image PREBAKE_CONFIG="$work/config-$1.json" \
+  (cd "$work" && PREBAKE_IMAGE=$IMAGE REGISTRY_IMAGE=$registry_image PREBAKE_CONFIG="$work/config-$1.json" PREBAKE_TOKEN_FILE="$work/token" \
     PREBAKE_CONFIG_VERSION="$STACK-$1" PREBAKE_PORT=$PORT \
-    "$DOCKER" stack deploy --resolve-image never -c "$here/deploy/swarm/stack.yml" "$STACK" >"$work/deploy.log" 2>&1) ||
+    "$DOCKER" stack deploy --resolve-image never -c "$stack" "$STACK" >"$work/deploy.log" 2>&1) ||
     { cat "$work/deploy.log" >&2; fail "docker stack deploy (config $1) failed"; }
 }
 api() {  # api METHOD PATH [BODY] (through the published port): the body to $work/response, the status printed
   curl -s -D "$work/headers" -o "$work/response" -w '%{http_code}' -X "$1" -H "authorization: Bearer $token" \
     -H 'content-type: application/json' ${3:+-d "$3"} "http://127.0.0.1:$PORT$2"
 }
-header() { awk -v h="$1" 'index(tolower($0), h ": ") == 1 { sub(/\r$/, ""); print substr($0, length(h) + 3) }' "$work/headers"; }
 
 write_config 0
 started=$(now_ms)
@@ -179,21 +192,15 @@ done
 "$DOCKER" volume rm "$STACK-builder-store" >/dev/null
 
 # --- 5. roll to v1: the first prebaked answer; 100 fresh instances ---------------------------------------------
-invoke() {  # invoke: one invocation through the published port; prints "<status> <start> <version> <invocations>"
-  local status
-  status=$(api POST /functions/swarm-hello/invoke '{"name": "swarm"}')
-  if [ "$status" = 200 ]; then
-    printf '%s %s %s %s\n' "$status" "$(header x-prebake-start)" "$(json version <"$work/response")" "$(json invocations <"$work/response")"
-  else
-    printf '%s - - - %s\n' "$status" "$(head -c 200 "$work/response" | tr '\n' ' ')"
-  fi
-}
+# loop OUT COUNT|STOPFILE: invocations through the published port, a line each (scripts/invoke-loop.ts).
+loop() { "$node" scripts/invoke-loop.ts "http://127.0.0.1:$PORT/functions/swarm-hello/invoke" "$token" "$@"; }
 write_config 1 v1
 started=$(now_ms)
 deploy 1
 first=
 for _ in $(seq 1200); do
-  read -r status start version _ < <(invoke)
+  loop "$work/first" 1
+  read -r _ status start version _ < <(tail -1 "$work/first")
   if [ "$status" = 200 ] && [ "$start" = prebaked ] && [ "$version" = v1 ]; then first=$(( $(now_ms) - started )); break; fi
   sleep 0.1
 done
@@ -201,33 +208,40 @@ done
 log "config v1: first prebaked answer $first ms after docker stack deploy"
 # Until the daemons of config 0 are gone, an answer may come from one still pulling v1: wait for the roll to end.
 for _ in $(seq 600); do [ "$("$DOCKER" service inspect "${STACK}_prebake" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')" != updating ] && break; sleep 0.2; done
-for i in $(seq 100); do
-  line=$(invoke)
-  read -r status start version invocations _ <<<"$line"
-  [ "$status" = 200 ] || fail "invocation $i answered $line"
-  [ "$start" = prebaked ] || fail "invocation $i started '$start', not prebaked"
-  [ "$version" = v1 ] || fail "invocation $i ran $version, not v1"
-  [ "$invocations" = 2 ] || fail "invocation $i was the function's invocation number $invocations, not 2: not a fresh instance restored from the snapshot"
-done
-log "100 invocations: each 200, prebaked, v1, a fresh instance (invocations 2)"
+loop "$work/hundred" 100
+# Lines: <ms> <status> <start> <version> <invocations> <start-ms> [error]
+bad=$(awk '$2 != 200 || $3 != "prebaked" || $4 != "v1" || $5 != 2' "$work/hundred")
+[ -z "$bad" ] || fail "of 100 invocations, not each 200, prebaked, v1 and a fresh instance (invocations 2): $(head -5 <<<"$bad")"
+[ "$(wc -l <"$work/hundred")" = 100 ] || fail "the client wrote $(wc -l <"$work/hundred") answers, not 100"
+start_ms=$(awk '{ print $6 }' "$work/hundred" | sort -n | awk '{ a[NR] = $1 } END { printf "p50 %.1f ms, p90 %.1f ms", a[int(NR * 0.5)], a[int(NR * 0.9)] }')
+log "100 invocations: each 200, prebaked, v1, a fresh instance (invocations 2); prebaked start $start_ms"
 
 # --- 6. roll to v2 under load ---------------------------------------------------------------------------------
 write_config 2 v2
 : >"$work/rolling"
-(
-  while [ -e "$work/rolling" ]; do echo "$(now_ms) $(invoke)" >>"$work/answers"; done
-) &
+loop "$work/answers" "$work/rolling" &
 client=$!
 started=$(now_ms)
 deploy 2
-# Every daemon answers v2 in its own container (not through the mesh, which picks one).
+# Every daemon answers v2, asked on its own. With the mesh, in its own container (port 8080 of its network
+# namespace); on the host network, at its node's address, once the roll has left one daemon per node.
 every_daemon_v2() {
-  local c n=0 containers
+  local engine c n=0 containers address
   containers=$(daemon_containers)
   [ -n "$containers" ] || return 1
+  if [ "$stack" != "$here/deploy/swarm/stack.yml" ]; then
+    [ "$(wc -l <<<"$containers")" = "$NODES" ] || return 1
+    for address in 127.0.0.1 ${node2:+$NODE2_ADDR}; do
+      : >"$work/probe"
+      "$node" scripts/invoke-loop.ts "http://$address:$PORT/functions/swarm-hello/invoke" "$token" "$work/probe" 1
+      read -r _ status _ version _ <"$work/probe"
+      [ "$status" = 200 ] && [ "$version" = v2 ] || return 1
+    done
+    return 0
+  fi
   while read -r engine c; do
     n=$((n + 1))
-    "$engine" exec "$c" node -e '
+    $engine exec "$c" node -e '
       fetch("http://127.0.0.1:8080/functions/swarm-hello/invoke", { method: "POST", headers: { authorization: "Bearer " + process.argv[1], "content-type": "application/json" }, body: "{}" })
         .then(r => r.json()).then(b => process.exit(b.version === "v2" ? 0 : 1), () => process.exit(1))' "$token" >/dev/null 2>&1 || return 1
   done <<<"$containers"
@@ -249,8 +263,7 @@ sleep 2
 rm -f "$work/rolling"
 wait "$client" || true
 [ -n "$all" ] || fail "not every daemon answered v2 within 2 minutes of the roll: $("$DOCKER" service ps "${STACK}_prebake" 2>&1 | head -10)"
-# Lines: <ms> <status> <start> <version> <invocations>. While old and new daemons overlap (start-first), the mesh
-# sends requests to both: v1 and v2 answers mix until the old ones stop.
+# While old and new daemons overlap (start-first), requests reach both: v1 and v2 answers mix until the old stop.
 total=$(wc -l <"$work/answers")
 failed=$(awk '$2 != 200' "$work/answers" | wc -l)
 late_v1=$(awk -v t=$((started + all)) '$1 > t && $4 != "v2"' "$work/answers" | wc -l)

@@ -76,6 +76,11 @@ export class Reconciler {
   private watcher: ConfigWatch | undefined;
   private closed = false;
   private started = false;
+  private markReady!: () => void;
+  /** Resolves when `ready` turns true. */
+  readonly whenReady = new Promise<void>((resolve) => {
+    this.markReady = resolve;
+  });
 
   constructor(options: ReconcilerOptions) {
     this.host = options.host;
@@ -96,6 +101,7 @@ export class Reconciler {
       if (this.file) this.fileText = await readFile(this.file, 'utf8').catch(() => undefined);
       await this.apply(this.current);
       this.started = true;
+      this.markReady();
     });
     if (this.file) {
       this.watcher = watchConfigFile(

@@ -1,6 +1,6 @@
 // `prebake serve` as a real process: SIGTERM drains invocations in flight and leaves nothing running; a daemon
 // killed outright leaves instances that the next one sweeps when it starts.
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -135,6 +135,46 @@ describe('prebake serve', () => {
       body: JSON.stringify({ path: functionDir }),
     });
     expect(outside.status).toBe(403);
+  });
+
+  it('under an orchestrator: two daemons share a port (--reuse-port) and a volume (--task-homes), each saying when it is ready', async () => {
+    const tasks = path.join(sandbox.root, 'tasks');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    const env = { PREBAKE_API_TOKEN: 'one-token-for-the-fleet-0123456789' };
+    const start = (readyFile: string) => {
+      const daemon = execa(
+        path.join(ROOT, 'bin', 'prebake'),
+        ['serve', '--task-homes', tasks, '--port', String(port), '--reuse-port', '--ready-file', readyFile],
+        { reject: false, env },
+      );
+      daemons.push(daemon);
+      return daemon;
+    };
+    const exists = (file: string) =>
+      stat(file).then(
+        () => true,
+        () => false,
+      );
+    const [readyA, readyB] = [path.join(sandbox.root, 'ready-a'), path.join(sandbox.root, 'ready-b')];
+    const a = start(readyA);
+    await settled(async () => ((await exists(readyA)) ? [] : ['a not ready']), 20_000);
+    const b = start(readyB);
+    await settled(async () => ((await exists(readyB)) ? [] : ['b not ready']), 20_000);
+    const homes = await readdir(tasks);
+    expect(homes).toHaveLength(2);
+
+    // A stops: its ready file and its home go with it, and B alone keeps the port.
+    a.kill('SIGTERM');
+    expect((await a).exitCode).toBe(0);
+    expect(await exists(readyA)).toBe(false);
+    expect(await readdir(tasks)).toHaveLength(1);
+    for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    b.kill('SIGTERM');
+    expect((await b).exitCode).toBe(0);
+    expect(await readdir(tasks)).toEqual([]);
   });
 
   it('on SIGTERM finishes the invocations in flight, then exits 0 leaving no function process', async () => {

@@ -1,6 +1,7 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import type { FastifyListenOptions } from 'fastify';
 import { PrebakeError } from '../../errors.ts';
 import { type TaskHome, takeTaskHome } from '../../host/task-homes.ts';
 import type { InstanceRegistry } from '../../instance/registry.ts';
@@ -29,6 +30,8 @@ interface ServeOptions {
   functionsRoot?: string[];
   tokenFile?: string;
   taskHomes?: string;
+  reusePort: boolean;
+  readyFile?: string;
   metricsPublic: boolean;
   logLevel: string;
 }
@@ -95,6 +98,15 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       '--task-homes <dir>',
       'under an orchestrator: a home of its own under DIR, removing homes no running daemon holds (docs/DEPLOY.md)',
     )
+    .option(
+      '--reuse-port',
+      'listen with SO_REUSEPORT, so that a replacement daemon on the same host network can listen beside this one',
+      false,
+    )
+    .option(
+      '--ready-file <file>',
+      'create FILE once the functions the config declares were brought in (GET /readyz), remove it at shutdown',
+    )
     .option('--metrics-public', 'serve GET /metrics without the API token', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (options: ServeOptions, command: Command) => {
@@ -131,6 +143,7 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
           process.exit(1);
         }
         stopping = true;
+        if (options.readyFile) await rm(options.readyFile, { force: true });
         app.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing invocations in flight');
         setTimeout(() => {
           app.log.error('shutdown did not complete; exiting');
@@ -150,7 +163,21 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
 
-      const url = await app.listen({ host: options.host, port: options.port });
+      // fastify hands its options to Node's server.listen, which takes reusePort (Node 22.12+); its types lag.
+      const listen: FastifyListenOptions & { reusePort?: boolean } = {
+        host: options.host,
+        port: options.port,
+        reusePort: options.reusePort,
+      };
+      const url = await app.listen(listen);
+      if (options.readyFile) {
+        const readyFile = options.readyFile;
+        void app.declared.whenReady.then(async () => {
+          if (stopping) return;
+          await mkdir(path.dirname(readyFile), { recursive: true });
+          await writeFile(readyFile, `${process.pid}\n`);
+        });
+      }
       app.log.info({ url, home }, `prebake daemon listening on ${url}`);
     });
 }
