@@ -11,6 +11,7 @@ const stack = parseDocument(readFileSync(file, 'utf8'));
 const prebake = ['services', 'prebake'];
 stack.deleteIn([...prebake, 'ports']);
 stack.setIn([...prebake, 'networks'], ['hostnet']);
+// biome-ignore lint/suspicious/noTemplateCurlyInString: compose's variable, substituted by docker stack deploy
 for (const arg of ['--reuse-port', '--port=${PREBAKE_PORT:-8080}']) stack.addIn([...prebake, 'command'], arg);
 stack.setIn(['services', 'registry', 'ports'], stack.createNode([{ target: 5000, published: 5000, mode: 'host' }]));
 stack.setIn(['networks'], stack.createNode({ hostnet: { external: true, name: 'host' } }));

@@ -163,6 +163,9 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
 
+      // Beside a daemon that already serves the port (a rolling update), join its SO_REUSEPORT group only once this
+      // one can answer for every declared function: from its listen on, the kernel hands it a share of the requests.
+      if (options.reusePort) await app.declared.whenReady;
       // fastify hands its options to Node's server.listen, which takes reusePort (Node 22.12+); its types lag.
       const listen: FastifyListenOptions & { reusePort?: boolean } = {
         host: options.host,
