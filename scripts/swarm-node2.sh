@@ -55,13 +55,13 @@ node2_up() {
 
 # prebake's image on the second engine, built there from this checkout: `docker save` of it failed every time on
 # this kernel (Docker 20.10's overlay2: "open .../merged/usr/lib/jvm/.../classes.jsa: no such file or
-# directory"), while the base image, one plain layer, copies. The second engine stores its layers with vfs (whole
-# copies, no overlay): with overlay2 its build could not even find /bin/sh in the loaded base. The registry runs
-# on the manager only.
+# directory"), and a saved stand-in base, though saved without an error, came out without /bin/sh. So the base
+# is made on the second engine as on the first (scripts/docker-base.sh), and that engine stores its layers with
+# vfs (whole copies, no overlay). The registry runs on the manager only.
 node2_images() {
   local started
   started=$(date +%s)
-  if [ "$base" != "$REAL_BASE" ]; then "$DOCKER" save "$base" | "$DOCKER" -H "$node2" load -q >/dev/null; fi
+  if [ "$base" != "$REAL_BASE" ]; then DOCKER_HOST=$node2 DOCKER=$DOCKER bash scripts/docker-base.sh "$base" >/dev/null; fi
   DOCKER_HOST=$node2 build_prebake "$1"
   log "prebake's image built on the second engine in $(( $(date +%s) - started )) s"
 }
