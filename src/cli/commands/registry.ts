@@ -1,10 +1,10 @@
 // prebake push / pull: a function's bundle through any registry that speaks the OCI distribution API.
 import type { Command } from 'commander';
 import { parseReference } from '../../registry/reference.ts';
-import { cliHost, formatBytes, type GlobalOptions } from '../context.ts';
+import { type CliSession, cliHost, formatBytes, type GlobalOptions } from '../context.ts';
 import { describeImport, type ImportFlags, withImportFlags } from './bundle.ts';
 
-export function registerRegistry(program: Command): void {
+export function registerRegistry(program: Command, { io }: CliSession): void {
   program
     .command('push')
     .description("store a function's bundle in an OCI registry (only the blobs it lacks are uploaded)")
@@ -13,7 +13,7 @@ export function registerRegistry(program: Command): void {
     .action(async (name: string, refText: string, _options: unknown, command: Command) => {
       const ref = parseReference(refText);
       const pushed = await cliHost(command.optsWithGlobals<GlobalOptions>()).push(name, ref);
-      process.stdout.write(
+      io.stdout.write(
         `pushed ${name} to ${refText} (${pushed.digest}): ${pushed.uploaded.blobs} blob(s) uploaded (${formatBytes(pushed.uploaded.bytes)}), ` +
           `${pushed.present.blobs} already there (${formatBytes(pushed.present.bytes)})\n`,
       );
@@ -25,6 +25,6 @@ export function registerRegistry(program: Command): void {
     .action(async (refText: string, options: ImportFlags, command: Command) => {
       const host = cliHost(command.optsWithGlobals<GlobalOptions>());
       const { outcome } = await host.pull(parseReference(refText), { force: options.force, name: options.name });
-      process.stdout.write(describeImport(outcome));
+      io.stdout.write(describeImport(outcome));
     });
 }
