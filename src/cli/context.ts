@@ -1,10 +1,25 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { PrebakeError } from '../errors.ts';
 import { Host } from '../host/host.ts';
 import type { InstanceRegistry } from '../instance/registry.ts';
 import { DEFAULT_EVENT_LIMIT_BYTES, eventTooLarge } from '../invoke/event.ts';
 import { resolveHome } from '../paths.ts';
+
+/** Where a command reads and writes: the process's own streams, or a caller's (runCli in-process). */
+export interface CliIo {
+  stdin: Readable;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+}
+
+/** One run of the command line: its streams, the registry of the instances it starts, and its exit code. */
+export interface CliSession {
+  io: CliIo;
+  instances: InstanceRegistry;
+  /** Set by a command that ends without an error yet reports a failure (bench, doctor). */
+  exitCode: number;
+}
 
 export interface GlobalOptions {
   home?: string;
@@ -39,8 +54,8 @@ export function formatMs(ms: number): string {
  * --data as given: inline JSON, @FILE, or - for stdin. Reading stops past `limitBytes` (PAYLOAD_TOO_LARGE), so
  * an endless input (`-d @/dev/zero`) costs no more than the limit.
  */
-export async function readEventOption(data: string, limitBytes = DEFAULT_EVENT_LIMIT_BYTES): Promise<string> {
-  if (data === '-') return readBounded(process.stdin, limitBytes);
+export async function readEventOption(data: string, stdin: Readable, limitBytes = DEFAULT_EVENT_LIMIT_BYTES): Promise<string> {
+  if (data === '-') return readBounded(stdin, limitBytes);
   if (!data.startsWith('@')) return data;
   const file = data.slice(1);
   try {

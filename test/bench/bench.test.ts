@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, runPrebake, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let helloDir: string;
@@ -22,7 +22,9 @@ afterAll(async () => {
   }
 });
 
-const prebake = (...args: string[]) =>
+const prebake = (...args: string[]) => runPrebake(['--home', sandbox.home, ...args]);
+// The real CLI, for the test that interrupts it with a signal.
+const spawnPrebake = (...args: string[]) =>
   execa(process.execPath, [path.join(ROOT, 'src', 'cli', 'main.ts'), '--home', sandbox.home, ...args], { reject: false });
 
 interface Stats {
@@ -182,7 +184,7 @@ describe('prebake bench', () => {
     );
     await writeFile(path.join(slowDir, 'main.py'), 'import time\ntime.sleep(120)\n\ndef handler(event, context):\n    return None\n');
     const json = path.join(sandbox.root, 'out', 'interrupted.json');
-    const bench = prebake('bench', helloDir, slowDir, '-n', '2', '--warmups', '0', '--modes', 'cold,prebaked', '--json', json);
+    const bench = spawnPrebake('bench', helloDir, slowDir, '-n', '2', '--warmups', '0', '--modes', 'cold,prebaked', '--json', json);
     let doc: (BenchDocument & { complete: boolean }) | undefined;
     while (!doc) {
       await new Promise((resolve) => setTimeout(resolve, 200));

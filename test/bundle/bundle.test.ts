@@ -5,23 +5,21 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
-import { FIXTURES, makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { FIXTURES, makeSandbox, ROOT, runPrebake, type Sandbox } from '../helpers.ts';
 import { homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
 
 let sandbox: Sandbox;
 let homeB: string;
 let bundleFile: string;
 let bundle: Buffer;
-const prebake = (home: string, args: string[], input?: Buffer) =>
-  execa(path.join(ROOT, 'bin', 'prebake'), ['--home', home, ...args], { reject: false, input, encoding: 'buffer' });
-const text = (value: unknown) => Buffer.from(value as Uint8Array).toString();
+const prebake = (home: string, args: string[], input?: Buffer) => runPrebake(['--home', home, ...args], input);
 
 async function expectRefused(damaged: Buffer, code: string): Promise<string> {
   const file = path.join(sandbox.root, 'damaged.tar');
   await writeFile(file, damaged);
   const result = await prebake(homeB, ['import', file]);
   expect(result.exitCode).not.toBe(0);
-  const stderr = text(result.stderr);
+  const stderr = result.stderr;
   expect(stderr).toContain(`[${code}]`);
   expect(await homeLeftovers(homeB)).toEqual([]);
   return stderr;
@@ -32,12 +30,12 @@ beforeAll(async () => {
   homeB = path.join(sandbox.root, 'home-b');
   const dir = await sandbox.addFunction('node-shim');
   const build = await prebake(sandbox.home, ['build', dir]);
-  expect(build.exitCode, text(build.stderr)).toBe(0);
+  expect(build.exitCode, build.stderr).toBe(0);
   bundleFile = path.join(sandbox.root, 'node-shim.tar');
   // An image dir kept root-only (as a hardened store keeps it) must stay so where it is imported.
   await chmod((await sandbox.store.get('node-shim'))!.imageDir, 0o700);
   const exported = await prebake(sandbox.home, ['export', 'node-shim', '-o', bundleFile]);
-  expect(exported.exitCode, text(exported.stderr)).toBe(0);
+  expect(exported.exitCode, exported.stderr).toBe(0);
   bundle = await readFile(bundleFile);
 });
 
@@ -66,9 +64,10 @@ describe('prebake export and import', () => {
   });
 
   it('moves a function to another home, where it restores and answers', async () => {
-    const imported = await prebake(homeB, ['import', '-'], bundle);
-    expect(imported.exitCode, text(imported.stderr)).toBe(0);
-    expect(text(imported.stdout)).toMatch(/^imported node-shim \(node, build /);
+    // The real binary, the bundle piped to its stdin.
+    const imported = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeB, 'import', '-'], { reject: false, input: bundle });
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/^imported node-shim \(node, build /);
     const metaA = (await sandbox.store.get('node-shim'))!.meta;
     const metaB = (await new ImageStore(homeB).get('node-shim'))!.meta;
     expect(metaB.buildId).toBe(metaA.buildId);
@@ -80,9 +79,9 @@ describe('prebake export and import', () => {
     expect([imageDirStat.uid, imageDirStat.gid]).toEqual([0, metaA.sandbox.hostIdBase]);
 
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '-d', '{"moved":true}', '--timing']);
-    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
-    expect(JSON.parse(text(invoke.stdout))).toMatchObject({ event: { moved: true } });
-    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+    expect(invoke.exitCode, invoke.stderr).toBe(0);
+    expect(JSON.parse(invoke.stdout)).toMatchObject({ event: { moved: true } });
+    expect(invoke.stderr).toMatch(/start: prebaked/);
   });
 
   it("writes nothing at the source directory the bundle names, absent here, and restores from the entry's code", async () => {
@@ -90,15 +89,15 @@ describe('prebake export and import', () => {
     await rm(meta.spec.dir, { recursive: true });
     await rm(homeB, { recursive: true, force: true });
     const imported = await prebake(homeB, ['import', bundleFile]);
-    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    expect(imported.exitCode, imported.stderr).toBe(0);
     await expect(stat(meta.spec.dir)).rejects.toMatchObject({ code: 'ENOENT' });
     const importedMeta = (await new ImageStore(homeB).get('node-shim'))!.meta;
     // Shown as where it was built, and marked as imported (docs/BUNDLES.md).
     expect(importedMeta.spec.dir).toBe(meta.spec.dir);
     expect(importedMeta.importedAt).toEqual(expect.any(String));
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
-    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
-    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+    expect(invoke.exitCode, invoke.stderr).toBe(0);
+    expect(invoke.stderr).toMatch(/start: prebaked/);
   });
 
   it('moves code kept inside the store entry along with the entry into the new home', async () => {
@@ -107,33 +106,33 @@ describe('prebake export and import', () => {
     const entries = await readEntries(bundle);
     expect(entries.some((e) => e.header.name === 'entry/code/index.mjs')).toBe(true);
     const imported = await prebake(homeB, ['import', '-'], bundle);
-    expect(imported.exitCode, text(imported.stderr)).toBe(0);
+    expect(imported.exitCode, imported.stderr).toBe(0);
     const { codeDir } = (await new ImageStore(homeB).get('node-shim'))!;
     expect(codeDir.startsWith(homeB)).toBe(true);
     expect(await readFile(path.join(codeDir, 'index.mjs'), 'utf8')).toBe(
       await readFile(path.join(FIXTURES, 'node-shim', 'index.mjs'), 'utf8'),
     );
     const invoke = await prebake(homeB, ['invoke', 'node-shim', '--timing']);
-    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
-    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+    expect(invoke.exitCode, invoke.stderr).toBe(0);
+    expect(invoke.stderr).toMatch(/start: prebaked/);
   });
 
   it('imports under another name with --name, beside the original, and the renamed one restores', async () => {
     const homeC = path.join(sandbox.root, 'home-c');
     for (const name of [[], ['--name', 'node-shim-v2']]) {
       const imported = await prebake(homeC, ['import', bundleFile, ...name]);
-      expect(imported.exitCode, text(imported.stderr)).toBe(0);
+      expect(imported.exitCode, imported.stderr).toBe(0);
     }
     const storeC = new ImageStore(homeC);
     expect((await storeC.list()).map((meta) => meta.name).sort()).toEqual(['node-shim', 'node-shim-v2']);
     expect((await storeC.get('node-shim-v2'))!.meta.spec.name).toBe('node-shim-v2');
     const invoke = await prebake(homeC, ['invoke', 'node-shim-v2', '-d', '{"renamed":true}', '--timing']);
-    expect(invoke.exitCode, text(invoke.stderr)).toBe(0);
-    expect(JSON.parse(text(invoke.stdout))).toMatchObject({ event: { renamed: true } });
-    expect(text(invoke.stderr)).toMatch(/start: prebaked/);
+    expect(invoke.exitCode, invoke.stderr).toBe(0);
+    expect(JSON.parse(invoke.stdout)).toMatchObject({ event: { renamed: true } });
+    expect(invoke.stderr).toMatch(/start: prebaked/);
     const before = await homeLeftovers(homeC);
     const refused = await prebake(homeC, ['import', bundleFile, '--name', '../escape']);
-    expect(text(refused.stderr)).toContain('[PREBAKE_ERR_INVALID_INPUT]');
+    expect(refused.stderr).toContain('[PREBAKE_ERR_INVALID_INPUT]');
     expect(await homeLeftovers(homeC)).toEqual(before);
   });
 
@@ -185,21 +184,21 @@ describe('prebake export and import', () => {
     expect(stderr).toContain('CPU features missing here: avx10_imaginary');
 
     const forced = await prebake(homeB, ['import', '--force', '-'], foreign);
-    expect(forced.exitCode, text(forced.stderr)).toBe(0);
-    expect(text(forced.stdout)).toContain('marked for rebuild');
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain('marked for rebuild');
     const invoke = await prebake(homeB, ['invoke', 'node-shim']);
-    expect(text(invoke.stderr)).toContain('[PREBAKE_ERR_IMAGE_STALE]');
-    expect(text(invoke.stderr)).toContain('kernel 5.10.0-foreign there');
+    expect(invoke.stderr).toContain('[PREBAKE_ERR_IMAGE_STALE]');
+    expect(invoke.stderr).toContain('kernel 5.10.0-foreign there');
   });
 
   it('says which file it cannot read', async () => {
     const result = await prebake(homeB, ['import', path.join(sandbox.root, 'no-such.tar')]);
-    expect(text(result.stderr)).toMatch(/cannot read the bundle .*no-such\.tar.*\[PREBAKE_ERR_INVALID_INPUT\]/);
+    expect(result.stderr).toMatch(/cannot read the bundle .*no-such\.tar.*\[PREBAKE_ERR_INVALID_INPUT\]/);
   });
 
   it('refuses to write a bundle of an unknown function', async () => {
     const result = await prebake(sandbox.home, ['export', 'nothing-here', '-o', path.join(sandbox.root, 'none.tar')]);
-    expect(text(result.stderr)).toContain('[PREBAKE_ERR_UNKNOWN_FUNCTION]');
+    expect(result.stderr).toContain('[PREBAKE_ERR_UNKNOWN_FUNCTION]');
     expect(await readdir(sandbox.root)).not.toContain('none.tar');
   });
 });

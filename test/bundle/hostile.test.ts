@@ -4,13 +4,12 @@
 import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importBundle } from '../../src/bundle/import.ts';
 import type { Criu } from '../../src/criu/criu.ts';
 import { isPrebakeError } from '../../src/errors.ts';
 import { ImageStore } from '../../src/store/store.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, runPrebake, type Sandbox } from '../helpers.ts';
 import { type BundleEntry, homeLeftovers, readEntries, writeEntries } from './bundle-tools.ts';
 import { fuzzBundles } from './fuzz.ts';
 import { treeSnapshot } from './tree-snapshot.ts';
@@ -23,14 +22,7 @@ beforeAll(async () => {
   sandbox = await makeSandbox();
   scratch = path.join(sandbox.root, 'scratch');
   await sandbox.build('node-shim');
-  const exported = await execa(path.join(ROOT, 'bin', 'prebake'), [
-    '--home',
-    sandbox.home,
-    'export',
-    'node-shim',
-    '-o',
-    path.join(sandbox.root, 'b.tar'),
-  ]);
+  const exported = await runPrebake(['--home', sandbox.home, 'export', 'node-shim', '-o', path.join(sandbox.root, 'b.tar')]);
   expect(exported.exitCode).toBe(0);
   entries = await readEntries(await readFile(path.join(sandbox.root, 'b.tar')));
 });
@@ -126,15 +118,13 @@ describe('a hostile bundle', () => {
     };
     const bundle = await writeEntries([...rewritten.slice(0, -1), source, rewritten.at(-1)!], { resum: true });
     const homeD = path.join(sandbox.root, 'home-d');
-    const imported = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeD, 'import', '-'], { input: bundle, reject: false });
+    const imported = await runPrebake(['--home', homeD, 'import', '-'], bundle);
     expect(imported.exitCode, imported.stderr).toBe(0);
     await expect(stat(pwned)).rejects.toMatchObject({ code: 'ENOENT' });
     const { meta, codeDir } = (await new ImageStore(homeD).get('node-shim'))!;
     expect(meta.spec.dir).toBe(pwned);
     expect(codeDir.startsWith(homeD)).toBe(true);
-    const invoke = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', homeD, 'invoke', 'node-shim', '-d', '{"n":1}', '--timing'], {
-      reject: false,
-    });
+    const invoke = await runPrebake(['--home', homeD, 'invoke', 'node-shim', '-d', '{"n":1}', '--timing']);
     expect(invoke.exitCode, invoke.stderr).toBe(0);
     expect(JSON.parse(invoke.stdout)).toMatchObject({ event: { n: 1 } });
     expect(invoke.stderr).toMatch(/start: prebaked/);
@@ -173,8 +163,7 @@ describe('an export', () => {
   it('sends a link of the code as the file it points to, inside the code or world-readable under /usr, and refuses one to another host file', async () => {
     const { codeDir } = (await sandbox.store.get('node-shim'))!;
     const out = path.join(sandbox.root, 'links.tar');
-    const exportTo = (file: string) =>
-      execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'export', 'node-shim', '-o', file], { reject: false });
+    const exportTo = (file: string) => runPrebake(['--home', sandbox.home, 'export', 'node-shim', '-o', file]);
     // As npm's node_modules/.bin holds them.
     await mkdir(path.join(codeDir, 'bin'));
     await symlink('../index.mjs', path.join(codeDir, 'bin', 'tool.mjs'));

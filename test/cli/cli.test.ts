@@ -3,11 +3,13 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, ROOT, type Sandbox, settled } from '../helpers.ts';
+import { makeSandbox, ROOT, runPrebake, type Sandbox, settled } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let faultyDir: string;
-const prebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
+const prebake = (...args: string[]) => runPrebake(['--home', sandbox.home, ...args]);
+// The real binary, for what a process of its own shows: its exit codes, its environment.
+const spawnPrebake = (...args: string[]) => execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, ...args], { reject: false });
 
 beforeAll(async () => {
   sandbox = await makeSandbox();
@@ -87,7 +89,7 @@ describe('prebake CLI', () => {
     const rm = await prebake('rm', 'faulty-node');
     expect(rm.exitCode).toBe(0);
     expect((await prebake('ls')).stdout).toMatch(/no functions built/);
-    // A build and seven commands, each a Node process of its own: past 60 s on this 2-core VM under load.
+    // A build and seven commands: past 60 s on this 2-core VM under load when each was a Node process of its own.
   }, 180_000);
 
   it("prints one line naming the function when the handler throws, with logs and the function's stack on request", async () => {
@@ -123,13 +125,13 @@ describe('prebake CLI', () => {
   });
 
   it('refuses data that is not JSON and unknown functions, with distinct exit codes', async () => {
-    const badJson = await prebake('invoke', faultyDir, '--data', 'nope');
+    const badJson = await spawnPrebake('invoke', faultyDir, '--data', 'nope');
     expect(badJson.exitCode).toBe(2);
     expect(badJson.stderr).toMatch(/PREBAKE_ERR_INVALID_EVENT/);
-    const unknown = await prebake('invoke', 'never-built');
+    const unknown = await spawnPrebake('invoke', 'never-built');
     expect(unknown.exitCode).toBe(3);
     expect(unknown.stderr).toMatch(/"never-built"/);
-    const badMode = await prebake('invoke', 'never-built', '--mode', 'sideways');
+    const badMode = await spawnPrebake('invoke', 'never-built', '--mode', 'sideways');
     expect(badMode.exitCode).toBe(2);
   });
 

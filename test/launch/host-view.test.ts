@@ -18,7 +18,7 @@ import { type SandboxMount, type ViewShape, viewOps } from '../../src/launch/vie
 import { describeFunction } from '../../src/manager/describe.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import type { FunctionSpec } from '../../src/manifest/schema.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, runPrebake, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let facts: HostFacts;
@@ -147,7 +147,7 @@ describe('an init failure on a file outside the view', () => {
     expect(built.meta.sandbox.mounts).toContainEqual({ kind: 'ro-bind', source: outside, target: outside, file: false });
     for (const mode of ['prebaked', 'cold'] as const) expect(await invoke('outside-allowed', mode)).toEqual({ settings: 'from the host' });
 
-    const ls = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'ls'], { reject: false });
+    const ls = await runPrebake(['--home', sandbox.home, 'ls']);
     expect(ls.stdout.split('\n')[0]).toContain('READ-ONLY PATHS');
     expect(ls.stdout.split('\n').find((line) => line.startsWith('outside-allowed '))).toMatch(new RegExp(`${outside}$`));
     const stored = await sandbox.store.get('outside-allowed');

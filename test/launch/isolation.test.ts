@@ -36,8 +36,22 @@ let hostUdpPort = 0;
 const hostAbstract = `prebake-isolation-host-${process.pid}`;
 let hostPathname = '';
 
-/** A copy of isolation-python named `name`, with `changes` to its function.json, built. */
-async function build(name: string, changes: Record<string, unknown> = {}): Promise<StoredImage> {
+const builds = new Map<string, Promise<StoredImage>>();
+
+/**
+ * A copy of isolation-python named `name`, with `changes` to its function.json, built once for the file: the
+ * tests of each start mode share it (starting an instance leaves the image as it was).
+ */
+function build(name: string, changes: Record<string, unknown> = {}): Promise<StoredImage> {
+  let built = builds.get(name);
+  if (!built) {
+    built = buildCopy(name, changes);
+    builds.set(name, built);
+  }
+  return built;
+}
+
+async function buildCopy(name: string, changes: Record<string, unknown>): Promise<StoredImage> {
   const sandbox = sandboxOfFile();
   const dir = path.join(sandbox.root, 'functions', name);
   await cp(path.join(FIXTURES, 'isolation-python'), dir, { recursive: true });
@@ -111,7 +125,7 @@ describe.each(['none', 'outbound'] as const)('two functions at once ("network": 
   it.each(['prebaked', 'cold', 'fork'] as const)(
     'cannot reach each other or the host, in %s mode, and leave no IPC behind',
     async (mode) => {
-      const [a, b] = await Promise.all([build(`iso-a-${network}-${mode}`, { network }), build(`iso-b-${network}-${mode}`, { network })]);
+      const [a, b] = await Promise.all([build(`iso-a-${network}`, { network }), build(`iso-b-${network}`, { network })]);
       const name = `prebake-isolation-${network}-${mode}`;
       const port = 47771;
       const victim = await start(a, 'prebaked');
@@ -216,10 +230,7 @@ describe('two functions at once ("network": "host")', () => {
 
 describe('user namespaces', () => {
   it.each(['prebaked', 'cold', 'fork'] as const)('cannot be created in %s mode unless the function opts in', async (mode) => {
-    const [denied, allowed] = await Promise.all([
-      build(`userns-denied-${mode}`),
-      build(`userns-allowed-${mode}`, { allowUserNamespaces: true }),
-    ]);
+    const [denied, allowed] = await Promise.all([build('userns-denied'), build('userns-allowed', { allowUserNamespaces: true })]);
     const deniedSeen = { unshare: false, unshareCommand: null, clone: false, clone3: false, cloneForkFlags: mode !== 'fork' };
     const allowedSeen = { unshare: true, unshareCommand: '0', clone: true, clone3: true, cloneForkFlags: true };
     for (const [image, expected] of [

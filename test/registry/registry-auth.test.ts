@@ -3,11 +3,10 @@
 // pull; none, or a wrong password, are PREBAKE_ERR_REGISTRY naming the registry, and no secret is printed.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/store/store.ts';
 import { homeLeftovers } from '../bundle/bundle-tools.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, runPrebake, type Sandbox } from '../helpers.ts';
 import { startRegistry, type TestRegistry } from './registry-server.ts';
 import { startTokenServer, type TokenServer } from './token-server.ts';
 
@@ -23,9 +22,10 @@ let homeB: string;
 let dockerConfigDir: string;
 const files: Record<'good' | 'wrong' | 'empty', string> = { good: '', wrong: '', empty: '' };
 
-// No docker config of this machine's user is read: DOCKER_CONFIG points at an empty directory.
-const prebake = (home: string, ...args: string[]) =>
-  execa(path.join(ROOT, 'bin', 'prebake'), ['--home', home, ...args], { reject: false, env: { DOCKER_CONFIG: dockerConfigDir } });
+// The CLI in-process. No docker config of this machine's user is read: DOCKER_CONFIG points at an empty
+// directory while this file runs.
+const prebake = (home: string, ...args: string[]) => runPrebake(['--home', home, ...args]);
+let dockerConfigBefore: string | undefined;
 
 async function writeConfig(name: string, auths: Record<string, unknown>): Promise<string> {
   const file = path.join(sandbox.root, `${name}.json`);
@@ -42,6 +42,8 @@ beforeAll(async () => {
   homeB = path.join(sandbox.root, 'home-b');
   dockerConfigDir = path.join(sandbox.root, 'docker-config');
   await mkdir(dockerConfigDir);
+  dockerConfigBefore = process.env.DOCKER_CONFIG;
+  process.env.DOCKER_CONFIG = dockerConfigDir;
   tokens = await startTokenServer(sandbox.root, USER);
   [basicRegistry, tokenRegistry] = await Promise.all([
     startRegistry(sandbox.root, { name: 'basic', auth: { htpasswd: USER } }),
@@ -65,6 +67,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (dockerConfigBefore === undefined) delete process.env.DOCKER_CONFIG;
+  else process.env.DOCKER_CONFIG = dockerConfigBefore;
   try {
     await Promise.all([basicRegistry?.stop(), tokenRegistry?.stop(), tokens?.stop()]);
   } finally {

@@ -9,7 +9,7 @@ import { buildFunction } from '../../src/bake/build.ts';
 import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { assertMinimumVersion } from '../../src/runtimes/interpreter.ts';
-import { makeSandbox, ROOT, type Sandbox } from '../helpers.ts';
+import { makeSandbox, ROOT, runPrebake, type Sandbox } from '../helpers.ts';
 
 let sandbox: Sandbox;
 let python: string;
@@ -66,7 +66,7 @@ describe('the interpreter of a function', () => {
       expect(cli.exitCode, cli.stderr).toBe(0);
       expect(JSON.parse(cli.stdout).executable).toBe(realPython);
     }
-    const ls = await execa(path.join(ROOT, 'bin', 'prebake'), ['--home', sandbox.home, 'ls'], { reject: false });
+    const ls = await runPrebake(['--home', sandbox.home, 'ls']);
     expect(ls.stdout).toContain(`${python} (${built.meta.interpreter.version})`);
   });
 

@@ -1,25 +1,31 @@
 // Start mode pooled, on a real daemon with real criu: clones restored ahead, each given to one invocation,
 // refilled, retired when idle, replaced when killed, and all of it gone at shutdown.
 import { readdir, readFile } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf, listProcesses } from '../../src/launch/proc.ts';
 import type { DaemonConfigInput } from '../../src/manager/config.ts';
 import type { FunctionDescription } from '../../src/manager/describe.ts';
 import { poolTarget } from '../../src/manager/pool-size.ts';
 import { makeSandbox, type Sandbox, settled } from '../helpers.ts';
-import { closeAndClean, metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
+import { metricValue, registerFixture, startServer, type TestServer } from './harness.ts';
 
 let sandbox: Sandbox;
 let server: TestServer | undefined;
 
-beforeEach(async () => {
+// One build for the file: each test's daemon opens the home with pooled-node's image in it and fills the pool
+// from there (Host.open), as a restarted daemon does. The shutdown test registers it again, which fills too.
+beforeAll(async () => {
   sandbox = await makeSandbox();
+  await sandbox.build('pooled-node');
 });
 
 afterEach(async () => {
-  await closeAndClean(server, sandbox);
+  await server?.close();
   server = undefined;
+  await sandbox.expectClean();
 });
+
+afterAll(() => sandbox.cleanup());
 
 interface CloneView {
   tmpBefore: string[];
@@ -31,7 +37,6 @@ interface CloneView {
 
 async function start(config: DaemonConfigInput = {}): Promise<TestServer> {
   server = await startServer(sandbox, config);
-  await registerFixture(server, sandbox, 'pooled-node');
   return server;
 }
 
@@ -100,7 +105,6 @@ describe('start mode pooled', () => {
   it('restores on demand when the pool is empty (a miss), then fills it', async () => {
     // Prebaked by default: ?mode=pooled asks for a pool that does not exist yet.
     server = await startServer(sandbox, { functions: { 'pooled-node': { startMode: 'prebaked' } } });
-    await registerFixture(server, sandbox, 'pooled-node');
     expect((await pool(server)).ready).toBe(0);
     const missed = await invoke(server, '?mode=pooled');
     expect(missed.start).toBe('prebaked');
@@ -169,7 +173,8 @@ describe('start mode pooled', () => {
 
   it('ends every clone at shutdown, a refill under way included', async () => {
     const s = await start();
-    // Registration starts the fill: close while it runs.
+    // Registration (the function's second build here) starts the fill: close while it runs.
+    await registerFixture(s, sandbox, 'pooled-node');
     server = undefined;
     await s.close();
     expect(await settled(async () => (await readyClones()).map(String))).toEqual([]);

@@ -8,9 +8,8 @@ import { benchJson } from '../../bench/json.ts';
 import { DEFAULT_MODES, parseModes } from '../../bench/modes.ts';
 import { createProgress } from '../../bench/progress.ts';
 import { formatFunctionReport, formatReportFooter } from '../../bench/report.ts';
-import type { InstanceRegistry } from '../../instance/registry.ts';
 import { checkEvent } from '../../invoke/event.ts';
-import { type GlobalOptions, openHost, readEventOption } from '../context.ts';
+import { type CliSession, type GlobalOptions, openHost, readEventOption } from '../context.ts';
 import { wholeNumber } from '../options.ts';
 
 interface BenchCommandOptions {
@@ -31,7 +30,8 @@ async function writeOutput(file: string, content: string): Promise<void> {
   await rename(partial, file);
 }
 
-export function registerBench(program: Command, instances: InstanceRegistry): void {
+export function registerBench(program: Command, session: CliSession): void {
+  const { io, instances } = session;
   program
     .command('bench')
     .description('measure start-up and end-to-end latency, cold against prebaked (and warm), and print a table per function')
@@ -53,11 +53,11 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
     .action(async (targets: string[], options: BenchCommandOptions, command: Command) => {
       const { runs, warmups } = options;
       const modes = parseModes(options.modes);
-      const event = options.data === undefined ? undefined : await readEventOption(options.data);
+      const event = options.data === undefined ? undefined : await readEventOption(options.data, io.stdin);
       if (event !== undefined) checkEvent(event);
       const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
-      const progress = createProgress(process.stderr);
-      const builds = createBuildReporter(process.stderr);
+      const progress = createProgress(io.stderr);
+      const builds = createBuildReporter(io.stderr);
       const printed = new Set<string>();
       // Each function's table as soon as it is done, and the JSON rewritten with it: an interrupted bench
       // leaves what finished.
@@ -67,7 +67,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
         for (const name of [...run.arms, ...run.skipped].map((x) => x.functionName)) {
           if (printed.has(name)) continue;
           printed.add(name);
-          process.stdout.write(formatFunctionReport(run, name));
+          io.stdout.write(formatFunctionReport(run, name));
         }
         if (options.json) await writeOutput(options.json, `${JSON.stringify(benchJson(run), null, 2)}\n`);
       };
@@ -83,7 +83,7 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
           replace: options.replace,
           onNotice: (line) => {
             progress.finish();
-            process.stderr.write(`${line}\n`);
+            io.stderr.write(`${line}\n`);
           },
           onBuild: (event) => {
             progress.finish();
@@ -101,14 +101,14 @@ export function registerBench(program: Command, instances: InstanceRegistry): vo
         progress.finish();
       }
       await report(run);
-      process.stdout.write(formatReportFooter(run));
-      if (options.json) process.stderr.write(`wrote ${options.json}\n`);
+      io.stdout.write(formatReportFooter(run));
+      if (options.json) io.stderr.write(`wrote ${options.json}\n`);
       if (options.chart) {
         await writeOutput(options.chart, benchChart(run));
-        process.stderr.write(`wrote ${options.chart}\n`);
+        io.stderr.write(`wrote ${options.chart}\n`);
       }
       // A mode that does not apply (fork for Node) is no failure; a function that could not be benched is.
       const unbenched = run.skipped.some((s) => s.code !== undefined && s.code !== 'PREBAKE_ERR_FORK_UNSUPPORTED');
-      if (unbenched || run.arms.some((arm) => arm.samples.every((s) => !s.ok))) process.exitCode = 1;
+      if (unbenched || run.arms.some((arm) => arm.samples.every((s) => !s.ok))) session.exitCode = 1;
     });
 }

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { createBuildReporter } from '../../bake/progress.ts';
 import type { Host } from '../../host/host.ts';
-import type { InstanceRegistry } from '../../instance/registry.ts';
-import { formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
+import { type CliSession, formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
 
-export function registerBuild(program: Command, instances: InstanceRegistry): void {
+export function registerBuild(program: Command, { io, instances }: CliSession): void {
   program
     .command('build')
     .description('run functions to readiness (plus warm-ups), checkpoint them with criu, store the images')
@@ -15,7 +14,7 @@ export function registerBuild(program: Command, instances: InstanceRegistry): vo
     .action(async (dirs: string[], options: { logs?: boolean; strict?: boolean; replace?: boolean }, command: Command) => {
       const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
       for (const dir of dirs) {
-        const reporter = createBuildReporter(process.stderr);
+        const reporter = createBuildReporter(io.stderr);
         let built: Awaited<ReturnType<Host['register']>>['outcome'];
         try {
           ({ outcome: built } = await host.register(dir, { replace: options.replace, strict: options.strict, onEvent: reporter.listener }));
@@ -23,9 +22,9 @@ export function registerBuild(program: Command, instances: InstanceRegistry): vo
           reporter.finish();
         }
         const { meta } = built;
-        if (options.logs && built.logs) process.stderr.write(built.logs);
-        for (const warning of built.warnings) process.stderr.write(`prebake: warning: function "${meta.name}": ${warning}\n`);
-        process.stdout.write(
+        if (options.logs && built.logs) io.stderr.write(built.logs);
+        for (const warning of built.warnings) io.stderr.write(`prebake: warning: function "${meta.name}": ${warning}\n`);
+        io.stdout.write(
           `built ${meta.name} (${meta.runtime}): image ${formatBytes(meta.imageBytes)}, init ${formatMs(meta.initMs)}, ` +
             `${meta.warmupInvocations} warm-up(s), build ${formatMs(meta.buildMs)}\n`,
         );

@@ -1,12 +1,12 @@
 // prebake export / import: a function's snapshot as one tar stream (docs/BUNDLES.md), to a file or a pipe.
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { ImportResult } from '../../bundle/import.ts';
 import { PrebakeError } from '../../errors.ts';
-import { cliHost, formatBytes, type GlobalOptions } from '../context.ts';
+import { type CliSession, cliHost, formatBytes, type GlobalOptions } from '../context.ts';
 
 /** Writes `stream` to `file` through a temp name, so a failed export never leaves a file that looks whole. */
 async function writeAtomically(stream: Readable, file: string): Promise<void> {
@@ -45,7 +45,7 @@ export function describeImport(result: ImportResult): string {
   return `imported ${meta.name} (${meta.runtime}, build ${meta.buildId}): image ${formatBytes(meta.imageBytes)}${marked}\n`;
 }
 
-export function registerBundle(program: Command): void {
+export function registerBundle(program: Command, { io }: CliSession): void {
   program
     .command('export')
     .description("write a function's image, code and environment fingerprint as one tar stream")
@@ -53,14 +53,14 @@ export function registerBundle(program: Command): void {
     .option('-o, --output <file>', 'write the bundle to FILE (default: stdout)')
     .action(async (name: string, options: { output?: string }, command: Command) => {
       const host = cliHost(command.optsWithGlobals<GlobalOptions>());
-      if (!options.output && process.stdout.isTTY) {
+      if (!options.output && io.stdout.isTTY) {
         throw new PrebakeError('PREBAKE_ERR_INVALID_INPUT', 'a bundle is binary: not writing it to a terminal', {
           hint: 'use -o FILE or a pipe',
         });
       }
       const bundle = await host.exportBundle(name);
       if (options.output) await writeAtomically(bundle, options.output);
-      else await pipeline(bundle, process.stdout as Writable, { end: false });
+      else await pipeline(bundle, io.stdout, { end: false });
     });
 
   withImportFlags(program.command('import'))
@@ -68,8 +68,8 @@ export function registerBundle(program: Command): void {
     .argument('<file>', 'a bundle file, or - for stdin')
     .action(async (file: string, options: ImportFlags, command: Command) => {
       const host = cliHost(command.optsWithGlobals<GlobalOptions>());
-      const input = file === '-' ? process.stdin : await openBundleFile(file);
+      const input = file === '-' ? io.stdin : await openBundleFile(file);
       const { outcome } = await host.importBundle(input, { force: options.force, name: options.name });
-      process.stdout.write(describeImport(outcome));
+      io.stdout.write(describeImport(outcome));
     });
 }

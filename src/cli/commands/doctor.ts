@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../../doctor.ts';
 import { formatSandboxReport, sandboxReport } from '../../sandbox-report.ts';
-import { cliHost, type GlobalOptions } from '../context.ts';
+import { type CliSession, cliHost, type GlobalOptions } from '../context.ts';
 
-export function registerDoctor(program: Command): void {
+export function registerDoctor(program: Command, session: CliSession): void {
+  const { io } = session;
   program
     .command('doctor')
     .description('check criu, privileges, the kernel and the runtimes')
@@ -13,17 +14,17 @@ export function registerDoctor(program: Command): void {
       const host = cliHost(command.optsWithGlobals<GlobalOptions>());
       if (options.plan !== undefined) {
         const report = await sandboxReport(options.plan, host.store);
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSandboxReport(report));
+        io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSandboxReport(report));
         return;
       }
       const checks = await runDoctor(host.criu, host.store);
-      if (options.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+      if (options.json) io.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else {
         for (const check of checks) {
           const mark = check.ok ? 'ok  ' : check.optional ? 'warn' : 'FAIL';
-          process.stdout.write(`${mark}  ${check.name}: ${check.detail}\n`);
+          io.stdout.write(`${mark}  ${check.name}: ${check.detail}\n`);
         }
       }
-      if (checks.some((c) => !c.ok && !c.optional)) process.exitCode = 1;
+      if (checks.some((c) => !c.ok && !c.optional)) session.exitCode = 1;
     });
 }

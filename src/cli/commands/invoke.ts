@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { isPrebakeError } from '../../errors.ts';
-import type { InstanceRegistry } from '../../instance/registry.ts';
 import { formatPhases } from '../../start/phases.ts';
-import { formatMs, type GlobalOptions, openHost, readEventOption } from '../context.ts';
+import { type CliSession, formatMs, type GlobalOptions, openHost, readEventOption } from '../context.ts';
 
 interface InvokeFlags {
   data: string;
@@ -12,7 +11,7 @@ interface InvokeFlags {
   logs?: boolean;
 }
 
-export function registerInvoke(program: Command, instances: InstanceRegistry): void {
+export function registerInvoke(program: Command, { io, instances }: CliSession): void {
   program
     .command('invoke')
     .description('run a function once and print its result as JSON')
@@ -26,17 +25,17 @@ export function registerInvoke(program: Command, instances: InstanceRegistry): v
     .action(async (target: string, options: InvokeFlags, command: Command) => {
       const host = await openHost(command.optsWithGlobals<GlobalOptions>(), instances);
       try {
-        const event = await readEventOption(options.data);
+        const event = await readEventOption(options.data, io.stdin);
         const outcome = await host.invoke({ target, event, mode: options.mode, requestId: randomUUID(), collectLogs: true });
-        if (options.logs && outcome.logs) process.stderr.write(outcome.logs);
+        if (options.logs && outcome.logs) io.stderr.write(outcome.logs);
         if (options.timing) {
-          process.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);
+          io.stderr.write(`start: ${outcome.start} in ${formatMs(outcome.startMs)}; handler: ${formatMs(outcome.runMs)}\n`);
           if (command.optsWithGlobals<GlobalOptions>().verbose && outcome.startPhases)
-            process.stderr.write(`${formatPhases(outcome.startPhases)}\n`);
+            io.stderr.write(`${formatPhases(outcome.startPhases)}\n`);
         }
-        process.stdout.write(`${outcome.result}\n`);
+        io.stdout.write(`${outcome.result}\n`);
       } catch (error) {
-        if (options.logs && isPrebakeError(error) && error.logs) process.stderr.write(error.logs);
+        if (options.logs && isPrebakeError(error) && error.logs) io.stderr.write(error.logs);
         throw error;
       }
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
+import { type CliSession, formatBytes, formatMs, type GlobalOptions, openHost } from '../context.ts';
 
-export function registerLs(program: Command): void {
+export function registerLs(program: Command, { io }: CliSession): void {
   program
     .command('ls')
     .description('list built functions')
@@ -13,7 +13,7 @@ export function registerLs(program: Command): void {
       const metas = builds.map((build) => build.meta);
       const sources = builds.map((build) => build.source);
       if (options.json) {
-        process.stdout.write(
+        io.stdout.write(
           `${JSON.stringify(
             metas.map((meta, i) => ({ ...meta, source: sources[i] })),
             null,
@@ -23,7 +23,7 @@ export function registerLs(program: Command): void {
         return;
       }
       if (metas.length === 0) {
-        process.stdout.write('no functions built yet (prebake build <dir>)\n');
+        io.stdout.write('no functions built yet (prebake build <dir>)\n');
         return;
       }
       const rows = [['NAME', 'RUNTIME', 'IMAGE', 'BUILD', 'BUILT AT', 'NETWORK', 'SOURCE', 'INTERPRETER', 'READ-ONLY PATHS']];
@@ -44,7 +44,7 @@ export function registerLs(program: Command): void {
       });
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       for (const row of rows)
-        process.stdout.write(
+        io.stdout.write(
           `${row
             .map((cell, i) => cell.padEnd(widths[i]!))
             .join('  ')

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { credentialsOption } from '../../registry/credentials.ts';
 import { parseReference } from '../../registry/reference.ts';
-import { cliHost, formatBytes, type GlobalOptions } from '../context.ts';
+import { type CliSession, cliHost, formatBytes, type GlobalOptions } from '../context.ts';
 import { describeImport, type ImportFlags, withImportFlags } from './bundle.ts';
 
 interface CredentialsFlag {
@@ -17,7 +17,7 @@ function withCredentialsFlag(command: Command): Command {
   );
 }
 
-export function registerRegistry(program: Command): void {
+export function registerRegistry(program: Command, { io }: CliSession): void {
   withCredentialsFlag(program.command('push'))
     .description("store a function's bundle in an OCI registry (only the blobs it lacks are uploaded)")
     .argument('<name>', 'a built function')
@@ -26,7 +26,7 @@ export function registerRegistry(program: Command): void {
       const ref = parseReference(refText);
       const credentials = await credentialsOption(options.credentials);
       const pushed = await cliHost(command.optsWithGlobals<GlobalOptions>()).push(name, ref, { credentials });
-      process.stdout.write(
+      io.stdout.write(
         `pushed ${name} to ${refText} (${pushed.digest}): ${pushed.uploaded.blobs} blob(s) uploaded (${formatBytes(pushed.uploaded.bytes)}), ` +
           `${pushed.present.blobs} already there (${formatBytes(pushed.present.bytes)})\n`,
       );
@@ -40,6 +40,6 @@ export function registerRegistry(program: Command): void {
       const credentials = await credentialsOption(options.credentials);
       const host = cliHost(command.optsWithGlobals<GlobalOptions>());
       const { outcome } = await host.pull(ref, { force: options.force, name: options.name, credentials });
-      process.stdout.write(describeImport(outcome));
+      io.stdout.write(describeImport(outcome));
     });
 }

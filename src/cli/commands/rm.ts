@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { PrebakeError } from '../../errors.ts';
 import { isFunctionName } from '../../manifest/schema.ts';
-import { type GlobalOptions, openHost } from '../context.ts';
+import { type CliSession, type GlobalOptions, openHost } from '../context.ts';
 
-export function registerRm(program: Command): void {
+export function registerRm(program: Command, { io }: CliSession): void {
   program
     .command('rm')
     .description("remove functions' images")
@@ -19,7 +19,7 @@ export function registerRm(program: Command): void {
       const host = await openHost(command.optsWithGlobals<GlobalOptions>());
       for (const name of names) {
         await host.remove(name);
-        process.stdout.write(`removed ${name}\n`);
+        io.stdout.write(`removed ${name}\n`);
       }
     });
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { isPrebakeError, PrebakeError } from '../../errors.ts';
-import { type GlobalOptions, openHost } from '../context.ts';
+import { type CliSession, type GlobalOptions, openHost } from '../context.ts';
 
-export function registerVerify(program: Command): void {
+export function registerVerify(program: Command, { io }: CliSession): void {
   program
     .command('verify')
     .description("check built functions' images against the sha256 of every file recorded at build")
@@ -14,10 +14,10 @@ export function registerVerify(program: Command): void {
       for (const name of targets) {
         try {
           const { files } = await host.verify(name);
-          process.stdout.write(`ok ${name} (${files} files)\n`);
+          io.stdout.write(`ok ${name} (${files} files)\n`);
         } catch (error) {
           if (!isPrebakeError(error, 'PREBAKE_ERR_IMAGE_CORRUPT')) throw error;
-          process.stdout.write(`CORRUPT ${name}\n`);
+          io.stdout.write(`CORRUPT ${name}\n`);
           corrupt.push(error);
         }
       }
