@@ -21,9 +21,18 @@ node2_network() {
     ip -n "$NODE2_NS" link set lo up &&
     ip -n "$NODE2_NS" addr add "$NODE2_ADDR/24" dev pbnode2-n &&
     ip -n "$NODE2_NS" link set pbnode2-n up &&
-    ip -n "$NODE2_NS" route add default via "$NODE2_HOST_ADDR"
+    ip -n "$NODE2_NS" route add default via "$NODE2_HOST_ADDR" &&
+    node2_nat -I
+}
+# Out to the world through the host (its builds fetch from Debian's archive): masqueraded, and let through
+# dockerd's FORWARD policy (DROP). node2_nat -I adds the rules, -D takes them away.
+node2_nat() {
+  iptables -t nat "$1" POSTROUTING -s "$NODE2_ADDR/32" ! -o pbnode2-h -j MASQUERADE &&
+    iptables "$1" FORWARD -i pbnode2-h -j ACCEPT &&
+    iptables "$1" FORWARD -o pbnode2-h -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 }
 node2_network_down() {
+  while node2_nat -D 2>/dev/null; do :; done
   ip netns del "$NODE2_NS" 2>/dev/null || true
   ip link del pbnode2-h 2>/dev/null || true
 }
