@@ -46,7 +46,15 @@ undo_engine_network() {
   engine_network_before=
 }
 
-# Sets DOCKER; starts dockerd when none answers (engine_pid then says which to stop).
+# Runs the caller's finish on every exit, keeping the exit status: `trap cleanup EXIT`.
+cleanup() {
+  local status=$?
+  set +e
+  finish
+  exit $status
+}
+
+# Sets DOCKER and engine_version; starts dockerd when none answers (engine_pid then says which to stop).
 engine_up() {
   if ! command -v dockerd >/dev/null && ! command -v docker >/dev/null; then
     log "no Docker engine: apt-get install docker.io"
@@ -65,7 +73,8 @@ engine_up() {
     for _ in $(seq 150); do "$DOCKER" info >/dev/null 2>&1 && break; kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
     "$DOCKER" info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; fail "dockerd did not come up"; }
   fi
-  log "engine: Docker $("$DOCKER" version --format '{{.Server.Version}}'), CLI $DOCKER ($("$DOCKER" version --format '{{.Client.Version}}'))"
+  engine_version=$("$DOCKER" version --format '{{.Server.Version}}')
+  log "engine: Docker $engine_version, CLI $DOCKER ($("$DOCKER" version --format '{{.Client.Version}}'))"
 }
 
 engine_down() {

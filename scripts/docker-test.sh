@@ -74,12 +74,6 @@ finish() {
   if [ -n "$engine_pid" ]; then engine_down; fi
   return 0
 }
-cleanup() {
-  local status=$?
-  set +e
-  finish
-  exit $status
-}
 trap cleanup EXIT
 
 # --- 1. the engine ------------------------------------------------------------------------------------------

@@ -85,8 +85,15 @@ node2_down() {
     kill -0 "$node2_pid" 2>/dev/null && log "the second dockerd ($node2_pid) is still running 20 s after SIGTERM"
   fi
   node2_network_down
+  # dockerd leaves its bind mounts of network namespaces (exec-root/netns/*) behind when it stops.
+  awk -v a="$NODE2_EXEC" -v b="$NODE2_DATA" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | while read -r mount; do umount -l "$mount" || true; done
   rm -rf "$NODE2_DATA" "$NODE2_EXEC" "$NODE2_EXEC.pid"
-  find /sys/fs/cgroup -maxdepth 2 -type d -name prebake-swarm-node2 -exec rmdir {} + 2>/dev/null || true
+  # Its cgroup parent, and BuildKit's cgroup under it: children first.
+  for dir in /sys/fs/cgroup/*/prebake-swarm-node2 /sys/fs/cgroup/prebake-swarm-node2; do
+    [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  [ -z "$(find /sys/fs/cgroup -maxdepth 2 -name prebake-swarm-node2)" ] || log "cgroups of the second engine are left: $(find /sys/fs/cgroup -maxdepth 2 -name prebake-swarm-node2 | paste -sd' ')"
   node2=
   log "second engine stopped; its namespace, veth, data and cgroups removed"
 }

@@ -63,12 +63,6 @@ finish() {
   if [ -n "$engine_pid" ]; then engine_down; fi
   return 0
 }
-cleanup() {
-  local status=$?
-  set +e
-  finish
-  exit $status
-}
 trap cleanup EXIT
 
 # --- 1. the engine, with the profile -----------------------------------------------------------------------
@@ -281,4 +275,4 @@ left=$("$DOCKER" config ls -q --filter "name=prebake-config-$STACK"; "$DOCKER" s
 [ -z "$left" ] || fail "the stack left configs, secrets or networks: $left"
 log "stack removed: no container, volume, config, secret or network of it is left"
 finish
-log "PASS ($NODES node(s), Docker $(/usr/bin/docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+log "PASS ($NODES node(s), Docker $engine_version)"
