@@ -127,12 +127,15 @@ describe('v1', () => {
 
 describe('v2 against a fake tree', () => {
   let root: string;
+  // Every tree made, not only the last: each test makes its own.
+  const roots: string[] = [];
   afterAll(async () => {
-    if (root) await rm(root, { recursive: true, force: true });
+    await Promise.all(roots.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
   async function fakeTree(controllers: string): Promise<string> {
     root = await mkdtemp(path.join(os.tmpdir(), 'prebake-cgroup2-'));
+    roots.push(root);
     await writeFile(path.join(root, 'cgroup.controllers'), controllers);
     await writeFile(path.join(root, 'cgroup.subtree_control'), '');
     // What the kernel shows in a non-root cgroup with swap accounting.
