@@ -46,7 +46,10 @@ export interface FuzzOptions {
   real: BundleEntry[];
   /** A directory outside the store: names and link targets point into it. */
   outside: string;
+  /** Cases made whatever the time: how many does not depend on how loaded the machine is. */
+  minCases: number;
   maxCases: number;
+  /** Past minCases, more cases while this much time has not passed. */
   maxMs: number;
 }
 
@@ -100,7 +103,7 @@ export function* fuzzBundles(options: FuzzOptions): Generator<{ bundle: () => Pr
     'entry/images',
   ];
   const started = Date.now();
-  for (let i = 0; i < options.maxCases && Date.now() - started < options.maxMs; i++) {
+  for (let i = 0; i < options.maxCases && (i < options.minCases || Date.now() - started < options.maxMs); i++) {
     const intruder = (pool = names, types: readonly (typeof TYPES)[number][] = TYPES): BundleEntry => {
       const type = pick(types);
       const content = type === 'file' || type === 'contiguous-file' ? bytes(64) : Buffer.alloc(0);

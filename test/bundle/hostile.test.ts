@@ -212,6 +212,7 @@ describe('random and mutated bundles', () => {
       real: small,
       template: fileTemplate(),
       outside: path.dirname(victim),
+      minCases: 25,
       maxCases: 300,
       maxMs: Number(process.env.PREBAKE_FUZZ_MS ?? 8_000),
     })) {
@@ -230,7 +231,7 @@ describe('random and mutated bundles', () => {
       expect(await treeSnapshot(root, ['home']), where).toEqual(before);
     }
     console.info(`bundle fuzz: seed ${seed}, ${cases} cases, ${accepted} accepted`);
-    expect(cases).toBeGreaterThan(20);
+    // At least minCases ran, at any load: the cases count is not asserted, it would only time the machine.
     // Some forged bundles hold only files and directories: they must get through, fixed up and published.
     expect(accepted).toBeGreaterThan(0);
   }, 60_000);
