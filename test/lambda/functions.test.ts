@@ -65,6 +65,21 @@ const result = async (name: string, event: unknown = {}) => {
   return JSON.parse(Buffer.from(output.Payload!).toString('utf8'));
 };
 
+// Lambda asks for an execution role; prebake keeps none.
+const ROLE = 'arn:aws:iam::000000000000:role/ignored';
+
+/** Creates a Node function whose package is one index.js. */
+const createNode = async (FunctionName: string, indexJs: string) =>
+  lambda.send(
+    new CreateFunctionCommand({
+      FunctionName,
+      Runtime: 'nodejs22.x',
+      Handler: 'index.handler',
+      Role: ROLE,
+      Code: { ZipFile: await zipOf(undefined, { 'index.js': indexJs }) },
+    }),
+  );
+
 const BUNDLED: { name: string; Runtime: Runtime; Handler: string }[] = [
   { name: 'hello-node', Runtime: 'nodejs22.x', Handler: 'index.handler' },
   { name: 'hello-python', Runtime: 'python3.11', Handler: 'main.handler' },
@@ -81,7 +96,7 @@ describe('functions over the Lambda API', { timeout: 300_000 }, () => {
           FunctionName,
           Runtime,
           Handler,
-          Role: 'arn:aws:iam::000000000000:role/ignored',
+          Role: ROLE,
           Code: { ZipFile: await zipOf(path.join(ROOT, 'functions', name)) },
           MemorySize: 256,
           Timeout: 30,
@@ -110,15 +125,7 @@ describe('functions over the Lambda API', { timeout: 300_000 }, () => {
   it('updates code and configuration: each lands once built, and the old version serves until then', async () => {
     const FunctionName = 'lambda-updated';
     const version = (n: number) => `exports.handler = async (event) => ({ version: ${n}, stage: process.env.STAGE ?? null });\n`;
-    await lambda.send(
-      new CreateFunctionCommand({
-        FunctionName,
-        Runtime: 'nodejs22.x',
-        Handler: 'index.handler',
-        Role: 'arn:aws:iam::000000000000:role/ignored',
-        Code: { ZipFile: await zipOf(undefined, { 'index.js': version(1) }) },
-      }),
-    );
+    await createNode(FunctionName, version(1));
     await waitUntilFunctionActiveV2(wait(), { FunctionName });
     expect(await result(FunctionName)).toEqual({ version: 1, stage: null });
 
@@ -152,15 +159,7 @@ describe('functions over the Lambda API', { timeout: 300_000 }, () => {
 
   it('reports a build that fails as State Failed with the reason, and refuses what prebake cannot take', async () => {
     const FunctionName = 'lambda-broken';
-    await lambda.send(
-      new CreateFunctionCommand({
-        FunctionName,
-        Runtime: 'nodejs22.x',
-        Handler: 'index.handler',
-        Role: 'arn:aws:iam::000000000000:role/ignored',
-        Code: { ZipFile: await zipOf(undefined, { 'index.js': "throw new Error('no database at init');\n" }) },
-      }),
-    );
+    await createNode(FunctionName, "throw new Error('no database at init');\n");
     let state: string | undefined;
     let reason: string | undefined;
     for (let i = 0; i < 240 && state !== 'Failed'; i++) {
@@ -175,7 +174,7 @@ describe('functions over the Lambda API', { timeout: 300_000 }, () => {
     await lambda.send(new DeleteFunctionCommand({ FunctionName }));
 
     const base = {
-      Role: 'arn:aws:iam::000000000000:role/ignored',
+      Role: ROLE,
       Handler: 'index.handler',
       Code: { ZipFile: await zipOf(undefined, { 'index.js': '' }) },
     };

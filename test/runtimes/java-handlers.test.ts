@@ -10,7 +10,7 @@ import { invokeFunction } from '../../src/invoke/invoke.ts';
 import { loadFunction } from '../../src/manifest/load.ts';
 import { javaRuntime } from '../../src/runtimes/java/adapter.ts';
 import { FIXTURES, makeSandbox, type Sandbox } from '../helpers.ts';
-import { bodyJson, ShimLauncher } from './shim-process.ts';
+import { bodyJson, lambdaCall, ShimLauncher } from './shim-process.ts';
 
 const SLOW = { timeout: 120_000 };
 const launcher = new ShimLauncher(javaRuntime);
@@ -86,18 +86,7 @@ describe('java handler shapes', SLOW, () => {
 
   it("answers AWS's Context with Lambda's fields, the caller's client context and identity behind AWS's interfaces", async () => {
     const shim = await launcher.startReady('java-aws', { handler: 'handlers.Contextual::handleRequest' });
-    const clientContext = {
-      client: { installation_id: 'install-1', app_title: 'Cake shop' },
-      custom: { flavour: 'lemon' },
-      env: { locale: 'en' },
-    };
-    const identity = { cognitoIdentityId: 'eu-west-1:abc', cognitoIdentityPoolId: 'eu-west-1:pool' };
-    const header = {
-      version: '$LATEST',
-      arn: 'arn:aws:lambda:eu-west-1:000000000000:function:java-aws',
-      logGroup: '/aws/lambda/java-aws',
-      logStream: '2026/12/06/[$LATEST]0123456789abcdef0123456789abcdef',
-    };
+    const { clientContext, identity, fields: header } = lambdaCall('java-aws');
     const ask = (extra: Record<string, string>) => {
       shim.send({ type: 'invoke', id: 'req-context', deadline: Date.now() + 20_000, ...header, ...extra }, '{}');
       return shim.next().then(bodyJson);

@@ -7,7 +7,7 @@ import { javaRuntime } from '../../src/runtimes/java/adapter.ts';
 import { nodeRuntime } from '../../src/runtimes/node/adapter.ts';
 import { pythonRuntime } from '../../src/runtimes/python/adapter.ts';
 import type { RuntimeAdapter } from '../../src/runtimes/runtime.ts';
-import { bodyJson, ShimLauncher, type ShimProcess } from './shim-process.ts';
+import { bodyJson, lambdaCall, ShimLauncher, type ShimProcess } from './shim-process.ts';
 
 const SEED = 'ab'.repeat(32);
 // Long enough for a JVM to start and exit; a shim that has not exited by then hangs.
@@ -147,17 +147,9 @@ describe.each(RUNTIMES.map((runtime) => [runtime.name, runtime] as const))('the 
 
   it("hands Lambda's context fields from the invoke frame to the handler, and the defaults' absence as null", async () => {
     const shim = await startReady();
-    const clientContext = {
-      client: { installation_id: 'install-1', app_title: 'Cake shop' },
-      custom: { flavour: 'lemon' },
-      env: { locale: 'en' },
-    };
-    const identity = { cognitoIdentityId: 'eu-west-1:abc', cognitoIdentityPoolId: 'eu-west-1:pool' };
+    const { clientContext, identity, fields } = lambdaCall(runtime.fixture);
     const lambda = {
-      version: '$LATEST',
-      arn: `arn:aws:lambda:eu-west-1:000000000000:function:${runtime.fixture}`,
-      logGroup: `/aws/lambda/${runtime.fixture}`,
-      logStream: '2026/12/06/[$LATEST]0123456789abcdef0123456789abcdef',
+      ...fields,
       clientContext: JSON.stringify(clientContext),
       identity: JSON.stringify(identity),
     };

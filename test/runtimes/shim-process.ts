@@ -169,6 +169,26 @@ export function bodyJson(frame: Frame): unknown {
   return JSON.parse(frame.body.toString('utf8'));
 }
 
+/**
+ * What a Lambda caller sends (a client context, a Cognito identity) and the invoke frame's Lambda fields for
+ * `functionName`, as src/instance/lambda-context.ts makes them: the same in every runtime's test.
+ */
+export function lambdaCall(functionName: string) {
+  const clientContext = {
+    client: { installation_id: 'install-1', app_title: 'Cake shop' },
+    custom: { flavour: 'lemon' },
+    env: { locale: 'en' },
+  };
+  const identity = { cognitoIdentityId: 'eu-west-1:abc', cognitoIdentityPoolId: 'eu-west-1:pool' };
+  const fields = {
+    version: '$LATEST',
+    arn: `arn:aws:lambda:eu-west-1:000000000000:function:${functionName}`,
+    logGroup: `/aws/lambda/${functionName}`,
+    logStream: '2026/12/06/[$LATEST]0123456789abcdef0123456789abcdef',
+  };
+  return { clientContext, identity, fields };
+}
+
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/functions');
 /** Where src/runtimes/java/adapter.ts compiles its shim in a work dir, with a stamp of the sources. */
 const JAVA_SHIM_CLASSES = 'shim-classes';

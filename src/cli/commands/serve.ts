@@ -175,11 +175,14 @@ export function registerServe(program: Command, instances: InstanceRegistry): vo
       const url = await app.listen(listen);
       if (options.readyFile) {
         const readyFile = options.readyFile;
-        void app.declared.whenReady.then(async () => {
-          if (stopping) return;
-          await mkdir(path.dirname(readyFile), { recursive: true });
-          await writeFile(readyFile, `${process.pid}\n`);
-        });
+        void app.declared.whenReady
+          .then(async () => {
+            if (stopping) return;
+            await mkdir(path.dirname(readyFile), { recursive: true });
+            await writeFile(readyFile, `${process.pid}\n`);
+          })
+          // Not a reason to stop serving: the orchestrator's healthcheck reports the daemon unhealthy instead.
+          .catch((error: unknown) => app.log.error({ err: error, readyFile }, 'could not write the ready file'));
       }
       app.log.info({ url, home }, `prebake daemon listening on ${url}`);
     });
