@@ -54,7 +54,8 @@ cleanup() {
   exit $status
 }
 
-# Sets DOCKER and engine_version; starts dockerd when none answers (engine_pid then says which to stop).
+# Sets DOCKER and engine_version; starts dockerd when none answers (engine_pid then says which to stop), with
+# the arguments given (e.g. --seccomp-profile FILE).
 engine_up() {
   if ! command -v dockerd >/dev/null && ! command -v docker >/dev/null; then
     log "no Docker engine: apt-get install docker.io"
@@ -66,9 +67,9 @@ engine_up() {
   export DOCKER_BUILDKIT=1
   if ! "$DOCKER" info >/dev/null 2>&1; then
     command -v dockerd >/dev/null || { log "apt-get install docker.io"; apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
-    log "no engine running: starting dockerd (log: $work/dockerd.log)"
+    log "no engine running: starting dockerd${*:+ $*} (log: $work/dockerd.log)"
     record_engine_network
-    setsid dockerd --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
+    setsid dockerd --pidfile "$work/dockerd.pid" "$@" >"$work/dockerd.log" 2>&1 &
     engine_pid=$!
     for _ in $(seq 150); do "$DOCKER" info >/dev/null 2>&1 && break; kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
     "$DOCKER" info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; fail "dockerd did not come up"; }

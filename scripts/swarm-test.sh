@@ -66,16 +66,7 @@ finish() {
 trap cleanup EXIT
 
 # --- 1. the engine, with the profile -----------------------------------------------------------------------
-if ! /usr/bin/docker info >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
-  # engine_up starts a plain dockerd: start this one with the profile first, and let engine_up find it.
-  command -v dockerd >/dev/null || { log "apt-get install docker.io"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
-  log "no engine running: starting dockerd with --seccomp-profile $PROFILE (log: $work/dockerd.log)"
-  record_engine_network
-  setsid dockerd --pidfile "$work/dockerd.pid" --seccomp-profile "$PROFILE" >"$work/dockerd.log" 2>&1 &
-  engine_pid=$!
-  for _ in $(seq 150); do /usr/bin/docker info >/dev/null 2>&1 && break; kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.2; done
-fi
-engine_up
+engine_up --seccomp-profile "$PROFILE"
 profile=$("$DOCKER" info --format '{{range .SecurityOptions}}{{.}} {{end}}' | grep -o 'name=seccomp,profile=[^ ]*' || true)
 [ "$profile" = "name=seccomp,profile=$PROFILE" ] || cmp -s "${profile#name=seccomp,profile=}" "$PROFILE" ||
   fail "the running engine's seccomp profile is '${profile#name=seccomp,profile=}', not $PROFILE: restart dockerd with --seccomp-profile $PROFILE (docs/DEPLOY.md), or stop it and let this script start one"
