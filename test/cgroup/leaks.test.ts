@@ -102,6 +102,12 @@ describe('a controller killed with SIGKILL', () => {
   it('a daemon killed mid-build leaves its instance, which the next daemon sweeps at start', async () => {
     const dir = await sandbox.addFunction('init-hangs-node');
     await writeFile(path.join(dir, 'function.json'), JSON.stringify({ runtime: 'node', handler: 'index.handler', timeoutMs: 60_000 }));
+    // An init that blocks its thread: the shim cannot read its control pipe, so it cannot notice the daemon's end
+    // and exit by itself (with the fixture's awaited init, a CI run once found no process left at the count below: that is the likely cause).
+    await writeFile(
+      path.join(dir, 'index.mjs'),
+      "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);\nexport const handler = async () => 'unreachable';\n",
+    );
     const env = { PREBAKE_API_TOKEN: TOKEN };
     const daemon = execa(PREBAKE, ['--home', sandbox.home, 'serve', '--port', '0'], { env, reject: false, buffer: false });
     child = daemon;
